@@ -1,0 +1,1 @@
+"""DINAMIS delivery service."""

@@ -1,0 +1,1 @@
+"""DINAMIS orders service."""

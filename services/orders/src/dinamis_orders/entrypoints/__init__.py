@@ -1,0 +1,1 @@
+"""Entry points: Kafka handlers (events.py) and, later, HTTP routes (http.py)."""

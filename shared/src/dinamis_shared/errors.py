@@ -1,0 +1,49 @@
+"""Errors with a machine-readable code, mapped once to HTTP problem details
+(RFC 9457, see `health.problem_response`) and once to dead-letter records (`dlq`).
+
+`permanent=True` means retrying cannot help (bad input): the message goes to the
+dead-letter topic. Any other exception is treated as transient (a server is down):
+the message is not committed and is processed again.
+"""
+
+from __future__ import annotations
+
+
+class DinamisError(Exception):
+    code: str = "error"
+    http_status: int = 400
+    permanent: bool = True
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class MalformedEvent(DinamisError):
+    """A Kafka message that does not decode into a known, valid event."""
+
+    code = "malformed-event"
+
+
+class MissingHeader(MalformedEvent):
+    code = "missing-header"
+
+
+class UnknownEventType(MalformedEvent):
+    code = "unknown-event-type"
+
+
+class BadJson(MalformedEvent):
+    code = "bad-json"
+
+
+class SchemaViolation(MalformedEvent):
+    code = "schema-violation"
+
+
+class UnexpectedEventType(MalformedEvent):
+    """A known event type, but not the one this topic carries."""
+
+    code = "unexpected-event-type"

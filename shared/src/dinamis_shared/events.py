@@ -1,0 +1,371 @@
+"""Versioned event contracts (pydantic v2), one class per event of ARCHITECTURE.md.
+
+Rules for every event model:
+- the class name ends with its major version (`SceneAcquiredV1`); a breaking change
+  makes a new class and a new topic (`dinamis.<event>.v2`), never an edit in place;
+- `EVENT` is the event name used in the topic (`dinamis.<EVENT>.v<VERSION>`) and in
+  the CloudEvents `type` (`fr.dinamis.<EVENT>.v<VERSION>`);
+- `AGGREGATE` names the field whose value is the Kafka message key, so all events
+  of one scene / request / order stay ordered on one partition;
+- unknown fields are refused (`extra="forbid"`): a producer typo is a schema error
+  that lands in the dead-letter topic, not a silently dropped value.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    StringConstraints,
+    model_validator,
+)
+
+# Identifiers travel in Kafka keys, object keys and URLs: keep them to a safe alphabet.
+Identifier = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+]
+Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+BucketName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
+
+
+def _safe_relative_path(value: str) -> str:
+    """Refuse absolute paths, `..` segments and backslashes (path traversal)."""
+    if not value or value.startswith("/") or "\\" in value or "\x00" in value:
+        raise ValueError(f"unsafe path {value!r}: must be relative, without backslash or NUL")
+    if any(part in ("", ".", "..") for part in value.split("/")):
+        raise ValueError(f"unsafe path {value!r}: empty, '.' or '..' segment")
+    return value
+
+
+RelativePath = Annotated[str, StringConstraints(max_length=1024), AfterValidator(_safe_relative_path)]
+
+
+def _safe_prefix(value: str) -> str:
+    return _safe_relative_path(value.rstrip("/")) + "/"
+
+
+ObjectPrefix = Annotated[str, StringConstraints(max_length=1024), AfterValidator(_safe_prefix)]
+
+
+class Mission(StrEnum):
+    """Satellites whose products DINAMIS buys (supplier mission codes)."""
+
+    PHR1A = "PHR1A"
+    PHR1B = "PHR1B"
+    PNEO3 = "PNEO3"
+    PNEO4 = "PNEO4"
+    SPOT6 = "SPOT6"
+    SPOT7 = "SPOT7"
+
+
+class SensorFamily(StrEnum):
+    """Quota families: quotas and prices are kept per family, not per satellite."""
+
+    PLEIADES = "pleiades"
+    PLEIADES_NEO = "pleiades-neo"
+    SPOT = "spot-6-7"
+
+
+MISSION_FAMILY: dict[Mission, SensorFamily] = {
+    Mission.PHR1A: SensorFamily.PLEIADES,
+    Mission.PHR1B: SensorFamily.PLEIADES,
+    Mission.PNEO3: SensorFamily.PLEIADES_NEO,
+    Mission.PNEO4: SensorFamily.PLEIADES_NEO,
+    Mission.SPOT6: SensorFamily.SPOT,
+    Mission.SPOT7: SensorFamily.SPOT,
+}
+
+
+class GeoJSONGeometry(BaseModel):
+    """A GeoJSON geometry (RFC 7946, WGS84 lon/lat). Coordinates are checked for shape
+    and range here; topology (validity, self-intersection) is the consumer's business."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["Polygon", "MultiPolygon"]
+    coordinates: list[Any]
+
+    @model_validator(mode="after")
+    def _check_coordinates(self) -> GeoJSONGeometry:
+        polygons = [self.coordinates] if self.type == "Polygon" else self.coordinates
+        if not polygons:
+            raise ValueError("geometry has no polygon")
+        for polygon in polygons:
+            if not isinstance(polygon, list) or not polygon:
+                raise ValueError("a polygon must be a non-empty list of rings")
+            for ring in polygon:
+                if not isinstance(ring, list) or len(ring) < 4:
+                    raise ValueError("a linear ring needs at least 4 positions")
+                if ring[0] != ring[-1]:
+                    raise ValueError("a linear ring must be closed (first position = last)")
+                for pos in ring:
+                    if (
+                        not isinstance(pos, list)
+                        or len(pos) not in (2, 3)
+                        or not all(isinstance(c, int | float) for c in pos)
+                    ):
+                        raise ValueError(f"bad position {pos!r}")
+                    lon, lat = pos[0], pos[1]
+                    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+                        raise ValueError(f"position {pos!r} is outside lon/lat range")
+        return self
+
+
+class Event(BaseModel):
+    """Base of every event. Subclasses set EVENT, VERSION, AGGREGATE and DESCRIPTION."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    EVENT: ClassVar[str]
+    VERSION: ClassVar[int]
+    AGGREGATE: ClassVar[str]
+    DESCRIPTION: ClassVar[str]
+
+    @classmethod
+    def topic(cls) -> str:
+        return f"dinamis.{cls.EVENT}.v{cls.VERSION}"
+
+    @classmethod
+    def ce_type(cls) -> str:
+        return f"fr.dinamis.{cls.EVENT}.v{cls.VERSION}"
+
+    def key(self) -> str:
+        """The Kafka message key: the aggregate id."""
+        return str(getattr(self, self.AGGREGATE))
+
+
+class StagingLocation(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bucket: BucketName = "staging"
+    prefix: ObjectPrefix
+
+
+class SceneAcquiredV1(Event):
+    EVENT: ClassVar[str] = "scene-acquired"
+    VERSION: ClassVar[int] = 1
+    AGGREGATE: ClassVar[str] = "scene_id"
+    DESCRIPTION: ClassVar[str] = "A supplier delivered a scene package to the staging bucket."
+
+    scene_id: Identifier = Field(description="Platform scene id (supplier id + mission).")
+    supplier: Identifier = Field(description="Supplier code, e.g. 'airbus'.")
+    mission: Mission
+    supplier_product_id: Identifier
+    staging: StagingLocation
+    acquisition_request_id: Identifier | None = None
+    checksums: dict[RelativePath, Sha256Hex] | None = Field(
+        default=None, description="SHA-256 per file, path relative to the staging prefix."
+    )
+    announced_size_bytes: PositiveInt | None = None
+    delivered_at: AwareDatetime
+
+
+class SceneIngestedV1(Event):
+    EVENT: ClassVar[str] = "scene-ingested"
+    VERSION: ClassVar[int] = 1
+    AGGREGATE: ClassVar[str] = "scene_id"
+    DESCRIPTION: ClassVar[str] = "A scene is archived as COGs; the event carries its STAC item."
+
+    scene_id: Identifier
+    version: PositiveInt = Field(description="1 for the first delivery, +1 per corrected redelivery.")
+    supersedes_version: PositiveInt | None = None
+    collection: Identifier
+    item: dict[str, Any] = Field(description="The STAC 1.x item, asset hrefs pointing at the archive.")
+    archive_prefix: ObjectPrefix
+    manifest_sha256: Sha256Hex
+    acquisition_request_id: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _item_matches(self) -> SceneIngestedV1:
+        if self.item.get("type") != "Feature" or not isinstance(self.item.get("id"), str):
+            raise ValueError("item must be a STAC item (GeoJSON Feature with an id)")
+        if self.item.get("collection") not in (None, self.collection):
+            raise ValueError("item.collection differs from the event's collection")
+        return self
+
+
+class RejectionReason(StrEnum):
+    MISSING_FILE = "missing-file"
+    CHECKSUM_MISMATCH = "checksum-mismatch"
+    CORRUPT_RASTER = "corrupt-raster"
+    NOT_GEOREFERENCED = "not-georeferenced"
+    UNKNOWN_MISSION = "unknown-mission"
+    UNSAFE_PATH = "unsafe-path"
+    OVERSIZED = "oversized"
+    INVALID_METADATA = "invalid-metadata"
+
+
+class SceneRejectedV1(Event):
+    EVENT: ClassVar[str] = "scene-rejected"
+    VERSION: ClassVar[int] = 1
+    AGGREGATE: ClassVar[str] = "scene_id"
+    DESCRIPTION: ClassVar[str] = "A delivery is unusable (corrupt, incomplete); the reason is given."
+
+    scene_id: Identifier
+    supplier: Identifier
+    supplier_product_id: Identifier
+    staging: StagingLocation
+    reason_code: RejectionReason
+    reason: str = Field(max_length=4000, description="Human-readable, precise reason.")
+    acquisition_request_id: Identifier | None = None
+
+
+class RequestKind(StrEnum):
+    ARCHIVE = "archive"
+    TASKING = "tasking"
+
+
+class AcquisitionWindow(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: AwareDatetime
+    end: AwareDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AcquisitionWindow:
+        if self.end <= self.start:
+            raise ValueError("window end must be after its start")
+        return self
+
+
+class RequestSubmittedV1(Event):
+    EVENT: ClassVar[str] = "request-submitted"
+    VERSION: ClassVar[int] = 1
+    AGGREGATE: ClassVar[str] = "request_id"
+    DESCRIPTION: ClassVar[str] = "A new acquisition request awaits review."
+
+    request_id: Identifier
+    organisation_id: Identifier
+    submitted_by: Identifier
+    kind: RequestKind
+    sensor_family: SensorFamily
+    aoi: GeoJSONGeometry
+    area_km2: float = Field(gt=0)
+    window: AcquisitionWindow
+    submitted_at: AwareDatetime
+
+
+class RequestApprovedV1(Event):
+    EVENT: ClassVar[str] = "request-approved"
+    VERSION: ClassVar[int] = 1
+    AGGREGATE: ClassVar[str] = "request_id"
+    DESCRIPTION: ClassVar[str] = "Approved; quota charged; goes to the supplier."
+
+    request_id: Identifier
+    organisation_id: Identifier
+    approved_by: Identifier
+    kind: RequestKind
+    sensor_family: SensorFamily
+    aoi: GeoJSONGeometry
+    area_km2: float = Field(gt=0)
+    quota_period: Identifier = Field(description="e.g. '2026-Q3' (Pléiades) or '2026' (SPOT).")
+    reserved_km2: float = Field(ge=0)
+    cofinanced_km2: float = Field(ge=0, default=0.0)
+    window: AcquisitionWindow
+    approved_at: AwareDatetime
+
+
+class RequestRejectedV1(Event):
+    EVENT: ClassVar[str] = "request-rejected"
+    VERSION: ClassVar[int] = 1
+    AGGREGATE: ClassVar[str] = "request_id"
+    DESCRIPTION: ClassVar[str] = "An acquisition request was refused, with the reason."
+
+    request_id: Identifier
+    organisation_id: Identifier
+    rejected_by: Identifier
+    reason: str = Field(min_length=1, max_length=4000)
+    rejected_at: AwareDatetime
+
+
+class OutputFormat(StrEnum):
+    COG = "COG"
+    JP2 = "JP2"
+
+
+class ProductSpec(BaseModel):
+    """One product to build: an item, clipped and processed as asked."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    product_id: Identifier
+    collection: Identifier
+    item_id: Identifier
+    aoi: GeoJSONGeometry | None = Field(default=None, description="None = the whole scene.")
+    crs: str = Field(default="EPSG:2154", pattern=r"^(EPSG:\d{4,6}|native)$")
+    format: OutputFormat = OutputFormat.COG
+    bands: list[Annotated[str, StringConstraints(max_length=32)]] | None = None
+    pansharpen: bool = False
+
+
+class DeliveryRequestedV1(Event):
+    EVENT: ClassVar[str] = "delivery-requested"
+    VERSION: ClassVar[int] = 1
+    AGGREGATE: ClassVar[str] = "order_id"
+    DESCRIPTION: ClassVar[str] = "Build these products for this user."
+
+    order_id: Identifier
+    organisation_id: Identifier
+    user_id: Identifier
+    products: list[ProductSpec] = Field(min_length=1, max_length=1000)
+    requested_at: AwareDatetime
+
+
+class ProductReadyV1(Event):
+    EVENT: ClassVar[str] = "product-ready"
+    VERSION: ClassVar[int] = 1
+    AGGREGATE: ClassVar[str] = "order_id"
+    DESCRIPTION: ClassVar[str] = "A product is built and downloadable."
+
+    order_id: Identifier
+    product_id: Identifier
+    organisation_id: Identifier
+    item_id: Identifier
+    bucket: BucketName = "delivery"
+    object_key: RelativePath
+    size_bytes: PositiveInt
+    sha256: Sha256Hex
+    crs: str
+    footprint: GeoJSONGeometry
+    expires_at: AwareDatetime
+
+
+class ProductFailureReason(StrEnum):
+    AOI_OUTSIDE_SCENE = "aoi-outside-scene"
+    UNSUPPORTED_OPTION = "unsupported-option"
+    ITEM_NOT_FOUND = "item-not-found"
+    SOURCE_UNREADABLE = "source-unreadable"
+
+
+class ProductFailedV1(Event):
+    EVENT: ClassVar[str] = "product-failed"
+    VERSION: ClassVar[int] = 1
+    AGGREGATE: ClassVar[str] = "order_id"
+    DESCRIPTION: ClassVar[str] = "A product could not be built; the reason is given."
+
+    order_id: Identifier
+    product_id: Identifier
+    organisation_id: Identifier
+    item_id: Identifier
+    reason_code: ProductFailureReason
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+EVENT_MODELS: tuple[type[Event], ...] = (
+    SceneAcquiredV1,
+    SceneIngestedV1,
+    SceneRejectedV1,
+    RequestSubmittedV1,
+    RequestApprovedV1,
+    RequestRejectedV1,
+    DeliveryRequestedV1,
+    ProductReadyV1,
+    ProductFailedV1,
+)

@@ -1,0 +1,173 @@
+"""One process per service replica: a FastStream Kafka broker and a FastAPI app.
+
+`create_service_app` wires what every service has (broker, subscriptions, store
+clients, /healthz /readyz /metrics, JSON logs, problem details); the service's own
+module only declares its settings, dependencies, subscriptions and routers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request
+from faststream.kafka import KafkaBroker
+
+from dinamis_shared import clients
+from dinamis_shared.bus import EventHandler, EventPublisher, make_broker, subscribe
+from dinamis_shared.cloudevents import trace_id_of
+from dinamis_shared.events import Event
+from dinamis_shared.health import Check, Dependency, health_router, install_problem_handlers
+from dinamis_shared.logs import configure_logging, trace_id_var
+from dinamis_shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceDefinition:
+    settings: ServiceSettings
+    dependencies: tuple[Dependency, ...]
+    subscriptions: Sequence[tuple[type[Event], EventHandler]] = ()
+    routers: Sequence[APIRouter] = ()
+    title: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.settings.SERVICE
+
+
+@dataclass
+class Resources:
+    """The clients a service opened, by dependency; available as `app.state.resources`."""
+
+    settings: ServiceSettings
+    broker: KafkaBroker
+    publisher: EventPublisher
+    broker_started: asyncio.Event = field(default_factory=asyncio.Event)
+    mongo: object | None = None
+    s3: object | None = None
+
+    def checks(self, dependencies: tuple[Dependency, ...]) -> dict[str, Check]:
+        s = self.settings
+        timeout = s.readiness_timeout_s
+
+        async def kafka() -> None:
+            if not self.broker_started.is_set():
+                raise ConnectionError("Kafka consumer not started yet")
+            if not await self.broker.ping(timeout * 0.9):
+                raise ConnectionError(f"no answer from {s.kafka_bootstrap_servers}")
+
+        async def mongodb() -> None:
+            await self.mongo.admin.command("ping")  # type: ignore[union-attr]
+
+        async def s3() -> None:
+            await asyncio.to_thread(self.s3.bucket_exists, "archive")  # type: ignore[union-attr]
+
+        async def postgres() -> None:
+            conn = await clients.pg_connect(s, timeout_s=timeout)
+            async with conn:
+                await conn.execute("SELECT 1")
+
+        async def smtp() -> None:
+            reader, writer = await asyncio.open_connection(s.smtp_host, s.smtp_port)
+            try:
+                banner = await reader.readline()
+                if not banner.startswith(b"220"):
+                    raise ConnectionError(f"unexpected SMTP banner {banner[:80]!r}")
+                writer.write(b"QUIT\r\n")
+                await writer.drain()
+            finally:
+                writer.close()
+
+        table = {
+            Dependency.KAFKA: kafka,
+            Dependency.MONGODB: mongodb,
+            Dependency.S3: s3,
+            Dependency.POSTGRES: postgres,
+            Dependency.SMTP: smtp,
+        }
+        return {d.value: table[d] for d in dependencies}
+
+
+async def _start_broker(resources: Resources) -> None:
+    """Start consuming; if Kafka is not reachable yet, keep trying (not ready meanwhile)."""
+    delay = 0.5
+    while True:
+        try:
+            await resources.broker.start()
+            resources.broker_started.set()
+            log.info("kafka broker started")
+            return
+        except Exception as exc:
+            log.warning("kafka not reachable yet, retrying", extra={"error": str(exc)})
+            with contextlib.suppress(Exception):
+                await resources.broker.stop()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def create_service_app(definition: ServiceDefinition) -> FastAPI:
+    settings = definition.settings
+    broker = make_broker(settings)
+    for model, handler in definition.subscriptions:
+        subscribe(broker, model, settings.SERVICE, handler)
+    resources = Resources(
+        settings=settings, broker=broker, publisher=EventPublisher(broker, f"/dinamis/{settings.SERVICE}")
+    )
+    deps = definition.dependencies
+    if Dependency.MONGODB in deps:
+        resources.mongo = clients.mongo_client(settings, timeout_s=settings.readiness_timeout_s)
+    if Dependency.S3 in deps:
+        resources.s3 = clients.s3_client(settings, timeout_s=settings.readiness_timeout_s, retries=0)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        starter = asyncio.create_task(_start_broker(resources))
+        log.info("service starting", extra={"dependencies": [d.value for d in deps]})
+        try:
+            yield
+        finally:
+            starter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starter
+            await broker.stop()
+            if resources.mongo is not None:
+                await resources.mongo.close()  # type: ignore[attr-defined]
+
+    app = FastAPI(
+        title=definition.title or f"DINAMIS {settings.SERVICE}",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.resources = resources
+    install_problem_handlers(app)
+    app.include_router(health_router(resources.checks(deps), settings.readiness_timeout_s))
+    for router in definition.routers:
+        app.include_router(router)
+
+    @app.middleware("http")
+    async def trace_context(request: Request, call_next: Callable) -> object:
+        token = trace_id_var.set(trace_id_of(request.headers.get("traceparent")))
+        try:
+            return await call_next(request)
+        finally:
+            trace_id_var.reset(token)
+
+    return app
+
+
+def run(factory: Callable[[], FastAPI], settings: ServiceSettings) -> None:
+    """Console-script entry: JSON logs, then serve the app with uvicorn."""
+    configure_logging(settings.SERVICE, settings.log_level)
+    uvicorn.run(
+        factory(),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+    )

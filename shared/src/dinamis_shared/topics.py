@@ -1,0 +1,87 @@
+"""Topic registry: one Kafka topic per event type and version, plus its dead-letter topic.
+
+Topic name `dinamis.<event>.v<version>`, message key = the aggregate id; a message
+that can never be processed goes to `<topic>.dlq` (same partitioning key).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from dinamis_shared.events import EVENT_MODELS, Event
+
+log = logging.getLogger(__name__)
+
+DLQ_SUFFIX = ".dlq"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    model: type[Event]
+
+    @property
+    def name(self) -> str:
+        return self.model.topic()
+
+    @property
+    def dlq(self) -> str:
+        return self.name + DLQ_SUFFIX
+
+    @property
+    def key_field(self) -> str:
+        return self.model.AGGREGATE
+
+
+TOPICS: dict[str, TopicSpec] = {m.topic(): TopicSpec(m) for m in EVENT_MODELS}
+BY_CE_TYPE: dict[str, type[Event]] = {m.ce_type(): m for m in EVENT_MODELS}
+
+
+def topic_for(model: type[Event]) -> TopicSpec:
+    return TOPICS[model.topic()]
+
+
+def all_topic_names() -> list[str]:
+    """Every topic the platform uses, dead-letter topics included."""
+    return [n for spec in TOPICS.values() for n in (spec.name, spec.dlq)]
+
+
+async def ensure_topics(bootstrap_servers: str, partitions: int, replication: int = 1) -> list[str]:
+    """Create the registry's topics that do not exist yet; return the names created.
+
+    Existing topics are left as they are (partition counts are never decreased).
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="dinamis-topics")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in all_topic_names() if n not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(n, num_partitions=partitions, replication_factor=replication) for n in missing]
+                )
+            except TopicAlreadyExistsError:  # a concurrent creator won the race
+                pass
+        return missing
+    finally:
+        await admin.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Create the DINAMIS Kafka topics.")
+    parser.add_argument("--bootstrap-servers", default="127.0.0.1:9092")
+    parser.add_argument("--partitions", type=int, default=6)
+    args = parser.parse_args()
+    created = asyncio.run(ensure_topics(args.bootstrap_servers, args.partitions))
+    total = len(all_topic_names())
+    print(f"topics: {total} in registry, {len(created)} created ({args.partitions} partitions each)")
+
+
+if __name__ == "__main__":
+    main()
