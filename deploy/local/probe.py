@@ -1,16 +1,16 @@
 """Ask each local-stack server a real protocol question (not just "is the port open").
 
-    python deploy/local/probe.py [server...]           print a status table
-    python deploy/local/probe.py --quiet SERVER        exit 0 if it answers
+python deploy/local/probe.py [server...]           print a status table
+python deploy/local/probe.py --quiet SERVER        exit 0 if it answers
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
-import logging
 import time
 
 from dinamis_shared import clients

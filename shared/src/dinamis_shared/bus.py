@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -134,21 +134,23 @@ class _Backoff:
 
 def subscribe(
     broker: KafkaBroker,
-    model: type[Event],
     group_id: str,
-    handler: EventHandler,
+    handlers: Mapping[type[Event], EventHandler],
     *,
     retry_cap_s: float = 10.0,
 ) -> None:
-    """Consume `model`'s topic in consumer group `group_id` with `handler`.
+    """Consume the topics of `handlers`' event types in consumer group `group_id`.
 
-    Call before `broker.start()`. The handler receives a decoded Envelope; it must be
-    idempotent (delivery is at-least-once).
+    One Kafka consumer per service replica reads all its topics (one group join, one
+    rebalance); each record is routed to its event type's handler. Call before
+    `broker.start()`. Handlers receive a decoded Envelope and must be idempotent
+    (delivery is at-least-once).
     """
-    spec = topic_for(model)
+    routes = {topic_for(model).name: (topic_for(model), model, h) for model, h in handlers.items()}
     backoff = _Backoff(cap=retry_cap_s)
 
     async def dead_letter(record: ConsumerRecord, error: BaseException) -> None:
+        spec = routes[record.topic][0]
         headers = dead_letter_headers(record, error, group_id)
         await broker.publish(record.value or b"", topic=spec.dlq, key=record.key, headers=headers)
         CONSUMED.labels(spec.name, group_id, "dead-lettered").inc()
@@ -167,6 +169,7 @@ def subscribe(
 
     async def consume(body: bytes, message: KafkaMessage) -> None:
         record: ConsumerRecord = message.raw_message
+        spec, model, handler = routes[record.topic]
         try:
             envelope = cloudevents.decode(
                 getattr(record, "raw_headers", record.headers), body, expected=model
@@ -195,14 +198,14 @@ def subscribe(
         CONSUMED.labels(spec.name, group_id, "handled").inc()
 
     broker.subscriber(
-        spec.name,
+        *routes,
         group_id=group_id,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         parser=_keep_raw_headers,
         decoder=_raw_body,
         auto_offset_reset="earliest",
-        title=f"{group_id}:{spec.name}",
-        description=model.DESCRIPTION,
+        title=f"{group_id}",
+        description="; ".join(f"{name}: {m.DESCRIPTION}" for name, (_, m, _) in routes.items()),
     )(consume)
 
 

@@ -35,7 +35,7 @@ class JsonFormatter(logging.Formatter):
             doc["trace_id"] = trace_id
         # Fields passed with `extra={...}` become top-level keys.
         for key, value in record.__dict__.items():
-            if key not in _STD_ATTRS and not key.startswith("_"):
+            if key not in _STD_ATTRS and key != "color_message" and not key.startswith("_"):
                 doc[key] = value
         if record.exc_info:
             doc["exception"] = self.formatException(record.exc_info)

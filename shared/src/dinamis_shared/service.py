@@ -114,8 +114,8 @@ async def _start_broker(resources: Resources) -> None:
 def create_service_app(definition: ServiceDefinition) -> FastAPI:
     settings = definition.settings
     broker = make_broker(settings)
-    for model, handler in definition.subscriptions:
-        subscribe(broker, model, settings.SERVICE, handler)
+    if definition.subscriptions:
+        subscribe(broker, settings.SERVICE, dict(definition.subscriptions))
     resources = Resources(
         settings=settings, broker=broker, publisher=EventPublisher(broker, f"/dinamis/{settings.SERVICE}")
     )
