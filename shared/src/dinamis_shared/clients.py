@@ -63,4 +63,6 @@ async def pg_connect(settings: ServiceSettings, *, timeout_s: float = 5.0) -> ps
         connect_timeout=max(1, int(timeout_s)),
         application_name=settings.client_id,
         autocommit=True,
+        # pgSTAC's functions resolve their tables through the search path.
+        options="-c search_path=pgstac,public",
     )

@@ -1,0 +1,39 @@
+# The two commands of the README are `make up` and `make test`; the rest are helpers.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+STACK := deploy/local/stack
+
+.PHONY: help install up down status test lint asyncapi
+
+help:
+	@echo "make up       install what is missing, start the stack and the five services"
+	@echo "make test     install, start the stack, run every test, stop what it started"
+	@echo "make down     stop the services and the stack"
+	@echo "make status   what runs, on which port, and whether it answers"
+	@echo "make lint     ruff"
+	@echo "make asyncapi regenerate docs/asyncapi.yaml from the event contracts"
+
+install:
+	@deploy/local/install
+
+up: install
+	@$(STACK) up
+	@deploy/local/services up
+	@echo; echo "==> the platform is up"; $(STACK) status; echo; deploy/local/services status
+
+down:
+	@deploy/local/services down
+	@$(STACK) down
+
+status:
+	@$(STACK) status; echo; deploy/local/services status
+
+test: install
+	@deploy/local/test
+
+lint:
+	uv run ruff check .
+	uv run ruff format --check .
+
+asyncapi:
+	uv run python -m dinamis_shared.asyncapi > docs/asyncapi.yaml
