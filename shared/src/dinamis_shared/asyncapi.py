@@ -43,6 +43,7 @@ DLQ_HEADERS: dict[str, Any] = {
             "dlq_original_partition": "its partition",
             "dlq_original_offset": "its offset",
             "dlq_failed_at": "when (RFC 3339)",
+            "dlq_base64_headers": "original headers whose value was not UTF-8, kept in base64",
         }.items()
     },
 }

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
@@ -100,9 +101,21 @@ async def _raw_body(message: KafkaMessage) -> bytes:
 
 
 def dead_letter_headers(record: ConsumerRecord, error: BaseException, group_id: str) -> dict[str, str]:
-    """The DLQ record's headers: the original ones plus why and where it failed."""
-    raw = getattr(record, "raw_headers", record.headers)
-    headers = cloudevents.headers_to_dict(raw)
+    """The DLQ record's headers: the original ones plus why and where it failed.
+
+    Header values travel as text; an original value that is not UTF-8 is kept
+    losslessly in base64, and its name listed in `dlq_base64_headers`.
+    """
+    headers: dict[str, str] = {}
+    base64_names = []
+    for name, value in getattr(record, "raw_headers", record.headers):
+        try:
+            headers[name] = (value or b"").decode("utf-8")
+        except UnicodeDecodeError:
+            headers[name] = base64.b64encode(value).decode()
+            base64_names.append(name)
+    if base64_names:
+        headers["dlq_base64_headers"] = ",".join(base64_names)
     headers.update(
         {
             "dlq_error_class": type(error).__name__,
