@@ -111,11 +111,13 @@ async def _run_consumer(settings, group_id: str, ce_id: str, mode: str, wait_s: 
                 lines.append("COMMITTED")
                 return
 
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(read(), wait_s)
-    if mode == "ok" or not proc.stdout.at_eof():
-        proc.kill()
-    code = await asyncio.wait_for(proc.wait(), 30)
+    try:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(read(), wait_s)
+    finally:
+        if mode == "ok" or not proc.stdout.at_eof():
+            proc.kill()
+        code = await asyncio.wait_for(proc.wait(), 30)
     return code, "\n".join(lines)
 
 

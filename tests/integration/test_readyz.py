@@ -66,7 +66,7 @@ def services(tmp_path_factory):
         wait_for(set(), timeout=120)
         yield
     finally:
-        for proc, log in procs:
+        for proc, _log in procs:
             proc.terminate()
         for proc, log in procs:
             try:

@@ -1,0 +1,9 @@
+"""The ingest service's Kafka wiring, driven through FastStream's in-memory test broker."""
+
+from dinamis_ingest.app import create_app
+from dinamis_shared.events import SceneAcquiredV1
+from dinamis_shared.testing import check_subscriptions
+
+
+async def test_consumes_its_topics_and_dead_letters_malformed_messages():
+    await check_subscriptions(create_app(), {SceneAcquiredV1})

@@ -1,0 +1,56 @@
+"""Test helpers shared by the services' own unit tests (no server needed).
+
+`check_subscriptions` drives a service's real subscriber through FastStream's
+in-memory TestKafkaBroker (handler unit tests only: integration tests use the
+real Kafka): every example event of the topics it should consume is handled, a
+malformed one goes to the dead-letter topic, and the topics it should not
+consume are not subscribed.
+"""
+
+from __future__ import annotations
+
+from unittest.mock import MagicMock
+
+from fastapi import FastAPI
+from faststream.kafka import TestKafkaBroker
+
+from dinamis_shared import cloudevents
+from dinamis_shared.bus import CONSUMED
+from dinamis_shared.events import Event
+from dinamis_shared.examples import example_events
+from dinamis_shared.topics import TOPICS, topic_for
+
+
+def subscribed_topics(app: FastAPI) -> set[str]:
+    broker = app.state.resources.broker
+    return {t for sub in broker.subscribers for t in sub.topic_names}
+
+
+def _count(topic: str, group: str, outcome: str) -> float:
+    return CONSUMED.labels(topic, group, outcome)._value.get()
+
+
+async def _raw(message) -> bytes:
+    return message.body
+
+
+async def check_subscriptions(app: FastAPI, expected: set[type[Event]]) -> None:
+    resources = app.state.resources
+    broker = resources.broker
+    group = resources.settings.SERVICE
+    assert subscribed_topics(app) == {topic_for(m).name for m in expected}
+    dead_letters = MagicMock()
+    for model in expected:
+        broker.subscriber(topic_for(model).dlq, group_id=f"{group}-test-dlq", decoder=_raw)(dead_letters)
+    examples = {type(e): e for e in example_events()}
+    async with TestKafkaBroker(broker) as test_broker:
+        for model in expected:
+            name = topic_for(model).name
+            handled = _count(name, group, "handled")
+            record = cloudevents.encode(examples[model], source="/dinamis/test")
+            await test_broker.publish(record.value, topic=name, key=record.key, headers=record.headers)
+            assert _count(name, group, "handled") == handled + 1, f"{name} not handled"
+            await test_broker.publish(b"{oops", topic=name, key=record.key, headers=record.headers)
+            assert _count(name, group, "dead-lettered") >= 1
+    assert dead_letters.call_count == len(expected)
+    assert not set(TOPICS) - {topic_for(m).name for m in expected} & subscribed_topics(app)
