@@ -20,6 +20,7 @@ up: install
 	@$(STACK) up
 	@deploy/local/services up
 	@echo; echo "==> the platform is up"; $(STACK) status; echo; deploy/local/services status
+	@echo; .venv/bin/python deploy/local/demo.py
 
 down:
 	@deploy/local/services down

@@ -1,0 +1,78 @@
+"""The demo job of `make up`: publish one example of every event on the bus and show
+which running service consumed which (read from each service's /metrics).
+
+Today the services only log what they receive (their use cases come with issues
+#3 to #7), so this shows the wiring: contracts, topics, consumer groups, commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import time
+
+import httpx
+from dinamis_catalog.entrypoints.events import SUBSCRIPTIONS as CATALOG
+from dinamis_delivery.entrypoints.events import SUBSCRIPTIONS as DELIVERY
+from dinamis_ingest.entrypoints.events import SUBSCRIPTIONS as INGEST
+from dinamis_notify.entrypoints.events import SUBSCRIPTIONS as NOTIFY
+from dinamis_orders.entrypoints.events import SUBSCRIPTIONS as ORDERS
+from dinamis_shared.bus import EventPublisher, make_broker
+from dinamis_shared.examples import example_events
+from dinamis_shared.settings import ServiceSettings
+
+PORTS = {"ingest": 8101, "catalog": 8102, "orders": 8103, "delivery": 8104, "notify": 8105}
+SUBSCRIBED = {
+    (service, model.topic())
+    for service, subscriptions in {
+        "ingest": INGEST,
+        "catalog": CATALOG,
+        "orders": ORDERS,
+        "delivery": DELIVERY,
+        "notify": NOTIFY,
+    }.items()
+    for model, _ in subscriptions
+}
+LINE = re.compile(
+    r'dinamis_events_consumed_total\{group="(\w+)",outcome="handled",topic="([^"]+)"\} ([\d.]+)'
+)
+
+
+def handled() -> dict[tuple[str, str], float]:
+    counts = {}
+    for service, port in PORTS.items():
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        for topic, value in LINE.findall(text):
+            counts[(service, topic)] = float(value)
+    return counts
+
+
+async def main() -> int:
+    before = handled()
+    broker = make_broker(ServiceSettings())
+    await broker.connect()
+    publisher = EventPublisher(broker, "/dinamis/demo")
+    events = example_events()
+    for event in events:
+        await publisher.publish(event)
+    await broker.stop()
+    print(f"==> demo: published {len(events)} example events, one per topic")
+    deadline = time.monotonic() + 30
+    while True:
+        after = handled()
+        new = {k: after[k] - before.get(k, 0) for k in after if after[k] > before.get(k, 0)}
+        if set(new) >= SUBSCRIBED or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    for event in events:
+        by = sorted(s for (s, t) in new if t == event.topic())
+        print(f"    {event.topic():<32} consumed by: {', '.join(by) or 'nobody'}")
+    missing = SUBSCRIBED - set(new)
+    for service, topic in sorted(missing):
+        print(f"!!  {service} did not consume {topic} within 30 s", file=sys.stderr)
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
