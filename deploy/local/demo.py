@@ -35,7 +35,7 @@ SUBSCRIBED = {
     for model, _ in subscriptions
 }
 LINE = re.compile(
-    r'dinamis_events_consumed_total\{group="(\w+)",outcome="handled",topic="([^"]+)"\} ([\d.]+)'
+    r'dinamis_events_consumed_total\{group="\w+",outcome="handled",topic="([^"]+)"\} ([\d.]+)'
 )
 
 
