@@ -34,9 +34,7 @@ SUBSCRIBED = {
     }.items()
     for model, _ in subscriptions
 }
-LINE = re.compile(
-    r'dinamis_events_consumed_total\{group="\w+",outcome="handled",topic="([^"]+)"\} ([\d.]+)'
-)
+LINE = re.compile(r'dinamis_events_consumed_total\{group="\w+",outcome="handled",topic="([^"]+)"\} ([\d.]+)')
 
 
 def handled() -> dict[tuple[str, str], float]:
