@@ -1,9 +1,11 @@
 """A consumer in its own process, for tests that kill it (see test_kafka.py).
 
     python consumer_proc.py GROUP CE_ID MODE
-MODE=crash: on the event whose ce_id is CE_ID, print "GOT" and die before the
-offset is committed (os._exit: no cleanup, no commit). MODE=ok: print "GOT" on it,
-return normally (then the offset is committed) and keep consuming.
+Prints "SEEN <ce_id>" for every event it handles. MODE=crash: on the event whose
+ce_id is CE_ID, print "GOT", wait longer than Kafka's auto-commit interval (5 s, so
+that a consumer committing *before* its work would be caught), then die without
+cleanup (os._exit). MODE=ok: print "GOT" on it, return normally (then the offset
+is committed) and keep consuming.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ async def main(group: str, ce_id: str, mode: str) -> None:
     broker = make_broker(ServiceSettings())
 
     async def handle(envelope) -> None:
+        print("SEEN", envelope.id, flush=True)
         if envelope.id != ce_id:
             return
         print("GOT", envelope.id, flush=True)
         if mode == "crash":
+            await asyncio.sleep(6)
             os._exit(3)
 
     subscribe(broker, group, {SceneAcquiredV1: handle})

@@ -163,9 +163,12 @@ async def test_consumer_killed_before_commit_gets_the_message_again(settings):
     code, out = await _run_consumer(settings, group_id, ce_id, "ok", 60)
     assert f"GOT {ce_id}" in out, f"message not redelivered after a crash:\n{out}"
     assert "COMMITTED" in out, out
-    # Committed: a third consumer of the group does not see it again.
-    code, out = await _run_consumer(settings, group_id, ce_id, "ok", 12)
-    assert "STARTED" in out and f"GOT {ce_id}" not in out, out
+    # Committed: a third consumer of the group does not see it again. It runs until
+    # it handled a marker published after it, so "not seen" means something.
+    marker = await _publish(settings, SCENE_ACQUIRED)
+    code, out = await _run_consumer(settings, group_id, marker, "ok", 60)
+    assert f"GOT {marker}" in out, out
+    assert f"SEEN {ce_id}" not in out, f"committed message delivered again:\n{out}"
 
 
 async def _dead_letters(settings, group_id: str, expected: int) -> list:
@@ -195,26 +198,30 @@ async def test_malformed_messages_are_dead_lettered_and_the_consumer_keeps_going
     await producer.start()
     good = cloudevents.encode(SCENE_ACQUIRED, source="/dinamis/test")
     h = {k: v.encode() for k, v in good.headers.items()}
-    bad_schema = good.value.replace(b'"PNEO4"', b'"LANDSAT8"')
+    bad_schema = good.value.replace(b'"PNEO4"', b'"PNEO 4 /../"')
+    run = uuid.uuid4().hex[:8]  # the new group also reads older runs' messages
     cases = {
-        "bad-json": ({**h, "ce_id": b"bad-json"}, b'{"scene_id": '),
+        "bad-json": ({**h, "ce_id": f"bad-json-{run}".encode()}, b'{"scene_id": '),
         "unknown-event-type": (
-            {**h, "ce_id": b"unknown", "ce_type": b"fr.dinamis.scene-teleported.v1"},
+            {**h, "ce_id": f"unknown-{run}".encode(), "ce_type": b"fr.dinamis.scene-teleported.v1"},
             good.value,
         ),
-        "schema-violation": ({**h, "ce_id": b"schema"}, bad_schema),
+        "schema-violation": ({**h, "ce_id": f"schema-{run}".encode()}, bad_schema),
         "missing-header": (
-            {k: v for k, v in h.items() if k != "ce_type"} | {"ce_id": b"noheader"},
+            {k: v for k, v in h.items() if k != "ce_type"} | {"ce_id": f"noheader-{run}".encode()},
             good.value,
         ),
-        "bad-json-hostile-header": ({**h, "ce_id": b"hostile", "x-evil": b"\xff\xfe"}, b"\xff" * 10),
+        "bad-json-hostile-header": (
+            {**h, "ce_id": f"hostile-{run}".encode(), "x-evil": b"\xff\xfe"},
+            b"\xff" * 10,
+        ),
     }
     try:
         for hdrs, value in cases.values():
-            await producer.send_and_wait(TOPIC, value, key=b"scene-x", headers=list(hdrs.items()))
+            await producer.send_and_wait(TOPIC, value, key=good.key, headers=list(hdrs.items()))
         # Same key, so same partition, after the bad ones: seeing it proves the
         # consumer went past all of them.
-        await producer.send_and_wait(TOPIC, good.value, key=b"scene-x", headers=list(h.items()))
+        await producer.send_and_wait(TOPIC, good.value, key=good.key, headers=list(h.items()))
     finally:
         await producer.stop()
 
@@ -228,7 +235,11 @@ async def test_malformed_messages_are_dead_lettered_and_the_consumer_keeps_going
     async with consuming(settings, group_id, handle):
         await asyncio.wait_for(seen_good.wait(), 60)
     letters = await _dead_letters(settings, group_id, len(cases))
-    by_id = {h.get("ce_id"): (r, h) for r, h in letters}
+    by_id = {
+        h.get("ce_id", "").removesuffix(f"-{run}"): (r, h)
+        for r, h in letters
+        if h.get("ce_id", "").endswith(run)
+    }
     expected = {
         "bad-json": "bad-json",
         "unknown": "unknown-event-type",
@@ -242,7 +253,7 @@ async def test_malformed_messages_are_dead_lettered_and_the_consumer_keeps_going
         assert headers["dlq_error_code"] == code
         assert headers["dlq_original_topic"] == TOPIC
         assert headers["dlq_reason"], "a dead letter must say why"
-        assert record.key == b"scene-x"
+        assert record.key == good.key
     assert "mission" in by_id["schema"][1]["dlq_reason"]
     assert by_id["bad-json"][0].value == b'{"scene_id": '  # original bytes kept
     hostile = by_id["hostile"][1]  # a non-UTF-8 header is kept losslessly, in base64
@@ -254,14 +265,17 @@ async def test_malformed_messages_are_dead_lettered_and_the_consumer_keeps_going
 async def test_transient_failure_is_retried_and_permanent_failure_dead_lettered(settings):
     transient = SCENE_ACQUIRED.model_copy(update={"scene_id": f"flaky-{uuid.uuid4().hex[:6]}"})
     permanent = SCENE_ACQUIRED.model_copy(update={"scene_id": f"poison-{uuid.uuid4().hex[:6]}"})
+    buggy = SCENE_ACQUIRED.model_copy(update={"scene_id": f"buggy-{uuid.uuid4().hex[:6]}"})
     attempts: dict[str, int] = {}
     done = asyncio.Event()
 
     async def handle(envelope):
         sid = envelope.event.scene_id
-        if sid not in (transient.scene_id, permanent.scene_id):
+        if sid not in (transient.scene_id, permanent.scene_id, buggy.scene_id):
             return
         attempts[sid] = attempts.get(sid, 0) + 1
+        if sid == buggy.scene_id:
+            raise KeyError("a bug, not an outage")
         if sid == permanent.scene_id:
             raise DinamisError("staging package is not a DIMAP product", code="invalid-metadata")
         if attempts[sid] < 3:
@@ -272,14 +286,21 @@ async def test_transient_failure_is_retried_and_permanent_failure_dead_lettered(
     async with consuming(settings, group_id, handle) as broker:
         publisher = EventPublisher(broker, "/dinamis/test")
         await publisher.publish(permanent)
+        await publisher.publish(buggy)
         await publisher.publish(transient)
         await asyncio.wait_for(done.wait(), 60)
-    assert attempts[transient.scene_id] == 3
-    assert attempts[permanent.scene_id] == 1
+        for _ in range(120):  # the buggy one is tried 5 times with backoff, then dead-lettered
+            if attempts.get(buggy.scene_id, 0) >= 5:
+                break
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(1)
+    assert attempts[transient.scene_id] == 3  # an outage: retried until it works
+    assert attempts[permanent.scene_id] == 1  # a permanent error: dead-lettered at once
+    assert attempts[buggy.scene_id] == 5  # an unexpected error: 5 tries, then dead-lettered
     letters = await _dead_letters(settings, group_id, 1)
-    ours = (permanent.scene_id, transient.scene_id)  # the group also reads older test messages
+    ours = (permanent.scene_id, transient.scene_id, buggy.scene_id)  # the group reads older messages too
     codes = {h["ce_subject"]: h["dlq_error_code"] for _, h in letters if h.get("ce_subject") in ours}
-    assert codes == {permanent.scene_id: "invalid-metadata"}
+    assert codes == {permanent.scene_id: "invalid-metadata", buggy.scene_id: "retries-exhausted"}
 
 
 async def test_every_registry_topic_exists_with_the_configured_partitions(settings):

@@ -22,12 +22,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import ConsumerRecord
+from aiokafka.errors import MessageSizeTooLargeError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from prometheus_client import Counter, Histogram
 
 from dinamis_shared import cloudevents
-from dinamis_shared.errors import DinamisError, MalformedEvent
+from dinamis_shared.errors import DinamisError, MalformedEvent, RetriesExhausted, is_outage
 from dinamis_shared.events import Event
 from dinamis_shared.logs import trace_id_var
 from dinamis_shared.settings import ServiceSettings
@@ -151,21 +152,30 @@ def subscribe(
     handlers: Mapping[type[Event], EventHandler],
     *,
     retry_cap_s: float = 10.0,
+    max_attempts: int = 5,
 ) -> None:
     """Consume the topics of `handlers`' event types in consumer group `group_id`.
 
     One Kafka consumer per service replica reads all its topics (one group join, one
     rebalance); each record is routed to its event type's handler. Call before
     `broker.start()`. Handlers receive a decoded Envelope and must be idempotent
-    (delivery is at-least-once).
+    (delivery is at-least-once). Outages (`errors.is_outage`) are retried without
+    limit; any other unexpected error `max_attempts` times, then dead-lettered.
     """
     routes = {topic_for(model).name: (topic_for(model), model, h) for model, h in handlers.items()}
     backoff = _Backoff(cap=retry_cap_s)
+    attempts: dict[tuple[str, int, int], int] = {}
 
     async def dead_letter(record: ConsumerRecord, error: BaseException) -> None:
         spec = routes[record.topic][0]
         headers = dead_letter_headers(record, error, group_id)
-        await broker.publish(record.value or b"", topic=spec.dlq, key=record.key, headers=headers)
+        value = record.value or b""
+        try:
+            await broker.publish(value, topic=spec.dlq, key=record.key, headers=headers)
+        except MessageSizeTooLargeError:
+            # The original stays in its topic (see dlq_original_offset) until retention.
+            headers["dlq_value_dropped"] = str(len(value))
+            await broker.publish(b"", topic=spec.dlq, key=record.key, headers=headers)
         CONSUMED.labels(spec.name, group_id, "dead-lettered").inc()
         log.warning(
             "event dead-lettered",
@@ -180,33 +190,55 @@ def subscribe(
             },
         )
 
+    async def retry_later(record: ConsumerRecord, exc: BaseException) -> None:
+        CONSUMED.labels(record.topic, group_id, "retried").inc()
+        log.warning(
+            "transient failure, the event will be retried",
+            exc_info=exc,
+            extra={"topic": record.topic, "group": group_id, "offset": record.offset},
+        )
+        await backoff.wait()
+        raise exc  # NACK_ON_ERROR: no commit, seek back to this offset
+
     async def consume(body: bytes, message: KafkaMessage) -> None:
         record: ConsumerRecord = message.raw_message
         spec, model, handler = routes[record.topic]
+        where = (record.topic, record.partition, record.offset)
         try:
-            envelope = cloudevents.decode(
-                getattr(record, "raw_headers", record.headers), body, expected=model
-            )
-        except MalformedEvent as exc:
-            await dead_letter(record, exc)
-            return
-        token = trace_id_var.set(envelope.trace_id)
-        try:
-            with HANDLE_SECONDS.labels(spec.name, group_id).time():
-                await handler(envelope)
-        except Exception as exc:
-            if isinstance(exc, DinamisError) and exc.permanent:
+            try:
+                envelope = cloudevents.decode(
+                    getattr(record, "raw_headers", record.headers), body, expected=model, key=record.key
+                )
+            except MalformedEvent as exc:
                 await dead_letter(record, exc)
                 return
-            CONSUMED.labels(spec.name, group_id, "retried").inc()
-            log.exception(
-                "transient failure, the event will be retried",
-                extra={"topic": spec.name, "group": group_id, "offset": record.offset},
-            )
-            await backoff.wait()
-            raise  # NACK_ON_ERROR: no commit, seek back to this offset
-        finally:
-            trace_id_var.reset(token)
+            except Exception as exc:  # decoding reaches no server: never worth a retry
+                await dead_letter(record, MalformedEvent(f"undecodable message: {type(exc).__name__}: {exc}"))
+                return
+            token = trace_id_var.set(envelope.trace_id)
+            try:
+                with HANDLE_SECONDS.labels(spec.name, group_id).time():
+                    await handler(envelope)
+            except Exception as exc:
+                if isinstance(exc, DinamisError) and exc.permanent:
+                    await dead_letter(record, exc)
+                    return
+                if not is_outage(exc):
+                    attempts[where] = attempts.get(where, 0) + 1
+                    if attempts[where] >= max_attempts:
+                        await dead_letter(
+                            record,
+                            RetriesExhausted(
+                                f"failed {attempts[where]} times, last: {type(exc).__name__}: {exc}"
+                            ),
+                        )
+                        return
+                raise
+            finally:
+                trace_id_var.reset(token)
+        except Exception as exc:  # a handler outage, or the dead-letter write itself failed
+            await retry_later(record, exc)
+        attempts.pop(where, None)
         backoff.reset()
         CONSUMED.labels(spec.name, group_id, "handled").inc()
 

@@ -9,6 +9,7 @@ is the message value, `content-type` says `application/json`, and the W3C
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import uuid
 from collections.abc import Iterable, Mapping
@@ -30,6 +31,7 @@ from dinamis_shared.topics import BY_CE_TYPE
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
 REQUIRED = ("ce_specversion", "ce_id", "ce_source", "ce_type")
+MAX_VALUE_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -65,17 +67,15 @@ def new_traceparent(parent: str | None = None) -> str:
     return f"00-{trace}-{secrets.token_hex(8)}-01"
 
 
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
+
+
 def trace_id_of(traceparent: str | None) -> str | None:
-    if not traceparent:
+    """The trace id of a valid W3C traceparent; None for anything else (a new trace starts)."""
+    m = _TRACEPARENT.match(traceparent or "")
+    if not m or m.group(1) == "0" * 32 or m.group(2) == "0" * 16:
         return None
-    parts = traceparent.split("-")
-    if len(parts) != 4 or len(parts[1]) != 32:
-        return None
-    try:
-        int(parts[1], 16)
-    except ValueError:
-        return None
-    return parts[1]
+    return m.group(1)
 
 
 def encode(
@@ -124,8 +124,19 @@ def decode(
     value: bytes | None,
     *,
     expected: type[Event] | None = None,
+    key: bytes | None = None,
 ) -> Envelope:
-    """Decode a Kafka record into an Envelope, or raise a MalformedEvent subclass."""
+    """Decode a Kafka record into an Envelope, or raise a MalformedEvent subclass.
+
+    With `key`, the record's key must be the event's aggregate id (per-aggregate
+    ordering depends on it)."""
+    if not isinstance(headers, Mapping):
+        headers = list(headers)
+        names = [name for name, _ in headers if name.startswith("ce_")]
+        if len(names) != len(set(names)):
+            raise MissingHeader(
+                f"duplicated CloudEvents header(s): {sorted(set(n for n in names if names.count(n) > 1))}"
+            )
     h = headers_to_dict(headers)
     missing = [name for name in REQUIRED if not h.get(name)]
     if missing:
@@ -145,14 +156,22 @@ def decode(
         raise BadJson(f"unsupported content-type {content_type!r}, expected {CONTENT_TYPE}")
     if not value:
         raise BadJson("empty message value")
+    if len(value) > MAX_VALUE_BYTES:
+        raise BadJson(f"value of {len(value)} bytes exceeds {MAX_VALUE_BYTES}")
     try:
         data = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadJson(f"value is not JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, absurd nesting or numbers
+        raise BadJson(f"value is not JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
     try:
         event = model.model_validate(data)
     except ValidationError as exc:
         raise SchemaViolation(f"{ce_type}: {_summarise(exc)}") from None
+    if key is not None and key != event.key().encode():
+        raise SchemaViolation(
+            f"message key {key[:100]!r} is not the event's {model.AGGREGATE} {event.key()!r}"
+        )
+    if h.get("ce_subject") not in (None, event.key()):
+        raise SchemaViolation(f"ce_subject {h['ce_subject'][:100]!r} is not the event's {model.AGGREGATE}")
     time = None
     if h.get("ce_time"):
         try:

@@ -47,3 +47,41 @@ class UnexpectedEventType(MalformedEvent):
     """A known event type, but not the one this topic carries."""
 
     code = "unexpected-event-type"
+
+
+class RetriesExhausted(DinamisError):
+    """An unexpected error (not a known outage) kept failing: most likely a bug. The
+    message is dead-lettered so the partition moves on; replay it once fixed."""
+
+    code = "retries-exhausted"
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True for errors that mean "a server is unreachable or failing": retried for as
+    long as it takes, never dead-lettered."""
+    # Imported here so that this module stays importable without the drivers.
+    import urllib3.exceptions
+    from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
+    from minio.error import S3Error, ServerError
+    from psycopg import OperationalError
+    from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
+
+    outage = (
+        ConnectionError,
+        TimeoutError,
+        OSError,
+        urllib3.exceptions.HTTPError,
+        KafkaConnectionError,
+        KafkaTimeoutError,
+        NodeNotReadyError,
+        ServerError,
+        OperationalError,
+        AutoReconnect,
+        ConnectionFailure,
+        ServerSelectionTimeoutError,
+    )
+    if isinstance(exc, DinamisError):
+        return not exc.permanent
+    if isinstance(exc, S3Error):
+        return exc.code in ("SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout")
+    return isinstance(exc, outage)

@@ -13,6 +13,7 @@ Rules for every event model:
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -87,7 +88,7 @@ class GeoJSONGeometry(BaseModel):
     """A GeoJSON geometry (RFC 7946, WGS84 lon/lat). Coordinates are checked for shape
     and range here; topology (validity, self-intersection) is the consumer's business."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     type: Literal["Polygon", "MultiPolygon"]
     coordinates: list[Any]
@@ -109,7 +110,8 @@ class GeoJSONGeometry(BaseModel):
                     if (
                         not isinstance(pos, list)
                         or len(pos) not in (2, 3)
-                        or not all(isinstance(c, int | float) for c in pos)
+                        or not all(isinstance(c, int | float) and not isinstance(c, bool) for c in pos)
+                        or not all(math.isfinite(c) for c in pos)
                     ):
                         raise ValueError(f"bad position {pos!r}")
                     lon, lat = pos[0], pos[1]
@@ -121,7 +123,7 @@ class GeoJSONGeometry(BaseModel):
 class Event(BaseModel):
     """Base of every event. Subclasses set EVENT, VERSION, AGGREGATE and DESCRIPTION."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     EVENT: ClassVar[str]
     VERSION: ClassVar[int]
@@ -142,7 +144,7 @@ class Event(BaseModel):
 
 
 class StagingLocation(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     bucket: BucketName = "staging"
     prefix: ObjectPrefix
@@ -156,10 +158,16 @@ class SceneAcquiredV1(Event):
 
     scene_id: Identifier = Field(description="Platform scene id (supplier id + mission).")
     supplier: Identifier = Field(description="Supplier code, e.g. 'airbus'.")
-    mission: Mission
+    mission: Identifier = Field(
+        description="Supplier mission code: PHR1A, PHR1B, PNEO3, PNEO4, SPOT6 or SPOT7. Any other"
+        " value is accepted on the wire so that ingest can reject the delivery with a reason."
+    )
     supplier_product_id: Identifier
     staging: StagingLocation
     acquisition_request_id: Identifier | None = None
+    campaign: Identifier | None = Field(
+        default=None, description="e.g. 'france-2026' for the yearly metropolitan coverage."
+    )
     checksums: dict[RelativePath, Sha256Hex] | None = Field(
         default=None, description="SHA-256 per file, path relative to the staging prefix."
     )
@@ -223,7 +231,7 @@ class RequestKind(StrEnum):
 
 
 class AcquisitionWindow(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     start: AwareDatetime
     end: AwareDatetime
@@ -293,7 +301,7 @@ class OutputFormat(StrEnum):
 class ProductSpec(BaseModel):
     """One product to build: an item, clipped and processed as asked."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     product_id: Identifier
     collection: Identifier

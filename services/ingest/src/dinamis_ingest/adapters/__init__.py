@@ -1,0 +1,1 @@
+"""Adapters: the object store."""
