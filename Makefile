@@ -20,7 +20,7 @@ up: install
 	@$(STACK) up
 	@deploy/local/services up
 	@echo; echo "==> the platform is up"; $(STACK) status; echo; deploy/local/services status
-	@echo; .venv/bin/python deploy/local/demo.py
+	@echo; source deploy/local/stack.env && .venv/bin/python deploy/local/demo.py
 
 down:
 	@deploy/local/services down
@@ -37,4 +37,4 @@ lint:
 	uv run ruff format --check .
 
 asyncapi:
-	uv run python -m dinamis_shared.asyncapi > docs/asyncapi.yaml
+	uv run python -m dinamis_shared.asyncapi > docs/asyncapi.yaml.tmp && mv docs/asyncapi.yaml.tmp docs/asyncapi.yaml

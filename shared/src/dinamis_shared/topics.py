@@ -11,7 +11,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from dinamis_shared.events import EVENT_MODELS, Event
@@ -52,10 +52,9 @@ def all_topic_names() -> list[str]:
 
 
 async def ensure_topics(bootstrap_servers: str, partitions: int, replication: int = 1) -> list[str]:
-    """Create the registry's topics that do not exist yet; return the names created.
-
-    Existing topics are left as they are (partition counts are never decreased).
-    """
+    """Create the registry's topics that do not exist yet, and add partitions to those
+    that have fewer than `partitions` (Kafka cannot remove any); return the names
+    created or grown."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="dinamis-topics")
     await admin.start()
     try:
@@ -68,7 +67,15 @@ async def ensure_topics(bootstrap_servers: str, partitions: int, replication: in
                 )
             except TopicAlreadyExistsError:  # a concurrent creator won the race
                 pass
-        return missing
+        described = await admin.describe_topics([n for n in all_topic_names() if n in existing])
+        grow = {
+            t["topic"]: NewPartitions(total_count=partitions)
+            for t in described
+            if len(t["partitions"]) < partitions
+        }
+        if grow:
+            await admin.create_partitions(grow)
+        return missing + sorted(grow)
     finally:
         await admin.close()
 
@@ -80,7 +87,7 @@ def main() -> None:
     args = parser.parse_args()
     created = asyncio.run(ensure_topics(args.bootstrap_servers, args.partitions))
     total = len(all_topic_names())
-    print(f"topics: {total} in registry, {len(created)} created ({args.partitions} partitions each)")
+    print(f"topics: {total} in registry, {len(created)} created or grown (>= {args.partitions} partitions)")
 
 
 if __name__ == "__main__":
