@@ -1,0 +1,160 @@
+"""Collections and STAC items for archived scenes (pure functions)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from dinamis_shared.events import MISSION_FAMILY, Mission, SensorFamily
+from dinamis_shared.stac import EXTENSIONS
+
+from dinamis_ingest.domain.dimap import Band, DimapImage
+
+STAC_VERSION = "1.1.0"
+
+PLATFORM = {
+    Mission.PHR1A: ("pleiades-1a", "pleiades", "2011-076F"),
+    Mission.PHR1B: ("pleiades-1b", "pleiades", "2012-068A"),
+    Mission.PNEO3: ("pleiades-neo-3", "pleiades-neo", "2021-034A"),
+    Mission.PNEO4: ("pleiades-neo-4", "pleiades-neo", "2021-073E"),
+    Mission.SPOT6: ("spot-6", "spot", "2012-047A"),
+    Mission.SPOT7: ("spot-7", "spot", "2014-034A"),
+}
+COMMON_NAME = {
+    "P": "pan",
+    "B0": "blue",
+    "B1": "green",
+    "B2": "red",
+    "B3": "nir",
+    "R": "red",
+    "G": "green",
+    "B": "blue",
+    "NIR": "nir",
+    "RE": "rededge",
+    "DB": "coastal",
+}
+LEVEL = {"SENSOR": "sensor", "PRIMARY": "sensor", "ORTHO": "ortho", "PROJECTED": "projected"}
+
+
+def collection_id(mission: Mission, processing_level: str, campaign: str | None) -> str:
+    """`<family>-<level>` (e.g. `spot-6-7-ortho`), or `<family>-<campaign>` for the
+    yearly metropolitan coverage (e.g. `spot-6-7-france-2026`)."""
+    family: SensorFamily = MISSION_FAMILY[mission]
+    if campaign:
+        return f"{family.value}-{campaign}"
+    return f"{family.value}-{LEVEL.get(processing_level.upper(), processing_level.lower())}"
+
+
+@dataclass(frozen=True)
+class ArchivedAsset:
+    key: str  # role name in the item: pan, ms, pms, thumbnail, overview, metadata-pan...
+    href: str
+    media_type: str
+    roles: list[str]
+    size: int
+    sha256: str
+    title: str
+    image: DimapImage | None = None
+    shape: tuple[int, int] | None = None
+    transform: tuple[float, ...] | None = None
+
+
+def _bands(bands: list[Band]) -> list[dict]:
+    out = []
+    for b in bands:
+        band: dict = {"name": b.id}
+        if b.id in COMMON_NAME:
+            band["eo:common_name"] = COMMON_NAME[b.id]
+        if b.min_um and b.max_um:
+            band["eo:center_wavelength"] = round((b.min_um + b.max_um) / 2, 4)
+            band["eo:full_width_half_max"] = round(b.max_um - b.min_um, 4)
+        if b.solar_irradiance:
+            band["eo:solar_illumination"] = b.solar_irradiance
+        out.append(band)
+    return out
+
+
+def _multihash(sha256_hex: str) -> str:
+    return "1220" + sha256_hex  # multihash: sha2-256 (0x12), 32 bytes (0x20)
+
+
+def build_item(
+    *,
+    scene_id: str,
+    collection: str,
+    version: int,
+    primary: DimapImage,
+    footprint: list[tuple[float, float]],
+    assets: list[ArchivedAsset],
+    created: datetime,
+    supplier_product_id: str,
+    predecessor_href: str | None,
+    collection_href: str,
+) -> dict:
+    ring = [list(p) for p in footprint]
+    if ring[0] != ring[-1]:
+        ring.append(ring[0])
+    lons, lats = [p[0] for p in ring], [p[1] for p in ring]
+    platform, constellation, cospar = PLATFORM[primary.mission]
+    gsds = [a.image.gsd for a in assets if a.image is not None and a.image.gsd]
+    properties: dict = {
+        "datetime": primary.acquired_at.isoformat().replace("+00:00", "Z"),
+        "created": created.isoformat().replace("+00:00", "Z"),
+        "platform": platform,
+        "constellation": constellation,
+        "instruments": [primary.instrument.lower()],
+        "gsd": min(gsds) if gsds else None,
+        "eo:cloud_cover": primary.cloud_cover,
+        "eo:snow_cover": primary.snow_cover,
+        "view:incidence_angle": primary.incidence_angle,
+        "view:off_nadir": primary.viewing_angle,
+        "view:azimuth": primary.azimuth_angle,
+        "view:sun_azimuth": primary.sun_azimuth,
+        "view:sun_elevation": primary.sun_elevation,
+        "proj:code": f"EPSG:{primary.epsg}" if primary.epsg else None,
+        "sat:platform_international_designator": cospar,
+        "sat:orbit_state": "descending",
+        "processing:level": primary.processing_level.lower(),
+        "processing:lineage": f"Airbus DIMAP v2 {primary.processing_level} {primary.spectral_processing}, "
+        f"converted to Cloud-Optimised GeoTIFF by DINAMIS ingest",
+        "processing:software": {"dinamis-ingest": "0.1.0"},
+        "dinamis:version": version,
+        "dinamis:supplier_product_id": supplier_product_id,
+    }
+    if primary.software:
+        properties["processing:facility"] = primary.software
+    properties = {k: v for k, v in properties.items() if v is not None}
+    item_assets = {}
+    for a in assets:
+        asset: dict = {
+            "href": a.href,
+            "type": a.media_type,
+            "title": a.title,
+            "roles": a.roles,
+            "file:size": a.size,
+            "file:checksum": _multihash(a.sha256),
+        }
+        if a.image is not None and "data" in a.roles:
+            asset["bands"] = _bands(a.image.bands)
+            if a.image.gsd:
+                asset["gsd"] = a.image.gsd
+            if a.shape:
+                asset["proj:shape"] = list(a.shape)
+            if a.transform:
+                asset["proj:transform"] = list(a.transform)
+        item_assets[a.key] = asset
+    links = [{"rel": "collection", "href": collection_href, "type": "application/json"}]
+    if predecessor_href:
+        links.append({"rel": "predecessor-version", "href": predecessor_href, "type": "application/geo+json"})
+    return {
+        "type": "Feature",
+        "stac_version": STAC_VERSION,
+        "stac_extensions": [EXTENSIONS[k] for k in ("eo", "proj", "view", "sat", "processing", "file")],
+        "id": scene_id,
+        "collection": collection,
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+        "bbox": [min(lons), min(lats), max(lons), max(lats)],
+        "properties": properties,
+        "links": links,
+        "assets": item_assets,
+    }

@@ -1,0 +1,338 @@
+"""The ingest use case: a staged supplier delivery becomes an immutable, verified
+archive version and a STAC item, or is rejected with a precise reason.
+
+Steps: list the staged package and check its size; download it, checking every
+supplier checksum; find the DIMAP entry point (VOL_*.XML, else DIM_*.XML); check
+every file the metadata references is there; open each image (corrupt or not
+georeferenced -> rejected); convert each to a validated COG; make a quicklook and
+a thumbnail; hash every output; upload them; write the manifest LAST.
+
+Idempotence: the delivery's fingerprint (its files' checksums) is kept in the
+manifest. The same delivery again -> the existing version is announced again, no
+new object is written. Different checksums -> the next version, linking the
+previous one, which is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import tempfile
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dinamis_shared.events import Mission, RejectionReason, SceneAcquiredV1, SceneIngestedV1
+from dinamis_shared.stac import validate_item
+from rasterio.errors import NotGeoreferencedWarning
+from rasterio.warp import transform_bounds
+
+from dinamis_ingest.adapters.objectstore import ObjectStore
+from dinamis_ingest.domain import archive, catalog
+from dinamis_ingest.domain.dimap import DimapImage, parse_dim, volume_components
+from dinamis_ingest.domain.rejections import DeliveryRejected, safe_join
+from dinamis_ingest.service import raster
+
+log = logging.getLogger(__name__)
+ARCHIVE = "archive"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    public_s3_url: str = "http://127.0.0.1:8333"
+    catalog_url: str = "http://127.0.0.1:8102"
+    max_package_bytes: int = 50 * 1024**3
+    oversize_tolerance: float = 0.05
+    work_dir: str | None = None
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(8 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class IngestPipeline:
+    def __init__(self, store: ObjectStore, config: PipelineConfig) -> None:
+        self.store = store
+        self.config = config
+
+    def href(self, key: str) -> str:
+        return f"{self.config.public_s3_url.rstrip('/')}/{ARCHIVE}/{key}"
+
+    async def ingest(self, event: SceneAcquiredV1) -> SceneIngestedV1:
+        if event.mission not in {m.value for m in Mission}:
+            raise DeliveryRejected(
+                RejectionReason.UNKNOWN_MISSION,
+                f"mission {event.mission!r} is not one DINAMIS archives ({', '.join(m.value for m in Mission)})",
+            )
+        with tempfile.TemporaryDirectory(prefix="ingest-", dir=self.config.work_dir) as tmp:
+            return await self._ingest(event, Path(tmp))
+
+    async def _staged_files(self, event: SceneAcquiredV1) -> dict[str, int]:
+        prefix = event.staging.prefix
+        objects = await self.store.list(event.staging.bucket, prefix)
+        if not objects:
+            raise DeliveryRejected(
+                RejectionReason.MISSING_FILE, f"nothing staged under {event.staging.bucket}/{prefix}"
+            )
+        files = {safe_join("", o.key[len(prefix) :]): o.size for o in objects}
+        total = sum(files.values())
+        limit = self.config.max_package_bytes
+        if event.announced_size_bytes:
+            limit = min(
+                limit, int(event.announced_size_bytes * (1 + self.config.oversize_tolerance)) + 1024**2
+            )
+        if total > limit:
+            raise DeliveryRejected(
+                RejectionReason.OVERSIZED,
+                f"package holds {total} bytes, more than allowed ({limit}; announced "
+                f"{event.announced_size_bytes or 'nothing'})",
+            )
+        missing = sorted(set(event.checksums or {}) - set(files))
+        if missing:
+            raise DeliveryRejected(
+                RejectionReason.MISSING_FILE, f"files with a supplier checksum are not staged: {missing[:10]}"
+            )
+        return files
+
+    async def _download(self, event: SceneAcquiredV1, files: dict[str, int], local: Path) -> dict[str, str]:
+        checksums = {}
+        for rel, size in sorted(files.items()):
+            got_size, sha = await self.store.download(
+                event.staging.bucket, event.staging.prefix + rel, local / rel, max_bytes=size + 1
+            )
+            expected = (event.checksums or {}).get(rel)
+            if expected is not None and expected != sha:
+                raise DeliveryRejected(
+                    RejectionReason.CHECKSUM_MISMATCH,
+                    f"{rel}: SHA-256 {sha} differs from the supplier's {expected}",
+                )
+            checksums[rel] = sha
+        return checksums
+
+    def _images(self, local: Path, files: dict[str, int]) -> list[DimapImage]:
+        names = sorted(files)
+        vols = [
+            n for n in names if "/" not in n and n.upper().startswith("VOL_") and n.upper().endswith(".XML")
+        ]
+        if vols:
+            dims = [d for v in vols for d in volume_components((local / v).read_bytes(), v)]
+        else:
+            dims = [
+                n
+                for n in names
+                if n.rsplit("/", 1)[-1].upper().startswith("DIM_") and n.upper().endswith(".XML")
+            ]
+        if not dims:
+            raise DeliveryRejected(
+                RejectionReason.INVALID_METADATA, "no VOL_*.XML or DIM_*.XML in the package"
+            )
+        images = []
+        for dim in dims:
+            if dim not in files:
+                raise DeliveryRejected(
+                    RejectionReason.MISSING_FILE, f"{dim} is listed by the volume but absent"
+                )
+            image = parse_dim((local / dim).read_bytes(), dim)
+            absent = [f for f in (*image.data_files, *image.referenced_files) if f not in files]
+            if absent:
+                raise DeliveryRejected(
+                    RejectionReason.MISSING_FILE,
+                    f"{dim} references files that are not in the package: {absent[:10]}",
+                )
+            images.append(image)
+        return images
+
+    async def _existing(self, scene_prefix: str) -> tuple[int, archive.Manifest | None]:
+        keys = [o.key for o in await self.store.list(ARCHIVE, scene_prefix)]
+        versions = archive.manifest_versions(keys)
+        if not versions:
+            return 0, None
+        doc = await self.store.get_json(
+            ARCHIVE, archive.version_prefix(scene_prefix, versions[-1]) + archive.MANIFEST
+        )
+        return versions[-1], archive.Manifest.model_validate(doc) if doc else None
+
+    async def _announce_existing(
+        self, event: SceneAcquiredV1, manifest: archive.Manifest, prefix: str
+    ) -> SceneIngestedV1:
+        item = await self.store.get_json(ARCHIVE, prefix + "item.json")
+        raw = manifest_bytes(manifest)
+        return SceneIngestedV1(
+            scene_id=event.scene_id,
+            version=manifest.version,
+            supersedes_version=manifest.supersedes_version,
+            collection=manifest.collection,
+            item=item,
+            archive_prefix=prefix,
+            manifest_sha256=hashlib.sha256(raw).hexdigest(),
+            acquisition_request_id=event.acquisition_request_id,
+        )
+
+    async def _ingest(self, event: SceneAcquiredV1, work: Path) -> SceneIngestedV1:
+        files = await self._staged_files(event)
+        local = work / "staged"
+        checksums = await self._download(event, files, local)
+        images = await asyncio.to_thread(self._images, local, files)
+        for image in images:
+            if image.mission.value != event.mission:
+                raise DeliveryRejected(
+                    RejectionReason.INVALID_METADATA,
+                    f"{image.path}: metadata says {image.mission.value}, the delivery was announced as {event.mission}",
+                )
+        infos = [await asyncio.to_thread(raster.inspect, str(local / img.path)) for img in images]
+        primary = next((img for img in images if img.spectral_processing.upper() != "P"), images[0])
+        collection = catalog.collection_id(primary.mission, primary.processing_level, event.campaign)
+        scene_prefix = archive.scene_prefix(collection, primary.acquired_at, event.scene_id)
+        fingerprint = archive.delivery_fingerprint(checksums)
+        latest, manifest = await self._existing(scene_prefix)
+        if manifest is not None and manifest.delivery_fingerprint == fingerprint:
+            log.info(
+                "same delivery again: announcing the archived version", extra={"scene_id": event.scene_id}
+            )
+            return await self._announce_existing(
+                event, manifest, archive.version_prefix(scene_prefix, latest)
+            )
+        version = latest + 1
+        prefix = archive.version_prefix(scene_prefix, version)
+        out = work / "out"
+        out.mkdir()
+        assets: list[catalog.ArchivedAsset] = []
+        archived: list[archive.ArchivedFile] = []
+        sources: dict[str, Path] = {}  # archived name -> local file
+
+        def add(key: str, path: Path, name: str, media: str, roles: list[str], title: str, **kw) -> None:
+            size, sha = path.stat().st_size, _sha256_file(path)
+            assets.append(
+                catalog.ArchivedAsset(key, self.href(prefix + name), media, roles, size, sha, title, **kw)
+            )
+            archived.append(
+                archive.ArchivedFile(path=name, size=size, sha256=sha, media_type=media, role=key)
+            )
+            sources[name] = path
+
+        cog_type = "image/tiff; application=geotiff; profile=cloud-optimized"
+        previews_from: tuple[Path, DimapImage, raster.RasterInfo] | None = None
+        for image, info in zip(images, infos, strict=True):
+            kind = {"P": "pan", "MS": "ms", "PMS": "pms", "MS-FS": "ms"}.get(
+                image.spectral_processing.upper(), "image"
+            )
+            if any(a.key == kind for a in assets):
+                kind = f"{kind}-{len(assets)}"
+            cog = out / f"{kind}.tif"
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                await asyncio.to_thread(raster.to_cog, str(local / image.path), cog)
+            add(
+                kind,
+                cog,
+                cog.name,
+                cog_type,
+                ["data"],
+                f"{kind.upper()} image (COG)",
+                image=image,
+                shape=(info.height, info.width),
+                transform=info.transform,
+            )
+            meta = local / image.path
+            add(
+                f"metadata-{kind}",
+                meta,
+                f"{kind}-metadata.xml",
+                "application/xml",
+                ["metadata"],
+                f"Airbus DIMAP metadata ({kind.upper()})",
+            )
+            if kind != "pan" or previews_from is None:
+                previews_from = (cog, image, info)
+        cog, image, info = previews_from
+        rgb = _rgb_bands(image)
+        quicklook, thumbnail = out / "quicklook.jpg", out / "thumbnail.png"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            await asyncio.to_thread(raster.previews, cog, quicklook, thumbnail, rgb)
+        add("overview", quicklook, quicklook.name, "image/jpeg", ["overview"], "Quicklook")
+        add("thumbnail", thumbnail, thumbnail.name, "image/png", ["thumbnail"], "Thumbnail")
+
+        footprint = primary.footprint or _bounds_footprint(info)
+        now = datetime.now(UTC)
+        predecessor = (
+            self.href(archive.version_prefix(scene_prefix, latest) + "item.json") if latest else None
+        )
+        item = catalog.build_item(
+            scene_id=event.scene_id,
+            collection=collection,
+            version=version,
+            primary=primary,
+            footprint=footprint,
+            assets=assets,
+            created=now,
+            supplier_product_id=event.supplier_product_id,
+            predecessor_href=predecessor,
+            collection_href=f"{self.config.catalog_url.rstrip('/')}/collections/{collection}",
+        )
+        errors = validate_item(item)
+        if errors:
+            raise RuntimeError(f"built an invalid STAC item for {event.scene_id}: {errors[:5]}")
+        item_path = out / "item.json"
+        item_path.write_bytes(json.dumps(item, indent=1).encode())
+        archived.append(
+            archive.ArchivedFile(
+                path="item.json",
+                size=item_path.stat().st_size,
+                sha256=_sha256_file(item_path),
+                media_type="application/geo+json",
+                role="item",
+            )
+        )
+        sources["item.json"] = item_path
+        for f in archived:
+            await self.store.upload(ARCHIVE, prefix + f.path, sources[f.path], f.media_type)
+        manifest = archive.Manifest(
+            scene_id=event.scene_id,
+            version=version,
+            collection=collection,
+            supplier=event.supplier,
+            supplier_product_id=event.supplier_product_id,
+            delivery_fingerprint=fingerprint,
+            supersedes_version=latest or None,
+            created_at=now,
+            files=archived,
+        )
+        raw = manifest_bytes(manifest)
+        await self.store.put_bytes(ARCHIVE, prefix + archive.MANIFEST, raw, "application/json")  # last
+        log.info("scene archived", extra={"scene_id": event.scene_id, "version": version, "prefix": prefix})
+        return SceneIngestedV1(
+            scene_id=event.scene_id,
+            version=version,
+            supersedes_version=latest or None,
+            collection=collection,
+            item=item,
+            archive_prefix=prefix,
+            manifest_sha256=hashlib.sha256(raw).hexdigest(),
+            acquisition_request_id=event.acquisition_request_id,
+        )
+
+
+def _rgb_bands(image: DimapImage) -> tuple[int, ...]:
+    names = [catalog.COMMON_NAME.get(b.id) for b in image.bands]
+    if all(c in names for c in ("red", "green", "blue")):
+        return tuple(names.index(c) + 1 for c in ("red", "green", "blue"))
+    return (1,)
+
+
+def _bounds_footprint(info: raster.RasterInfo) -> list[tuple[float, float]]:
+    if info.wkt is None:
+        raise DeliveryRejected(RejectionReason.NOT_GEOREFERENCED, "no footprint in the metadata and no CRS")
+    w, s, e, n = transform_bounds(info.wkt, "EPSG:4326", *info.bounds)
+    return [(w, n), (e, n), (e, s), (w, s), (w, n)]
+
+
+def manifest_bytes(manifest: archive.Manifest) -> bytes:
+    return json.dumps(manifest.model_dump(mode="json"), sort_keys=True).encode()

@@ -1,0 +1,322 @@
+"""Supplier simulator: writes realistic Airbus DIMAP v2 packages (a PAN and an MS
+image, each with its DIM_*.XML, GeoTIFF tiles, quality masks and previews, under a
+VOL_*.XML), uploads them to the `staging` bucket and announces them with
+`scene-acquired`, like a supplier would.
+
+The XML follows the structure of the real deliveries in ../shared/data/dimap
+(element names, units, encodings); the pixels are synthetic 12-bit terrain.
+
+    dinamis supplier simulate --mission SPOT6 --lon 2.35 --lat 48.85 --size 2000
+    dinamis supplier simulate --coverage france --year 2026 --size 512
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import shutil
+import warnings
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import numpy as np
+import rasterio
+from dinamis_shared.events import Mission, SceneAcquiredV1, StagingLocation
+from pyproj import Transformer
+from rasterio.errors import NotGeoreferencedWarning
+from rasterio.transform import from_origin
+from rasterio.windows import Window
+
+FAMILY = {
+    Mission.PHR1A: ("PHR", "1A", "PHR", 0.5, 2.0, ["B0", "B1", "B2", "B3"]),
+    Mission.PHR1B: ("PHR", "1B", "PHR", 0.5, 2.0, ["B0", "B1", "B2", "B3"]),
+    Mission.PNEO3: ("PNEO", "3", "PNEO", 0.3, 1.2, ["R", "G", "B", "NIR", "RE", "DB"]),
+    Mission.PNEO4: ("PNEO", "4", "PNEO", 0.3, 1.2, ["R", "G", "B", "NIR", "RE", "DB"]),
+    Mission.SPOT6: ("SPOT", "6", "SPOT", 1.5, 6.0, ["B0", "B1", "B2", "B3"]),
+    Mission.SPOT7: ("SPOT", "7", "SPOT", 1.5, 6.0, ["B0", "B1", "B2", "B3"]),
+}
+# Spectral ranges (µm) and solar irradiance (W/m²/µm), as in the real metadata.
+SPECTRAL = {
+    "P": (0.47, 0.83, 1549.0),
+    "B0": (0.43, 0.55, 1915.0),
+    "B1": (0.50, 0.62, 1830.0),
+    "B2": (0.59, 0.71, 1594.0),
+    "B3": (0.74, 0.94, 1060.0),
+    "R": (0.62, 0.69, 1553.1),
+    "G": (0.49, 0.61, 1829.3),
+    "B": (0.45, 0.52, 1982.8),
+    "NIR": (0.76, 0.89, 1040.6),
+    "RE": (0.70, 0.75, 1414.8),
+    "DB": (0.40, 0.45, 1869.3),
+}
+TILE_PX = 8192  # Airbus splits large images into R<row>C<col> tiles
+
+
+@dataclass
+class SimulatedScene:
+    mission: Mission
+    lon: float
+    lat: float
+    acquired_at: datetime
+    size: int  # PAN width and height in pixels; MS is size / (ms_gsd / pan_gsd)
+    job_id: str
+    cloud_cover: float = 5.0
+    seed: int = 0
+    extra_files: dict[str, bytes] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.mission = Mission(self.mission)
+
+    @property
+    def mission_code(self) -> str:
+        return self.mission.value
+
+    @property
+    def scene_id(self) -> str:
+        return f"{self.mission_code}-{self.acquired_at:%Y%m%d%H%M%S}-{self.job_id}"
+
+    @property
+    def epsg(self) -> int:
+        return (32600 if self.lat >= 0 else 32700) + int((self.lon + 180) // 6) + 1
+
+
+def _terrain(rows: int, cols: int, row0: int, col0: int, scale: float, band: int, seed: int) -> np.ndarray:
+    """Smooth 12-bit 'landscape' with fields and noise, continuous across tiles."""
+    y = (np.arange(rows, dtype="float32")[:, None] + row0) * scale
+    x = (np.arange(cols, dtype="float32")[None, :] + col0) * scale
+    rng = np.random.default_rng(seed * 7919 + band * 104729 + row0 * 31 + col0)
+    base = (
+        900
+        + 400 * np.sin(x / 173.0 + band) * np.cos(y / 211.0)
+        + 250 * np.sin((x + y) / 57.0 + seed)
+        + 150 * (((x // 120) + (y // 90)) % 3)
+    )
+    return np.clip(base + rng.normal(0, 25, (rows, cols)), 0, 4095).astype("uint16")
+
+
+def _write_tiles(
+    directory: Path,
+    stem: str,
+    size: int,
+    bands: int,
+    gsd: float,
+    ulx: float,
+    uly: float,
+    epsg: int,
+    seed: int,
+    scale: float,
+) -> list[tuple[int, int, str]]:
+    tiles = []
+    n = math.ceil(size / TILE_PX)
+    for r in range(n):
+        for c in range(n):
+            rows, cols = min(TILE_PX, size - r * TILE_PX), min(TILE_PX, size - c * TILE_PX)
+            name = f"{stem}_R{r + 1}C{c + 1}.TIF"
+            transform = from_origin(ulx + c * TILE_PX * gsd, uly - r * TILE_PX * gsd, gsd, gsd)
+            with rasterio.open(
+                directory / name,
+                "w",
+                driver="GTiff",
+                width=cols,
+                height=rows,
+                count=bands,
+                dtype="uint16",
+                crs=f"EPSG:{epsg}",
+                transform=transform,
+                tiled=True,
+                blockxsize=512,
+                blockysize=512,
+            ) as dst:
+                step = 1024
+                for row in range(0, rows, step):
+                    h = min(step, rows - row)
+                    for b in range(bands):
+                        block = _terrain(h, cols, r * TILE_PX + row, c * TILE_PX, scale, b, seed)
+                        dst.write(block, b + 1, window=Window(0, row, cols, h))
+            tiles.append((r + 1, c + 1, name))
+    return tiles
+
+
+def _dim_xml(
+    scene: SimulatedScene,
+    kind: str,
+    size: int,
+    gsd: float,
+    bands: list[str],
+    tiles: list[tuple[int, int, str]],
+    ulx: float,
+    uly: float,
+    stem: str,
+) -> str:
+    mission, index, instrument, *_ = FAMILY[scene.mission]
+    to_wgs84 = Transformer.from_crs(scene.epsg, 4326, always_xy=True)
+    extent = size * gsd
+    corners = [
+        (ulx, uly, 1, 1),
+        (ulx + extent, uly, size, 1),
+        (ulx + extent, uly - extent, size, size),
+        (ulx, uly - extent, 1, size),
+    ]
+    vertices = "".join(
+        f"<Vertex><LON>{lon:.9f}</LON><LAT>{lat:.9f}</LAT><X>{x:.2f}</X><Y>{y:.2f}</Y>"
+        f"<COL>{col}</COL><ROW>{row}</ROW></Vertex>"
+        for x, y, col, row in corners
+        for lon, lat in [to_wgs84.transform(x, y)]
+    )
+    clon, clat = to_wgs84.transform(ulx + extent / 2, uly - extent / 2)
+    rnd = random.Random(scene.seed)
+    t = scene.acquired_at
+    day = t.timetuple().tm_yday
+    sun_elev = 90 - abs(clat - 23.44 * math.sin(math.radians(360 * (284 + day) / 365)))
+    band_xml = "".join(
+        f"<Band_Spectral_Range><BAND_ID>{b}</BAND_ID><MEASURE_UNIT>micrometers</MEASURE_UNIT>"
+        f"<MIN>{SPECTRAL[b][0]}</MIN><MAX>{SPECTRAL[b][1]}</MAX></Band_Spectral_Range>"
+        f"<Band_Radiance><BAND_ID>{b}</BAND_ID><GAIN>{rnd.uniform(8, 12):.4f}</GAIN><BIAS>0</BIAS>"
+        f"<MEASURE_UNIT>watt/m2/sr/micrometers</MEASURE_UNIT></Band_Radiance>"
+        f"<Band_Solar_Irradiance><BAND_ID>{b}</BAND_ID><VALUE>{SPECTRAL[b][2]}</VALUE>"
+        f"<MEASURE_UNIT>watt/m2/micrometers</MEASURE_UNIT></Band_Solar_Irradiance>"
+        for b in bands
+    )
+    n = math.ceil(size / TILE_PX)
+    tiling = (
+        f'<Tile_Set><NTILES>{n * n}</NTILES><Regular_Tiling><NTILES_SIZE nrows="{TILE_PX}" '
+        f'ncols="{TILE_PX}"/><NTILES_COUNT ntiles_R="{n}" ntiles_C="{n}"/><OVERLAP_ROW>0</OVERLAP_ROW>'
+        f"<OVERLAP_COL>0</OVERLAP_COL></Regular_Tiling></Tile_Set>"
+        if n > 1
+        else ""
+    )
+    files = "".join(
+        f'<Data_File tile_R="{r}" tile_C="{c}"><DATA_FILE_PATH href="{escape(name)}"/></Data_File>'
+        for r, c, name in tiles
+    )
+    masks = "".join(
+        f"<Imaging_Quality_Measurement><MEASURE_NAME>{m}</MEASURE_NAME><Quality_Mask><Component>"
+        f'<COMPONENT_TITLE>{m} mask</COMPONENT_TITLE><COMPONENT_PATH href="MASKS/{m}_{stem}_MSK.GML"/>'
+        f"</Component></Quality_Mask></Imaging_Quality_Measurement>"
+        for m in ("ROI", "CLD")
+    )
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<Dimap_Document name="DIM_{stem}.XML">
+ <Metadata_Identification><METADATA_FORMAT version="2.15">DIMAP</METADATA_FORMAT><METADATA_PROFILE>{mission}_ORTHO</METADATA_PROFILE><METADATA_SUBPROFILE>PRODUCT</METADATA_SUBPROFILE><METADATA_LANGUAGE>en</METADATA_LANGUAGE></Metadata_Identification>
+ <Dataset_Identification><DATASET_TYPE>RASTER_ORTHO</DATASET_TYPE><DATASET_NAME version="1.0">DS_{scene.mission_code}_{t:%Y%m%d%H%M%S}{t.microsecond // 100000}_SIM</DATASET_NAME><DATASET_TN_PATH href="ICON_{stem}.JPG"/><DATASET_QL_PATH href="PREVIEW_{stem}.JPG"/></Dataset_Identification>
+ <Dataset_Content><CLOUD_COVERAGE unit="percent">{scene.cloud_cover:.2f}</CLOUD_COVERAGE><SNOW_COVERAGE unit="percent">0.00</SNOW_COVERAGE>
+  <Dataset_Extent><EXTENT_TYPE>Bounding_Polygon</EXTENT_TYPE>{vertices}<Center><LON>{clon:.9f}</LON><LAT>{clat:.9f}</LAT></Center></Dataset_Extent></Dataset_Content>
+ <Product_Information><Delivery_Identification><PRODUCTION_DATE>{(t + timedelta(hours=6)):%Y-%m-%dT%H:%M:%S.000Z}</PRODUCTION_DATE><JOB_ID>{scene.job_id}</JOB_ID><PRODUCT_TYPE>STANDARD</PRODUCT_TYPE><PRODUCT_CODE>{mission}</PRODUCT_CODE></Delivery_Identification></Product_Information>
+ <Coordinate_Reference_System><Projected_CRS><PROJECTED_CRS_NAME>WGS 84 / UTM zone {scene.epsg % 100}N</PROJECTED_CRS_NAME><PROJECTED_CRS_CODE>urn:ogc:def:crs:EPSG::{scene.epsg}</PROJECTED_CRS_CODE></Projected_CRS></Coordinate_Reference_System>
+ <Geoposition><Raster_CRS><RASTER_GEOMETRY>GROUND</RASTER_GEOMETRY><PIXEL_ORIENTATION>UL</PIXEL_ORIENTATION><PIXEL_CRS_TYPE>CELL</PIXEL_CRS_TYPE><PIXEL_ORIGIN>1</PIXEL_ORIGIN></Raster_CRS>
+  <Geoposition_Insert><ULXMAP>{ulx}</ULXMAP><ULYMAP>{uly}</ULYMAP><XDIM>{gsd}</XDIM><YDIM>{gsd}</YDIM></Geoposition_Insert></Geoposition>
+ <Processing_Information><Production_Facility><SOFTWARE version="V3.1">DINAMIS supplier simulator</SOFTWARE></Production_Facility>
+  <Product_Settings><PROCESSING_LEVEL>ORTHO</PROCESSING_LEVEL><SPECTRAL_PROCESSING>{kind}</SPECTRAL_PROCESSING><Sampling_Settings><RESAMPLING_SPACING unit="m">{gsd}</RESAMPLING_SPACING></Sampling_Settings>
+   <Geometric_Settings><GEOMETRIC_PROCESSING>ORTHO</GEOMETRIC_PROCESSING></Geometric_Settings></Product_Settings></Processing_Information>
+ <Raster_Data><Data_Access><DATA_FILE_ORGANISATION>BAND_COMPOSITE</DATA_FILE_ORGANISATION><DATA_FILE_FORMAT version="1.0">image/tiff</DATA_FILE_FORMAT><DATA_FILE_TILES>{"true" if n > 1 else "false"}</DATA_FILE_TILES><Data_Files>{files}</Data_Files></Data_Access>
+  <Raster_Dimensions><NROWS>{size}</NROWS><NCOLS>{size}</NCOLS><NBANDS>{len(bands)}</NBANDS>{tiling}</Raster_Dimensions>
+  <Raster_Encoding><DATA_TYPE>INTEGER</DATA_TYPE><NBITS>12</NBITS><SIGN>UNSIGNED</SIGN></Raster_Encoding></Raster_Data>
+ <Radiometric_Data><Dynamic_Range><ACQUISITION_RANGE>12</ACQUISITION_RANGE><PRODUCT_RANGE>12</PRODUCT_RANGE></Dynamic_Range><Radiometric_Calibration><Instrument_Calibration><Band_Measurement_List>{band_xml}</Band_Measurement_List></Instrument_Calibration></Radiometric_Calibration></Radiometric_Data>
+ <Geometric_Data><Use_Area><Located_Geometric_Values><LOCATION_TYPE>Center</LOCATION_TYPE><TIME>{t:%Y-%m-%dT%H:%M:%S.%f}Z</TIME><SATELLITE_ALTITUDE>{694000 if mission != "PNEO" else 620000}.0</SATELLITE_ALTITUDE>
+  <Acquisition_Angles><AZIMUTH_ANGLE>{rnd.uniform(0, 360):.3f}</AZIMUTH_ANGLE><VIEWING_ANGLE unit="deg">{rnd.uniform(0, 25):.3f}</VIEWING_ANGLE><INCIDENCE_ANGLE>{rnd.uniform(0, 30):.3f}</INCIDENCE_ANGLE></Acquisition_Angles>
+  <Solar_Incidences><SUN_AZIMUTH unit="deg">{rnd.uniform(140, 200):.3f}</SUN_AZIMUTH><SUN_ELEVATION unit="deg">{max(5.0, min(80.0, sun_elev)):.3f}</SUN_ELEVATION></Solar_Incidences>
+  <Ground_Sample_Distance><GSD_ACROSS_TRACK unit="m">{gsd * 1.02:.3f}</GSD_ACROSS_TRACK><GSD_ALONG_TRACK unit="m">{gsd * 1.04:.3f}</GSD_ALONG_TRACK></Ground_Sample_Distance></Located_Geometric_Values></Use_Area></Geometric_Data>
+ <Quality_Assessment>{masks}</Quality_Assessment>
+ <Dataset_Sources><Source_Identification><SOURCE_ID>DS_{scene.mission_code}_{t:%Y%m%d%H%M%S}_SIM</SOURCE_ID><SOURCE_TYPE>Strip_Source</SOURCE_TYPE><Strip_Source><MISSION>{mission}</MISSION><MISSION_INDEX>{index}</MISSION_INDEX><INSTRUMENT>{instrument}</INSTRUMENT><INSTRUMENT_INDEX>{index}</INSTRUMENT_INDEX><IMAGING_DATE>{t:%Y-%m-%d}</IMAGING_DATE><IMAGING_TIME>{t:%H:%M:%S}.0Z</IMAGING_TIME></Strip_Source></Source_Identification></Dataset_Sources>
+</Dimap_Document>
+"""
+
+
+def _vol_xml(scene: SimulatedScene, components: list[tuple[str, str]]) -> str:
+    mission = FAMILY[scene.mission][0]
+    comps = "".join(
+        f"<Component><COMPONENT_TITLE>{title}</COMPONENT_TITLE><COMPONENT_TYPE>DIMAP</COMPONENT_TYPE>"
+        f'<COMPONENT_PATH href="{escape(path)}"/></Component>'
+        for title, path in components
+    )
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<Dimap_Document name="VOL_{mission}.XML">
+ <Metadata_Identification><METADATA_FORMAT version="2.15">DIMAP</METADATA_FORMAT><METADATA_PROFILE>{mission}_VOLUME</METADATA_PROFILE></Metadata_Identification>
+ <Dataset_Identification><DATASET_NAME>{scene.job_id}</DATASET_NAME></Dataset_Identification>
+ <Dataset_Content><Dataset_Components>{comps}</Dataset_Components></Dataset_Content>
+</Dimap_Document>
+"""
+
+
+def _tiny_jpeg(path: Path, seed: int) -> None:
+    data = _terrain(64, 64, 0, 0, 4.0, 0, seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(path, "w", driver="JPEG", width=64, height=64, count=1, dtype="uint8") as dst:
+            dst.write((data >> 4).astype("uint8"), 1)
+    for aux in path.parent.glob(path.name + ".aux.xml"):
+        aux.unlink()
+
+
+def write_package(scene: SimulatedScene, root: Path) -> dict[str, str]:
+    """Write the package under `root`; return {relative path: sha256} of every file."""
+    mission, _, _, pan_gsd, ms_gsd, ms_bands = FAMILY[scene.mission]
+    to_utm = Transformer.from_crs(4326, scene.epsg, always_xy=True)
+    cx, cy = to_utm.transform(scene.lon, scene.lat)
+    extent = scene.size * pan_gsd
+    ulx, uly = round(cx - extent / 2, 1), round(cy + extent / 2, 1)
+    t = scene.acquired_at
+    if root.exists():
+        shutil.rmtree(root)
+    components = []
+    for kind, gsd, bands, index in (("P", pan_gsd, ["P"], 1), ("MS", ms_gsd, ms_bands, 2)):
+        size = max(1, round(extent / gsd))
+        stem = f"{scene.mission_code}_{kind}_{t:%Y%m%d%H%M%S}{t.microsecond // 100000}_ORT_{scene.job_id}-{index}"
+        directory = root / f"IMG_{scene.mission_code}_{kind}_{index:03d}"
+        (directory / "MASKS").mkdir(parents=True)
+        tiles = _write_tiles(
+            directory, f"IMG_{stem}", size, len(bands), gsd, ulx, uly, scene.epsg, scene.seed, gsd / pan_gsd
+        )
+        (directory / f"DIM_{stem}.XML").write_text(
+            _dim_xml(scene, kind, size, gsd, bands, tiles, ulx, uly, stem), encoding="utf-8"
+        )
+        for m in ("ROI", "CLD"):
+            (directory / "MASKS" / f"{m}_{stem}_MSK.GML").write_text(
+                f'<?xml version="1.0" encoding="UTF-8"?>\n<gml:FeatureCollection xmlns:gml="http://www.opengis.net/gml">'
+                f"<gml:name>{m}</gml:name></gml:FeatureCollection>\n"
+            )
+        _tiny_jpeg(directory / f"ICON_{stem}.JPG", scene.seed)
+        _tiny_jpeg(directory / f"PREVIEW_{stem}.JPG", scene.seed + 1)
+        components.append((f"{kind} image", f"{directory.name}/DIM_{stem}.XML"))
+    (root / f"VOL_{mission}.XML").write_text(_vol_xml(scene, components), encoding="utf-8")
+    for rel, data in scene.extra_files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    checksums = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(8 << 20), b""):
+                h.update(chunk)
+        checksums[path.relative_to(root).as_posix()] = h.hexdigest()
+    return checksums
+
+
+def announce(
+    scene: SimulatedScene, prefix: str, checksums: dict[str, str], size: int, campaign: str | None = None
+) -> SceneAcquiredV1:
+    return SceneAcquiredV1(
+        scene_id=scene.scene_id,
+        supplier="airbus",
+        mission=scene.mission_code,
+        supplier_product_id=scene.job_id,
+        staging=StagingLocation(bucket="staging", prefix=prefix),
+        checksums=checksums,
+        announced_size_bytes=size,
+        campaign=campaign,
+        delivered_at=datetime.now(UTC),
+    )
+
+
+def stage_package(client, root: Path, bucket: str, prefix: str) -> int:
+    """Upload a written package to the staging bucket; return its total size."""
+    total = 0
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        client.fput_object(
+            bucket, prefix + path.relative_to(root).as_posix(), str(path), part_size=64 * 1024 * 1024
+        )
+        total += path.stat().st_size
+    return total
