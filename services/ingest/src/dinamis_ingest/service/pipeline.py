@@ -69,7 +69,8 @@ class IngestPipeline:
         if event.mission not in {m.value for m in Mission}:
             raise DeliveryRejected(
                 RejectionReason.UNKNOWN_MISSION,
-                f"mission {event.mission!r} is not one DINAMIS archives ({', '.join(m.value for m in Mission)})",
+                f"mission {event.mission!r} is not one DINAMIS archives "
+                f"({', '.join(m.value for m in Mission)})",
             )
         with tempfile.TemporaryDirectory(prefix="ingest-", dir=self.config.work_dir) as tmp:
             return await self._ingest(event, Path(tmp))
@@ -104,7 +105,7 @@ class IngestPipeline:
     async def _download(self, event: SceneAcquiredV1, files: dict[str, int], local: Path) -> dict[str, str]:
         checksums = {}
         for rel, size in sorted(files.items()):
-            got_size, sha = await self.store.download(
+            _, sha = await self.store.download(
                 event.staging.bucket, event.staging.prefix + rel, local / rel, max_bytes=size + 1
             )
             expected = (event.checksums or {}).get(rel)
@@ -184,7 +185,8 @@ class IngestPipeline:
             if image.mission.value != event.mission:
                 raise DeliveryRejected(
                     RejectionReason.INVALID_METADATA,
-                    f"{image.path}: metadata says {image.mission.value}, the delivery was announced as {event.mission}",
+                    f"{image.path}: metadata says {image.mission.value}, "
+                    f"the delivery was announced as {event.mission}",
                 )
         infos = [await asyncio.to_thread(raster.inspect, str(local / img.path)) for img in images]
         primary = next((img for img in images if img.spectral_processing.upper() != "P"), images[0])
