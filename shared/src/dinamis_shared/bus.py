@@ -153,6 +153,7 @@ def subscribe(
     *,
     retry_cap_s: float = 10.0,
     max_attempts: int = 5,
+    **consumer_options: Any,
 ) -> None:
     """Consume the topics of `handlers`' event types in consumer group `group_id`.
 
@@ -249,6 +250,7 @@ def subscribe(
         parser=_keep_raw_headers,
         decoder=_raw_body,
         auto_offset_reset="earliest",
+        **consumer_options,
         title=f"{group_id}",
         description="; ".join(f"{name}: {m.DESCRIPTION}" for name, (_, m, _) in routes.items()),
     )(consume)

@@ -28,13 +28,19 @@ from dinamis_shared.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 
+Subscriptions = Sequence[tuple[type[Event], EventHandler]]
+
+
 @dataclass
 class ServiceDefinition:
     settings: ServiceSettings
     dependencies: tuple[Dependency, ...]
-    subscriptions: Sequence[tuple[type[Event], EventHandler]] = ()
+    # A list, or a factory given the service's Resources (for handlers that need clients).
+    subscriptions: Subscriptions | Callable[[Resources], Subscriptions] = ()
     routers: Sequence[APIRouter] = ()
     title: str = ""
+    # Kafka consumer options, e.g. max_poll_interval_ms for slow handlers.
+    consumer_options: dict = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -114,8 +120,6 @@ async def _start_broker(resources: Resources) -> None:
 def create_service_app(definition: ServiceDefinition) -> FastAPI:
     settings = definition.settings
     broker = make_broker(settings)
-    if definition.subscriptions:
-        subscribe(broker, settings.SERVICE, dict(definition.subscriptions))
     resources = Resources(
         settings=settings, broker=broker, publisher=EventPublisher(broker, f"/dinamis/{settings.SERVICE}")
     )
@@ -124,6 +128,11 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         resources.mongo = clients.mongo_client(settings, timeout_s=settings.readiness_timeout_s)
     if Dependency.S3 in deps:
         resources.s3 = clients.s3_client(settings, timeout_s=settings.readiness_timeout_s, retries=0)
+    subscriptions = definition.subscriptions
+    if callable(subscriptions):
+        subscriptions = subscriptions(resources)
+    if subscriptions:
+        subscribe(broker, settings.SERVICE, dict(subscriptions), **definition.consumer_options)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -32,7 +32,11 @@ async def _raw(message) -> bytes:
     return message.body
 
 
-async def check_subscriptions(app: FastAPI, expected: set[type[Event]]) -> None:
+async def check_subscriptions(
+    app: FastAPI, expected: set[type[Event]], *, handle_examples: bool = True
+) -> None:
+    """With handle_examples=False (handlers that need the real stores), only the
+    routing and the dead-lettering of malformed messages are checked."""
     resources = app.state.resources
     broker = resources.broker
     group = resources.settings.SERVICE
@@ -51,8 +55,9 @@ async def check_subscriptions(app: FastAPI, expected: set[type[Event]]) -> None:
             handled = _count(name, group, "handled")
             dead = _count(name, group, "dead-lettered")
             record = cloudevents.encode(examples[model], source="/dinamis/test")
-            await test_broker.publish(record.value, topic=name, key=record.key, headers=record.headers)
-            assert _count(name, group, "handled") == handled + 1, f"{name} not handled"
+            if handle_examples:
+                await test_broker.publish(record.value, topic=name, key=record.key, headers=record.headers)
+                assert _count(name, group, "handled") == handled + 1, f"{name} not handled"
             await test_broker.publish(b"{oops", topic=name, key=record.key, headers=record.headers)
             assert _count(name, group, "dead-lettered") == dead + 1, f"{name}: malformed not dead-lettered"
             assert dead_letters == [b"{oops"], f"{name}: the dead letter must carry the original value"

@@ -1,15 +1,54 @@
-"""Kafka handlers of the ingest service.
-
-A handler is thin: the bus has already decoded and validated the event; the
-handler calls a use case and returns what to publish. Until issue #3 builds
-the ingest use cases, every subscription only logs what it receives.
-"""
+"""Kafka handler of the ingest service."""
 
 from __future__ import annotations
 
-from dinamis_shared.bus import log_received
-from dinamis_shared.events import SceneAcquiredV1
+import logging
 
-SUBSCRIPTIONS = [
-    (SceneAcquiredV1, log_received),
-]
+from dinamis_shared import clients
+from dinamis_shared.cloudevents import Envelope
+from dinamis_shared.events import SceneAcquiredV1, SceneRejectedV1
+from dinamis_shared.service import Resources, Subscriptions
+
+from dinamis_ingest.adapters.objectstore import ObjectStore
+from dinamis_ingest.domain.rejections import DeliveryRejected
+from dinamis_ingest.service.pipeline import IngestPipeline, PipelineConfig
+
+log = logging.getLogger(__name__)
+
+
+def subscriptions(resources: Resources) -> Subscriptions:
+    settings = resources.settings
+    pipeline = IngestPipeline(
+        ObjectStore(clients.s3_client(settings, timeout_s=120, retries=3)),
+        PipelineConfig(
+            public_s3_url=settings.public_s3_url,
+            catalog_url=settings.catalog_url,
+            max_package_bytes=settings.max_package_bytes,
+            oversize_tolerance=settings.oversize_tolerance,
+            work_dir=settings.work_dir,
+        ),
+    )
+
+    async def on_scene_acquired(envelope: Envelope) -> None:
+        """Consumes `scene-acquired`; emits `scene-ingested`, or `scene-rejected` (and the
+        message is dead-lettered with the same reason). Outages propagate: retried."""
+        event: SceneAcquiredV1 = envelope.event
+        try:
+            ingested = await pipeline.ingest(event)
+        except DeliveryRejected as exc:
+            log.warning("delivery rejected", extra={"scene_id": event.scene_id, "reason": exc.message})
+            await resources.publisher.publish(
+                SceneRejectedV1(
+                    scene_id=event.scene_id,
+                    supplier=event.supplier,
+                    supplier_product_id=event.supplier_product_id,
+                    staging=event.staging,
+                    reason_code=exc.reason,
+                    reason=exc.message[:4000],
+                    acquisition_request_id=event.acquisition_request_id,
+                )
+            )
+            raise
+        await resources.publisher.publish(ingested)
+
+    return [(SceneAcquiredV1, on_scene_acquired)]

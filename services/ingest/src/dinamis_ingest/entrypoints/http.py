@@ -1,0 +1,95 @@
+"""Supplier push endpoint, for suppliers that cannot write to Kafka.
+
+    POST /v1/suppliers/{supplier}/deliveries
+    X-Dinamis-Timestamp: <unix seconds>
+    X-Dinamis-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>." + body)>
+    body: the scene-acquired event (JSON, as in docs/asyncapi.yaml)
+
+Who may call it: a supplier holding its shared secret. Requests older (or newer)
+than 5 minutes are refused, so a captured request cannot be replayed later; one
+replayed within the window only announces the same delivery again, which ingest
+treats idempotently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+from dinamis_shared.events import SceneAcquiredV1
+from dinamis_shared.health import problem_response
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+router = APIRouter(prefix="/v1/suppliers", tags=["suppliers"])
+MAX_SKEW_S = 300
+MAX_BODY = 1024 * 1024
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def _refuse(status: int, code: str, fr: str, en: str) -> JSONResponse:
+    return problem_response(status, en, f"{fr} / {en}", code)
+
+
+@router.post("/{supplier}/deliveries", status_code=202)
+async def push_delivery(
+    supplier: str,
+    request: Request,
+    x_dinamis_timestamp: str | None = Header(default=None),
+    x_dinamis_signature: str | None = Header(default=None),
+) -> JSONResponse:
+    """Announce a delivery staged in the `staging` bucket. Callers: suppliers (HMAC)."""
+    resources = request.app.state.resources
+    secrets = resources.settings.supplier_secrets
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        return _refuse(413, "body-too-large", "Corps de requête trop volumineux", "request body too large")
+    secret = secrets.get(supplier)
+    if secret is None or not x_dinamis_timestamp or not x_dinamis_signature:
+        return _refuse(
+            401,
+            "unauthenticated",
+            "Fournisseur inconnu ou requête non signée",
+            "unknown supplier or unsigned request",
+        )
+    try:
+        skew = abs(time.time() - int(x_dinamis_timestamp))
+    except ValueError:
+        return _refuse(401, "bad-timestamp", "Horodatage invalide", "invalid timestamp")
+    if skew > MAX_SKEW_S:
+        return _refuse(
+            401,
+            "stale-request",
+            "Requête trop ancienne ou datée du futur (rejeu ?)",
+            "request older than 5 minutes or from the future (replay?)",
+        )
+    expected = signature(secret.get_secret_value(), x_dinamis_timestamp, body)
+    if not hmac.compare_digest(expected, x_dinamis_signature):
+        return _refuse(401, "bad-signature", "Signature invalide", "invalid signature")
+    try:
+        event = SceneAcquiredV1.model_validate_json(body)
+    except ValidationError as exc:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()[:20]]
+        return problem_response(
+            422,
+            "Invalid event",
+            "Événement invalide / invalid scene-acquired event",
+            "invalid-event",
+            errors=errors,
+        )
+    if event.supplier != supplier:
+        return _refuse(
+            403,
+            "wrong-supplier",
+            "Le fournisseur de l'événement ne correspond pas à la signature",
+            "the event's supplier is not the signing supplier",
+        )
+    record = await resources.publisher.publish(event)
+    return JSONResponse(
+        {"status": "accepted", "scene_id": event.scene_id, "ce_id": record.headers["ce_id"]}, status_code=202
+    )
