@@ -15,8 +15,10 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import re
 import shutil
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -66,6 +68,9 @@ class SimulatedScene:
     cloud_cover: float = 5.0
     seed: int = 0
     extra_files: dict[str, bytes] = field(default_factory=dict)
+    # For tests of bad deliveries: edit each DIM's XML text, write tiles without georeferencing.
+    dim_transform: Callable[[str], str] | None = None
+    georeferenced: bool = True
 
     def __post_init__(self) -> None:
         self.mission = Mission(self.mission)
@@ -105,7 +110,7 @@ def _write_tiles(
     gsd: float,
     ulx: float,
     uly: float,
-    epsg: int,
+    epsg: int | None,
     seed: int,
     scale: float,
 ) -> list[tuple[int, int, str]]:
@@ -116,20 +121,23 @@ def _write_tiles(
             rows, cols = min(TILE_PX, size - r * TILE_PX), min(TILE_PX, size - c * TILE_PX)
             name = f"{stem}_R{r + 1}C{c + 1}.TIF"
             transform = from_origin(ulx + c * TILE_PX * gsd, uly - r * TILE_PX * gsd, gsd, gsd)
-            with rasterio.open(
-                directory / name,
-                "w",
-                driver="GTiff",
-                width=cols,
-                height=rows,
-                count=bands,
-                dtype="uint16",
-                crs=f"EPSG:{epsg}",
-                transform=transform,
-                tiled=True,
-                blockxsize=512,
-                blockysize=512,
-            ) as dst:
+            georef = {"crs": f"EPSG:{epsg}", "transform": transform} if epsg else {}
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                dst = rasterio.open(
+                    directory / name,
+                    "w",
+                    driver="GTiff",
+                    width=cols,
+                    height=rows,
+                    count=bands,
+                    dtype="uint16",
+                    tiled=True,
+                    blockxsize=512,
+                    blockysize=512,
+                    **georef,
+                )
+            with dst:
                 step = 1024
                 for row in range(0, rows, step):
                     h = min(step, rows - row)
@@ -267,12 +275,16 @@ def write_package(scene: SimulatedScene, root: Path) -> dict[str, str]:
         stem = f"{scene.mission_code}_{kind}_{t:%Y%m%d%H%M%S}{t.microsecond // 100000}_ORT_{scene.job_id}-{index}"
         directory = root / f"IMG_{scene.mission_code}_{kind}_{index:03d}"
         (directory / "MASKS").mkdir(parents=True)
+        epsg = scene.epsg if scene.georeferenced else None
         tiles = _write_tiles(
-            directory, f"IMG_{stem}", size, len(bands), gsd, ulx, uly, scene.epsg, scene.seed, gsd / pan_gsd
+            directory, f"IMG_{stem}", size, len(bands), gsd, ulx, uly, epsg, scene.seed, gsd / pan_gsd
         )
-        (directory / f"DIM_{stem}.XML").write_text(
-            _dim_xml(scene, kind, size, gsd, bands, tiles, ulx, uly, stem), encoding="utf-8"
-        )
+        dim = _dim_xml(scene, kind, size, gsd, bands, tiles, ulx, uly, stem)
+        if not scene.georeferenced:
+            dim = re.sub(r"<(Coordinate_Reference_System|Geoposition)>.*?</\1>", "", dim, flags=re.S)
+        if scene.dim_transform:
+            dim = scene.dim_transform(dim)
+        (directory / f"DIM_{stem}.XML").write_text(dim, encoding="utf-8")
         for m in ("ROI", "CLD"):
             (directory / "MASKS" / f"{m}_{stem}_MSK.GML").write_text(
                 f'<?xml version="1.0" encoding="UTF-8"?>\n<gml:FeatureCollection xmlns:gml="http://www.opengis.net/gml">'
