@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from dinamis_shared.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,6 +13,7 @@ import sys
 import time
 
 import httpx
+
 from dinamis_catalog.entrypoints.events import SUBSCRIPTIONS as CATALOG
 from dinamis_delivery.entrypoints.events import SUBSCRIPTIONS as DELIVERY
 from dinamis_ingest.entrypoints.events import SUBSCRIPTIONS as INGEST

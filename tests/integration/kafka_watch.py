@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+
 from dinamis_shared import cloudevents
 from dinamis_shared.events import Event
 

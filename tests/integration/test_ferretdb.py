@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from dinamis_shared import clients
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
+
+from dinamis_shared import clients
 
 
 @pytest.fixture

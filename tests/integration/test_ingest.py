@@ -17,14 +17,14 @@ from pathlib import Path
 import httpx
 import pytest
 import rasterio
+from rio_cogeo.cogeo import cog_validate
+
 from dinamis_ingest.entrypoints.http import signature
 from dinamis_ingest.simulator import SimulatedScene, announce, stage_package, write_package
 from dinamis_shared import clients
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import SceneAcquiredV1, SceneIngestedV1, SceneRejectedV1
 from dinamis_shared.stac import validate_item
-from rio_cogeo.cogeo import cog_validate
-
 from tests.conftest import stack
 from tests.integration.kafka_watch import EventWatcher
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+
 from dinamis_shared import cloudevents
 from dinamis_shared.bus import EventPublisher, make_broker, subscribe
 from dinamis_shared.errors import DinamisError

@@ -8,8 +8,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from dinamis_shared import clients
 from psycopg.types.json import Jsonb
+
+from dinamis_shared import clients
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "stac"
 

@@ -11,9 +11,10 @@ from datetime import timedelta
 
 import pytest
 import urllib3
-from dinamis_shared import clients
 from minio import Minio
 from minio.error import S3Error
+
+from dinamis_shared import clients
 
 BUCKET = "staging"
 http = urllib3.PoolManager(retries=False, timeout=10)

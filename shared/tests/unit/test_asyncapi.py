@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import yaml
+
 from dinamis_shared import asyncapi
 from dinamis_shared.topics import all_topic_names
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import ValidationError
+
 from dinamis_shared import cloudevents
 from dinamis_shared.errors import (
     BadJson,
@@ -17,7 +19,6 @@ from dinamis_shared.errors import (
 from dinamis_shared.events import EVENT_MODELS, SceneAcquiredV1, SceneIngestedV1
 from dinamis_shared.examples import example_events
 from dinamis_shared.topics import TOPICS, all_topic_names
-from pydantic import ValidationError
 
 EXAMPLES = example_events()
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 import pytest
-from dinamis_shared.settings import ServiceSettings
 from pydantic import ValidationError
 from pydantic_settings import SettingsConfigDict
+
+from dinamis_shared.settings import ServiceSettings
 
 
 class DemoSettings(ServiceSettings):

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from dinamis_shared.health import Dependency
-from dinamis_shared.service import ServiceDefinition, create_service_app, run
-from dinamis_shared.settings import ServiceSettings
 from fastapi import FastAPI
 from pydantic_settings import SettingsConfigDict
 
 from dinamis_delivery.entrypoints.events import SUBSCRIPTIONS
+from dinamis_shared.health import Dependency
+from dinamis_shared.service import ServiceDefinition, create_service_app, run
+from dinamis_shared.settings import ServiceSettings
 
 
 class DeliverySettings(ServiceSettings):

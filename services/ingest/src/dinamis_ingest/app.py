@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from dinamis_shared.health import Dependency
-from dinamis_shared.service import ServiceDefinition, create_service_app, run
-from dinamis_shared.settings import ServiceSettings
 from fastapi import FastAPI
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from dinamis_ingest.entrypoints import http
 from dinamis_ingest.entrypoints.events import subscriptions
+from dinamis_shared.health import Dependency
+from dinamis_shared.service import ServiceDefinition, create_service_app, run
+from dinamis_shared.settings import ServiceSettings
 
 DEV_SUPPLIER_SECRET = "dinamis-dev-airbus-secret"
 

@@ -26,11 +26,12 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 import rasterio
-from dinamis_shared.events import Mission, SceneAcquiredV1, StagingLocation
 from pyproj import Transformer
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.transform import from_origin
 from rasterio.windows import Window
+
+from dinamis_shared.events import Mission, SceneAcquiredV1, StagingLocation
 
 FAMILY = {
     Mission.PHR1A: ("PHR", "1A", "PHR", 0.5, 2.0, ["B0", "B1", "B2", "B3"]),

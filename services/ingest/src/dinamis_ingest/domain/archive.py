@@ -14,8 +14,9 @@ import hashlib
 import re
 from datetime import datetime
 
-from dinamis_shared.events import Identifier, Sha256Hex
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from dinamis_shared.events import Identifier, Sha256Hex
 
 MANIFEST = "manifest.json"
 _VERSION_DIR = re.compile(r"/v(\d+)/manifest\.json$")

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from dinamis_ingest.domain.dimap import Band, DimapImage
 from dinamis_shared.events import MISSION_FAMILY, Mission, SensorFamily
 from dinamis_shared.stac import EXTENSIONS
-
-from dinamis_ingest.domain.dimap import Band, DimapImage
 
 STAC_VERSION = "1.1.0"
 

@@ -13,9 +13,9 @@ from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
-from dinamis_shared.events import Mission, RejectionReason
 
 from dinamis_ingest.domain.rejections import DeliveryRejected, safe_join
+from dinamis_shared.events import Mission, RejectionReason
 
 MAX_XML_BYTES = 20 * 1024 * 1024
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 
+from dinamis_ingest.adapters.objectstore import ObjectStore
+from dinamis_ingest.domain.rejections import DeliveryRejected
+from dinamis_ingest.service.pipeline import IngestPipeline, PipelineConfig
 from dinamis_shared import clients
 from dinamis_shared.cloudevents import Envelope
 from dinamis_shared.events import SceneAcquiredV1, SceneRejectedV1
 from dinamis_shared.service import Resources, Subscriptions
-
-from dinamis_ingest.adapters.objectstore import ObjectStore
-from dinamis_ingest.domain.rejections import DeliveryRejected
-from dinamis_ingest.service.pipeline import IngestPipeline, PipelineConfig
 
 log = logging.getLogger(__name__)
 

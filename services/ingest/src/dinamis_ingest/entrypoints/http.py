@@ -17,11 +17,12 @@ import hashlib
 import hmac
 import time
 
-from dinamis_shared.events import SceneAcquiredV1
-from dinamis_shared.health import problem_response
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+
+from dinamis_shared.events import SceneAcquiredV1
+from dinamis_shared.health import problem_response
 
 router = APIRouter(prefix="/v1/suppliers", tags=["suppliers"])
 MAX_SKEW_S = 300

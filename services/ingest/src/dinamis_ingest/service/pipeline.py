@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dinamis_shared.events import Mission, RejectionReason, SceneAcquiredV1, SceneIngestedV1
-from dinamis_shared.stac import validate_item
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.warp import transform_bounds
 
@@ -35,6 +33,8 @@ from dinamis_ingest.domain import archive, catalog
 from dinamis_ingest.domain.dimap import DimapImage, parse_dim, volume_components
 from dinamis_ingest.domain.rejections import DeliveryRejected, safe_join
 from dinamis_ingest.service import raster
+from dinamis_shared.events import Mission, RejectionReason, SceneAcquiredV1, SceneIngestedV1
+from dinamis_shared.stac import validate_item
 
 log = logging.getLogger(__name__)
 ARCHIVE = "archive"

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from dinamis_shared.events import RejectionReason
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from rio_cogeo.cogeo import cog_translate, cog_validate
 from rio_cogeo.profiles import cog_profiles
 
 from dinamis_ingest.domain.rejections import DeliveryRejected
+from dinamis_shared.events import RejectionReason
 
 log = logging.getLogger(__name__)
 
