@@ -21,6 +21,9 @@ up: install
 	@deploy/local/services up
 	@echo; echo "==> the platform is up"; $(STACK) status; echo; deploy/local/services status
 	@echo; source deploy/local/stack.env && .venv/bin/python deploy/local/demo.py
+	@echo; echo "==> demo: the supplier simulator delivers 6 cells of the 2026 coverage and a Pléiades Neo scene over Lyon"
+	@source deploy/local/stack.env && .venv/bin/dinamis supplier simulate --coverage france --year 2026 --size 512 --limit 6 --wait 120
+	@source deploy/local/stack.env && .venv/bin/dinamis supplier simulate --mission PNEO4 --lon 4.85 --lat 45.76 --size 1500 --wait 120
 
 down:
 	@deploy/local/services down

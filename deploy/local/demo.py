@@ -1,9 +1,7 @@
-"""The demo job of `make up`: publish one example of every event on the bus and show
-which running service consumed which (read from each service's /metrics).
-
-Today the services only log what they receive (their use cases come with issues
-#3 to #7), so this shows the wiring: contracts, topics, consumer groups, commits.
-"""
+"""Part of `make up`'s demo: publish one example of every event whose consumers do
+not have their use case yet (they only log it: issues #4 to #7) and show which
+running service consumed which (read from each service's /metrics). Ingest's real
+work is shown by the supplier simulator, which `make up` runs next."""
 
 from __future__ import annotations
 
@@ -16,10 +14,10 @@ import httpx
 
 from dinamis_catalog.entrypoints.events import SUBSCRIPTIONS as CATALOG
 from dinamis_delivery.entrypoints.events import SUBSCRIPTIONS as DELIVERY
-from dinamis_ingest.entrypoints.events import SUBSCRIPTIONS as INGEST
 from dinamis_notify.entrypoints.events import SUBSCRIPTIONS as NOTIFY
 from dinamis_orders.entrypoints.events import SUBSCRIPTIONS as ORDERS
 from dinamis_shared.bus import EventPublisher, make_broker
+from dinamis_shared.events import SceneAcquiredV1
 from dinamis_shared.examples import example_events
 from dinamis_shared.settings import ServiceSettings
 
@@ -27,7 +25,6 @@ PORTS = {"ingest": 8101, "catalog": 8102, "orders": 8103, "delivery": 8104, "not
 SUBSCRIBED = {
     (service, model.topic())
     for service, subscriptions in {
-        "ingest": INGEST,
         "catalog": CATALOG,
         "orders": ORDERS,
         "delivery": DELIVERY,
@@ -52,7 +49,7 @@ async def main() -> int:
     broker = make_broker(ServiceSettings())
     await broker.connect()
     publisher = EventPublisher(broker, "/dinamis/demo")
-    events = example_events()
+    events = [e for e in example_events() if not isinstance(e, SceneAcquiredV1)]
     for event in events:
         await publisher.publish(event)
     await broker.stop()

@@ -25,8 +25,8 @@ from dinamis_shared import clients
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import SceneAcquiredV1, SceneIngestedV1, SceneRejectedV1
 from dinamis_shared.stac import validate_item
+from dinamis_shared.watch import EventWatcher
 from tests.conftest import stack
-from tests.integration.kafka_watch import EventWatcher
 
 ROOT = Path(__file__).resolve().parents[2]
 PORT = 18201

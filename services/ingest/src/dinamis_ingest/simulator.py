@@ -72,6 +72,12 @@ class SimulatedScene:
     # For tests of bad deliveries: edit each DIM's XML text, write tiles without georeferencing.
     dim_transform: Callable[[str], str] | None = None
     georeferenced: bool = True
+    # Ground extent of the PAN image; by default size x the mission's GSD. The coverage
+    # grid sets it to the cell size (the GSD then grows: a reduced-size simulation).
+    extent_m: float | None = None
+    # Which images the product holds: a PAN + MS bundle by default; ("MS",) for an MS
+    # product whose MS image is `size` pixels wide (as the ingest benchmark uses).
+    components: tuple[str, ...] = ("P", "MS")
 
     def __post_init__(self) -> None:
         self.mission = Mission(self.mission)
@@ -263,6 +269,8 @@ def _tiny_jpeg(path: Path, seed: int) -> None:
 def write_package(scene: SimulatedScene, root: Path) -> dict[str, str]:
     """Write the package under `root`; return {relative path: sha256} of every file."""
     mission, _, _, pan_gsd, ms_gsd, ms_bands = FAMILY[scene.mission]
+    if scene.extent_m:
+        pan_gsd, ms_gsd = scene.extent_m / scene.size, scene.extent_m / scene.size * (ms_gsd / pan_gsd)
     to_utm = Transformer.from_crs(4326, scene.epsg, always_xy=True)
     cx, cy = to_utm.transform(scene.lon, scene.lat)
     extent = scene.size * pan_gsd
@@ -271,7 +279,10 @@ def write_package(scene: SimulatedScene, root: Path) -> dict[str, str]:
     if root.exists():
         shutil.rmtree(root)
     components = []
-    for kind, gsd, bands, index in (("P", pan_gsd, ["P"], 1), ("MS", ms_gsd, ms_bands, 2)):
+    if scene.components == ("MS",):
+        ms_gsd = pan_gsd  # the MS image is `size` pixels wide
+    images = (("P", pan_gsd, ["P"], 1), ("MS", ms_gsd, ms_bands, 2))
+    for kind, gsd, bands, index in (i for i in images if i[0] in scene.components):
         size = max(1, round(extent / gsd))
         stem = f"{scene.mission_code}_{kind}_{t:%Y%m%d%H%M%S}{t.microsecond // 100000}_ORT_{scene.job_id}-{index}"
         directory = root / f"IMG_{scene.mission_code}_{kind}_{index:03d}"

@@ -1,4 +1,5 @@
-"""Watch Kafka topics from "now" on, for tests that wait for a service's events."""
+"""Watch Kafka topics from "now" on: for tests, the simulator and benchmarks that wait
+for what the services emit (a plain consumer, no group: it commits nothing)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,158 @@
+"""`dinamis`: operator and developer tools.
+
+    dinamis supplier simulate --mission SPOT6 --lon 2.35 --lat 48.85 --size 2000
+    dinamis supplier simulate --coverage france --year 2026 --size 256 [--limit 20] [--wait]
+    dinamis supplier simulate ... --via http     (signed push to the ingest service)
+
+Connection settings come from the same DINAMIS_* variables as the services.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from dinamis_ingest.coverage import CELL_M, coverage_cells
+from dinamis_ingest.entrypoints.http import signature
+from dinamis_ingest.simulator import SimulatedScene, announce, stage_package, write_package
+from dinamis_shared import clients
+from dinamis_shared.bus import EventPublisher, make_broker
+from dinamis_shared.events import Mission, SceneAcquiredV1, SceneIngestedV1, SceneRejectedV1
+from dinamis_shared.settings import ServiceSettings
+from dinamis_shared.watch import EventWatcher
+
+
+def _scenes(args: argparse.Namespace) -> list[tuple[SimulatedScene, str | None]]:
+    if args.coverage:
+        if args.coverage != "france":
+            sys.exit("only --coverage france is known")
+        cells = coverage_cells(args.year)[: args.limit or None]
+        return [
+            (
+                SimulatedScene(
+                    mission=Mission.SPOT6 if c.index % 2 else Mission.SPOT7,
+                    lon=c.lon,
+                    lat=c.lat,
+                    acquired_at=c.acquired_at,
+                    size=args.size,
+                    job_id=f"{args.year}{c.index:05d}",
+                    seed=c.index,
+                    cloud_cover=(c.index * 7) % 30,
+                    extent_m=CELL_M,
+                ),
+                f"france-{args.year}",
+            )
+            for c in cells
+        ]
+    when = datetime.fromisoformat(args.date).replace(tzinfo=UTC) if args.date else datetime.now(UTC)
+    return [
+        (
+            SimulatedScene(
+                mission=Mission(args.mission),
+                lon=args.lon + 0.05 * k,
+                lat=args.lat,
+                acquired_at=when,
+                size=args.size,
+                job_id=str(uuid.uuid4().int)[:10],
+                seed=args.seed + k,
+            ),
+            args.campaign,
+        )
+        for k in range(args.count)
+    ]
+
+
+async def simulate(args: argparse.Namespace) -> int:
+    settings = ServiceSettings()
+    s3 = clients.s3_client(settings)
+    broker = make_broker(settings)
+    await broker.connect()
+    publisher = EventPublisher(broker, "/dinamis/supplier-simulator")
+    topics = [SceneIngestedV1.topic(), SceneRejectedV1.topic()]
+    watcher = EventWatcher(settings.kafka_bootstrap_servers, topics)
+    await watcher.__aenter__()
+    announced: list[SceneAcquiredV1] = []
+    t0 = time.perf_counter()
+    try:
+        for scene, campaign in _scenes(args):
+            with tempfile.TemporaryDirectory(prefix="supplier-") as tmp:
+                checksums = write_package(scene, Path(tmp) / "pkg")
+                prefix = f"airbus/{scene.scene_id}-{uuid.uuid4().hex[:6]}/"
+                size = stage_package(s3, Path(tmp) / "pkg", "staging", prefix)
+            event = announce(scene, prefix, checksums, size, campaign=campaign)
+            if args.via == "http":
+                body = event.model_dump_json().encode()
+                ts = str(int(time.time()))
+                secret = os.environ.get("DINAMIS_SUPPLIER_SECRET", "dinamis-dev-airbus-secret")
+                async with httpx.AsyncClient() as http:
+                    r = await http.post(
+                        f"{args.ingest_url}/v1/suppliers/airbus/deliveries",
+                        content=body,
+                        timeout=30,
+                        headers={
+                            "X-Dinamis-Timestamp": ts,
+                            "X-Dinamis-Signature": signature(secret, ts, body),
+                        },
+                    )
+                r.raise_for_status()
+            else:
+                await publisher.publish(event)
+            announced.append(event)
+            print(json.dumps({"announced": event.scene_id, "bytes": size, "campaign": campaign}), flush=True)
+        result = {"announced": len(announced), "seconds_to_announce": round(time.perf_counter() - t0, 2)}
+        if args.wait:
+            ids = {e.scene_id for e in announced}
+
+            def done() -> bool:
+                seen = {k.decode() for t, _, k, _ in watcher.records}
+                return ids <= seen
+
+            await watcher.wait(done, args.wait)
+            ingested = sum(bool(watcher.events(SceneIngestedV1, i)) for i in ids)
+            result |= {
+                "ingested": ingested,
+                "rejected": len(ids) - ingested,
+                "seconds_to_ingest": round(time.perf_counter() - t0, 2),
+            }
+        print(json.dumps(result))
+        return 0 if result.get("rejected", 0) == 0 else 1
+    finally:
+        await watcher.__aexit__(None, None, None)
+        await broker.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="dinamis")
+    sub = parser.add_subparsers(dest="group", required=True)
+    supplier = sub.add_parser("supplier", help="supplier-side tools").add_subparsers(
+        dest="command", required=True
+    )
+    sim = supplier.add_parser("simulate", help="write, stage and announce DIMAP deliveries")
+    sim.add_argument("--mission", default="SPOT6", choices=[m.value for m in Mission])
+    sim.add_argument("--lon", type=float, default=2.35)
+    sim.add_argument("--lat", type=float, default=48.85)
+    sim.add_argument("--date", help="acquisition time (ISO 8601, UTC); default now")
+    sim.add_argument("--size", type=int, default=1000, help="PAN width/height in pixels (1000 to 20000)")
+    sim.add_argument("--count", type=int, default=1)
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--campaign")
+    sim.add_argument("--coverage", help="'france': the yearly metropolitan coverage grid (~240 cells)")
+    sim.add_argument("--year", type=int, default=datetime.now(UTC).year)
+    sim.add_argument("--limit", type=int, help="only the first N coverage cells")
+    sim.add_argument("--via", choices=["kafka", "http"], default="kafka")
+    sim.add_argument("--ingest-url", default="http://127.0.0.1:8101")
+    sim.add_argument("--wait", type=float, default=0, help="wait up to N s for ingest's answer")
+    args = parser.parse_args(argv)
+    if not 64 <= args.size <= 20000:
+        parser.error("--size must be between 64 and 20000")
+    sys.exit(asyncio.run(simulate(args)))
