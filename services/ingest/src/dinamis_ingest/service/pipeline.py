@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ from dinamis_shared.stac import validate_item
 
 log = logging.getLogger(__name__)
 ARCHIVE = "archive"
+PARALLEL_TRANSFERS = 4
 
 
 @dataclass(frozen=True)
@@ -103,19 +105,24 @@ class IngestPipeline:
         return files
 
     async def _download(self, event: SceneAcquiredV1, files: dict[str, int], local: Path) -> dict[str, str]:
-        checksums = {}
-        for rel, size in sorted(files.items()):
-            _, sha = await self.store.download(
-                event.staging.bucket, event.staging.prefix + rel, local / rel, max_bytes=size + 1
-            )
+        """Fetch every staged file (a few at a time: S3 latency, not bandwidth, is the limit
+        for the many small files), hashing while streaming."""
+        limit = asyncio.Semaphore(PARALLEL_TRANSFERS)
+
+        async def one(rel: str, size: int) -> tuple[str, str]:
+            async with limit:
+                _, sha = await self.store.download(
+                    event.staging.bucket, event.staging.prefix + rel, local / rel, max_bytes=size + 1
+                )
             expected = (event.checksums or {}).get(rel)
             if expected is not None and expected != sha:
                 raise DeliveryRejected(
                     RejectionReason.CHECKSUM_MISMATCH,
                     f"{rel}: SHA-256 {sha} differs from the supplier's {expected}",
                 )
-            checksums[rel] = sha
-        return checksums
+            return rel, sha
+
+        return dict(await asyncio.gather(*(one(rel, size) for rel, size in sorted(files.items()))))
 
     def _images(self, local: Path, files: dict[str, int]) -> list[DimapImage]:
         names = sorted(files)
@@ -177,9 +184,11 @@ class IngestPipeline:
         )
 
     async def _ingest(self, event: SceneAcquiredV1, work: Path) -> SceneIngestedV1:
+        timings = {"start": time.perf_counter()}
         files = await self._staged_files(event)
         local = work / "staged"
         checksums = await self._download(event, files, local)
+        timings["download"] = time.perf_counter()
         images = await asyncio.to_thread(self._images, local, files)
         for image in images:
             if image.mission.value != event.mission:
@@ -231,6 +240,7 @@ class IngestPipeline:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
                 await asyncio.to_thread(raster.to_cog, str(local / image.path), cog)
+            timings[f"cog-{kind}"] = time.perf_counter()
             add(
                 kind,
                 cog,
@@ -259,6 +269,7 @@ class IngestPipeline:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             await asyncio.to_thread(raster.previews, cog, quicklook, thumbnail, rgb)
+        timings["previews"] = time.perf_counter()
         add("overview", quicklook, quicklook.name, "image/jpeg", ["overview"], "Quicklook")
         add("thumbnail", thumbnail, thumbnail.name, "image/png", ["thumbnail"], "Thumbnail")
 
@@ -294,8 +305,14 @@ class IngestPipeline:
             )
         )
         sources["item.json"] = item_path
-        for f in archived:
-            await self.store.upload(ARCHIVE, prefix + f.path, sources[f.path], f.media_type)
+        limit = asyncio.Semaphore(PARALLEL_TRANSFERS)
+
+        async def upload(f: archive.ArchivedFile) -> None:
+            async with limit:
+                await self.store.upload(ARCHIVE, prefix + f.path, sources[f.path], f.media_type)
+
+        await asyncio.gather(*(upload(f) for f in archived))
+        timings["upload"] = time.perf_counter()
         manifest = archive.Manifest(
             scene_id=event.scene_id,
             version=version,
@@ -309,7 +326,16 @@ class IngestPipeline:
         )
         raw = manifest_bytes(manifest)
         await self.store.put_bytes(ARCHIVE, prefix + archive.MANIFEST, raw, "application/json")  # last
-        log.info("scene archived", extra={"scene_id": event.scene_id, "version": version, "prefix": prefix})
+        steps = list(timings.items())
+        log.info(
+            "scene archived",
+            extra={
+                "scene_id": event.scene_id,
+                "version": version,
+                "prefix": prefix,
+                "seconds": {k: round(t - steps[i - 1][1], 2) for i, (k, t) in enumerate(steps) if i},
+            },
+        )
         return SceneIngestedV1(
             scene_id=event.scene_id,
             version=version,

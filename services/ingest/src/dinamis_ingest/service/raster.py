@@ -5,15 +5,17 @@ from a worker thread (GDAL releases the GIL)."""
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import rasterio
+import rasterio.shutil
+from rasterio._err import CPLE_BaseError  # GDAL errors raised while reading pixels
 from rasterio.enums import Resampling
-from rasterio.errors import RasterioError
-from rio_cogeo.cogeo import cog_translate, cog_validate
-from rio_cogeo.profiles import cog_profiles
+from rasterio.errors import CRSError, RasterioError
+from rio_cogeo.cogeo import cog_validate
 
 from dinamis_ingest.domain.rejections import DeliveryRejected
 from dinamis_shared.events import RejectionReason
@@ -44,7 +46,7 @@ def inspect(path: str) -> RasterInfo:
     try:
         with rasterio.open(path) as src:
             has_rpc = bool(src.tags(ns="RPC"))
-            georeferenced = src.crs is not None and not src.transform.is_identity
+            georeferenced = _earth_crs(src) and not src.transform.is_identity
             if not (georeferenced or has_rpc or src.gcps[0]):
                 raise DeliveryRejected(
                     RejectionReason.NOT_GEOREFERENCED,
@@ -55,35 +57,63 @@ def inspect(path: str) -> RasterInfo:
                 height=src.height,
                 count=src.count,
                 dtype=src.dtypes[0],
-                epsg=src.crs.to_epsg() if src.crs else None,
-                wkt=src.crs.to_wkt() if src.crs else None,
+                epsg=src.crs.to_epsg() if georeferenced else None,
+                wkt=src.crs.to_wkt() if georeferenced else None,
                 transform=tuple(src.transform)[:6] if georeferenced else None,
                 bounds=tuple(src.bounds),
                 has_rpc=has_rpc,
                 descriptions=tuple(src.descriptions),
             )
-    except RasterioError as exc:
+    except (RasterioError, CPLE_BaseError) as exc:
         raise DeliveryRejected(RejectionReason.CORRUPT_RASTER, f"{Path(path).name}: {exc}") from None
 
 
+def _earth_crs(src: rasterio.DatasetReader) -> bool:
+    """A CRS tied to the Earth (geographic or projected), not a local/engineering one such
+    as the GeoJP2 'LOCAL_CS' some JPEG 2000 encoders write for sensor images."""
+    return src.crs is not None and (src.crs.is_geographic or src.crs.is_projected)
+
+
+def _without_local_crs(src_path: str, work: Path) -> str:
+    """Sensor images located by RPC may carry a meaningless local CRS and transform;
+    convert them from a VRT that drops both (the RPCs stay in its metadata)."""
+    with rasterio.open(src_path) as src:
+        if src.crs is None or _earth_crs(src):
+            return src_path
+    vrt = work / (Path(src_path).name + ".vrt")
+    rasterio.shutil.copy(src_path, vrt, driver="VRT")
+    text = re.sub(r"<SRS[^>]*>.*?</SRS>|<GeoTransform>.*?</GeoTransform>", "", vrt.read_text(), flags=re.S)
+    vrt.write_text(text)
+    return str(vrt)
+
+
+# GDAL's COG driver: lossless DEFLATE with the horizontal predictor, 512 px tiles,
+# overviews down to one tile (average); BigTIFF when needed.
+COG_OPTIONS = {
+    "COMPRESS": "DEFLATE",
+    "PREDICTOR": "2",
+    "LEVEL": "6",
+    "BLOCKSIZE": "512",
+    "OVERVIEW_RESAMPLING": "AVERAGE",
+    "BIGTIFF": "IF_SAFER",
+    "NUM_THREADS": "ALL_CPUS",
+}
+
+
 def to_cog(src_path: str, dst: Path) -> None:
-    """Lossless COG (DEFLATE + horizontal predictor, 512 px tiles, overviews), validated."""
-    profile = cog_profiles.get("deflate")
-    profile.update(blockxsize=512, blockysize=512, predictor=2, zlevel=6, bigtiff="IF_SAFER")
+    """Convert to a Cloud-Optimised GeoTIFF with GDAL's COG driver (the same as
+    `gdal_translate -of COG`), then validate it with rio-cogeo. Metadata domains (RPC,
+    band descriptions) are kept."""
     try:
-        with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS", GDAL_TIFF_OVR_BLOCKSIZE="512"):
-            cog_translate(
-                src_path,
-                str(dst),
-                profile,
-                overview_resampling="average",
-                in_memory=False,
-                quiet=True,
-                use_cog_driver=False,
-                forward_band_tags=True,
-                forward_ns_tags=True,
-            )
-    except RasterioError as exc:
+        source = _without_local_crs(src_path, dst.parent)
+        with rasterio.open(source) as src:
+            dtype = np.dtype(src.dtypes[0])
+        # A 12-bit source (NBITS=12, as Airbus JP2s declare) would be bit-packed, which the
+        # predictor refuses: store whole samples of the data type.
+        options = {**COG_OPTIONS, "NBITS": str(dtype.itemsize * 8)} if dtype.kind in "iu" else COG_OPTIONS
+        with rasterio.Env(GDAL_CACHEMAX=512):
+            rasterio.shutil.copy(source, dst, driver="COG", **options)
+    except (RasterioError, CRSError, CPLE_BaseError) as exc:
         raise DeliveryRejected(RejectionReason.CORRUPT_RASTER, f"{Path(src_path).name}: {exc}") from None
     valid, errors, _warnings = cog_validate(str(dst), quiet=True)
     if not valid:
