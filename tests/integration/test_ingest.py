@@ -248,6 +248,15 @@ BAD_DELIVERIES = {
         None,
         "unsafe-path",
     ),
+    "declared-size-bomb": (
+        {
+            "dim_transform": lambda x: x.replace(
+                "<NROWS>600</NROWS><NCOLS>600</NCOLS>", "<NROWS>90000</NROWS><NCOLS>90000</NCOLS>"
+            )
+        },
+        None,
+        "invalid-metadata",
+    ),
     "xml-bomb": (
         {
             "dim_transform": lambda x: x.replace(

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.warp import transform_bounds
 
@@ -198,6 +199,7 @@ class IngestPipeline:
                     f"the delivery was announced as {event.mission}",
                 )
         infos = [await asyncio.to_thread(raster.inspect, str(local / img.path)) for img in images]
+        _check_dimensions(infos, sum(files.values()))
         primary = next((img for img in images if img.spectral_processing.upper() != "P"), images[0])
         collection = catalog.collection_id(primary.mission, primary.processing_level, event.campaign)
         scene_prefix = archive.scene_prefix(collection, primary.acquired_at, event.scene_id)
@@ -345,6 +347,27 @@ class IngestPipeline:
             archive_prefix=prefix,
             manifest_sha256=hashlib.sha256(raw).hexdigest(),
             acquisition_request_id=event.acquisition_request_id,
+        )
+
+
+MAX_SIDE_PX = 100_000
+MAX_EXPANSION = 20  # uncompressed pixels vs delivered bytes (lossless JP2 stays far below)
+
+
+def _check_dimensions(infos: list[raster.RasterInfo], package_bytes: int) -> None:
+    """A DIM may declare a raster far larger than the tiles it ships (GDAL would then
+    write an enormous, mostly empty COG): refuse that before converting anything."""
+    for info in infos:
+        if max(info.width, info.height) > MAX_SIDE_PX:
+            raise DeliveryRejected(
+                RejectionReason.INVALID_METADATA,
+                f"image of {info.width} x {info.height} px exceeds {MAX_SIDE_PX}",
+            )
+    pixels_bytes = sum(i.width * i.height * i.count * np.dtype(i.dtype).itemsize for i in infos)
+    if pixels_bytes > MAX_EXPANSION * package_bytes + 64 * 1024**2:
+        raise DeliveryRejected(
+            RejectionReason.INVALID_METADATA,
+            f"the metadata declares {pixels_bytes} bytes of pixels for a {package_bytes}-byte package",
         )
 
 
