@@ -341,3 +341,22 @@ async def test_s3_outage_mid_scene_is_retried_not_rejected(settings, s3, watcher
     (ingested,) = await watcher.wait(lambda: watcher.events(SceneIngestedV1, scene.scene_id), 180)
     assert ingested.version == 1
     assert watcher.events(SceneRejectedV1, scene.scene_id) == []
+
+
+async def test_kafka_outage_mid_scene_is_retried_and_announced_once(settings, s3, watcher, tmp_path):
+    scene = new_scene(size=3000)  # a few seconds of work, so Kafka stops while it runs
+    event, _ = stage(s3, scene, tmp_path)
+    await publish(settings, event)
+    deadline = time.monotonic() + 60
+    while not archive_keys(s3, scene.scene_id) and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.1)  # the scene is being archived
+    stack("down", "kafka")
+    try:
+        await asyncio.sleep(5)  # ingest cannot announce (nor commit) meanwhile
+    finally:
+        stack("up", "kafka")
+    ingested = await watcher.wait(lambda: watcher.events(SceneIngestedV1, scene.scene_id), 240)
+    assert {e.version for e in ingested} == {1}, "a retry after the outage must not make a new version"
+    assert watcher.events(SceneRejectedV1, scene.scene_id) == []
+    manifests = [k for k in archive_keys(s3, scene.scene_id) if k.endswith("manifest.json")]
+    assert len(manifests) == 1
