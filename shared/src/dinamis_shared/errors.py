@@ -8,6 +8,9 @@ the message is not committed and is processed again.
 
 from __future__ import annotations
 
+import errno
+import socket
+
 
 class DinamisError(Exception):
     code: str = "error"
@@ -69,7 +72,7 @@ def is_outage(exc: BaseException) -> bool:
     outage = (
         ConnectionError,
         TimeoutError,
-        OSError,
+        socket.gaierror,
         urllib3.exceptions.HTTPError,
         KafkaConnectionError,
         KafkaTimeoutError,
@@ -84,4 +87,21 @@ def is_outage(exc: BaseException) -> bool:
         return not exc.permanent
     if isinstance(exc, S3Error):
         return exc.code in ("SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout")
-    return isinstance(exc, outage)
+    if isinstance(exc, outage):
+        return True
+    # Other OS errors are local (a bad file name, a file where a directory should be):
+    # only network errors and a full disk (an operator frees it) are worth waiting for.
+    return isinstance(exc, OSError) and exc.errno in NETWORK_ERRNOS
+
+
+NETWORK_ERRNOS = {
+    errno.ECONNREFUSED,
+    errno.ECONNRESET,
+    errno.ECONNABORTED,
+    errno.EHOSTUNREACH,
+    errno.ENETUNREACH,
+    errno.ENETDOWN,
+    errno.ETIMEDOUT,
+    errno.EPIPE,
+    errno.ENOSPC,
+}

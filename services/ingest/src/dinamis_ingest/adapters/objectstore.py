@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import io
 import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,10 @@ from minio import Minio
 from minio.error import S3Error
 
 CHUNK = 8 * 1024 * 1024
+
+
+class ObjectGrew(Exception):
+    """An object is larger than listed (it changed while being read)."""
 
 
 @dataclass(frozen=True)
@@ -39,8 +44,11 @@ class ObjectStore:
 
         return await asyncio.to_thread(run)
 
-    async def download(self, bucket: str, key: str, dest: Path, max_bytes: int) -> tuple[int, str]:
-        """Stream an object to `dest`; return (size, sha256). Stops past `max_bytes`."""
+    async def download(
+        self, bucket: str, key: str, dest: Path, max_bytes: int, cancelled: threading.Event | None = None
+    ) -> tuple[int, str]:
+        """Stream an object to `dest`; return (size, sha256). Stops past `max_bytes`, or
+        as soon as `cancelled` is set (another file of the package failed)."""
 
         def run() -> tuple[int, str]:
             h = hashlib.sha256()
@@ -50,9 +58,11 @@ class ObjectStore:
             try:
                 with dest.open("wb") as out:
                     for chunk in response.stream(CHUNK):
+                        if cancelled is not None and cancelled.is_set():
+                            raise asyncio.CancelledError
                         size += len(chunk)
                         if size > max_bytes:
-                            raise OverflowError(f"{key} is larger than {max_bytes} bytes")
+                            raise ObjectGrew(f"{key} grew past {max_bytes} bytes while it was read")
                         h.update(chunk)
                         out.write(chunk)
             finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -58,17 +59,36 @@ class ArchivedAsset:
     transform: tuple[float, ...] | None = None
 
 
-def _bands(bands: list[Band]) -> list[dict]:
+# GDAL's DIMAP driver puts each band at a fixed position, whatever the metadata's list
+# order (real SPOT 6 metadata lists B2, B1, B0, B3): the COG has GDAL's order.
+GDAL_BAND_POSITION = {
+    "P": 1,
+    "PAN": 1,
+    "B0": 1,
+    "R": 1,
+    "B1": 2,
+    "G": 2,
+    "B2": 3,
+    "B": 3,
+    "B3": 4,
+    "NIR": 4,
+    "RE": 5,
+    "DB": 6,
+}
+
+
+def eo_bands(bands: list[Band]) -> list[dict]:
+    """`eo:bands` (eo extension v1.1), in the order of the image's bands."""
     out = []
-    for b in bands:
+    for b in sorted(bands, key=lambda b: GDAL_BAND_POSITION.get(b.id, 99)):
         band: dict = {"name": b.id}
         if b.id in COMMON_NAME:
-            band["eo:common_name"] = COMMON_NAME[b.id]
+            band["common_name"] = COMMON_NAME[b.id]
         if b.min_um and b.max_um:
-            band["eo:center_wavelength"] = round((b.min_um + b.max_um) / 2, 4)
-            band["eo:full_width_half_max"] = round(b.max_um - b.min_um, 4)
+            band["center_wavelength"] = round((b.min_um + b.max_um) / 2, 4)
+            band["full_width_half_max"] = round(b.max_um - b.min_um, 4)
         if b.solar_irradiance:
-            band["eo:solar_illumination"] = b.solar_irradiance
+            band["solar_illumination"] = b.solar_irradiance
         out.append(band)
     return out
 
@@ -83,6 +103,7 @@ def build_item(
     collection: str,
     version: int,
     primary: DimapImage,
+    primary_epsg: int | None,
     footprint: list[tuple[float, float]],
     assets: list[ArchivedAsset],
     created: datetime,
@@ -93,6 +114,9 @@ def build_item(
     ring = [list(p) for p in footprint]
     if ring[0] != ring[-1]:
         ring.append(ring[0])
+    # RFC 7946: exterior rings counter-clockwise (positive shoelace area).
+    if sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in itertools.pairwise(ring)) < 0:
+        ring.reverse()
     lons, lats = [p[0] for p in ring], [p[1] for p in ring]
     platform, constellation, cospar = PLATFORM[primary.mission]
     gsds = [a.image.gsd for a in assets if a.image is not None and a.image.gsd]
@@ -110,7 +134,6 @@ def build_item(
         "view:azimuth": primary.azimuth_angle,
         "view:sun_azimuth": primary.sun_azimuth,
         "view:sun_elevation": primary.sun_elevation,
-        "proj:code": f"EPSG:{primary.epsg}" if primary.epsg else None,
         "sat:platform_international_designator": cospar,
         "sat:orbit_state": "descending",
         "processing:level": primary.processing_level.lower(),
@@ -120,9 +143,9 @@ def build_item(
         "dinamis:version": version,
         "dinamis:supplier_product_id": supplier_product_id,
     }
-    if primary.software:
-        properties["processing:facility"] = primary.software
     properties = {k: v for k, v in properties.items() if v is not None}
+    # The archived image's CRS (null: a sensor image located by its RPCs only).
+    properties["proj:code"] = f"EPSG:{primary_epsg}" if primary_epsg else None
     item_assets = {}
     for a in assets:
         asset: dict = {
@@ -134,7 +157,7 @@ def build_item(
             "file:checksum": _multihash(a.sha256),
         }
         if a.image is not None and "data" in a.roles:
-            asset["bands"] = _bands(a.image.bands)
+            asset["eo:bands"] = eo_bands(a.image.bands)
             if a.image.gsd:
                 asset["gsd"] = a.image.gsd
             if a.shape:

@@ -18,6 +18,7 @@ from dinamis_ingest.domain.rejections import DeliveryRejected, safe_join
 from dinamis_shared.events import Mission, RejectionReason
 
 MAX_XML_BYTES = 20 * 1024 * 1024
+PROCESSING_LEVELS = {"SENSOR", "PRIMARY", "ORTHO", "PROJECTED", "MOSAIC"}
 
 # DIMAP MISSION + MISSION_INDEX -> supplier mission code.
 MISSIONS = {
@@ -152,6 +153,15 @@ def _acquired_at(root: Element, center: Element | None, name: str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _processing_level(root: Element, name: str) -> str:
+    level = _required(root, "Processing_Information/Product_Settings/PROCESSING_LEVEL", name).upper()
+    if level not in PROCESSING_LEVELS:
+        raise DeliveryRejected(
+            RejectionReason.INVALID_METADATA, f"{name}: unknown PROCESSING_LEVEL {level[:40]!r}"
+        )
+    return level
+
+
 def _bands(root: Element) -> list[Band]:
     base = root.find("Radiometric_Data/Radiometric_Calibration/Instrument_Calibration/Band_Measurement_List")
     if base is None:
@@ -231,7 +241,7 @@ def parse_dim(data: bytes, path: str) -> DimapImage:
         path=path,
         mission=mission,
         instrument=_text(root, strip + "INSTRUMENT") or mission_name,
-        processing_level=_required(root, "Processing_Information/Product_Settings/PROCESSING_LEVEL", path),
+        processing_level=_processing_level(root, path),
         spectral_processing=_text(root, "Processing_Information/Product_Settings/SPECTRAL_PROCESSING") or "",
         acquired_at=_acquired_at(root, center, path),
         footprint=footprint,

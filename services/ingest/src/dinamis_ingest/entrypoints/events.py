@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 
 from dinamis_ingest.adapters.objectstore import ObjectStore
 from dinamis_ingest.domain.rejections import DeliveryRejected
@@ -13,6 +14,10 @@ from dinamis_shared.events import SceneAcquiredV1, SceneRejectedV1
 from dinamis_shared.service import Resources, Subscriptions
 
 log = logging.getLogger(__name__)
+
+
+def _event_id(*parts: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "dinamis:ingest:" + ":".join(parts)))
 
 
 def subscriptions(resources: Resources) -> Subscriptions:
@@ -32,6 +37,8 @@ def subscriptions(resources: Resources) -> Subscriptions:
         """Consumes `scene-acquired`; emits `scene-ingested`, or `scene-rejected` (and the
         message is dead-lettered with the same reason). Outages propagate: retried."""
         event: SceneAcquiredV1 = envelope.event
+        # Event ids derive from what they announce, so a retried or replayed delivery
+        # re-announces with the same id and consumers can deduplicate.
         try:
             ingested = await pipeline.ingest(event)
         except DeliveryRejected as exc:
@@ -45,9 +52,12 @@ def subscriptions(resources: Resources) -> Subscriptions:
                     reason_code=exc.reason,
                     reason=exc.message[:4000],
                     acquisition_request_id=event.acquisition_request_id,
-                )
+                ),
+                event_id=_event_id("rejected", event.scene_id, envelope.id, exc.code),
             )
             raise
-        await resources.publisher.publish(ingested)
+        await resources.publisher.publish(
+            ingested, event_id=_event_id("ingested", event.scene_id, ingested.manifest_sha256)
+        )
 
     return [(SceneAcquiredV1, on_scene_acquired)]

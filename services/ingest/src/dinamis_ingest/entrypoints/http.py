@@ -46,11 +46,7 @@ async def push_delivery(
 ) -> JSONResponse:
     """Announce a delivery staged in the `staging` bucket. Callers: suppliers (HMAC)."""
     resources = request.app.state.resources
-    secrets = resources.settings.supplier_secrets
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        return _refuse(413, "body-too-large", "Corps de requête trop volumineux", "request body too large")
-    secret = secrets.get(supplier)
+    secret = resources.settings.supplier_secrets.get(supplier)
     if secret is None or not x_dinamis_timestamp or not x_dinamis_signature:
         return _refuse(
             401,
@@ -58,6 +54,17 @@ async def push_delivery(
             "Fournisseur inconnu ou requête non signée",
             "unknown supplier or unsigned request",
         )
+    too_large = _refuse(413, "body-too-large", "Corps de requête trop volumineux", "request body too large")
+    try:
+        if int(request.headers.get("content-length", "0")) > MAX_BODY:
+            return too_large
+    except ValueError:
+        return too_large
+    body = b""
+    async for chunk in request.stream():  # bounded even without a truthful Content-Length
+        body += chunk
+        if len(body) > MAX_BODY:
+            return too_large
     try:
         skew = abs(time.time() - int(x_dinamis_timestamp))
     except ValueError:
@@ -70,7 +77,7 @@ async def push_delivery(
             "request older than 5 minutes or from the future (replay?)",
         )
     expected = signature(secret.get_secret_value(), x_dinamis_timestamp, body)
-    if not hmac.compare_digest(expected, x_dinamis_signature):
+    if not hmac.compare_digest(expected.encode(), x_dinamis_signature.encode("utf-8", "replace")):
         return _refuse(401, "bad-signature", "Signature invalide", "invalid signature")
     try:
         event = SceneAcquiredV1.model_validate_json(body)
@@ -90,7 +97,24 @@ async def push_delivery(
             "Le fournisseur de l'événement ne correspond pas à la signature",
             "the event's supplier is not the signing supplier",
         )
-    record = await resources.publisher.publish(event)
+    if event.staging.bucket != "staging" or not event.staging.prefix.startswith(f"{supplier}/"):
+        return _refuse(
+            403,
+            "foreign-staging",
+            f"Un fournisseur ne dépose que sous staging/{supplier}/",
+            f"a supplier may only announce deliveries under staging/{supplier}/",
+        )
+    try:
+        record = await resources.publisher.publish(event)
+    except Exception:  # the bus is down: the supplier retries later
+        response = _refuse(
+            503,
+            "bus-unavailable",
+            "Service momentanément indisponible, réessayez",
+            "temporarily unavailable, retry",
+        )
+        response.headers["Retry-After"] = "30"
+        return response
     return JSONResponse(
         {"status": "accepted", "scene_id": event.scene_id, "ce_id": record.headers["ce_id"]}, status_code=202
     )

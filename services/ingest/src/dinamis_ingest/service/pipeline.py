@@ -20,19 +20,21 @@ import hashlib
 import json
 import logging
 import tempfile
+import threading
 import time
 import warnings
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
+from minio.error import S3Error
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.warp import transform_bounds
 
-from dinamis_ingest.adapters.objectstore import ObjectStore
+from dinamis_ingest.adapters.objectstore import ObjectGrew, ObjectStore
 from dinamis_ingest.domain import archive, catalog
-from dinamis_ingest.domain.dimap import DimapImage, parse_dim, volume_components
+from dinamis_ingest.domain.dimap import MAX_XML_BYTES, DimapImage, parse_dim, volume_components
 from dinamis_ingest.domain.rejections import DeliveryRejected, safe_join
 from dinamis_ingest.service import raster
 from dinamis_shared.events import Mission, RejectionReason, SceneAcquiredV1, SceneIngestedV1
@@ -41,6 +43,15 @@ from dinamis_shared.stac import validate_item
 log = logging.getLogger(__name__)
 ARCHIVE = "archive"
 PARALLEL_TRANSFERS = 4
+MAX_FILES = 10_000
+IMAGE_MAGIC = (
+    b"II*\x00",
+    b"MM\x00*",
+    b"II+\x00",
+    b"MM\x00+",  # TIFF, BigTIFF
+    b"\x00\x00\x00\x0cjP  \r\n\x87\n",
+    b"\xff\x4f\xff\x51",  # JP2 file, J2K codestream
+)
 
 
 @dataclass(frozen=True)
@@ -85,7 +96,23 @@ class IngestPipeline:
             raise DeliveryRejected(
                 RejectionReason.MISSING_FILE, f"nothing staged under {event.staging.bucket}/{prefix}"
             )
+        if len(objects) > MAX_FILES:
+            raise DeliveryRejected(
+                RejectionReason.OVERSIZED, f"{len(objects)} files staged, over {MAX_FILES}"
+            )
         files = {safe_join("", o.key[len(prefix) :]): o.size for o in objects}
+        for name in files:
+            if any(len(part.encode()) > 255 for part in name.split("/")):
+                raise DeliveryRejected(
+                    RejectionReason.UNSAFE_PATH, f"{name[:300]!r}: a path part over 255 bytes"
+                )
+            parent = name.rsplit("/", 1)[0] if "/" in name else None
+            while parent:
+                if parent in files:
+                    raise DeliveryRejected(
+                        RejectionReason.UNSAFE_PATH, f"{parent!r} is both a file and a folder"
+                    )
+                parent = parent.rsplit("/", 1)[0] if "/" in parent else None
         total = sum(files.values())
         limit = self.config.max_package_bytes
         if event.announced_size_bytes:
@@ -107,14 +134,27 @@ class IngestPipeline:
 
     async def _download(self, event: SceneAcquiredV1, files: dict[str, int], local: Path) -> dict[str, str]:
         """Fetch every staged file (a few at a time: S3 latency, not bandwidth, is the limit
-        for the many small files), hashing while streaming."""
+        for the many small files), hashing while streaming. The first failure stops the
+        others, and all are finished before it is raised (no thread left writing)."""
         limit = asyncio.Semaphore(PARALLEL_TRANSFERS)
+        cancelled = threading.Event()
 
         async def one(rel: str, size: int) -> tuple[str, str]:
             async with limit:
-                _, sha = await self.store.download(
-                    event.staging.bucket, event.staging.prefix + rel, local / rel, max_bytes=size + 1
-                )
+                if cancelled.is_set():
+                    raise asyncio.CancelledError
+                try:
+                    _, sha = await self.store.download(
+                        event.staging.bucket, event.staging.prefix + rel, local / rel, size + 1, cancelled
+                    )
+                except ObjectGrew as exc:
+                    raise DeliveryRejected(RejectionReason.OVERSIZED, str(exc)) from None
+                except S3Error as exc:
+                    if exc.code in ("NoSuchKey", "NoSuchBucket"):
+                        raise DeliveryRejected(
+                            RejectionReason.MISSING_FILE, f"{rel} vanished from staging"
+                        ) from None
+                    raise
             expected = (event.checksums or {}).get(rel)
             if expected is not None and expected != sha:
                 raise DeliveryRejected(
@@ -123,7 +163,40 @@ class IngestPipeline:
                 )
             return rel, sha
 
-        return dict(await asyncio.gather(*(one(rel, size) for rel, size in sorted(files.items()))))
+        async def guarded(rel: str, size: int) -> tuple[str, str]:
+            try:
+                return await one(rel, size)
+            except BaseException:
+                cancelled.set()
+                raise
+
+        results = await asyncio.gather(
+            *(guarded(rel, size) for rel, size in sorted(files.items())), return_exceptions=True
+        )
+        errors = [
+            r for r in results if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)
+        ]
+        if errors:
+            raise next((e for e in errors if isinstance(e, DeliveryRejected)), errors[0])
+        return dict(results)  # type: ignore[arg-type]
+
+    def _read_metadata(self, local: Path, files: dict[str, int], name: str) -> bytes:
+        if files[name] > MAX_XML_BYTES:
+            raise DeliveryRejected(RejectionReason.INVALID_METADATA, f"{name}: metadata file over 20 MiB")
+        return (local / name).read_bytes()
+
+    @staticmethod
+    def _check_image_files(local: Path, image: DimapImage) -> None:
+        """Only TIFF/BigTIFF and JPEG 2000 tiles: GDAL opens files by their content, so a
+        'tile' that is really a VRT could make it read files outside the package."""
+        for rel in image.data_files:
+            with (local / rel).open("rb") as f:
+                head = f.read(12)
+            if not head.startswith(IMAGE_MAGIC):
+                raise DeliveryRejected(
+                    RejectionReason.CORRUPT_RASTER,
+                    f"{rel}: not a TIFF or JPEG 2000 file (starts {head[:8]!r})",
+                )
 
     def _images(self, local: Path, files: dict[str, int]) -> list[DimapImage]:
         names = sorted(files)
@@ -131,7 +204,7 @@ class IngestPipeline:
             n for n in names if "/" not in n and n.upper().startswith("VOL_") and n.upper().endswith(".XML")
         ]
         if vols:
-            dims = [d for v in vols for d in volume_components((local / v).read_bytes(), v)]
+            dims = [d for v in vols for d in volume_components(self._read_metadata(local, files, v), v)]
         else:
             dims = [
                 n
@@ -148,25 +221,29 @@ class IngestPipeline:
                 raise DeliveryRejected(
                     RejectionReason.MISSING_FILE, f"{dim} is listed by the volume but absent"
                 )
-            image = parse_dim((local / dim).read_bytes(), dim)
+            image = parse_dim(self._read_metadata(local, files, dim), dim)
             absent = [f for f in (*image.data_files, *image.referenced_files) if f not in files]
             if absent:
                 raise DeliveryRejected(
                     RejectionReason.MISSING_FILE,
                     f"{dim} references files that are not in the package: {absent[:10]}",
                 )
+            self._check_image_files(local, image)
             images.append(image)
         return images
 
-    async def _existing(self, scene_prefix: str) -> tuple[int, archive.Manifest | None]:
+    async def _existing(self, scene_prefix: str, fingerprint: str) -> tuple[int, archive.Manifest | None]:
+        """The latest archived version, and the version (any of them) holding this very
+        delivery, if one does: replaying an older delivery must not make a new version."""
         keys = [o.key for o in await self.store.list(ARCHIVE, scene_prefix)]
         versions = archive.manifest_versions(keys)
-        if not versions:
-            return 0, None
-        doc = await self.store.get_json(
-            ARCHIVE, archive.version_prefix(scene_prefix, versions[-1]) + archive.MANIFEST
-        )
-        return versions[-1], archive.Manifest.model_validate(doc) if doc else None
+        for version in reversed(versions):
+            doc = await self.store.get_json(
+                ARCHIVE, archive.version_prefix(scene_prefix, version) + archive.MANIFEST
+            )
+            if doc and doc.get("delivery_fingerprint") == fingerprint:
+                return versions[-1], archive.Manifest.model_validate(doc)
+        return (versions[-1] if versions else 0), None
 
     async def _announce_existing(
         self, event: SceneAcquiredV1, manifest: archive.Manifest, prefix: str
@@ -204,13 +281,13 @@ class IngestPipeline:
         collection = catalog.collection_id(primary.mission, primary.processing_level, event.campaign)
         scene_prefix = archive.scene_prefix(collection, primary.acquired_at, event.scene_id)
         fingerprint = archive.delivery_fingerprint(checksums)
-        latest, manifest = await self._existing(scene_prefix)
-        if manifest is not None and manifest.delivery_fingerprint == fingerprint:
+        latest, manifest = await self._existing(scene_prefix, fingerprint)
+        if manifest is not None:
             log.info(
                 "same delivery again: announcing the archived version", extra={"scene_id": event.scene_id}
             )
             return await self._announce_existing(
-                event, manifest, archive.version_prefix(scene_prefix, latest)
+                event, manifest, archive.version_prefix(scene_prefix, manifest.version)
             )
         version = latest + 1
         prefix = archive.version_prefix(scene_prefix, version)
@@ -276,7 +353,8 @@ class IngestPipeline:
         add("thumbnail", thumbnail, thumbnail.name, "image/png", ["thumbnail"], "Thumbnail")
 
         footprint = primary.footprint or _bounds_footprint(info)
-        now = datetime.now(UTC)
+        # Deterministic: a retry of the same delivery writes byte-identical files.
+        now = event.delivered_at.astimezone(UTC)
         predecessor = (
             self.href(archive.version_prefix(scene_prefix, latest) + "item.json") if latest else None
         )
@@ -285,6 +363,7 @@ class IngestPipeline:
             collection=collection,
             version=version,
             primary=primary,
+            primary_epsg=next(i.epsg for img, i in zip(images, infos, strict=True) if img is primary),
             footprint=footprint,
             assets=assets,
             created=now,
@@ -293,8 +372,10 @@ class IngestPipeline:
             collection_href=f"{self.config.catalog_url.rstrip('/')}/collections/{collection}",
         )
         errors = validate_item(item)
-        if errors:
-            raise RuntimeError(f"built an invalid STAC item for {event.scene_id}: {errors[:5]}")
+        if errors:  # out-of-range metadata values (cloud cover of 150 %...)
+            raise DeliveryRejected(
+                RejectionReason.INVALID_METADATA, f"metadata gives an invalid STAC item: {errors[:5]}"
+            )
         item_path = out / "item.json"
         item_path.write_bytes(json.dumps(item, indent=1).encode())
         archived.append(
@@ -307,14 +388,6 @@ class IngestPipeline:
             )
         )
         sources["item.json"] = item_path
-        limit = asyncio.Semaphore(PARALLEL_TRANSFERS)
-
-        async def upload(f: archive.ArchivedFile) -> None:
-            async with limit:
-                await self.store.upload(ARCHIVE, prefix + f.path, sources[f.path], f.media_type)
-
-        await asyncio.gather(*(upload(f) for f in archived))
-        timings["upload"] = time.perf_counter()
         manifest = archive.Manifest(
             scene_id=event.scene_id,
             version=version,
@@ -325,7 +398,17 @@ class IngestPipeline:
             supersedes_version=latest or None,
             created_at=now,
             files=archived,
-        )
+        )  # built (and validated) before anything is uploaded
+        limit = asyncio.Semaphore(PARALLEL_TRANSFERS)
+
+        async def upload(f: archive.ArchivedFile) -> None:
+            async with limit:
+                await self.store.upload(ARCHIVE, prefix + f.path, sources[f.path], f.media_type)
+
+        results = await asyncio.gather(*(upload(f) for f in archived), return_exceptions=True)
+        if failed := [r for r in results if isinstance(r, BaseException)]:
+            raise failed[0]  # every upload has finished; the version has no manifest yet
+        timings["upload"] = time.perf_counter()
         raw = manifest_bytes(manifest)
         await self.store.put_bytes(ARCHIVE, prefix + archive.MANIFEST, raw, "application/json")  # last
         steps = list(timings.items())
@@ -372,7 +455,7 @@ def _check_dimensions(infos: list[raster.RasterInfo], package_bytes: int) -> Non
 
 
 def _rgb_bands(image: DimapImage) -> tuple[int, ...]:
-    names = [catalog.COMMON_NAME.get(b.id) for b in image.bands]
+    names = [b.get("common_name") for b in catalog.eo_bands(image.bands)]
     if all(c in names for c in ("red", "green", "blue")):
         return tuple(names.index(c) + 1 for c in ("red", "green", "blue"))
     return (1,)
@@ -381,7 +464,12 @@ def _rgb_bands(image: DimapImage) -> tuple[int, ...]:
 def _bounds_footprint(info: raster.RasterInfo) -> list[tuple[float, float]]:
     if info.wkt is None:
         raise DeliveryRejected(RejectionReason.NOT_GEOREFERENCED, "no footprint in the metadata and no CRS")
-    w, s, e, n = transform_bounds(info.wkt, "EPSG:4326", *info.bounds)
+    try:
+        w, s, e, n = transform_bounds(info.wkt, "EPSG:4326", *info.bounds)
+    except Exception as exc:  # an exotic CRS PROJ cannot transform
+        raise DeliveryRejected(
+            RejectionReason.NOT_GEOREFERENCED, f"cannot place the image on Earth: {exc}"
+        ) from None
     return [(w, n), (e, n), (e, s), (w, s), (w, n)]
 
 

@@ -64,7 +64,7 @@ def inspect(path: str) -> RasterInfo:
                 has_rpc=has_rpc,
                 descriptions=tuple(src.descriptions),
             )
-    except (RasterioError, CPLE_BaseError) as exc:
+    except (RasterioError, CPLE_BaseError, CRSError) as exc:
         raise DeliveryRejected(RejectionReason.CORRUPT_RASTER, f"{Path(path).name}: {exc}") from None
 
 
