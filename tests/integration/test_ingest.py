@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 import rasterio
+import rasterio.transform
 from rio_cogeo.cogeo import cog_validate
 
 from dinamis_ingest.entrypoints.http import signature
@@ -165,6 +166,26 @@ async def test_delivery_is_archived_as_verified_cogs_with_a_valid_item(settings,
             assert cog.profile["compress"].lower() == "deflate" and cog.profile["tiled"]
             assert cog.overviews(1) or max(cog.shape) <= 512  # overviews down to one tile
             assert (cog.read() == src.read()).all(), "COG pixels differ from the delivered image"
+
+
+async def test_sensor_product_is_archived_with_its_rpcs_and_no_map_crs(settings, s3, watcher, tmp_path):
+    scene = new_scene(mission="PHR1A", level="SENSOR")
+    event, _ = stage(s3, scene, tmp_path)
+    await publish(settings, event)
+    (ingested,) = await watcher.wait(lambda: watcher.events(SceneIngestedV1, scene.scene_id), 120)
+    item = ingested.item
+    assert ingested.collection == "pleiades-sensor" and validate_item(item) == []
+    assert item["properties"]["proj:code"] is None and item["properties"]["processing:level"] == "sensor"
+    w, s, e, n = item["bbox"]
+    assert w < 4.85 < e and s < 45.75 < n
+    local = tmp_path / "pan.tif"
+    local.write_bytes(read(s3, "archive", ingested.archive_prefix + "pan.tif"))
+    assert cog_validate(str(local), quiet=True)[0]
+    with rasterio.open(local) as cog:
+        assert cog.crs is None and cog.rpcs is not None
+        with rasterio.transform.RPCTransformer(cog.rpcs) as rpc:
+            lon, lat = rpc.xy(cog.height / 2, cog.width / 2)
+        assert abs(lon - 4.85) < 1e-3 and abs(lat - 45.75) < 1e-3
 
 
 async def test_same_delivery_twice_is_one_archive_entry_and_a_redelivery_a_new_version(

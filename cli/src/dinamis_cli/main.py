@@ -144,6 +144,12 @@ def main(argv: list[str] | None = None) -> None:
     sim.add_argument("--date", help="acquisition time (ISO 8601, UTC); default now")
     sim.add_argument("--size", type=int, default=1000, help="PAN width/height in pixels (1000 to 20000)")
     sim.add_argument("--count", type=int, default=1)
+    sim.add_argument(
+        "--level",
+        choices=["ORTHO", "SENSOR"],
+        default="ORTHO",
+        help="map-projected tiles, or sensor geometry located by RPCs only",
+    )
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--campaign")
     sim.add_argument("--coverage", help="'france': the yearly metropolitan coverage grid (~240 cells)")

@@ -78,6 +78,9 @@ class SimulatedScene:
     # Which images the product holds: a PAN + MS bundle by default; ("MS",) for an MS
     # product whose MS image is `size` pixels wide (as the ingest benchmark uses).
     components: tuple[str, ...] = ("P", "MS")
+    # ORTHO: map-projected tiles (UTM). SENSOR: tiles in image geometry, located by
+    # their RPC model only (geodetic CRS, no geotransform), as Airbus primary products.
+    level: str = "ORTHO"
 
     def __post_init__(self) -> None:
         self.mission = Mission(self.mission)
@@ -215,17 +218,18 @@ def _dim_xml(
     )
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <Dimap_Document name="DIM_{stem}.XML">
- <Metadata_Identification><METADATA_FORMAT version="2.15">DIMAP</METADATA_FORMAT><METADATA_PROFILE>{mission}_ORTHO</METADATA_PROFILE><METADATA_SUBPROFILE>PRODUCT</METADATA_SUBPROFILE><METADATA_LANGUAGE>en</METADATA_LANGUAGE></Metadata_Identification>
- <Dataset_Identification><DATASET_TYPE>RASTER_ORTHO</DATASET_TYPE><DATASET_NAME version="1.0">DS_{scene.mission_code}_{t:%Y%m%d%H%M%S}{t.microsecond // 100000}_SIM</DATASET_NAME><DATASET_TN_PATH href="ICON_{stem}.JPG"/><DATASET_QL_PATH href="PREVIEW_{stem}.JPG"/></Dataset_Identification>
+ <Metadata_Identification><METADATA_FORMAT version="2.15">DIMAP</METADATA_FORMAT><METADATA_PROFILE>{mission}_{scene.level}</METADATA_PROFILE><METADATA_SUBPROFILE>PRODUCT</METADATA_SUBPROFILE><METADATA_LANGUAGE>en</METADATA_LANGUAGE></Metadata_Identification>
+ <Dataset_Identification><DATASET_TYPE>RASTER_{scene.level}</DATASET_TYPE><DATASET_NAME version="1.0">DS_{scene.mission_code}_{t:%Y%m%d%H%M%S}{t.microsecond // 100000}_SIM</DATASET_NAME><DATASET_TN_PATH href="ICON_{stem}.JPG"/><DATASET_QL_PATH href="PREVIEW_{stem}.JPG"/></Dataset_Identification>
  <Dataset_Content><CLOUD_COVERAGE unit="percent">{scene.cloud_cover:.2f}</CLOUD_COVERAGE><SNOW_COVERAGE unit="percent">0.00</SNOW_COVERAGE>
   <Dataset_Extent><EXTENT_TYPE>Bounding_Polygon</EXTENT_TYPE>{vertices}<Center><LON>{clon:.9f}</LON><LAT>{clat:.9f}</LAT></Center></Dataset_Extent></Dataset_Content>
  <Product_Information><Delivery_Identification><PRODUCTION_DATE>{(t + timedelta(hours=6)):%Y-%m-%dT%H:%M:%S.000Z}</PRODUCTION_DATE><JOB_ID>{scene.job_id}</JOB_ID><PRODUCT_TYPE>STANDARD</PRODUCT_TYPE><PRODUCT_CODE>{mission}</PRODUCT_CODE></Delivery_Identification></Product_Information>
  <Coordinate_Reference_System><Projected_CRS><PROJECTED_CRS_NAME>WGS 84 / UTM zone {scene.epsg % 100}N</PROJECTED_CRS_NAME><PROJECTED_CRS_CODE>urn:ogc:def:crs:EPSG::{scene.epsg}</PROJECTED_CRS_CODE></Projected_CRS></Coordinate_Reference_System>
  <Geoposition><Raster_CRS><RASTER_GEOMETRY>GROUND</RASTER_GEOMETRY><PIXEL_ORIENTATION>UL</PIXEL_ORIENTATION><PIXEL_CRS_TYPE>CELL</PIXEL_CRS_TYPE><PIXEL_ORIGIN>1</PIXEL_ORIGIN></Raster_CRS>
-  <Geoposition_Insert><ULXMAP>{ulx}</ULXMAP><ULYMAP>{uly}</ULYMAP><XDIM>{gsd}</XDIM><YDIM>{gsd}</YDIM></Geoposition_Insert></Geoposition>
+  <Geoposition_Insert><ULXMAP>{ulx}</ULXMAP><ULYMAP>{uly}</ULYMAP><XDIM>{gsd}</XDIM><YDIM>{gsd}</YDIM></Geoposition_Insert>
+  <Geoposition_Models><Rational_Function_Model><Component><COMPONENT_TITLE>RPC Model</COMPONENT_TITLE><COMPONENT_CONTENT>Geoposition Model</COMPONENT_CONTENT><COMPONENT_TYPE>DIMAP</COMPONENT_TYPE><COMPONENT_PATH href="RPC_{stem}.XML"/></Component></Rational_Function_Model></Geoposition_Models></Geoposition>
  <Processing_Information><Production_Facility><SOFTWARE version="V3.1">DINAMIS supplier simulator</SOFTWARE></Production_Facility>
-  <Product_Settings><PROCESSING_LEVEL>ORTHO</PROCESSING_LEVEL><SPECTRAL_PROCESSING>{kind}</SPECTRAL_PROCESSING><Sampling_Settings><RESAMPLING_SPACING unit="m">{gsd}</RESAMPLING_SPACING></Sampling_Settings>
-   <Geometric_Settings><GEOMETRIC_PROCESSING>ORTHO</GEOMETRIC_PROCESSING></Geometric_Settings></Product_Settings></Processing_Information>
+  <Product_Settings><PROCESSING_LEVEL>{scene.level}</PROCESSING_LEVEL><SPECTRAL_PROCESSING>{kind}</SPECTRAL_PROCESSING><Sampling_Settings><RESAMPLING_SPACING unit="m">{gsd}</RESAMPLING_SPACING></Sampling_Settings>
+   <Geometric_Settings><GEOMETRIC_PROCESSING>{"SYSTEM_SENSOR" if scene.level == "SENSOR" else "ORTHO"}</GEOMETRIC_PROCESSING></Geometric_Settings></Product_Settings></Processing_Information>
  <Raster_Data><Data_Access><DATA_FILE_ORGANISATION>BAND_COMPOSITE</DATA_FILE_ORGANISATION><DATA_FILE_FORMAT version="1.0">image/tiff</DATA_FILE_FORMAT><DATA_FILE_TILES>{"true" if n > 1 else "false"}</DATA_FILE_TILES><Data_Files>{files}</Data_Files></Data_Access>
   <Raster_Dimensions><NROWS>{size}</NROWS><NCOLS>{size}</NCOLS><NBANDS>{len(bands)}</NBANDS>{tiling}</Raster_Dimensions>
   <Raster_Encoding><DATA_TYPE>INTEGER</DATA_TYPE><NBITS>12</NBITS><SIGN>UNSIGNED</SIGN></Raster_Encoding></Raster_Data>
@@ -236,6 +240,63 @@ def _dim_xml(
   <Ground_Sample_Distance><GSD_ACROSS_TRACK unit="m">{gsd * 1.02:.3f}</GSD_ACROSS_TRACK><GSD_ALONG_TRACK unit="m">{gsd * 1.04:.3f}</GSD_ALONG_TRACK></Ground_Sample_Distance></Located_Geometric_Values></Use_Area></Geometric_Data>
  <Quality_Assessment>{masks}</Quality_Assessment>
  <Dataset_Sources><Source_Identification><SOURCE_ID>DS_{scene.mission_code}_{t:%Y%m%d%H%M%S}_SIM</SOURCE_ID><SOURCE_TYPE>Strip_Source</SOURCE_TYPE><Strip_Source><MISSION>{mission}</MISSION><MISSION_INDEX>{index}</MISSION_INDEX><INSTRUMENT>{instrument}</INSTRUMENT><INSTRUMENT_INDEX>{index}</INSTRUMENT_INDEX><IMAGING_DATE>{t:%Y-%m-%d}</IMAGING_DATE><IMAGING_TIME>{t:%H:%M:%S}.0Z</IMAGING_TIME></Strip_Source></Source_Identification></Dataset_Sources>
+</Dimap_Document>
+"""
+
+
+# RPC00B term order: 1, L, P, H, LP, LH, PH, L², P², H², PLH, L³, LP², LH², L²P, P³, PH², L²H, P²H, H³
+# (L = longitude, P = latitude, H = height, all normalised). At H = 0 only 6 terms matter.
+_RPC_TERMS = [0, 1, 2, 4, 7, 8]
+
+
+def _rpc_xml(scene: SimulatedScene, size: int, gsd: float, ulx: float, uly: float) -> str:
+    """An RPC00B model (ground -> image) fitted by least squares to the image's true
+    geometry on a 9 x 9 grid: what the DIM's 'RPC Model' component points to."""
+    to_wgs84 = Transformer.from_crs(scene.epsg, 4326, always_xy=True)
+    rows, cols = (
+        g.ravel()
+        for g in np.meshgrid(np.linspace(0, size - 1, 9), np.linspace(0, size - 1, 9), indexing="ij")
+    )
+    lon, lat = (np.asarray(v) for v in to_wgs84.transform(ulx + (cols + 0.5) * gsd, uly - (rows + 0.5) * gsd))
+    off = {
+        "LONG_OFF": lon.mean(),
+        "LAT_OFF": lat.mean(),
+        "LONG_SCALE": max((lon.max() - lon.min()) / 2 * 1.05, 1e-6),
+        "LAT_SCALE": max((lat.max() - lat.min()) / 2 * 1.05, 1e-6),
+        "HEIGHT_OFF": 0.0,
+        "HEIGHT_SCALE": 500.0,
+        "LINE_OFF": (size - 1) / 2 + 1,
+        "SAMP_OFF": (size - 1) / 2 + 1,  # 1-based, as Airbus writes them
+        "LINE_SCALE": size / 2,
+        "SAMP_SCALE": size / 2,
+    }
+    L, P = (lon - off["LONG_OFF"]) / off["LONG_SCALE"], (lat - off["LAT_OFF"]) / off["LAT_SCALE"]
+    basis = np.stack([np.ones_like(L), L, P, L * P, L * L, P * P], axis=1)
+    coeffs = {}
+    for name, target, offset, scale in (
+        ("LINE", rows + 1, "LINE_OFF", "LINE_SCALE"),
+        ("SAMP", cols + 1, "SAMP_OFF", "SAMP_SCALE"),
+    ):
+        fitted, *_ = np.linalg.lstsq(basis, (target - off[offset]) / off[scale], rcond=None)
+        num = np.zeros(20)
+        num[_RPC_TERMS] = fitted
+        den = np.zeros(20)
+        den[0] = 1.0
+        coeffs[name] = (num, den)
+    model = "".join(
+        f"<{name}_{part}_COEFF_{i + 1}>{value:.15e}</{name}_{part}_COEFF_{i + 1}>"
+        for name in ("SAMP", "LINE")
+        for part, values in zip(("NUM", "DEN"), coeffs[name], strict=True)
+        for i, value in enumerate(values)
+    )
+    validity = "".join(f"<{k}>{float(v)!r}</{k}>" for k, v in off.items())
+    return f"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Dimap_Document>
+ <Metadata_Identification><METADATA_FORMAT version="2.15">DIMAP</METADATA_FORMAT><METADATA_PROFILE>{FAMILY[scene.mission][0]}_{scene.level}</METADATA_PROFILE><METADATA_SUBPROFILE>RPC</METADATA_SUBPROFILE></Metadata_Identification>
+ <Rational_Function_Model><Resource_Reference><RESOURCE_TITLE version="2.1">NITF</RESOURCE_TITLE><RESOURCE_ID>RPC00B</RESOURCE_ID></Resource_Reference>
+  <Global_RFM><Inverse_Model>{model}</Inverse_Model>
+   <RFM_Validity><Inverse_Model_Validity_Domain><FIRST_LON>{float(lon.min())!r}</FIRST_LON><FIRST_LAT>{float(lat.min())!r}</FIRST_LAT><LAST_LON>{float(lon.max())!r}</LAST_LON><LAST_LAT>{float(lat.max())!r}</LAST_LAT></Inverse_Model_Validity_Domain>{validity}</RFM_Validity>
+  </Global_RFM></Rational_Function_Model>
 </Dimap_Document>
 """
 
@@ -284,14 +345,25 @@ def write_package(scene: SimulatedScene, root: Path) -> dict[str, str]:
     images = (("P", pan_gsd, ["P"], 1), ("MS", ms_gsd, ms_bands, 2))
     for kind, gsd, bands, index in (i for i in images if i[0] in scene.components):
         size = max(1, round(extent / gsd))
-        stem = f"{scene.mission_code}_{kind}_{t:%Y%m%d%H%M%S}{t.microsecond // 100000}_ORT_{scene.job_id}-{index}"
+        code = "SEN" if scene.level == "SENSOR" else "ORT"
+        stem = f"{scene.mission_code}_{kind}_{t:%Y%m%d%H%M%S}{t.microsecond // 100000}_{code}_{scene.job_id}-{index}"
         directory = root / f"IMG_{scene.mission_code}_{kind}_{index:03d}"
         (directory / "MASKS").mkdir(parents=True)
-        epsg = scene.epsg if scene.georeferenced else None
+        sensor = scene.level == "SENSOR"
+        epsg = scene.epsg if scene.georeferenced and not sensor else None
         tiles = _write_tiles(
             directory, f"IMG_{stem}", size, len(bands), gsd, ulx, uly, epsg, scene.seed, gsd / pan_gsd
         )
         dim = _dim_xml(scene, kind, size, gsd, bands, tiles, ulx, uly, stem)
+        (directory / f"RPC_{stem}.XML").write_text(_rpc_xml(scene, size, gsd, ulx, uly), encoding="utf-8")
+        if sensor:
+            dim = re.sub(r"<Geoposition_Insert>.*?</Geoposition_Insert>", "", dim, flags=re.S)
+            dim = re.sub(
+                r"<Projected_CRS>.*?</Projected_CRS>",
+                "<Geodetic_CRS><GEODETIC_CRS_CODE>urn:ogc:def:crs:EPSG::4326</GEODETIC_CRS_CODE></Geodetic_CRS>",
+                dim,
+                flags=re.S,
+            )
         if not scene.georeferenced:
             dim = re.sub(r"<(Coordinate_Reference_System|Geoposition)>.*?</\1>", "", dim, flags=re.S)
         if scene.dim_transform:

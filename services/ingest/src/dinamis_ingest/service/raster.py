@@ -75,10 +75,11 @@ def _earth_crs(src: rasterio.DatasetReader) -> bool:
 
 
 def _without_local_crs(src_path: str, work: Path) -> str:
-    """Sensor images located by RPC may carry a meaningless local CRS and transform;
-    convert them from a VRT that drops both (the RPCs stay in its metadata)."""
+    """Sensor images located by RPC carry a meaningless CRS and transform (a GeoJP2
+    LOCAL_CS, or Airbus' geodetic CRS with an identity transform): convert them from a
+    VRT that drops both (the RPCs stay in its metadata)."""
     with rasterio.open(src_path) as src:
-        if src.crs is None or _earth_crs(src):
+        if src.crs is None or (_earth_crs(src) and not src.transform.is_identity):
             return src_path
     vrt = work / (Path(src_path).name + ".vrt")
     rasterio.shutil.copy(src_path, vrt, driver="VRT")
