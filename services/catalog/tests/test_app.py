@@ -6,4 +6,5 @@ from dinamis_shared.testing import check_subscriptions
 
 
 async def test_consumes_its_topics_and_dead_letters_malformed_messages():
-    await check_subscriptions(create_app(), {SceneIngestedV1})
+    # Indexing itself needs PostgreSQL: see tests/integration/test_catalog.py.
+    await check_subscriptions(create_app(), {SceneIngestedV1}, handle_examples=False)

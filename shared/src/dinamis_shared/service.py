@@ -41,6 +41,11 @@ class ServiceDefinition:
     title: str = ""
     # Kafka consumer options, e.g. max_poll_interval_ms for slow handlers.
     consumer_options: dict = field(default_factory=dict)
+    # Build the FastAPI app from a library factory (e.g. stac-fastapi) given our lifespan.
+    app_factory: Callable[[Callable], FastAPI] | None = None
+    # Awaited with (app, resources) once started / before stopping (pools, caches...).
+    on_startup: Sequence[Callable] = ()
+    on_shutdown: Sequence[Callable] = ()
 
     @property
     def name(self) -> str:
@@ -136,11 +141,16 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for hook in definition.on_startup:
+            await hook(app, resources)
         starter = asyncio.create_task(_start_broker(resources))
         log.info("service starting", extra={"dependencies": [d.value for d in deps]})
         try:
             yield
         finally:
+            for hook in definition.on_shutdown:
+                with contextlib.suppress(Exception):
+                    await hook(app, resources)
             starter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await starter
@@ -148,13 +158,15 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
             if resources.mongo is not None:
                 await resources.mongo.close()  # type: ignore[attr-defined]
 
-    app = FastAPI(
-        title=definition.title or f"DINAMIS {settings.SERVICE}",
-        version="0.1.0",
-        lifespan=lifespan,
-    )
+    if definition.app_factory is not None:
+        app = definition.app_factory(lifespan)
+    else:
+        app = FastAPI(
+            title=definition.title or f"DINAMIS {settings.SERVICE}", version="0.1.0", lifespan=lifespan
+        )
     app.state.resources = resources
-    install_problem_handlers(app)
+    if definition.app_factory is None:  # a library app (stac-fastapi) keeps its own error format
+        install_problem_handlers(app)
     app.include_router(health_router(resources.checks(deps), settings.readiness_timeout_s))
     for router in definition.routers:
         app.include_router(router)

@@ -1,19 +1,30 @@
-"""The catalog service: STAC API on pgSTAC, live indexing, access by signed URLs.
+"""The catalog service: a STAC API on pgSTAC (stac-fastapi-pgstac) and, in the same
+process, the Kafka consumer that indexes `scene-ingested` items.
 
-Wiring only: settings, dependencies, subscriptions and routers go into the shared
-service factory. Started by the `dinamis-catalog` console script.
+One process, not two console scripts: both need the same database pools and
+settings, readiness covers both, and a catalog replica is then one unit to scale.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
+from psycopg_pool import AsyncConnectionPool
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+from stac_fastapi.pgstac.app import instantiate_api
+from stac_fastapi.pgstac.config import PostgresSettings
+from stac_fastapi.pgstac.config import Settings as StacSettings
+from stac_fastapi.pgstac.db import close_db_connection, connect_to_db
+from stac_fastapi.pgstac.models.extensions import Extensions
 
-from dinamis_catalog.entrypoints.events import SUBSCRIPTIONS
+from dinamis_catalog.service.indexer import Indexer
+from dinamis_shared.events import SceneIngestedV1
 from dinamis_shared.health import Dependency
-from dinamis_shared.service import ServiceDefinition, create_service_app, run
+from dinamis_shared.service import Resources, ServiceDefinition, create_service_app, run
 from dinamis_shared.settings import ServiceSettings
 
 
@@ -25,22 +36,70 @@ class CatalogSettings(ServiceSettings):
     SERVICE: ClassVar[str] = "catalog"
 
     http_port: int = 8102
+    title: str = "Catalogue DINAMIS / DINAMIS catalogue"
+    coverage_years: list[int] = Field(default_factory=lambda: list(range(2023, datetime.now(UTC).year + 1)))
+    db_max_conn: int = 10
 
 
-DEPENDENCIES = (
-    Dependency.KAFKA,
-    Dependency.POSTGRES,
-    Dependency.S3,
+DEPENDENCIES = (Dependency.KAFKA, Dependency.POSTGRES, Dependency.S3)
+DESCRIPTION = (
+    "Images satellitaires à très haute résolution (Pléiades, Pléiades Neo, SPOT 6/7) pour les acteurs "
+    "publics français. / Very-high-resolution satellite imagery for French public institutions."
 )
 
 
+def postgres_settings(dsn: str, max_conn: int) -> PostgresSettings:
+    url = urlsplit(dsn)
+    return PostgresSettings(
+        pguser=url.username or "",
+        pgpassword=url.password or "",
+        pghost=url.hostname or "127.0.0.1",
+        pgport=url.port or 5432,
+        pgdatabase=url.path.lstrip("/"),
+        db_max_conn_size=max_conn,
+    )
+
+
 def create_app(settings: CatalogSettings | None = None) -> FastAPI:
+    settings = settings or CatalogSettings()
+    dsn = settings.postgres_dsn.get_secret_value()
+    pool = AsyncConnectionPool(
+        dsn,
+        min_size=1,
+        max_size=2,
+        open=False,
+        kwargs={"options": "-c search_path=pgstac,public", "autocommit": True},
+    )
+    indexer = Indexer(pool)
+    stac_settings = StacSettings(
+        stac_fastapi_title=settings.title,
+        use_api_hydrate=True,
+        enable_transactions_extensions=False,
+        cors_origins=["*"],
+    )
+
+    def stac_app(lifespan) -> FastAPI:
+        return instantiate_api(
+            settings=stac_settings, extensions=Extensions(settings=stac_settings), lifespan=lifespan
+        ).app
+
+    async def open_pools(app: FastAPI, resources: Resources) -> None:
+        await connect_to_db(app, postgres_settings=postgres_settings(dsn, settings.db_max_conn))
+        await pool.open()
+        await indexer.ensure_collections(settings.coverage_years)
+
+    async def close_pools(app: FastAPI, resources: Resources) -> None:
+        await pool.close()
+        await close_db_connection(app)
+
     return create_service_app(
         ServiceDefinition(
-            settings=settings or CatalogSettings(),
+            settings=settings,
             dependencies=DEPENDENCIES,
-            subscriptions=SUBSCRIPTIONS,
-            title="DINAMIS catalog",
+            subscriptions=[(SceneIngestedV1, indexer.index)],
+            app_factory=stac_app,
+            on_startup=[open_pools],
+            on_shutdown=[close_pools],
         )
     )
 

@@ -1,0 +1,87 @@
+"""Live indexing: `scene-ingested` -> pgSTAC.
+
+Idempotent: an item is upserted by (collection, id); a newer scene version replaces
+the older one in search, and a replayed older version never overwrites a newer one.
+The collection's extent is updated from its items after each upsert.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from prometheus_client import Gauge, Histogram
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from dinamis_catalog.domain.collections import coverage_collection, dinamis_collections, partner_collections
+from dinamis_shared.cloudevents import Envelope
+from dinamis_shared.errors import DinamisError
+from dinamis_shared.events import SceneIngestedV1
+
+log = logging.getLogger(__name__)
+
+INDEXING_LAG = Histogram(
+    "dinamis_catalog_indexing_lag_seconds",
+    "Time from scene-ingested (ce_time) to the item being searchable",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)
+LAST_LAG = Gauge("dinamis_catalog_last_indexing_lag_seconds", "Indexing lag of the last item")
+
+
+class UnknownCollection(DinamisError):
+    code = "unknown-collection"
+
+
+class Indexer:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+
+    async def ensure_collections(self, coverage_years: list[int]) -> int:
+        """Create or update the configured collections (never their extents, which
+        come from the items)."""
+        collections = dinamis_collections(coverage_years) + partner_collections()
+        async with self.pool.connection() as conn:
+            for collection in collections:
+                cur = await conn.execute(
+                    "SELECT content->'extent' FROM pgstac.collections WHERE id = %s", [collection["id"]]
+                )
+                row = await cur.fetchone()
+                if row and row[0] and not collection.get("dinamis:partner"):
+                    collection = {**collection, "extent": row[0]}
+                await conn.execute("SELECT pgstac.upsert_collection(%s)", [Jsonb(collection)])
+        return len(collections)
+
+    async def index(self, envelope: Envelope) -> None:
+        """Consumes `scene-ingested`; emits nothing. Upserts the item into pgSTAC."""
+        event: SceneIngestedV1 = envelope.event
+        item = {**event.item, "collection": event.collection}
+        version = int(item.get("properties", {}).get("dinamis:version", event.version))
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT 1 FROM pgstac.collections WHERE id = %s", [event.collection])
+            if await cur.fetchone() is None:
+                definition = coverage_collection(event.collection)
+                if definition is None:
+                    raise UnknownCollection(f"collection {event.collection!r} is not configured")
+                await conn.execute("SELECT pgstac.upsert_collection(%s)", [Jsonb(definition)])
+            cur = await conn.execute(
+                "SELECT pgstac.get_item(%s, %s)->'properties'->>'dinamis:version'",
+                [item["id"], event.collection],
+            )
+            row = await cur.fetchone()
+            current = int(row[0]) if row and row[0] else 0
+            if current > version:
+                log.info(
+                    "older version ignored",
+                    extra={"item": item["id"], "version": version, "current": current},
+                )
+                return
+            await conn.execute("SELECT pgstac.upsert_item(%s)", [Jsonb(item)])
+            await conn.execute("SELECT pgstac.collection_extent(%s, true)", [event.collection])
+        if envelope.time is not None:
+            lag = (datetime.now(UTC) - envelope.time).total_seconds()
+            INDEXING_LAG.observe(max(lag, 0))
+            LAST_LAG.set(lag)
+        log.info(
+            "item indexed", extra={"item": item["id"], "collection": event.collection, "version": version}
+        )
