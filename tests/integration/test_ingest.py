@@ -369,7 +369,7 @@ async def test_kafka_outage_mid_scene_is_retried_and_announced_once(settings, s3
     event, _ = stage(s3, scene, tmp_path)
     await publish(settings, event)
     deadline = time.monotonic() + 60
-    while not archive_keys(s3, scene.scene_id) and time.monotonic() < deadline:  # noqa: ASYNC110
+    while not archive_keys(s3, scene.scene_id) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)  # the scene is being archived
     stack("down", "kafka")
     try:

@@ -139,7 +139,7 @@ async def _run_consumer(settings, group_id: str, ce_id: str, mode: str, wait_s: 
         async for line in proc.stdout:
             lines.append(line.decode().strip())
             if line.startswith(b"GOT") and mode == "ok":
-                while not await _committed_everything(settings, group_id):  # noqa: ASYNC110
+                while not await _committed_everything(settings, group_id):
                     await asyncio.sleep(0.5)
                 lines.append("COMMITTED")
                 return

@@ -46,14 +46,14 @@ def lyon_item() -> dict:
         "type": "Feature",
         "stac_version": "1.1.0",
         "id": SCENE_ID,
-        "collection": "pneo-ortho",
+        "collection": "pleiades-neo-ortho",
         "geometry": LYON.model_dump(),
         "bbox": [4.9192, 45.7531, 4.9371, 45.7678],
         "properties": {"datetime": T0.isoformat().replace("+00:00", "Z"), "platform": "pleiades-neo-4"},
         "links": [],
         "assets": {
             "ms": {
-                "href": f"s3://archive/pneo-ortho/2026/06/12/{SCENE_ID}/v1/ms.tif",
+                "href": f"s3://archive/pleiades-neo-ortho/2026/06/12/{SCENE_ID}/v1/ms.tif",
                 "type": "image/tiff; application=geotiff; profile=cloud-optimized",
                 "roles": ["data"],
             }
@@ -78,9 +78,9 @@ def example_events() -> list[Event]:
         SceneIngestedV1(
             scene_id=SCENE_ID,
             version=1,
-            collection="pneo-ortho",
+            collection="pleiades-neo-ortho",
             item=lyon_item(),
-            archive_prefix=f"pneo-ortho/2026/06/12/{SCENE_ID}/v1/",
+            archive_prefix=f"pleiades-neo-ortho/2026/06/12/{SCENE_ID}/v1/",
             manifest_sha256="cd" * 32,
             acquisition_request_id="req-2026-0042",
         ),
@@ -128,7 +128,9 @@ def example_events() -> list[Event]:
             organisation_id="org-inrae-lyon",
             user_id="user-marie",
             products=[
-                ProductSpec(product_id="prd-7f3a-1", collection="pneo-ortho", item_id=SCENE_ID, aoi=LYON)
+                ProductSpec(
+                    product_id="prd-7f3a-1", collection="pleiades-neo-ortho", item_id=SCENE_ID, aoi=LYON
+                )
             ],
             requested_at=T0 + timedelta(days=3),
         ),

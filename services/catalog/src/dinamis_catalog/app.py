@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from typing import ClassVar
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -92,7 +93,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         await pool.close()
         await close_db_connection(app)
 
-    return create_service_app(
+    app = create_service_app(
         ServiceDefinition(
             settings=settings,
             dependencies=DEPENDENCIES,
@@ -102,6 +103,24 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
             on_shutdown=[close_pools],
         )
     )
+
+    @app.middleware("http")
+    async def json_bodies_only(request: Request, call_next):
+        """The stock app answers 500 to a POST body that is not JSON: make it a 415."""
+        if request.method == "POST" and request.url.path.endswith("/search"):
+            media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if media not in ("application/json", "application/geo+json"):
+                return JSONResponse(
+                    {
+                        "code": "UnsupportedMediaType",
+                        "description": "Le corps doit être du JSON (Content-Type: application/json) / "
+                        "the body must be JSON (Content-Type: application/json)",
+                    },
+                    status_code=415,
+                )
+        return await call_next(request)
+
+    return app
 
 
 def main() -> None:

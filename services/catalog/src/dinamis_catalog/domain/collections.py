@@ -140,3 +140,33 @@ def partner_collections() -> list[dict]:
             "dinamis:partner": True,
         }
     ]
+
+
+# Searchable properties with their JSON schema type: pgSTAC compares and sorts them
+# as numbers (not text) and indexes the common filters.
+QUERYABLES = {
+    "eo:cloud_cover": (
+        {"type": "number", "minimum": 0, "maximum": 100, "title": "Cloud cover (%)"},
+        "to_float",
+        "BTREE",
+    ),
+    "eo:snow_cover": ({"type": "number", "minimum": 0, "maximum": 100}, "to_float", None),
+    "view:incidence_angle": ({"type": "number", "minimum": 0, "maximum": 90}, "to_float", "BTREE"),
+    "view:off_nadir": ({"type": "number", "minimum": 0, "maximum": 90}, "to_float", None),
+    "view:sun_elevation": ({"type": "number", "minimum": -90, "maximum": 90}, "to_float", None),
+    "view:sun_azimuth": ({"type": "number", "minimum": 0, "maximum": 360}, "to_float", None),
+    "view:azimuth": ({"type": "number", "minimum": 0, "maximum": 360}, "to_float", None),
+    "gsd": (
+        {"type": "number", "exclusiveMinimum": 0, "title": "Ground sample distance (m)"},
+        "to_float",
+        None,
+    ),
+    "platform": (
+        {"type": "string", "enum": [p for f in FAMILIES.values() for p in f[1]]},
+        "to_text",
+        "BTREE",
+    ),
+    "constellation": ({"type": "string", "enum": ["spot", "pleiades", "pleiades-neo"]}, "to_text", None),
+    "processing:level": ({"type": "string"}, "to_text", None),
+    "dinamis:version": ({"type": "integer", "minimum": 1}, "to_int", None),
+}

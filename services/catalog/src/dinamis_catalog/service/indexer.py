@@ -14,7 +14,12 @@ from prometheus_client import Gauge, Histogram
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from dinamis_catalog.domain.collections import coverage_collection, dinamis_collections, partner_collections
+from dinamis_catalog.domain.collections import (
+    QUERYABLES,
+    coverage_collection,
+    dinamis_collections,
+    partner_collections,
+)
 from dinamis_shared.cloudevents import Envelope
 from dinamis_shared.errors import DinamisError
 from dinamis_shared.events import SceneIngestedV1
@@ -50,7 +55,37 @@ class Indexer:
                 if row and row[0] and not collection.get("dinamis:partner"):
                     collection = {**collection, "extent": row[0]}
                 await conn.execute("SELECT pgstac.upsert_collection(%s)", [Jsonb(collection)])
+            for name, (definition, wrapper, index) in QUERYABLES.items():
+                await conn.execute(
+                    "SELECT pgstac.upsert_queryable(%s, %s, %s, %s)",
+                    [name, Jsonb(definition), wrapper, index],
+                )
         return len(collections)
+
+    @staticmethod
+    async def _grow_extent(conn, collection_id: str, item: dict) -> None:
+        """Keep the collection's extent current, incrementally (O(1) per item, not a scan
+        of millions of items): the configured extent is replaced by the first item's,
+        then grown to cover each new one. The row lock serialises concurrent indexers."""
+        cur = await conn.execute(
+            "SELECT content FROM pgstac.collections WHERE id = %s FOR UPDATE", [collection_id]
+        )
+        (content,) = await cur.fetchone()
+        props = item.get("properties", {})
+        start = props.get("start_datetime") or props.get("datetime")
+        end = props.get("end_datetime") or props.get("datetime")
+        bbox = (
+            list(item["bbox"][:2]) + list(item["bbox"][-2:]) if len(item["bbox"]) == 6 else list(item["bbox"])
+        )
+        if content.get("dinamis:extent_from_items"):
+            (w, s, e, n) = content["extent"]["spatial"]["bbox"][0]
+            (t0, t1) = content["extent"]["temporal"]["interval"][0]
+            bbox = [min(w, bbox[0]), min(s, bbox[1]), max(e, bbox[2]), max(n, bbox[3])]
+            start, end = min(t0, start), max(t1, end)
+        extent = {"spatial": {"bbox": [bbox]}, "temporal": {"interval": [[start, end]]}}
+        if extent != content.get("extent"):
+            content = {**content, "extent": extent, "dinamis:extent_from_items": True}
+            await conn.execute("SELECT pgstac.update_collection(%s)", [Jsonb(content)])
 
     async def index(self, envelope: Envelope) -> None:
         """Consumes `scene-ingested`; emits nothing. Upserts the item into pgSTAC."""
@@ -76,8 +111,9 @@ class Indexer:
                     extra={"item": item["id"], "version": version, "current": current},
                 )
                 return
-            await conn.execute("SELECT pgstac.upsert_item(%s)", [Jsonb(item)])
-            await conn.execute("SELECT pgstac.collection_extent(%s, true)", [event.collection])
+            async with conn.transaction():
+                await conn.execute("SELECT pgstac.upsert_item(%s)", [Jsonb(item)])
+                await self._grow_extent(conn, event.collection, item)
         if envelope.time is not None:
             lag = (datetime.now(UTC) - envelope.time).total_seconds()
             INDEXING_LAG.observe(max(lag, 0))
