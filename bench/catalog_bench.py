@@ -199,11 +199,11 @@ def time_sql(conn: psycopg.Connection, body: dict) -> tuple[float, dict]:
 def paging(run, body: dict, token_of) -> float:
     """10 pages: the first request, then 9 follow-ups with the next token."""
     t0 = time.perf_counter()
-    for _ in range(10):
+    for page in range(10):
         _, doc = run(body)
         token = token_of(doc)
         if token is None:
-            break
+            raise RuntimeError(f"no next link after page {page + 1}")
         body = {**body, "token": token}
     return time.perf_counter() - t0
 
@@ -216,8 +216,10 @@ def http_token(doc: dict) -> str | None:
 
 
 def sql_token(doc: dict) -> str | None:
-    nxt = doc.get("next")
-    return f"next:{nxt}" if nxt else None
+    for link in doc.get("links", []):
+        if link.get("rel") == "next":
+            return link["href"].split("token=", 1)[1]
+    return None
 
 
 async def freshness(settings: ServiceSettings, n: int) -> dict:
