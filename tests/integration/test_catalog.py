@@ -235,3 +235,25 @@ async def test_scene_from_a_supplier_is_searchable_through_ingest_and_catalog(se
     finally:
         ingest.terminate()
         ingest.wait(20)
+
+
+async def test_collection_search_and_indexing_metrics(settings, catalog):
+    found = httpx.get(f"{API}/collections", params={"q": "coverage"}, timeout=10).json()["collections"]
+    ids = {c["id"] for c in found}
+    assert ids and all(i.startswith("spot-6-7-france-") for i in ids)
+    metrics = httpx.get(f"{API}/metrics", timeout=10).text
+    count = [
+        line for line in metrics.splitlines() if line.startswith("dinamis_catalog_indexing_lag_seconds_count")
+    ]
+    assert count and float(count[0].split()[-1]) >= 1, "indexing lag is measured"
+
+
+async def test_event_for_an_unknown_collection_is_dead_lettered(settings, catalog):
+    lon, lat = region()
+    doc = item(lon, lat, datetime(2026, 2, 2, tzinfo=UTC), 3.0)
+    async with EventWatcher(settings.kafka_bootstrap_servers, [SceneIngestedV1.topic() + ".dlq"]) as watcher:
+        await publish(settings, ingested(doc, collection="landsat-9-l2"))
+        letters = await watcher.wait(lambda: watcher.dead_letters(SceneIngestedV1.topic(), doc["id"]), 60)
+    assert (
+        letters[0]["dlq_error_code"] == "unknown-collection" and letters[0]["dlq_consumer_group"] == "catalog"
+    )
