@@ -24,6 +24,8 @@ up: install
 	@echo; echo "==> demo: the supplier simulator delivers 6 cells of the 2026 coverage and a Pléiades Neo scene over Lyon"
 	@source deploy/local/stack.env && .venv/bin/dinamis supplier simulate --coverage france --year 2026 --size 512 --limit 6 --wait 120
 	@source deploy/local/stack.env && .venv/bin/dinamis supplier simulate --mission PNEO4 --lon 4.85 --lat 45.76 --size 1500 --wait 120
+	@echo; echo "==> demo: the catalogue (STAC API on http://127.0.0.1:8102)"
+	@.venv/bin/python deploy/local/demo_search.py
 
 down:
 	@deploy/local/services down
