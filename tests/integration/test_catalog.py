@@ -29,7 +29,11 @@ API = f"http://127.0.0.1:{PORT}"
 
 
 def start(name: str, port: int, log_dir: Path) -> subprocess.Popen:
-    env = {**os.environ, f"DINAMIS_{name.upper()}_HTTP_PORT": str(port)}
+    env = {
+        **os.environ,
+        f"DINAMIS_{name.upper()}_HTTP_PORT": str(port),
+        "DINAMIS_CATALOG_PUBLIC_URL": f"http://127.0.0.1:{port}",
+    }
     log = (log_dir / f"{name}.log").open("wb")
     proc = subprocess.Popen([ROOT / ".venv" / "bin" / f"dinamis-{name}"], env=env, stdout=log, stderr=log)
     deadline = time.monotonic() + 60

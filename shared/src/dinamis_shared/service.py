@@ -62,6 +62,7 @@ class Resources:
     broker_started: asyncio.Event = field(default_factory=asyncio.Event)
     mongo: object | None = None
     s3: object | None = None
+    extra: dict = field(default_factory=dict)  # a service's own clients (pools...)
 
     def checks(self, dependencies: tuple[Dependency, ...]) -> dict[str, Check]:
         s = self.settings

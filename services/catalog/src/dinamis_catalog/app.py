@@ -22,6 +22,7 @@ from stac_fastapi.pgstac.config import Settings as StacSettings
 from stac_fastapi.pgstac.db import close_db_connection, connect_to_db
 from stac_fastapi.pgstac.models.extensions import Extensions
 
+from dinamis_catalog.entrypoints import previews
 from dinamis_catalog.service.indexer import Indexer
 from dinamis_shared.events import SceneIngestedV1
 from dinamis_shared.health import Dependency
@@ -40,6 +41,8 @@ class CatalogSettings(ServiceSettings):
     title: str = "Catalogue DINAMIS / DINAMIS catalogue"
     coverage_years: list[int] = Field(default_factory=lambda: list(range(2023, datetime.now(UTC).year + 1)))
     db_max_conn: int = 10
+    # How users reach this API (previews' public hrefs are built on it).
+    public_url: str = "http://127.0.0.1:8102"
 
 
 DEPENDENCIES = (Dependency.KAFKA, Dependency.POSTGRES, Dependency.S3)
@@ -71,7 +74,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         open=False,
         kwargs={"options": "-c search_path=pgstac,public", "autocommit": True},
     )
-    indexer = Indexer(pool)
+    indexer = Indexer(pool, settings.public_url)
     stac_settings = StacSettings(
         stac_fastapi_title=settings.title,
         use_api_hydrate=True,
@@ -87,6 +90,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
     async def open_pools(app: FastAPI, resources: Resources) -> None:
         await connect_to_db(app, postgres_settings=postgres_settings(dsn, settings.db_max_conn))
         await pool.open()
+        resources.extra["pool"] = pool
         await indexer.ensure_collections(settings.coverage_years)
 
     async def close_pools(app: FastAPI, resources: Resources) -> None:
@@ -99,6 +103,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
             dependencies=DEPENDENCIES,
             subscriptions=[(SceneIngestedV1, indexer.index)],
             app_factory=stac_app,
+            routers=[previews.router],
             on_startup=[open_pools],
             on_shutdown=[close_pools],
         )

@@ -1,1 +1,1 @@
-"""Entry points: Kafka handlers (events.py) and, later, HTTP routes (http.py)."""
+"""HTTP routes of the catalog beside the STAC API."""

@@ -20,6 +20,7 @@ from dinamis_catalog.domain.collections import (
     dinamis_collections,
     partner_collections,
 )
+from dinamis_catalog.entrypoints.previews import ARCHIVE_HREF, PUBLIC_ROLES, preview_href
 from dinamis_shared.cloudevents import Envelope
 from dinamis_shared.errors import DinamisError
 from dinamis_shared.events import SceneIngestedV1
@@ -39,8 +40,9 @@ class UnknownCollection(DinamisError):
 
 
 class Indexer:
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: AsyncConnectionPool, public_url: str) -> None:
         self.pool = pool
+        self.public_url = public_url
 
     async def ensure_collections(self, coverage_years: list[int]) -> int:
         """Create or update the configured collections (never their extents, which
@@ -87,10 +89,24 @@ class Indexer:
             content = {**content, "extent": extent, "dinamis:extent_from_items": True}
             await conn.execute("SELECT pgstac.update_collection(%s)", [Jsonb(content)])
 
+    def _public_previews(self, item: dict) -> dict:
+        """Point thumbnails and quicklooks at the catalog's public preview route (the
+        archive stays private); the archive href is kept beside it."""
+        assets = {}
+        for key, asset in item.get("assets", {}).items():
+            if PUBLIC_ROLES & set(asset.get("roles", [])) and ARCHIVE_HREF not in asset:
+                asset = {
+                    **asset,
+                    ARCHIVE_HREF: asset["href"],
+                    "href": preview_href(self.public_url, item["collection"], item["id"], key),
+                }
+            assets[key] = asset
+        return {**item, "assets": assets}
+
     async def index(self, envelope: Envelope) -> None:
         """Consumes `scene-ingested`; emits nothing. Upserts the item into pgSTAC."""
         event: SceneIngestedV1 = envelope.event
-        item = {**event.item, "collection": event.collection}
+        item = self._public_previews({**event.item, "collection": event.collection})
         version = int(item.get("properties", {}).get("dinamis:version", event.version))
         async with self.pool.connection() as conn:
             cur = await conn.execute("SELECT 1 FROM pgstac.collections WHERE id = %s", [event.collection])
