@@ -35,6 +35,12 @@ INDEXING_LAG = Histogram(
 LAST_LAG = Gauge("dinamis_catalog_last_indexing_lag_seconds", "Indexing lag of the last item")
 
 
+def _utc(value: str) -> str:
+    """One spelling of instants ('...Z'), so that extents compare as times, not text."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 class UnknownCollection(DinamisError):
     code = "unknown-collection"
 
@@ -79,11 +85,12 @@ class Indexer:
         bbox = (
             list(item["bbox"][:2]) + list(item["bbox"][-2:]) if len(item["bbox"]) == 6 else list(item["bbox"])
         )
+        start, end = _utc(start), _utc(end)
         if content.get("dinamis:extent_from_items"):
             (w, s, e, n) = content["extent"]["spatial"]["bbox"][0]
             (t0, t1) = content["extent"]["temporal"]["interval"][0]
             bbox = [min(w, bbox[0]), min(s, bbox[1]), max(e, bbox[2]), max(n, bbox[3])]
-            start, end = min(t0, start), max(t1, end)
+            start, end = min(_utc(t0), start), max(_utc(t1), end)
         extent = {"spatial": {"bbox": [bbox]}, "temporal": {"interval": [[start, end]]}}
         if extent != content.get("extent"):
             content = {**content, "extent": extent, "dinamis:extent_from_items": True}
