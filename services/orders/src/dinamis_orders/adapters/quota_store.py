@@ -1,0 +1,124 @@
+"""The quota ledger in MongoDB (FerretDB 1.24 or MongoDB 7), append-only.
+
+Each entry is a document `<quota id>#<seq>` carrying the balance after it. To write,
+read the last entry, apply the rule (domain/quota.py), insert entry seq+1: the
+unique `_id` makes exactly one of several concurrent writers win; the others read
+the new head and try again. This relies only on single-document inserts being
+atomic, which both servers guarantee. (A conditional `findAndModify` is not enough:
+measured on FerretDB 1.24 with SQLite, 100 concurrent conditional updates all
+succeeded and overdrew the quota.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from dinamis_orders.domain.quota import Balance, EntryKind, QuotaError
+from dinamis_shared.events import SensorFamily
+
+MAX_ATTEMPTS = 2000
+
+
+def quota_id(organisation_id: str, family: SensorFamily, period: str) -> str:
+    return f"{organisation_id}|{family.value}|{period}"
+
+
+def _state(balance: Balance) -> dict:
+    return {
+        "allocated": balance.allocated,
+        "reserved": balance.reserved,
+        "consumed": balance.consumed,
+        "available": balance.available,
+        "reservations": [{"request_id": r, "km2": k} for r, k in sorted(balance.reservations.items())],
+    }
+
+
+def _balance(state: dict) -> Balance:
+    return Balance(
+        allocated=state["allocated"],
+        reserved=state["reserved"],
+        consumed=state["consumed"],
+        reservations={r["request_id"]: r["km2"] for r in state["reservations"]},
+    )
+
+
+class QuotaLedger:
+    def __init__(self, collection: AsyncCollection) -> None:
+        self.entries = collection
+
+    async def create_indexes(self) -> None:
+        await self.entries.create_index([("quota_id", ASCENDING), ("seq", DESCENDING)], name="quota_seq")
+
+    async def _head(self, qid: str) -> tuple[int, Balance]:
+        doc = await self.entries.find_one({"quota_id": qid}, sort=[("seq", DESCENDING)])
+        return (doc["seq"], _balance(doc["state"])) if doc else (0, Balance())
+
+    async def _append(
+        self,
+        qid: str,
+        kind: EntryKind,
+        km2: float,
+        by: str,
+        request_id: str | None = None,
+        reason: str | None = None,
+    ) -> Balance:
+        for attempt in range(MAX_ATTEMPTS):
+            seq, balance = await self._head(qid)
+            before = _state(balance)
+            balance.apply(kind, km2, request_id)  # raises QuotaError: nothing written
+            if _state(balance) == before:
+                return balance  # nothing to record (the same approval again)
+            entry = {
+                "_id": f"{qid}#{seq + 1:010d}",
+                "quota_id": qid,
+                "seq": seq + 1,
+                "kind": kind.value,
+                "km2": km2,
+                "request_id": request_id,
+                "by": by,
+                "reason": reason,
+                "at": datetime.now(UTC),
+                "state": _state(balance),
+            }
+            try:
+                await self.entries.insert_one(entry)
+                return balance
+            except DuplicateKeyError:  # another writer appended first: re-read and re-check
+                await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * (attempt + 1))))
+        raise QuotaError("quota trop sollicité, réessayez / quota too contended, retry", code="contended")
+
+    async def allocate(self, qid: str, km2: float, by: str, reason: str) -> Balance:
+        return await self._append(qid, EntryKind.ALLOCATE, km2, by, reason=reason)
+
+    async def adjust(self, qid: str, km2: float, by: str, reason: str) -> Balance:
+        if not reason:
+            raise QuotaError(
+                "un ajustement doit être motivé / an adjustment needs a reason", code="reason-required"
+            )
+        return await self._append(qid, EntryKind.ADJUST, km2, by, reason=reason)
+
+    async def reserve(self, qid: str, request_id: str, km2: float, by: str) -> Balance:
+        """On approval. Idempotent per request; InsufficientQuota beyond the quota."""
+        return await self._append(qid, EntryKind.RESERVE, km2, by, request_id=request_id)
+
+    async def settle(self, qid: str, request_id: str, km2: float, kind: EntryKind, by: str) -> Balance:
+        """CONSUME (acquired) or RELEASE (never acquired) part of a request's reservation."""
+        if kind not in (EntryKind.CONSUME, EntryKind.RELEASE):
+            raise ValueError(kind)
+        return await self._append(qid, kind, km2, by, request_id=request_id)
+
+    async def balance(self, qid: str) -> Balance:
+        return (await self._head(qid))[1]
+
+    async def replay(self, qid: str) -> Balance:
+        """The balance derived from the entries alone, in order (for audits and tests)."""
+        balance = Balance()
+        async for e in self.entries.find({"quota_id": qid}, sort=[("seq", ASCENDING)]):
+            balance.apply(EntryKind(e["kind"]), e["km2"], e.get("request_id"))
+        return balance

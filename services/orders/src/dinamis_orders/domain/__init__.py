@@ -1,0 +1,1 @@
+"""Pure rules of orders: quotas (more to come: memberships, requests)."""
