@@ -1,0 +1,103 @@
+"""The acquisition request's state machine (pure): which transitions exist, and who
+may make them. Every change of a request's state goes through `transition`.
+
+    submitted -> under_review -> approved | rejected | needs_cofinancing
+    needs_cofinancing -> approved | rejected | cancelled
+    approved -> in_progress -> fulfilled | partially_fulfilled | expired
+    any state that is not final -> cancelled, by the request's author
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from dinamis_shared.errors import DinamisError
+
+
+class RequestState(StrEnum):
+    SUBMITTED = "submitted"
+    UNDER_REVIEW = "under_review"
+    NEEDS_COFINANCING = "needs_cofinancing"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    IN_PROGRESS = "in_progress"
+    FULFILLED = "fulfilled"
+    PARTIALLY_FULFILLED = "partially_fulfilled"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+FINAL = {
+    RequestState.REJECTED,
+    RequestState.FULFILLED,
+    RequestState.PARTIALLY_FULFILLED,
+    RequestState.EXPIRED,
+    RequestState.CANCELLED,
+}
+
+
+class Action(StrEnum):
+    START_REVIEW = "start_review"
+    APPROVE = "approve"
+    REJECT = "reject"
+    REQUIRE_COFINANCING = "require_cofinancing"
+    START_ACQUISITION = "start_acquisition"
+    FULFIL = "fulfil"
+    FULFIL_PARTIALLY = "fulfil_partially"
+    EXPIRE = "expire"
+    CANCEL = "cancel"
+
+
+class Actor(StrEnum):
+    AUTHOR = "author"  # the member who submitted the request
+    OPERATOR = "operator"  # DINAMIS staff (operator or admin role)
+    SYSTEM = "system"  # the platform, on supplier events and deadlines
+
+
+S, A = RequestState, Action
+EDGES: dict[tuple[RequestState, Action], tuple[RequestState, set[Actor]]] = {
+    (S.SUBMITTED, A.START_REVIEW): (S.UNDER_REVIEW, {Actor.OPERATOR}),
+    (S.UNDER_REVIEW, A.APPROVE): (S.APPROVED, {Actor.OPERATOR}),
+    (S.UNDER_REVIEW, A.REJECT): (S.REJECTED, {Actor.OPERATOR}),
+    (S.UNDER_REVIEW, A.REQUIRE_COFINANCING): (S.NEEDS_COFINANCING, {Actor.OPERATOR, Actor.SYSTEM}),
+    (S.NEEDS_COFINANCING, A.APPROVE): (S.APPROVED, {Actor.OPERATOR}),
+    (S.NEEDS_COFINANCING, A.REJECT): (S.REJECTED, {Actor.OPERATOR}),
+    (S.APPROVED, A.START_ACQUISITION): (S.IN_PROGRESS, {Actor.SYSTEM, Actor.OPERATOR}),
+    (S.IN_PROGRESS, A.FULFIL): (S.FULFILLED, {Actor.SYSTEM}),
+    (S.IN_PROGRESS, A.FULFIL_PARTIALLY): (S.PARTIALLY_FULFILLED, {Actor.SYSTEM}),
+    (S.IN_PROGRESS, A.EXPIRE): (S.EXPIRED, {Actor.SYSTEM}),
+}
+
+
+class InvalidTransition(DinamisError):
+    code = "invalid-transition"
+    http_status = 409
+
+
+class TransitionForbidden(DinamisError):
+    code = "transition-forbidden"
+    http_status = 403
+
+
+def transition(state: RequestState, action: Action, actor: Actor) -> RequestState:
+    """The state after `action` by `actor`, or InvalidTransition / TransitionForbidden."""
+    if action is Action.CANCEL:
+        if state in FINAL:
+            raise InvalidTransition(
+                f"une demande « {state} » ne peut plus être annulée / a {state} request "
+                "can no longer be cancelled"
+            )
+        if actor is not Actor.AUTHOR:
+            raise TransitionForbidden("seul l'auteur peut annuler sa demande / only the author may cancel")
+        return RequestState.CANCELLED
+    edge = EDGES.get((state, action))
+    if edge is None:
+        raise InvalidTransition(
+            f"« {action} » impossible depuis « {state} » / cannot {action} a {state} request"
+        )
+    target, allowed = edge
+    if actor not in allowed:
+        raise TransitionForbidden(
+            f"« {action} » est réservé à / is reserved to: {', '.join(sorted(allowed))}"
+        )
+    return target
