@@ -17,7 +17,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,8 +36,8 @@ from dinamis_ingest.coverage import france_outline_l93
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import SceneIngestedV1
 from dinamis_shared.settings import ServiceSettings
+from dinamis_shared.testing import start_service, stop_service
 
-ROOT = Path(__file__).resolve().parents[1]
 PORT = 18402
 API = f"http://127.0.0.1:{PORT}"
 COLLECTION = "bench-catalog"
@@ -272,21 +271,12 @@ def main() -> None:
     dsn = settings.postgres_dsn.get_secret_value()
     result: dict = {"load": load(dsn, n)}
     print(json.dumps(result), file=sys.stderr)
-    env = {**os.environ, "DINAMIS_CATALOG_HTTP_PORT": str(PORT)}
-    log = open(os.devnull, "wb")
-    proc = subprocess.Popen([ROOT / ".venv/bin/dinamis-catalog"], env=env, stdout=log, stderr=log)
+    proc = start_service("catalog", PORT, Path(tempfile.mkdtemp(prefix="bench-catalog-")))
     try:
         with (
             httpx.Client(timeout=60) as client,
             psycopg.connect(dsn, autocommit=True, options="-c search_path=pgstac,public") as conn,
         ):
-            for _ in range(120):
-                try:
-                    if client.get(f"{API}/readyz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.5)
             searches = {}
             for name, bodies in shapes(args.runs).items():
                 for body in bodies[:3]:  # warm both paths (plans, caches)
@@ -317,8 +307,7 @@ def main() -> None:
             result["searches"] = searches
             result["freshness"] = asyncio.run(freshness(settings, args.fresh))
     finally:
-        proc.terminate()
-        proc.wait(20)
+        stop_service(proc)
     result["targets"] = {
         "bbox_datetime_cloud_p95_ms": 50,
         "http_to_sql_p95": 1.5,

@@ -27,50 +27,31 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import rasterio
 import rasterio.shutil
 
 from dinamis_ingest.coverage import CELL_M, coverage_cells
 from dinamis_ingest.service.raster import COG_OPTIONS
-from dinamis_ingest.simulator import SimulatedScene, announce, stage_package, write_package
+from dinamis_ingest.simulator import SimulatedScene, announce, coverage_scene, stage_package, write_package
 from dinamis_shared import clients
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import Mission, SceneIngestedV1, SceneRejectedV1
 from dinamis_shared.settings import ServiceSettings
+from dinamis_shared.testing import start_service, stop_service
 from dinamis_shared.watch import EventWatcher
 
-ROOT = Path(__file__).resolve().parents[1]
 MB = 1024 * 1024
 
 
 def start_replicas(n: int, logs: Path) -> list[subprocess.Popen]:
-    procs = []
-    for k in range(n):
-        port = 18300 + k
-        env = {**os.environ, "DINAMIS_INGEST_HTTP_PORT": str(port)}
-        log = (logs / f"ingest-{k}.log").open("wb")
-        procs.append(subprocess.Popen([ROOT / ".venv/bin/dinamis-ingest"], env=env, stdout=log, stderr=log))
-    for k in range(n):
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{18300 + k}/readyz", timeout=3).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("ingest replica not ready")
-            time.sleep(0.5)
+    procs = [start_service("ingest", 18300 + k, logs) for k in range(n)]
     time.sleep(3)  # let the group settle (partitions assigned to every replica)
     return procs
 
 
 def stop(procs: list[subprocess.Popen]) -> None:
     for p in procs:
-        p.terminate()
-    for p in procs:
-        p.wait(30)
+        stop_service(p)
 
 
 async def run_pipeline(settings, events, wait_s: float) -> float:
@@ -168,16 +149,7 @@ async def main() -> None:
             run = uuid.uuid4().hex[:4]
             events = []
             for c in cells:
-                sc = SimulatedScene(
-                    mission=Mission.SPOT6 if c.index % 2 else Mission.SPOT7,
-                    lon=c.lon,
-                    lat=c.lat,
-                    acquired_at=c.acquired_at,
-                    size=args.cell_size,
-                    job_id=f"{run}{c.index:05d}",
-                    seed=c.index,
-                    extent_m=CELL_M,
-                )
+                sc = coverage_scene(c, args.cell_size, run)
                 cs = write_package(sc, work / "cell")
                 p = f"bench/{run}/{c.index}/"
                 events.append(

@@ -4,7 +4,6 @@ the `dinamis-catalog` process, searched through its STAC API with pystac-client.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import subprocess
 import time
@@ -21,6 +20,7 @@ from dinamis_shared import clients
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import SceneAcquiredV1, SceneIngestedV1
 from dinamis_shared.examples import lyon_item
+from dinamis_shared.testing import start_service, stop_service
 from dinamis_shared.watch import EventWatcher
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,30 +29,15 @@ API = f"http://127.0.0.1:{PORT}"
 
 
 def start(name: str, port: int, log_dir: Path) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        f"DINAMIS_{name.upper()}_HTTP_PORT": str(port),
-        "DINAMIS_CATALOG_PUBLIC_URL": f"http://127.0.0.1:{port}",
-    }
-    log = (log_dir / f"{name}.log").open("wb")
-    proc = subprocess.Popen([ROOT / ".venv" / "bin" / f"dinamis-{name}"], env=env, stdout=log, stderr=log)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=3).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline and proc.poll() is None, f"{name} did not start"
-        time.sleep(0.5)
+    # Preview hrefs are built on the catalog's public URL: this test's port.
+    return start_service(name, port, log_dir, env={"DINAMIS_CATALOG_PUBLIC_URL": f"http://127.0.0.1:{port}"})
 
 
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory):
     proc = start("catalog", PORT, tmp_path_factory.mktemp("catalog"))
     yield Client.open(API)
-    proc.terminate()
-    proc.wait(20)
+    stop_service(proc)
 
 
 def region() -> tuple[float, float]:
@@ -237,8 +222,7 @@ async def test_scene_from_a_supplier_is_searchable_through_ingest_and_catalog(se
         )
         assert isinstance(event, SceneAcquiredV1)
     finally:
-        ingest.terminate()
-        ingest.wait(20)
+        stop_service(ingest)
 
 
 async def test_collection_search_and_indexing_metrics(settings, catalog):

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
-import subprocess
 import time
 import uuid
 from datetime import UTC, datetime
@@ -26,6 +24,7 @@ from dinamis_shared import clients
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import SceneAcquiredV1, SceneIngestedV1, SceneRejectedV1
 from dinamis_shared.stac import validate_item
+from dinamis_shared.testing import start_service, stop_service
 from dinamis_shared.watch import EventWatcher
 from tests.conftest import stack
 
@@ -37,28 +36,14 @@ TOPICS = [SceneIngestedV1.topic(), SceneRejectedV1.topic(), SceneAcquiredV1.topi
 
 @pytest.fixture(scope="module")
 def ingest_service(tmp_path_factory):
-    log = open(tmp_path_factory.mktemp("ingest") / "ingest.log", "wb")
-    env = {
-        **os.environ,
-        "DINAMIS_INGEST_HTTP_PORT": str(PORT),
-        "DINAMIS_INGEST_SUPPLIER_SECRETS": json.dumps({"airbus": SECRET}),
-    }
-    proc = subprocess.Popen([ROOT / ".venv" / "bin" / "dinamis-ingest"], env=env, stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{PORT}/readyz", timeout=3).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and proc.poll() is None, "ingest service did not start"
-            time.sleep(0.5)
-        yield proc
-    finally:
-        proc.terminate()
-        proc.wait(20)
-        log.close()
+    proc = start_service(
+        "ingest",
+        PORT,
+        tmp_path_factory.mktemp("ingest"),
+        env={"DINAMIS_INGEST_SUPPLIER_SECRETS": json.dumps({"airbus": SECRET})},
+    )
+    yield proc
+    stop_service(proc)
 
 
 @pytest.fixture(scope="module")

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import httpx
 
-from dinamis_ingest.coverage import CELL_M, coverage_cells
+from dinamis_ingest.coverage import coverage_cells
 from dinamis_ingest.entrypoints.http import signature
-from dinamis_ingest.simulator import SimulatedScene, announce, stage_package, write_package
+from dinamis_ingest.simulator import SimulatedScene, announce, coverage_scene, stage_package, write_package
 from dinamis_shared import clients
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import Mission, SceneAcquiredV1, SceneIngestedV1, SceneRejectedV1
@@ -37,23 +37,7 @@ def _scenes(args: argparse.Namespace) -> list[tuple[SimulatedScene, str | None]]
         if args.coverage != "france":
             sys.exit("only --coverage france is known")
         cells = coverage_cells(args.year)[: args.limit or None]
-        return [
-            (
-                SimulatedScene(
-                    mission=Mission.SPOT6 if c.index % 2 else Mission.SPOT7,
-                    lon=c.lon,
-                    lat=c.lat,
-                    acquired_at=c.acquired_at,
-                    size=args.size,
-                    job_id=f"{args.year}{c.index:05d}",
-                    seed=c.index,
-                    cloud_cover=(c.index * 7) % 30,
-                    extent_m=CELL_M,
-                ),
-                f"france-{args.year}",
-            )
-            for c in cells
-        ]
+        return [(coverage_scene(c, args.size, str(args.year)), f"france-{args.year}") for c in cells]
     when = datetime.fromisoformat(args.date).replace(tzinfo=UTC) if args.date else datetime.now(UTC)
     return [
         (

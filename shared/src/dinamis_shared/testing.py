@@ -9,6 +9,12 @@ consume are not subscribed.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
 from fastapi import FastAPI
 from faststream.kafka import TestKafkaBroker
 
@@ -63,3 +69,34 @@ async def check_subscriptions(
             assert dead_letters == [b"{oops"], f"{name}: the dead letter must carry the original value"
             dead_letters.clear()
     assert not set(TOPICS) - {topic_for(m).name for m in expected} & subscribed_topics(app)
+
+
+def start_service(
+    name: str, port: int, log_dir: Path, env: dict[str, str] | None = None, ready_s: float = 60
+) -> subprocess.Popen:
+    """Run `dinamis-<name>` from this checkout's venv on `port`, and wait for /readyz."""
+    root = Path(__file__).resolve().parents[3]
+    full_env = {**os.environ, f"DINAMIS_{name.upper()}_HTTP_PORT": str(port), **(env or {})}
+    log = (log_dir / f"{name}-{port}.log").open("wb")
+    proc = subprocess.Popen(
+        [root / ".venv" / "bin" / f"dinamis-{name}"], env=full_env, stdout=log, stderr=log
+    )
+    deadline = time.monotonic() + ready_s
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=3).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"dinamis-{name} did not become ready; see {log.name}")
+        time.sleep(0.5)
+
+
+def stop_service(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()

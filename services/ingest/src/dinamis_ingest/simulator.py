@@ -407,6 +407,24 @@ def announce(
     )
 
 
+def coverage_scene(cell, size: int, job_prefix: str) -> SimulatedScene:
+    """The SPOT 6/7 scene of one yearly-coverage cell (see coverage.py), `size` px wide
+    over the whole cell (a reduced-size simulation: the GSD grows with the cell)."""
+    from dinamis_ingest.coverage import CELL_M
+
+    return SimulatedScene(
+        mission=Mission.SPOT6 if cell.index % 2 else Mission.SPOT7,
+        lon=cell.lon,
+        lat=cell.lat,
+        acquired_at=cell.acquired_at,
+        size=size,
+        job_id=f"{job_prefix}{cell.index:05d}",
+        seed=cell.index,
+        cloud_cover=(cell.index * 7) % 30,
+        extent_m=CELL_M,
+    )
+
+
 def stage_package(client, root: Path, bucket: str, prefix: str) -> int:
     """Upload a written package to the staging bucket; return its total size."""
     total = 0
