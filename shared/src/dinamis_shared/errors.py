@@ -13,15 +13,21 @@ import socket
 
 
 class DinamisError(Exception):
+    """`message` is English; `message_fr` the French text shown to people (problem
+    details pick one by Accept-Language, French first)."""
+
     code: str = "error"
     http_status: int = 400
     permanent: bool = True
+    message_fr: str | None = None
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, message_fr: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
+        if message_fr is not None:
+            self.message_fr = message_fr
 
 
 class MalformedEvent(DinamisError):

@@ -335,6 +335,7 @@ class ProductReadyV1(Event):
     order_id: Identifier
     product_id: Identifier
     organisation_id: Identifier
+    user_id: Identifier | None = Field(default=None, description="Who ordered it (to notify them).")
     item_id: Identifier
     bucket: BucketName = "delivery"
     object_key: RelativePath
@@ -361,9 +362,118 @@ class ProductFailedV1(Event):
     order_id: Identifier
     product_id: Identifier
     organisation_id: Identifier
+    user_id: Identifier | None = Field(default=None, description="Who ordered it (to notify them).")
     item_id: Identifier
     reason_code: ProductFailureReason
     reason: str = Field(min_length=1, max_length=4000)
+
+
+class OrganisationCategory(StrEnum):
+    FRENCH_RESEARCH = "french-research"
+    FRENCH_PUBLIC = "french-public"
+    FRENCH_PRIVATE_RD = "french-private-rd"
+    INTERNATIONAL_RESEARCH = "international-research"
+    CONTRACTOR = "contractor"
+
+
+class OrganisationStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    REFUSED = "refused"
+    SUSPENDED = "suspended"
+    EXPIRED = "expired"
+
+
+class ContractorDelegation(BaseModel):
+    """A contractor works for a commissioning public body during a contract period."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    commissioning_organisation_id: Identifier
+    start: AwareDatetime
+    end: AwareDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ContractorDelegation:
+        if self.end <= self.start:
+            raise ValueError("delegation end must be after its start")
+        return self
+
+
+class OrganisationChangedV1(Event):
+    EVENT: ClassVar[str] = "organisation-changed"
+    VERSION: ClassVar[int] = 1
+    AGGREGATE: ClassVar[str] = "organisation_id"
+    DESCRIPTION: ClassVar[str] = (
+        "An organisation's membership state changed (applied, approved, refused, suspended,"
+        " expired, delegation set). Carries the whole access-relevant state; `revision`"
+        " grows by one per change so consumers keep the latest."
+    )
+
+    organisation_id: Identifier
+    revision: PositiveInt
+    name: str = Field(min_length=1, max_length=300)
+    category: OrganisationCategory
+    status: OrganisationStatus
+    valid_until: AwareDatetime | None = None
+    delegation: ContractorDelegation | None = None
+    changed_by: Identifier
+    changed_at: AwareDatetime
+    reason: str | None = Field(default=None, max_length=4000)
+
+
+class UserChangedV1(Event):
+    EVENT: ClassVar[str] = "user-changed"
+    VERSION: ClassVar[int] = 1
+    AGGREGATE: ClassVar[str] = "user_id"
+    DESCRIPTION: ClassVar[str] = (
+        "A user was added, activated, deactivated or edited by their organisation's referent."
+        " Carries contact details and language for notifications."
+    )
+
+    user_id: Identifier
+    revision: PositiveInt
+    organisation_id: Identifier
+    email: str = Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    display_name: str = Field(max_length=200)
+    language: Literal["fr", "en"] = "fr"
+    roles: list[Literal["member", "referent", "operator", "admin"]] = Field(max_length=4)
+    active: bool
+    changed_by: Identifier
+    changed_at: AwareDatetime
+
+
+class RequestStatus(StrEnum):
+    SUBMITTED = "submitted"
+    UNDER_REVIEW = "under_review"
+    NEEDS_COFINANCING = "needs_cofinancing"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    IN_PROGRESS = "in_progress"
+    FULFILLED = "fulfilled"
+    PARTIALLY_FULFILLED = "partially_fulfilled"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class RequestUpdatedV1(Event):
+    EVENT: ClassVar[str] = "request-updated"
+    VERSION: ClassVar[int] = 1
+    AGGREGATE: ClassVar[str] = "request_id"
+    DESCRIPTION: ClassVar[str] = (
+        "An acquisition request changed state (every transition, including those with their"
+        " own event), or its acquisition progressed (`covered_share`)."
+    )
+
+    request_id: Identifier
+    organisation_id: Identifier
+    submitted_by: Identifier
+    status: RequestStatus
+    previous_status: RequestStatus | None = None
+    changed_by: Identifier
+    changed_at: AwareDatetime
+    reason: str | None = Field(default=None, max_length=4000)
+    covered_share: float | None = Field(default=None, ge=0, le=1)
 
 
 EVENT_MODELS: tuple[type[Event], ...] = (
@@ -376,4 +486,7 @@ EVENT_MODELS: tuple[type[Event], ...] = (
     DeliveryRequestedV1,
     ProductReadyV1,
     ProductFailedV1,
+    OrganisationChangedV1,
+    UserChangedV1,
+    RequestUpdatedV1,
 )

@@ -91,10 +91,33 @@ def problem_response(status: int, title: str, detail: str, code: str, **extra: o
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
+def prefers_english(accept_language: str) -> bool:
+    """True when the caller ranks English above French (French is the default)."""
+    best: dict[str, float] = {}
+    for part in accept_language.split(",")[:20]:
+        lang, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        primary = lang.strip().lower().split("-")[0]
+        if primary in ("en", "fr"):
+            best[primary] = max(best.get(primary, 0.0), q)
+    return best.get("en", 0.0) > best.get("fr", 0.0)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DinamisError)
     async def _dinamis_error(request: Request, exc: DinamisError) -> JSONResponse:
-        return problem_response(exc.http_status, type(exc).__name__, exc.message, exc.code)
+        english = prefers_english(request.headers.get("accept-language", ""))
+        detail = exc.message if english or not exc.message_fr else f"{exc.message_fr} ({exc.message})"
+        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        response = problem_response(exc.http_status, type(exc).__name__, detail, exc.code)
+        if headers:
+            response.headers.update(headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -55,6 +55,14 @@ class ServiceSettings(BaseSettings):
 
     readiness_timeout_s: float = 2.0
 
+    # Identity: the provider's JWKS URL in production; a local key file on a laptop.
+    auth_jwks_url: str | None = None
+    auth_issuer: str = "https://auth.dinamis.local/"
+    auth_audience: str = "dinamis"
+    auth_local_key_file: str = ".stack/auth/signing-key.pem"
+    # Where API keys are verified (the orders service).
+    orders_url: str = "http://127.0.0.1:8103"
+
     @property
     def client_id(self) -> str:
         return self.kafka_client_id or f"dinamis-{self.SERVICE}"
@@ -68,6 +76,8 @@ class ServiceSettings(BaseSettings):
             problems.append("s3_secret_key is the local-stack development key")
         if DEV_PG_PASSWORD in self.postgres_dsn.get_secret_value():
             problems.append("postgres_dsn uses the local-stack development password")
+        if not self.auth_jwks_url:
+            problems.append("auth_jwks_url is unset (the local signing key is for development only)")
         if problems:
             raise ValueError("unsafe settings in production: " + "; ".join(problems))
         return self

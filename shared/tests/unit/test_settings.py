@@ -30,4 +30,7 @@ def test_production_refuses_development_credentials(monkeypatch):
         DemoSettings()
     monkeypatch.setenv("DINAMIS_DEMO_S3_SECRET_KEY", "a-real-secret")
     monkeypatch.setenv("DINAMIS_POSTGRES_DSN", "postgresql://u:real@db/dinamis")
+    with pytest.raises(ValidationError, match="auth_jwks_url is unset"):
+        DemoSettings()
+    monkeypatch.setenv("DINAMIS_AUTH_JWKS_URL", "https://idp.example.fr/jwks.json")
     assert DemoSettings().environment == "production"

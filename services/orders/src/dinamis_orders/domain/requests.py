@@ -12,19 +12,10 @@ from __future__ import annotations
 from enum import StrEnum
 
 from dinamis_shared.errors import DinamisError
+from dinamis_shared.events import RequestStatus
 
-
-class RequestState(StrEnum):
-    SUBMITTED = "submitted"
-    UNDER_REVIEW = "under_review"
-    NEEDS_COFINANCING = "needs_cofinancing"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    IN_PROGRESS = "in_progress"
-    FULFILLED = "fulfilled"
-    PARTIALLY_FULFILLED = "partially_fulfilled"
-    EXPIRED = "expired"
-    CANCELLED = "cancelled"
+# The states are part of the event contract (`request-updated`).
+RequestState = RequestStatus
 
 
 FINAL = {
@@ -92,8 +83,11 @@ def transition(state: RequestState, action: Action, actor: Actor) -> RequestStat
         return RequestState.CANCELLED
     edge = EDGES.get((state, action))
     if edge is None:
+        allowed_now = allowed_actions(state)
+        listed = ", ".join(allowed_now) or "aucune / none"
         raise InvalidTransition(
-            f"« {action} » impossible depuis « {state} » / cannot {action} a {state} request"
+            f"« {action} » impossible depuis « {state} » ; actions possibles : {listed} / cannot "
+            f"{action} a {state} request; allowed: {listed}"
         )
     target, allowed = edge
     if actor not in allowed:
@@ -101,3 +95,11 @@ def transition(state: RequestState, action: Action, actor: Actor) -> RequestStat
             f"« {action} » est réservé à / is reserved to: {', '.join(sorted(allowed))}"
         )
     return target
+
+
+def allowed_actions(state: RequestState) -> list[str]:
+    """The actions possible from `state` (whoever the actor), for error messages and UIs."""
+    actions = [action.value for (source, action) in EDGES if source == state]
+    if state not in FINAL:
+        actions.append(Action.CANCEL.value)
+    return actions
