@@ -1,18 +1,32 @@
-"""Kafka handlers of the orders service.
+"""Kafka handlers of the orders service (consumer group `orders`).
 
-A handler is thin: the bus has already decoded and validated the event; the
-handler calls a use case and returns what to publish. Until issue #5 builds
-the orders use cases, every subscription only logs what it receives.
+A handler is thin: the bus has already decoded and validated the event; the handler
+calls a use case. Events the orders service emits go through the outbox, never from here.
 """
 
 from __future__ import annotations
 
+from dinamis_orders.service import product_orders, requests
+from dinamis_orders.service.context import Orders
 from dinamis_shared.bus import log_received
+from dinamis_shared.cloudevents import Envelope
 from dinamis_shared.events import ProductFailedV1, ProductReadyV1, SceneIngestedV1, SceneRejectedV1
 
-SUBSCRIPTIONS = [
-    (SceneIngestedV1, log_received),
-    (SceneRejectedV1, log_received),
-    (ProductReadyV1, log_received),
-    (ProductFailedV1, log_received),
-]
+
+def subscriptions(orders: Orders) -> list:
+    async def on_scene_ingested(envelope: Envelope) -> None:
+        """Consumes `scene-ingested`: a scene acquired for a request updates its progress and
+        quota consumption, and is licensed to the requesting organisation. Emits (via the
+        outbox) `request-updated`."""
+        await requests.record_scene(orders, envelope.event)  # type: ignore[arg-type]
+
+    async def on_product(envelope: Envelope) -> None:
+        """Consumes `product-ready` / `product-failed`: the product order lists the outcome."""
+        await product_orders.record_product(orders, envelope.event, orders.settings.delivery_url)  # type: ignore[arg-type]
+
+    return [
+        (SceneIngestedV1, on_scene_ingested),
+        (SceneRejectedV1, log_received),
+        (ProductReadyV1, on_product),
+        (ProductFailedV1, on_product),
+    ]

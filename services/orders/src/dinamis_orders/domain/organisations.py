@@ -1,0 +1,316 @@
+"""Organisations, their users and who may read what (pure rules, no I/O).
+
+Membership (adhésion): an organisation applies through its legal representative, who
+accepts the charter and the product licence (versions and time stored); an operator
+approves or refuses with a reason; a referent manages the organisation's users; an
+operator suspends, reinstates or lets it expire. A contractor organisation works for a
+commissioning public body during a contract period and sees only the imagery that body
+obtained, only during that period.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+from dinamis_shared.auth import Principal, Role
+from dinamis_shared.errors import DinamisError
+from dinamis_shared.events import (
+    ContractorDelegation,
+    Identifier,
+    OrganisationCategory,
+    OrganisationChangedV1,
+    OrganisationStatus,
+    UserChangedV1,
+)
+
+CHARTER_VERSION = "charte-dinamis-2024"
+LICENCE_VERSION = "licence-produits-dinamis-2024"
+MEMBERSHIP_YEARS = 3  # an approved membership runs this long unless the operator says otherwise
+
+
+class MembershipError(DinamisError):
+    code = "membership"
+    http_status = 409
+
+
+class LegalRepresentative(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=2, max_length=200)
+    email: EmailStr
+    title: str = Field(min_length=2, max_length=200, description="e.g. 'Directeur d'unité'")
+
+
+class Acceptance(BaseModel):
+    charter_version: str
+    licence_version: str
+    accepted_at: AwareDatetime
+    accepted_by: Identifier
+
+
+class Organisation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    organisation_id: Identifier
+    name: str
+    category: OrganisationCategory
+    country: str = "FR"
+    siret: str | None = None
+    legal_representative: LegalRepresentative
+    acceptance: Acceptance
+    justification: str | None = None
+    status: OrganisationStatus = OrganisationStatus.PENDING
+    valid_until: AwareDatetime | None = None
+    delegation: ContractorDelegation | None = None
+    reason: str | None = None
+    applied_at: AwareDatetime
+    decided_at: AwareDatetime | None = None
+    decided_by: Identifier | None = None
+
+    def is_active(self, now: datetime) -> bool:
+        return self.status is OrganisationStatus.ACTIVE and (
+            self.valid_until is None or self.valid_until > now
+        )
+
+    def delegation_valid(self, now: datetime) -> bool:
+        d = self.delegation
+        return d is not None and d.start <= now < d.end
+
+    def changed_event(self, revision: int, by: str, at: datetime) -> OrganisationChangedV1:
+        return OrganisationChangedV1(
+            organisation_id=self.organisation_id,
+            revision=revision,
+            name=self.name,
+            category=self.category,
+            status=self.status,
+            valid_until=self.valid_until,
+            delegation=self.delegation,
+            changed_by=by,
+            changed_at=at,
+            reason=self.reason,
+        )
+
+
+class Application(BaseModel):
+    """`POST /v1/organisations`: what the legal representative submits."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=2, max_length=300)
+    category: OrganisationCategory
+    country: str = Field(default="FR", pattern=r"^[A-Z]{2}$")
+    siret: str | None = Field(default=None, pattern=r"^\d{14}$")
+    legal_representative: LegalRepresentative
+    accept_charter: str = Field(description=f"The charter version accepted: must be {CHARTER_VERSION!r}.")
+    accept_licence: str = Field(description=f"The product licence version accepted: {LICENCE_VERSION!r}.")
+    justification: str | None = Field(default=None, max_length=4000)
+    commissioning_organisation_id: Identifier | None = None
+    contract_start: AwareDatetime | None = None
+    contract_end: AwareDatetime | None = None
+    referent_email: EmailStr
+    referent_name: str = Field(min_length=2, max_length=200)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Application:
+        if self.accept_charter != CHARTER_VERSION or self.accept_licence != LICENCE_VERSION:
+            raise ValueError(
+                f"la charte {CHARTER_VERSION!r} et la licence {LICENCE_VERSION!r} doivent être acceptées"
+                f" / the charter {CHARTER_VERSION!r} and licence {LICENCE_VERSION!r} must be accepted"
+            )
+        contractor = self.category is OrganisationCategory.CONTRACTOR
+        contract = (self.commissioning_organisation_id, self.contract_start, self.contract_end)
+        if contractor and None in contract:
+            raise ValueError(
+                "un prestataire indique l'organisme commanditaire et la période du contrat / a contractor"
+                " gives its commissioning body and contract period"
+            )
+        if not contractor and any(v is not None for v in contract):
+            raise ValueError(
+                "seul un prestataire a un commanditaire / only contractors have a commissioning body"
+            )
+        if contractor and self.contract_end <= self.contract_start:  # type: ignore[operator]
+            raise ValueError("fin de contrat avant son début / contract ends before it starts")
+        if self.category in (
+            OrganisationCategory.FRENCH_PRIVATE_RD,
+            OrganisationCategory.INTERNATIONAL_RESEARCH,
+        ) and (not self.justification or len(self.justification) < 20):
+            raise ValueError(
+                "une justification (projet de R&D ou de recherche) d'au moins 20 caractères est requise"
+                " / a justification (R&D or research project) of at least 20 characters is required"
+            )
+        if self.category is not OrganisationCategory.INTERNATIONAL_RESEARCH and self.country != "FR":
+            raise ValueError(
+                "seule la recherche européenne/internationale peut être hors de France / only"
+                " European/international research may be outside France"
+            )
+        return self
+
+
+class User(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: Identifier
+    organisation_id: Identifier
+    email: EmailStr
+    display_name: str = Field(min_length=1, max_length=200)
+    language: str = Field(default="fr", pattern=r"^(fr|en)$")
+    roles: list[Role] = Field(default_factory=lambda: [Role.MEMBER])
+    active: bool = True
+
+    def changed_event(self, revision: int, by: str, at: datetime) -> UserChangedV1:
+        return UserChangedV1(
+            user_id=self.user_id,
+            revision=revision,
+            organisation_id=self.organisation_id,
+            email=str(self.email),
+            display_name=self.display_name,
+            language=self.language,  # type: ignore[arg-type]
+            roles=[r.value for r in self.roles],  # type: ignore[misc]
+            active=self.active,
+            changed_by=by,
+            changed_at=at,
+        )
+
+
+class UserUpdate(BaseModel):
+    """`PUT /v1/organisations/{org}/users/{user}` by the organisation's referent."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email: EmailStr
+    display_name: str = Field(min_length=1, max_length=200)
+    language: str = Field(default="fr", pattern=r"^(fr|en)$")
+    roles: list[Role] = Field(default_factory=lambda: [Role.MEMBER], min_length=1, max_length=2)
+    active: bool = True
+
+
+def approve(org: Organisation, by: str, now: datetime, valid_until: datetime | None) -> Organisation:
+    if org.status is not OrganisationStatus.PENDING:
+        raise MembershipError(
+            f"only a pending application can be approved (this one is {org.status})",
+            message_fr=f"seule une demande en attente peut être approuvée (celle-ci : {org.status})",
+        )
+    until = valid_until or now + timedelta(days=365 * MEMBERSHIP_YEARS)
+    if until <= now:
+        raise MembershipError("valid_until is in the past", message_fr="la date de fin est passée")
+    return org.model_copy(
+        update={
+            "status": OrganisationStatus.ACTIVE,
+            "valid_until": until,
+            "decided_at": now,
+            "decided_by": by,
+            "reason": None,
+        }
+    )
+
+
+def refuse(org: Organisation, by: str, now: datetime, reason: str) -> Organisation:
+    if org.status is not OrganisationStatus.PENDING:
+        raise MembershipError(
+            f"only a pending application can be refused (this one is {org.status})",
+            message_fr=f"seule une demande en attente peut être refusée (celle-ci : {org.status})",
+        )
+    return org.model_copy(
+        update={"status": OrganisationStatus.REFUSED, "decided_at": now, "decided_by": by, "reason": reason}
+    )
+
+
+# Operator changes of an existing membership: which statuses each may start from.
+STATUS_CHANGES: dict[OrganisationStatus, set[OrganisationStatus]] = {
+    OrganisationStatus.SUSPENDED: {OrganisationStatus.ACTIVE},
+    OrganisationStatus.ACTIVE: {OrganisationStatus.SUSPENDED, OrganisationStatus.EXPIRED},  # reinstate/renew
+    OrganisationStatus.EXPIRED: {OrganisationStatus.ACTIVE, OrganisationStatus.SUSPENDED},
+}
+
+
+def change_status(
+    org: Organisation,
+    target: OrganisationStatus,
+    by: str,
+    now: datetime,
+    reason: str,
+    valid_until: datetime | None = None,
+) -> Organisation:
+    allowed_from = STATUS_CHANGES.get(target, set())
+    if org.status not in allowed_from:
+        raise MembershipError(
+            f"cannot go from {org.status} to {target}",
+            message_fr=f"passage de « {org.status} » à « {target} » impossible",
+        )
+    update: dict = {"status": target, "reason": reason, "decided_at": now, "decided_by": by}
+    if target is OrganisationStatus.ACTIVE:
+        update["valid_until"] = valid_until or max(org.valid_until or now, now + timedelta(days=365))
+    return org.model_copy(update=update)
+
+
+# --- access decisions --------------------------------------------------------------------
+
+
+class Decision(BaseModel):
+    allowed: bool
+    code: str
+    reason: str
+
+
+def _no(code: str, fr: str, en: str) -> Decision:
+    return Decision(allowed=False, code=code, reason=f"{fr} / {en}")
+
+
+def member_standing(
+    principal: Principal, org: Organisation | None, user: User | None, now: datetime
+) -> Decision:
+    """May this caller act as a member of their organisation right now?"""
+    if principal.is_staff:
+        return Decision(allowed=True, code="staff", reason="personnel DINAMIS / DINAMIS staff")
+    if org is None:
+        return _no("not-a-member", "organisation inconnue de DINAMIS", "organisation unknown to DINAMIS")
+    if org.status is OrganisationStatus.SUSPENDED:
+        return _no("organisation-suspended", "organisation suspendue", "organisation suspended")
+    if org.status is OrganisationStatus.PENDING:
+        return _no("organisation-pending", "adhésion en attente de validation", "membership not yet approved")
+    if not org.is_active(now):
+        return _no("organisation-inactive", "adhésion expirée ou refusée", "membership expired or refused")
+    if user is None or not user.active:
+        return _no(
+            "user-inactive", "compte non activé par le référent", "account not activated by the referent"
+        )
+    return Decision(allowed=True, code="member", reason="membre / member")
+
+
+def may_read_item(
+    principal: Principal,
+    org: Organisation | None,
+    user: User | None,
+    commissioning_org: Organisation | None,
+    item_obtained_by: set[str],
+    now: datetime,
+) -> Decision:
+    """May the caller read (sign URLs of, order products from) an item?
+
+    Members of an active organisation read the whole catalogue. A contractor reads only
+    items obtained by its commissioning body, while its delegation runs and that body's
+    own membership is active."""
+    standing = member_standing(principal, org, user, now)
+    if not standing.allowed or principal.is_staff:
+        return standing
+    assert org is not None
+    if org.category is not OrganisationCategory.CONTRACTOR:
+        return standing
+    if not org.delegation_valid(now):
+        return _no("delegation-expired", "délégation hors de sa période", "delegation outside its period")
+    assert org.delegation is not None
+    if commissioning_org is None or not commissioning_org.is_active(now):
+        return _no(
+            "commissioning-inactive",
+            "l'organisme commanditaire n'est plus adhérent",
+            "the commissioning body is no longer a member",
+        )
+    if org.delegation.commissioning_organisation_id not in item_obtained_by:
+        return _no(
+            "not-licensed",
+            "image non acquise par l'organisme commanditaire",
+            "item not obtained by the commissioning body",
+        )
+    return Decision(allowed=True, code="contractor", reason="prestataire sous délégation / contractor")

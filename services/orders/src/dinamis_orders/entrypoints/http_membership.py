@@ -1,0 +1,186 @@
+"""HTTP routes: organisations and their users, API keys, access decisions.
+
+Every route says who may call it. Errors are RFC 9457 problem details, French first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from dinamis_orders.domain.organisations import Application, UserUpdate
+from dinamis_orders.service import membership
+from dinamis_orders.service.context import Orders
+from dinamis_shared.auth import CurrentPrincipal, Forbidden, Principal, Role, require_roles
+from dinamis_shared.events import Identifier, OrganisationStatus
+
+router = APIRouter(prefix="/v1", tags=["membership"])
+Staff = Annotated[Principal, Depends(require_roles(Role.OPERATOR, Role.ADMIN))]
+
+
+def orders_of(request: Request) -> Orders:
+    return request.app.state.orders
+
+
+OrdersDep = Annotated[Orders, Depends(orders_of)]
+
+
+def _own_or_staff(principal: Principal, org_id: str) -> None:
+    if not principal.is_staff and principal.organisation_id != org_id:
+        raise Forbidden("another organisation's data", message_fr="données d'une autre organisation")
+
+
+@router.post("/organisations", status_code=201)
+async def apply(orders: OrdersDep, principal: CurrentPrincipal, application: Application) -> dict:
+    """Apply for membership (adhésion). Caller: the organisation's legal representative or their
+    delegate, authenticated with a token for the organisation applied for; they become its referent."""
+    return await membership.apply(orders, principal, application)
+
+
+@router.get("/organisations")
+async def list_organisations(
+    orders: OrdersDep,
+    principal: CurrentPrincipal,
+    status: OrganisationStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> dict:
+    """Staff: every organisation (filter by status, e.g. the pending applications). Others: their own."""
+    query: dict = {} if principal.is_staff else {"organisation_id": principal.organisation_id}
+    if status is not None:
+        query["status"] = status.value
+    return {"organisations": await orders.organisations.find(query, limit=limit, skip=offset)}
+
+
+@router.get("/organisations/{org_id}")
+async def get_organisation(orders: OrdersDep, principal: CurrentPrincipal, org_id: Identifier) -> dict:
+    """Members of that organisation, and staff."""
+    _own_or_staff(principal, org_id)
+    return await orders.organisations.require(org_id, "organisation")
+
+
+@router.get("/organisations/{org_id}/history")
+async def organisation_history(orders: OrdersDep, principal: CurrentPrincipal, org_id: Identifier) -> dict:
+    """Members of that organisation, and staff: every change, who made it, when and why."""
+    _own_or_staff(principal, org_id)
+    await orders.organisations.require(org_id, "organisation")
+    return {"history": await orders.organisations.history(org_id)}
+
+
+class DecisionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "refuse"]
+    reason: str | None = Field(default=None, max_length=4000)
+    valid_until: datetime | None = None
+
+
+@router.post("/organisations/{org_id}/decision")
+async def decide(orders: OrdersDep, operator: Staff, org_id: Identifier, body: DecisionBody) -> dict:
+    """Operators and admins: approve a pending application, or refuse it with a reason."""
+    return await membership.decide(
+        orders, operator, org_id, body.decision == "approve", body.reason, body.valid_until
+    )
+
+
+class StatusBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["active", "suspended", "expired"]
+    reason: str = Field(min_length=3, max_length=4000)
+    valid_until: datetime | None = None
+
+
+@router.post("/organisations/{org_id}/status")
+async def change_status(orders: OrdersDep, operator: Staff, org_id: Identifier, body: StatusBody) -> dict:
+    """Operators and admins: suspend, reinstate/renew or expire a membership, with a reason."""
+    return await membership.change_status(
+        orders, operator, org_id, OrganisationStatus(body.status), body.reason, body.valid_until
+    )
+
+
+@router.get("/organisations/{org_id}/users")
+async def list_users(orders: OrdersDep, principal: CurrentPrincipal, org_id: Identifier) -> dict:
+    """The organisation's referents, and staff."""
+    membership._check_manages(principal, org_id)
+    return {"users": await orders.users.find({"organisation_id": org_id}, limit=1000)}
+
+
+@router.put("/organisations/{org_id}/users/{user_id}")
+async def put_user(
+    orders: OrdersDep, principal: CurrentPrincipal, org_id: Identifier, user_id: Identifier, body: UserUpdate
+) -> dict:
+    """The organisation's referents (roles member/referent only), and staff: add, edit,
+    activate or deactivate a user."""
+    return await membership.put_user(orders, principal, org_id, user_id, body)
+
+
+@router.get("/me")
+async def me(orders: OrdersDep, principal: CurrentPrincipal) -> dict:
+    """Anyone authenticated: who the platform thinks you are, and whether you may use it now."""
+    org, user = await orders.standing_of(principal)
+    from dinamis_orders.domain.organisations import member_standing
+
+    return {
+        "principal": principal.model_dump(mode="json"),
+        "organisation": org.model_dump(mode="json") if org else None,
+        "user": user.model_dump(mode="json") if user else None,
+        "standing": member_standing(principal, org, user, orders.now()).model_dump(),
+    }
+
+
+class NewKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+
+
+@router.post("/api-keys", status_code=201)
+async def create_api_key(orders: OrdersDep, principal: CurrentPrincipal, body: NewKey) -> dict:
+    """Active members (with a login token): create an API key. The secret is shown once."""
+    await membership.require_member(orders, principal)
+    return await membership.create_api_key(orders, principal, body.name)
+
+
+@router.get("/api-keys")
+async def list_api_keys(orders: OrdersDep, principal: CurrentPrincipal) -> dict:
+    """Anyone authenticated: their own keys (never the secrets)."""
+    return {"api_keys": await membership.list_api_keys(orders, principal)}
+
+
+@router.delete("/api-keys/{access_key}")
+async def revoke_api_key(orders: OrdersDep, principal: CurrentPrincipal, access_key: Identifier) -> dict:
+    """The key's owner, and staff."""
+    return await membership.revoke_api_key(orders, principal, access_key)
+
+
+class KeyPair(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    access_key: str = Field(max_length=200)
+    secret_key: str = Field(max_length=200)
+
+
+@router.post("/api-keys/verify")
+async def verify_api_key(orders: OrdersDep, body: Annotated[KeyPair, Body()]) -> dict:
+    """Other services (and anyone holding a key pair): the principal a key stands for, or 401.
+    Knowing a valid pair is the credential itself, so this reveals nothing more."""
+    principal = await membership.verify_api_key(orders, body.access_key, body.secret_key)
+    return principal.model_dump(mode="json")
+
+
+class ItemsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item_ids: list[Identifier] = Field(min_length=1, max_length=1000)
+
+
+@router.post("/access/items")
+async def item_access(orders: OrdersDep, principal: CurrentPrincipal, body: ItemsQuery) -> dict:
+    """Anyone authenticated, about themselves: may I read these catalogue items? The catalog's
+    signing endpoint forwards its caller's credentials here, so decisions come from the
+    current membership state, never from a copy."""
+    decisions = await membership.item_decisions(orders, principal, body.item_ids)
+    return {"decisions": {k: v.model_dump() for k, v in decisions.items()}}

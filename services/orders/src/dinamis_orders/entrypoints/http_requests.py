@@ -1,0 +1,198 @@
+"""HTTP routes: quotas, acquisition requests (Appel à Demandes), product orders.
+
+Every route says who may call it. Errors are RFC 9457 problem details, French first."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from dinamis_orders.adapters.quota_store import quota_id
+from dinamis_orders.domain.acquisition import RequestDraft
+from dinamis_orders.domain.requests import Action, allowed_actions
+from dinamis_orders.entrypoints.http_membership import OrdersDep, Staff, _own_or_staff
+from dinamis_orders.service import product_orders, requests
+from dinamis_orders.service.context import Orders
+from dinamis_shared.auth import CurrentPrincipal
+from dinamis_shared.errors import is_outage
+from dinamis_shared.events import Identifier, RequestStatus, SensorFamily
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1")
+
+QuotaPeriod = Annotated[str, Path(pattern=r"^\d{4}(-Q[1-4])?$", description="'2026-Q3' or '2026'")]
+
+
+@router.get("/quotas/{org_id}/{family}/{period}", tags=["quotas"])
+async def get_quota(
+    orders: OrdersDep,
+    principal: CurrentPrincipal,
+    org_id: Identifier,
+    family: SensorFamily,
+    period: QuotaPeriod,
+) -> dict:
+    """Members of that organisation, and staff: the balance (allocated, reserved, consumed, available)."""
+    _own_or_staff(principal, org_id)
+    return await _balance(orders, org_id, family, period)
+
+
+async def _balance(orders: Orders, org_id: str, family: SensorFamily, period: str) -> dict:
+    qid = quota_id(org_id, family, period)
+    b = await orders.ledger.balance(qid)
+    return {
+        "quota_id": qid,
+        "allocated_km2": b.allocated,
+        "reserved_km2": b.reserved,
+        "consumed_km2": b.consumed,
+        "available_km2": b.available,
+    }
+
+
+class Allocation(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    km2: float = Field(description="Positive to allocate; an adjustment may be negative.")
+    reason: str = Field(min_length=3, max_length=4000)
+    adjustment: bool = False
+
+
+@router.post("/quotas/{org_id}/{family}/{period}", tags=["quotas"])
+async def allocate(
+    orders: OrdersDep,
+    operator: Staff,
+    org_id: Identifier,
+    family: SensorFamily,
+    period: QuotaPeriod,
+    body: Allocation,
+) -> dict:
+    """Operators and admins: allocate quota, or adjust it (with a reason, kept in the ledger)."""
+    await orders.organisations.require(org_id, "organisation")
+    qid = quota_id(org_id, family, period)
+    if body.adjustment:
+        await orders.ledger.adjust(qid, body.km2, operator.user_id, body.reason)
+    else:
+        await orders.ledger.allocate(qid, body.km2, operator.user_id, body.reason)
+    return await _balance(orders, org_id, family, period)
+
+
+@router.post("/requests/quote", tags=["requests"])
+async def quote(orders: OrdersDep, principal: CurrentPrincipal, draft: RequestDraft) -> dict:
+    """Active members: area, quota impact, co-financing and overlap warnings, before submitting."""
+    return await requests.quote(orders, principal, draft)
+
+
+@router.post("/requests", status_code=201, tags=["requests"])
+async def submit(orders: OrdersDep, principal: CurrentPrincipal, draft: RequestDraft) -> dict:
+    """Active members: submit an acquisition request for their organisation."""
+    return await requests.submit(orders, principal, draft)
+
+
+@router.get("/requests", tags=["requests"])
+async def list_requests(
+    orders: OrdersDep,
+    principal: CurrentPrincipal,
+    status: RequestStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> dict:
+    """Members: their organisation's requests. Staff: all (the review queue is `status=submitted`)."""
+    query: dict = {} if principal.is_staff else {"organisation_id": principal.organisation_id}
+    if status is not None:
+        query["status"] = status.value
+    found = await orders.requests.find(query, sort=[("submitted_at", 1)], limit=limit, skip=offset)
+    return {"requests": [{k: v for k, v in r.items() if k != "scene_footprints"} for r in found]}
+
+
+@router.get("/review-queue", tags=["requests"])
+async def review_queue(orders: OrdersDep, operator: Staff) -> dict:
+    """Operators and admins: requests waiting for a decision, oldest first."""
+    waiting = [
+        RequestStatus.SUBMITTED.value,
+        RequestStatus.UNDER_REVIEW.value,
+        RequestStatus.NEEDS_COFINANCING.value,
+    ]
+    found = await orders.requests.find({"status": {"$in": waiting}}, sort=[("submitted_at", 1)], limit=500)
+    return {"requests": [{k: v for k, v in r.items() if k != "scene_footprints"} for r in found]}
+
+
+@router.get("/requests/{request_id}", tags=["requests"])
+async def get_request(orders: OrdersDep, principal: CurrentPrincipal, request_id: Identifier) -> dict:
+    """Members of the request's organisation, and staff. Lists the actions possible now."""
+    state = await orders.requests.require(request_id, "demande")
+    requests.visible(principal, state)
+    return {
+        **{k: v for k, v in state.items() if k != "scene_footprints"},
+        "allowed_actions": allowed_actions(RequestStatus(state["status"])),
+    }
+
+
+@router.get("/requests/{request_id}/history", tags=["requests"])
+async def request_history(orders: OrdersDep, principal: CurrentPrincipal, request_id: Identifier) -> dict:
+    """Members of the request's organisation, and staff: every transition, who and why."""
+    state = await orders.requests.require(request_id, "demande")
+    requests.visible(principal, state)
+    return {"history": await orders.requests.history(request_id)}
+
+
+class ActionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Action
+    reason: str | None = Field(default=None, max_length=4000)
+
+
+@router.post("/requests/{request_id}/actions", tags=["requests"])
+async def act(
+    orders: OrdersDep, principal: CurrentPrincipal, request_id: Identifier, body: ActionBody
+) -> dict:
+    """Operators: start_review, approve, reject, require_cofinancing (reason required to reject).
+    The author: cancel. Invalid transitions answer 409 with the allowed actions."""
+    return await requests.act(orders, principal, request_id, body.action, body.reason)
+
+
+@router.post("/requests/{request_id}/cofinancing/confirm", tags=["requests"])
+async def confirm_cofinancing(orders: OrdersDep, principal: CurrentPrincipal, request_id: Identifier) -> dict:
+    """The request's author or a referent of its organisation: confirm co-financing of the excess."""
+    return await requests.confirm_cofinancing(orders, principal, request_id)
+
+
+@router.post("/product-orders", status_code=201, tags=["product orders"])
+async def place_product_order(
+    orders: OrdersDep, principal: CurrentPrincipal, draft: product_orders.ProductOrderDraft
+) -> dict:
+    """Active members (contractors: items of their commissioning body, during the delegation):
+    order ready-to-use products. No review; limited per user per day."""
+    return await product_orders.place(orders, principal, draft)
+
+
+@router.get("/product-orders", tags=["product orders"])
+async def list_product_orders(
+    orders: OrdersDep, principal: CurrentPrincipal, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> dict:
+    """Members: their organisation's product orders. Staff: all."""
+    query: dict = {} if principal.is_staff else {"organisation_id": principal.organisation_id}
+    return {"orders": await orders.product_orders.find(query, sort=[("created_at", -1)], limit=limit)}
+
+
+@router.get("/product-orders/{order_id}", tags=["product orders"])
+async def get_product_order(orders: OrdersDep, principal: CurrentPrincipal, order_id: Identifier) -> dict:
+    """Members of the order's organisation, and staff: status and download links."""
+    state = await orders.product_orders.require(order_id, "commande")
+    _own_or_staff(principal, state["organisation_id"])
+    return state
+
+
+async def expiry_loop(orders: Orders, every_s: float = 300.0) -> None:
+    """Close requests whose acquisition window is over (every few minutes)."""
+    while True:
+        try:
+            closed = await requests.expire_due(orders)
+            if closed:
+                log.info("closed %d requests at the end of their window", closed)
+        except Exception as exc:
+            (log.warning if is_outage(exc) else log.exception)("expiry pass failed: %s", exc)
+        await asyncio.sleep(every_s)

@@ -1,0 +1,299 @@
+"""Use cases of membership: apply, decide, suspend, manage users, API keys, access checks."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+
+from dinamis_orders.domain import organisations as rules
+from dinamis_orders.domain.organisations import (
+    Acceptance,
+    Application,
+    Decision,
+    Organisation,
+    User,
+    UserUpdate,
+)
+from dinamis_orders.service.context import Orders
+from dinamis_shared.auth import Forbidden, Principal, Role, Unauthenticated
+from dinamis_shared.events import OrganisationCategory, OrganisationStatus
+
+
+def _state(model: Organisation | User) -> dict:
+    return model.model_dump(mode="json")
+
+
+async def apply(orders: Orders, principal: Principal, application: Application) -> dict:
+    """The legal representative applies for their organisation (the token's organisation)."""
+    now = orders.now()
+    if application.category is OrganisationCategory.CONTRACTOR:
+        body = await orders.organisation(application.commissioning_organisation_id or "")
+        if body is None or body.category is not OrganisationCategory.FRENCH_PUBLIC or not body.is_active(now):
+            raise rules.MembershipError(
+                "the commissioning body must be an active French public body member",
+                message_fr="l'organisme commanditaire doit être un organisme public français adhérent actif",
+            )
+    delegation = None
+    if application.category is OrganisationCategory.CONTRACTOR:
+        from dinamis_shared.events import ContractorDelegation
+
+        delegation = ContractorDelegation(
+            commissioning_organisation_id=application.commissioning_organisation_id,  # type: ignore[arg-type]
+            start=application.contract_start,  # type: ignore[arg-type]
+            end=application.contract_end,  # type: ignore[arg-type]
+        )
+    org = Organisation(
+        organisation_id=principal.organisation_id,
+        name=application.name,
+        category=application.category,
+        country=application.country,
+        siret=application.siret,
+        legal_representative=application.legal_representative,
+        acceptance=Acceptance(
+            charter_version=application.accept_charter,
+            licence_version=application.accept_licence,
+            accepted_at=now,
+            accepted_by=principal.user_id,
+        ),
+        justification=application.justification,
+        delegation=delegation,
+        applied_at=now,
+    )
+    referent = User(
+        user_id=principal.user_id,
+        organisation_id=org.organisation_id,
+        email=application.referent_email,
+        display_name=application.referent_name,
+        roles=[Role.REFERENT, Role.MEMBER],
+    )
+    saved = await orders.organisations.write(
+        org.organisation_id,
+        _state(org),
+        expected_rev=0,
+        by=principal.user_id,
+        change="applied",
+        events=[org.changed_event(1, principal.user_id, now)],
+    )
+    await _save_user(orders, referent, principal.user_id, now, change="referent of the application")
+    return saved
+
+
+async def _save_user(orders: Orders, user: User, by: str, now: datetime, change: str) -> dict:
+    current = await orders.users.get(user.user_id)
+    rev = current["rev"] if current else 0
+    return await orders.users.write(
+        user.user_id,
+        _state(user),
+        expected_rev=rev,
+        by=by,
+        change=change,
+        events=[user.changed_event(rev + 1, by, now)],
+    )
+
+
+async def _transition(orders: Orders, org_id: str, by: str, change: str, fn) -> dict:
+    state = await orders.organisations.require(org_id, "organisation")
+    org = Organisation.model_validate({k: v for k, v in state.items() if k != "rev"})
+    now = orders.now()
+    new = fn(org, now)
+    return await orders.organisations.write(
+        org_id,
+        _state(new),
+        expected_rev=state["rev"],
+        by=by,
+        change=change,
+        why=new.reason,
+        events=[new.changed_event(state["rev"] + 1, by, now)],
+    )
+
+
+async def decide(
+    orders: Orders,
+    operator: Principal,
+    org_id: str,
+    approve: bool,
+    reason: str | None,
+    valid_until: datetime | None,
+) -> dict:
+    if approve:
+        return await _transition(
+            orders,
+            org_id,
+            operator.user_id,
+            "approved",
+            lambda org, now: rules.approve(org, operator.user_id, now, valid_until),
+        )
+    if not reason:
+        raise rules.MembershipError("a refusal needs a reason", message_fr="un refus doit être motivé")
+    return await _transition(
+        orders,
+        org_id,
+        operator.user_id,
+        "refused",
+        lambda org, now: rules.refuse(org, operator.user_id, now, reason),
+    )
+
+
+async def change_status(
+    orders: Orders,
+    operator: Principal,
+    org_id: str,
+    status: OrganisationStatus,
+    reason: str,
+    valid_until: datetime | None,
+) -> dict:
+    return await _transition(
+        orders,
+        org_id,
+        operator.user_id,
+        f"status {status}",
+        lambda org, now: rules.change_status(org, status, operator.user_id, now, reason, valid_until),
+    )
+
+
+def _check_manages(principal: Principal, org_id: str) -> None:
+    if principal.is_staff:
+        return
+    if principal.organisation_id != org_id or Role.REFERENT not in principal.roles:
+        raise Forbidden(
+            "only the organisation's referent (or DINAMIS staff) manages its users",
+            message_fr="seul le référent de l'organisation (ou le personnel DINAMIS) gère ses utilisateurs",
+        )
+
+
+async def put_user(
+    orders: Orders, principal: Principal, org_id: str, user_id: str, update: UserUpdate
+) -> dict:
+    """A referent adds, edits, activates or deactivates a user of their own organisation."""
+    _check_manages(principal, org_id)
+    await orders.organisations.require(org_id, "organisation")
+    if not principal.is_staff and set(update.roles) - {Role.MEMBER, Role.REFERENT}:
+        raise Forbidden(
+            "a referent grants only member and referent roles",
+            message_fr="un référent n'attribue que les rôles member et referent",
+        )
+    existing = await orders.user(user_id)
+    if existing is not None and existing.organisation_id != org_id:
+        raise Forbidden(
+            "this user belongs to another organisation",
+            message_fr="cet utilisateur appartient à une autre organisation",
+        )
+    user = User(user_id=user_id, organisation_id=org_id, **update.model_dump())
+    return await _save_user(orders, user, principal.user_id, orders.now(), change="edited by referent")
+
+
+# --- API keys ------------------------------------------------------------------------------
+
+
+def _digest(secret: str) -> str:
+    # Secrets are 256-bit random values: a plain SHA-256 is enough (nothing to brute-force).
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def create_api_key(orders: Orders, principal: Principal, name: str) -> dict:
+    if principal.via != "jwt":
+        raise Forbidden(
+            "API keys are created with a login token, not another API key",
+            message_fr="une clé d'API se crée avec un jeton de connexion, pas une autre clé",
+        )
+    access_key = "dk_" + secrets.token_hex(10)
+    secret_key = secrets.token_urlsafe(32)
+    state = {
+        "access_key": access_key,
+        "name": name,
+        "user_id": principal.user_id,
+        "organisation_id": principal.organisation_id,
+        "roles": sorted(r.value for r in principal.roles),
+        "secret_sha256": _digest(secret_key),
+        "created_at": orders.now().isoformat(),
+        "revoked_at": None,
+    }
+    await orders.api_keys.write(access_key, state, expected_rev=0, by=principal.user_id, change="created")
+    return {
+        "access_key": access_key,
+        "secret_key": secret_key,
+        "name": name,
+        "created_at": state["created_at"],
+    }
+
+
+def _public_key(state: dict) -> dict:
+    return {
+        k: state[k]
+        for k in ("access_key", "name", "user_id", "organisation_id", "roles", "created_at", "revoked_at")
+    }
+
+
+async def list_api_keys(orders: Orders, principal: Principal) -> list[dict]:
+    return [_public_key(s) for s in await orders.api_keys.find({"user_id": principal.user_id})]
+
+
+async def revoke_api_key(orders: Orders, principal: Principal, access_key: str) -> dict:
+    state = await orders.api_keys.require(access_key, "clé d'API")
+    if state["user_id"] != principal.user_id and not principal.is_staff:
+        raise Forbidden("not your API key", message_fr="cette clé ne vous appartient pas")
+    if state["revoked_at"] is None:
+        state = await orders.api_keys.write(
+            access_key,
+            {**state, "revoked_at": orders.now().isoformat()},
+            expected_rev=state["rev"],
+            by=principal.user_id,
+            change="revoked",
+        )
+    return _public_key(state)
+
+
+async def verify_api_key(orders: Orders, access_key: str, secret_key: str) -> Principal:
+    state = await orders.api_keys.get(access_key) if access_key.startswith("dk_") else None
+    expected = state["secret_sha256"] if state else _digest("")
+    match = hmac.compare_digest(expected, _digest(secret_key))
+    if state is None or not match or state["revoked_at"] is not None:
+        raise Unauthenticated(
+            "unknown or revoked API key", code="invalid-api-key", message_fr="clé d'API inconnue ou révoquée"
+        )
+    return Principal(
+        user_id=state["user_id"],
+        organisation_id=state["organisation_id"],
+        roles=frozenset(Role(r) for r in state["roles"]),
+        via="api-key",
+        key_id=access_key,
+    )
+
+
+# --- access -------------------------------------------------------------------------------
+
+
+async def require_member(orders: Orders, principal: Principal, staff_ok: bool = True) -> Decision:
+    """Refuse (403, with the reason) unless the caller is an active member (or staff, when
+    `staff_ok`: staff act on the platform, but ask for imagery only through a member body)."""
+    org, user = await orders.standing_of(principal)
+    as_member = principal if staff_ok else principal.model_copy(update={"roles": frozenset()})
+    decision = rules.member_standing(as_member, org, user, orders.now())
+    if not decision.allowed:
+        raise Forbidden(decision.reason, code=decision.code, message_fr=decision.reason.split(" / ")[0])
+    return decision
+
+
+async def item_decisions(orders: Orders, principal: Principal, item_ids: list[str]) -> dict[str, Decision]:
+    """May the caller read each item? (Used by the catalog's signing endpoint and product orders.)"""
+    now = orders.now()
+    org, user = await orders.standing_of(principal)
+    commissioning = None
+    if org is not None and org.delegation is not None:
+        commissioning = await orders.organisation(org.delegation.commissioning_organisation_id)
+    obtained: dict[str, set[str]] = {i: set() for i in item_ids}
+    async for doc in orders.item_licences.find({"_id": {"$in": list(obtained)}}):
+        obtained[doc["_id"]] = set(doc.get("obtained_by", []))
+    return {
+        item_id: rules.may_read_item(principal, org, user, commissioning, obtained[item_id], now)
+        for item_id in item_ids
+    }
+
+
+async def record_item_obtained(orders: Orders, item_id: str, organisation_id: str) -> None:
+    """A scene acquired for an organisation's request is licensed to that organisation."""
+    await orders.item_licences.update_one(
+        {"_id": item_id}, {"$addToSet": {"obtained_by": organisation_id}}, upsert=True
+    )

@@ -1,0 +1,207 @@
+"""Use cases of product orders: a member picks catalogue items and processing options;
+no review; the delivery service builds them (`delivery-requested`), and the order
+follows `product-ready` / `product-failed`."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+from pymongo.errors import DuplicateKeyError
+
+from dinamis_orders.adapters.aggregates import ConcurrentUpdate
+from dinamis_orders.domain.aoi import parse_aoi
+from dinamis_orders.service import membership
+from dinamis_orders.service.context import Orders
+from dinamis_shared.auth import Forbidden, Principal
+from dinamis_shared.errors import DinamisError
+from dinamis_shared.events import (
+    DeliveryRequestedV1,
+    GeoJSONGeometry,
+    Identifier,
+    OutputFormat,
+    ProductFailedV1,
+    ProductReadyV1,
+    ProductSpec,
+)
+
+
+class ItemRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    collection: Identifier
+    item_id: Identifier
+
+
+class ProductOrderDraft(BaseModel):
+    """`POST /v1/product-orders`."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    items: list[ItemRef] = Field(min_length=1, max_length=100)
+    aoi: dict | None = Field(
+        default=None, description="Clip to this GeoJSON (Multi)Polygon; none = whole scenes."
+    )
+    crs: str = Field(default="EPSG:2154", pattern=r"^(EPSG:\d{4,6}|native)$")
+    format: OutputFormat = OutputFormat.COG
+    bands: list[str] | None = Field(default=None, max_length=8)
+    pansharpen: bool = False
+
+
+class LimitReached(DinamisError):
+    code = "daily-limit"
+    http_status = 429
+
+
+class ItemNotFound(DinamisError):
+    code = "item-not-found"
+    http_status = 422
+
+
+async def _take_daily_slot(orders: Orders, principal: Principal, order_id: str) -> None:
+    """At most N orders per user per day, exact under concurrency: slot k of the day is a
+    unique document; a writer takes the first free one or gets 429."""
+    limit = orders.settings.product_orders_per_day
+    day = date.today().isoformat()
+    used = await orders.daily_slots.count_documents({"user_id": principal.user_id, "day": day})
+    for k in range(used + 1, limit + 1):
+        try:
+            await orders.daily_slots.insert_one(
+                {
+                    "_id": f"{principal.user_id}|{day}|{k}",
+                    "user_id": principal.user_id,
+                    "day": day,
+                    "order_id": order_id,
+                }
+            )
+            return
+        except DuplicateKeyError:
+            continue
+    raise LimitReached(
+        f"daily limit of {limit} product orders reached",
+        message_fr=f"limite de {limit} commandes de produits par jour atteinte",
+    )
+
+
+async def _check_items_exist(orders: Orders, items: list[ItemRef]) -> None:
+    base = orders.settings.catalog_url.rstrip("/")
+    async with httpx.AsyncClient(timeout=10.0) as client:
+        for ref in items:
+            response = await client.get(f"{base}/collections/{ref.collection}/items/{ref.item_id}")
+            if response.status_code == 404:
+                raise ItemNotFound(
+                    f"item {ref.collection}/{ref.item_id} is not in the catalogue",
+                    message_fr=f"l'image {ref.collection}/{ref.item_id} n'est pas au catalogue",
+                )
+            response.raise_for_status()
+
+
+async def place(orders: Orders, principal: Principal, draft: ProductOrderDraft) -> dict:
+    await membership.require_member(orders, principal)
+    aoi = parse_aoi(draft.aoi, max_km2=orders.settings.max_request_km2) if draft.aoi is not None else None
+    decisions = await membership.item_decisions(orders, principal, [i.item_id for i in draft.items])
+    refused = {k: v.reason for k, v in decisions.items() if not v.allowed}
+    if refused:
+        raise Forbidden(
+            f"items you may not order: {refused}",
+            code="item-access",
+            message_fr=f"images non autorisées : {', '.join(refused)}",
+        )
+    await _check_items_exist(orders, draft.items)
+    now = orders.now()
+    order_id = f"ord-{now:%Y%m%d}-{secrets.token_hex(5)}"
+    await _take_daily_slot(orders, principal, order_id)
+    aoi_model = GeoJSONGeometry.model_validate(aoi.geojson()) if aoi else None
+    specs = [
+        ProductSpec(
+            product_id=f"{order_id}-{n}",
+            collection=ref.collection,
+            item_id=ref.item_id,
+            aoi=aoi_model,
+            crs=draft.crs,
+            format=draft.format,
+            bands=draft.bands,
+            pansharpen=draft.pansharpen,
+        )
+        for n, ref in enumerate(draft.items, start=1)
+    ]
+    state = {
+        "order_id": order_id,
+        "organisation_id": principal.organisation_id,
+        "user_id": principal.user_id,
+        "created_at": now.isoformat(),
+        "status": "processing",
+        "options": draft.model_dump(mode="json", exclude={"items"}),
+        "products": [
+            {
+                **s.model_dump(mode="json", include={"product_id", "collection", "item_id"}),
+                "status": "pending",
+            }
+            for s in specs
+        ],
+    }
+    requested = DeliveryRequestedV1(
+        order_id=order_id,
+        organisation_id=principal.organisation_id,
+        user_id=principal.user_id,
+        products=specs,
+        requested_at=now,
+    )
+    return await orders.product_orders.write(
+        order_id, state, expected_rev=0, by=principal.user_id, change="placed", events=[requested]
+    )
+
+
+def _status(products: list[dict]) -> str:
+    states = {p["status"] for p in products}
+    if "pending" in states:
+        return "processing"
+    return "ready" if states == {"ready"} else ("failed" if states == {"failed"} else "partially_ready")
+
+
+async def record_product(orders: Orders, event: ProductReadyV1 | ProductFailedV1, delivery_url: str) -> None:
+    """`product-ready` / `product-failed`: the order lists the product's outcome (idempotent)."""
+    for _attempt in range(20):
+        state = await orders.product_orders.get(event.order_id)
+        if state is None:
+            return  # not an order of ours (e.g. built by an operator's tool): nothing to follow
+        products = []
+        changed = False
+        for p in state["products"]:
+            if p["product_id"] == event.product_id and p["status"] == "pending":
+                changed = True
+                if isinstance(event, ProductReadyV1):
+                    p = {
+                        **p,
+                        "status": "ready",
+                        "size_bytes": event.size_bytes,
+                        "sha256": event.sha256,
+                        "crs": event.crs,
+                        "expires_at": event.expires_at.isoformat(),
+                        "download": f"{delivery_url.rstrip('/')}/downloads/{event.product_id}",
+                    }
+                else:
+                    p = {
+                        **p,
+                        "status": "failed",
+                        "reason_code": event.reason_code.value,
+                        "reason": event.reason,
+                    }
+            products.append(p)
+        if not changed:
+            return
+        new = {**state, "products": products, "status": _status(products)}
+        try:
+            await orders.product_orders.write(
+                event.order_id,
+                new,
+                expected_rev=state["rev"],
+                by="delivery",
+                change=f"product {event.product_id}",
+            )
+            return
+        except ConcurrentUpdate:
+            continue
+    raise ConcurrentUpdate(f"order {event.order_id} too contended")
