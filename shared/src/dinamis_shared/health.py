@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
-from dinamis_shared.errors import DinamisError
+from dinamis_shared.errors import DinamisError, is_outage
 
 READY = Gauge("dinamis_dependency_ready", "1 if the dependency answered the last check", ["dependency"])
 
@@ -118,6 +118,20 @@ def install_problem_handlers(app: FastAPI) -> None:
         if headers:
             response.headers.update(headers)
         return response
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # A store or the bus is down: say so (503, retry later) rather than a bare 500.
+        if is_outage(exc):
+            response = problem_response(
+                503,
+                "Service unavailable",
+                "Service momentanément indisponible, réessayez / service temporarily unavailable, retry",
+                "unavailable",
+            )
+            response.headers["Retry-After"] = "5"
+            return response
+        raise exc
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

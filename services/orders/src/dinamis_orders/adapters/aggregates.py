@@ -24,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -78,6 +80,8 @@ class AggregateStore:
         self.json_fields = frozenset(json_fields)
         self.revisions = db[f"{name}_revisions"]
         self.view = db[name]
+        # Revision ids whose events await the relay: a small collection read by `_id` only.
+        self.outbox = db[f"{name}_outbox"]
         self.wakeup: asyncio.Event | None = None  # set by the relay to be woken after writes
 
     async def create_indexes(self, view_indexes: Sequence[Sequence[tuple[str, int]]] = ()) -> None:
@@ -86,9 +90,24 @@ class AggregateStore:
         for keys in view_indexes:
             await self.view.create_index(list(keys))
 
+    @staticmethod
+    def revision_id(aggregate_id: str, rev: int) -> str:
+        return f"{aggregate_id}#{rev:08d}"
+
     async def get(self, aggregate_id: str) -> dict | None:
-        """The latest state with its `rev`, or None."""
-        doc = await self.revisions.find_one({"aggregate_id": aggregate_id}, sort=[("rev", DESCENDING)])
+        """The latest state with its `rev`, or None.
+
+        Only `_id` lookups: FerretDB 1.24 on SQLite pushes nothing else down (a filter on
+        `aggregate_id` scans the collection). The view gives a recent revision number;
+        revisions are contiguous, so probing n+1, n+2... until one is missing finds the
+        latest even when the view lags."""
+        head = await self.view.find_one({"_id": aggregate_id}, projection={"rev": 1})
+        rev = head["rev"] if head else 0
+        doc = await self.revisions.find_one({"_id": self.revision_id(aggregate_id, rev)}) if rev else None
+        while (
+            later := await self.revisions.find_one({"_id": self.revision_id(aggregate_id, rev + 1)})
+        ) is not None:
+            doc, rev = later, rev + 1
         if doc is None:
             return None
         return {**self._decode(doc["state"]), "rev": doc["rev"]}
@@ -145,7 +164,7 @@ class AggregateStore:
             for i, e in enumerate(events)
         ]
         doc = {
-            "_id": f"{aggregate_id}#{rev:08d}",
+            "_id": self.revision_id(aggregate_id, rev),
             "aggregate_id": aggregate_id,
             "rev": rev,
             "at": now,
@@ -164,6 +183,8 @@ class AggregateStore:
                     f"{aggregate_id!r} already exists", message_fr=f"{aggregate_id!r} existe déjà"
                 ) from exc
             raise ConcurrentUpdate(f"{aggregate_id!r} changed meanwhile (revision {rev} taken)") from exc
+        if outbox:  # a hint for the relay; its periodic sweep finds revisions whose hint was lost
+            await self.outbox.update_one({"_id": doc["_id"]}, {"$set": {"at": now}}, upsert=True)
         await self.project(aggregate_id, rev, self._encode(clean))
         if outbox and self.wakeup is not None:
             self.wakeup.set()
@@ -191,23 +212,40 @@ class AggregateStore:
 
 
 class OutboxRelay:
-    """Publishes the outbox of every pending revision, in revision order, then marks it sent."""
+    """Publishes the outbox of every pending revision, in revision order, then marks it sent.
+
+    Pending revisions are found through their hint in `<name>_outbox` (read by `_id`), and
+    by a full sweep of the revisions every `sweep_s` seconds and at start, which catches a
+    writer that crashed between inserting a revision and writing its hint."""
 
     def __init__(
-        self, stores: Sequence[AggregateStore], publisher: EventPublisher, poll_s: float = 1.0
+        self,
+        stores: Sequence[AggregateStore],
+        publisher: EventPublisher,
+        poll_s: float = 1.0,
+        sweep_s: float = 300.0,
     ) -> None:
         self.stores = stores
         self.publisher = publisher
         self.poll_s = poll_s
+        self.sweep_s = sweep_s
         self.wakeup = asyncio.Event()
         for store in stores:
             store.wakeup = self.wakeup
 
-    async def relay_once(self, batch: int = 200) -> int:
+    async def relay_once(self, batch: int = 500, sweep: bool = False) -> int:
         published = 0
         for store in self.stores:
-            pending = store.revisions.find({"outbox_pending": True}, sort=[("at", ASCENDING)], limit=batch)
-            docs = [d async for d in pending]
+            if sweep:
+                docs = [d async for d in store.revisions.find({"outbox_pending": True}, limit=batch)]
+            else:
+                hints = [h["_id"] async for h in store.outbox.find({}, limit=batch)]
+                found = [await store.revisions.find_one({"_id": h}) for h in hints]  # `_id` lookups only
+                docs = [d for d in found if d is not None]
+                stale = set(hints) - {d["_id"] for d in docs if d.get("outbox_pending")}
+                for hint in sorted(stale):
+                    await store.outbox.delete_one({"_id": hint})
+                docs = [d for d in docs if d.get("outbox_pending")]
             PENDING.labels(store.name).set(len(docs))
             for doc in sorted(docs, key=lambda d: (d["aggregate_id"], d["rev"])):
                 for entry in doc["outbox"]:
@@ -219,14 +257,19 @@ class OutboxRelay:
                 await store.revisions.update_one(
                     {"_id": doc["_id"]}, {"$set": {"outbox_pending": False, "sent_at": datetime.now(UTC)}}
                 )
+                await store.outbox.delete_one({"_id": doc["_id"]})
                 await store.project(doc["aggregate_id"], doc["rev"], doc["state"])
         return published
 
     async def run(self) -> None:
+        last_sweep = -math.inf
         while True:
             self.wakeup.clear()
+            sweep = time.monotonic() - last_sweep >= self.sweep_s
             try:
-                await self.relay_once()
+                await self.relay_once(sweep=sweep)
+                if sweep:
+                    last_sweep = time.monotonic()
             except Exception as exc:  # an outage: keep trying; anything else is logged loudly
                 (log.warning if is_outage(exc) else log.exception)("outbox relay pass failed: %s", exc)
             try:

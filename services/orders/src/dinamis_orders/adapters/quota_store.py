@@ -51,13 +51,29 @@ def _balance(state: dict) -> Balance:
 class QuotaLedger:
     def __init__(self, collection: AsyncCollection) -> None:
         self.entries = collection
+        self.heads = collection.database[f"{collection.name}_heads"]  # a hint: the last seq per quota
+        # Writers of one quota queue up inside a process (no wasted retries under a burst);
+        # the unique `_id` still decides between processes (replicas).
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def create_indexes(self) -> None:
         await self.entries.create_index([("quota_id", ASCENDING), ("seq", DESCENDING)], name="quota_seq")
 
+    @staticmethod
+    def entry_id(qid: str, seq: int) -> str:
+        return f"{qid}#{seq:010d}"
+
     async def _head(self, qid: str) -> tuple[int, Balance]:
-        doc = await self.entries.find_one({"quota_id": qid}, sort=[("seq", DESCENDING)])
-        return (doc["seq"], _balance(doc["state"])) if doc else (0, Balance())
+        """The last entry, by `_id` lookups only (FerretDB on SQLite scans for anything else):
+        start from the head hint, then probe seq+1, seq+2... (entries are contiguous)."""
+        hint = await self.heads.find_one({"_id": qid})
+        seq = hint["seq"] if hint else 0
+        doc = await self.entries.find_one({"_id": self.entry_id(qid, seq)}) if seq else None
+        while (later := await self.entries.find_one({"_id": self.entry_id(qid, seq + 1)})) is not None:
+            doc, seq = later, seq + 1
+        if doc is not None and (hint is None or hint["seq"] < seq):
+            await self.heads.update_one({"_id": qid}, {"$max": {"seq": seq}}, upsert=True)
+        return (seq, _balance(doc["state"])) if doc else (0, Balance())
 
     async def _append(
         self,
@@ -68,6 +84,13 @@ class QuotaLedger:
         request_id: str | None = None,
         reason: str | None = None,
     ) -> Balance:
+        lock = self._locks.setdefault(qid, asyncio.Lock())
+        async with lock:
+            return await self._append_unlocked(qid, kind, km2, by, request_id, reason)
+
+    async def _append_unlocked(
+        self, qid: str, kind: EntryKind, km2: float, by: str, request_id: str | None, reason: str | None
+    ) -> Balance:
         for attempt in range(MAX_ATTEMPTS):
             seq, balance = await self._head(qid)
             before = _state(balance)
@@ -75,7 +98,7 @@ class QuotaLedger:
             if _state(balance) == before:
                 return balance  # nothing to record (the same approval again)
             entry = {
-                "_id": f"{qid}#{seq + 1:010d}",
+                "_id": self.entry_id(qid, seq + 1),
                 "quota_id": qid,
                 "seq": seq + 1,
                 "kind": kind.value,
@@ -88,6 +111,7 @@ class QuotaLedger:
             }
             try:
                 await self.entries.insert_one(entry)
+                await self.heads.update_one({"_id": qid}, {"$max": {"seq": seq + 1}}, upsert=True)
                 return balance
             except DuplicateKeyError:  # another writer appended first: re-read and re-check
                 await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * (attempt + 1))))
