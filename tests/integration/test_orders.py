@@ -13,11 +13,8 @@ import pytest
 
 from dinamis_shared.auth import ensure_local_signing_key, mint_token
 from dinamis_shared.events import (
-    DeliveryRequestedV1,
     OrganisationChangedV1,
-    ProductReadyV1,
     RequestApprovedV1,
-    RequestSubmittedV1,
     RequestUpdatedV1,
     SceneIngestedV1,
     UserChangedV1,

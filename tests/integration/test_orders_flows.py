@@ -378,7 +378,9 @@ async def test_100_concurrent_approvals_never_overdraw_a_quota(keyfile, operator
     # Room for about a third of them.
     allocation = round(sum(sorted(a for _, a, _ in rids)[:33]) + largest / 2, 3)
     r = operator.call(
-        "POST", f"/quotas/{member.org}/pleiades-neo/{period}", json={"km2": allocation, "reason": "dotation T4"}
+        "POST",
+        f"/quotas/{member.org}/pleiades-neo/{period}",
+        json={"km2": allocation, "reason": "dotation T4"},
     )
     assert r.status_code == 200 and r.json()["available_km2"] == allocation, r.text
 

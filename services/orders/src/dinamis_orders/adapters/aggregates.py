@@ -101,16 +101,16 @@ class AggregateStore:
         `aggregate_id` scans the collection). The view gives a recent revision number;
         revisions are contiguous, so probing n+1, n+2... until one is missing finds the
         latest even when the view lags."""
-        head = await self.view.find_one({"_id": aggregate_id}, projection={"rev": 1})
-        rev = head["rev"] if head else 0
-        doc = await self.revisions.find_one({"_id": self.revision_id(aggregate_id, rev)}) if rev else None
+        view = await self.view.find_one({"_id": aggregate_id})
+        rev = view["rev"] if view else 0
+        state = {k: v for k, v in view.items() if k not in ("_id", "rev")} if view else None
         while (
             later := await self.revisions.find_one({"_id": self.revision_id(aggregate_id, rev + 1)})
         ) is not None:
-            doc, rev = later, rev + 1
-        if doc is None:
+            state, rev = later["state"], rev + 1
+        if state is None:
             return None
-        return {**self._decode(doc["state"]), "rev": doc["rev"]}
+        return {**self._decode(state), "rev": rev}
 
     def _encode(self, state: dict) -> dict:
         return {k: json.dumps(v) if k in self.json_fields and v is not None else v for k, v in state.items()}
@@ -191,15 +191,24 @@ class AggregateStore:
         return {**clean, "rev": rev}
 
     async def project(self, aggregate_id: str, rev: int, state: dict) -> None:
-        """Write the view (`state` as stored) unless it already holds this revision or a later one."""
-        try:
-            await self.view.replace_one(
-                {"_id": aggregate_id, "rev": {"$lt": rev}},
-                {**state, "_id": aggregate_id, "rev": rev},
-                upsert=True,
-            )
-        except DuplicateKeyError:
-            pass  # the view already holds a revision >= rev
+        """Write the view (`state` as stored) unless it already holds this revision or a later one.
+
+        Filters on `_id` alone (FerretDB/SQLite scans the collection for any other filter),
+        so the check-then-write is not atomic: a slower writer of an older revision could
+        overwrite a newer view. Reading it back and rewriting bounds that to a moment, and
+        `get` never trusts the view beyond probing for later revisions."""
+        doc = {**state, "_id": aggregate_id, "rev": rev}
+        for _ in range(3):
+            current = await self.view.find_one({"_id": aggregate_id}, projection={"rev": 1})
+            if current is not None and current["rev"] >= rev:
+                return
+            try:
+                if current is None:
+                    await self.view.insert_one(doc)
+                else:
+                    await self.view.replace_one({"_id": aggregate_id}, doc)
+            except DuplicateKeyError:
+                continue  # created meanwhile: check again
 
     async def find(
         self, query: dict, *, sort: list | None = None, limit: int = 100, skip: int = 0

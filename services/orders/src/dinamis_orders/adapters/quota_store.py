@@ -5,7 +5,7 @@ read the last entry, apply the rule (domain/quota.py), insert entry seq+1: the
 unique `_id` makes exactly one of several concurrent writers win; the others read
 the new head and try again. This relies only on single-document inserts being
 atomic, which both servers guarantee. (A conditional `findAndModify` is not enough:
-measured on FerretDB 1.24 with SQLite, 100 concurrent conditional updates all
+measured on FerretDB 1.24 (SQLite and PostgreSQL backends), 100 concurrent conditional updates all
 succeeded and overdrew the quota.)
 """
 
