@@ -270,7 +270,7 @@ def test_forged_expired_and_malformed_tokens_get_401(keyfile, orders, tmp_path):
 
 
 def test_hostile_inputs_get_4xx_problem_details(keyfile, operator):
-    referent, member = new_member_org(keyfile, operator)
+    _referent, member = new_member_org(keyfile, operator)
     bowtie = {
         "type": "Polygon",
         "coordinates": [[[3.0, 45.7], [3.2, 45.9], [3.2, 45.7], [3.0, 45.9], [3.0, 45.7]]],
@@ -356,7 +356,7 @@ def test_hostile_inputs_get_4xx_problem_details(keyfile, operator):
 
 
 def test_request_review_quota_and_cofinancing(keyfile, operator, settings):
-    referent, member = new_member_org(keyfile, operator)
+    _referent, member = new_member_org(keyfile, operator)
     org = member.org
     submitted = member.call("POST", "/requests", json=tasking())
     assert submitted.status_code == 201, submitted.text
@@ -411,7 +411,7 @@ def test_request_review_quota_and_cofinancing(keyfile, operator, settings):
 
 
 def test_quote_warns_of_overlapping_pending_requests(keyfile, operator):
-    referent, member = new_member_org(keyfile, operator)
+    _referent, member = new_member_org(keyfile, operator)
     # A unique patch of ground for this test: the Lyon example scene, enlarged to 30 km².
     lon0, lat0 = 4.85 + (uuid.uuid4().int % 1000) * 1e-4, 45.70
     square = {
@@ -433,7 +433,7 @@ def test_quote_warns_of_overlapping_pending_requests(keyfile, operator):
 async def test_scene_for_a_request_updates_progress_and_consumes_quota(keyfile, operator, settings):
     from dinamis_shared.bus import EventPublisher, make_broker
 
-    referent, member = new_member_org(keyfile, operator)
+    _referent, member = new_member_org(keyfile, operator)
     org = member.org
     lyon = lyon_item()["geometry"]
     # The request's AOI is twice the scene's footprint: one scene covers half of it.

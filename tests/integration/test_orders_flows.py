@@ -124,7 +124,7 @@ async def indexed(item_id: str, timeout: float = 30) -> None:
 
 
 async def test_quote_reports_catalogue_coverage_of_real_footprints(keyfile, operator, publisher):
-    referent, member = new_member_org(keyfile, operator)
+    _referent, member = new_member_org(keyfile, operator)
     lon, lat = -60 + (uuid.uuid4().int % 1000) * 0.01, 10.0  # our own patch of ground
     aoi = square(lon, lat, 0.1)
     # Two archived scenes: one covers the western 30 %, one (too cloudy) the rest.
@@ -156,7 +156,7 @@ async def test_quote_reports_catalogue_coverage_of_real_footprints(keyfile, oper
 
 
 async def test_product_order_follows_delivery_events(keyfile, operator, publisher, settings):
-    referent, member = new_member_org(keyfile, operator)
+    _referent, member = new_member_org(keyfile, operator)
     doc = catalogue_item(square(2.30, 48.80, 0.05))
     await publisher.publish(ingested(doc))
     await indexed(doc["id"])
@@ -225,7 +225,7 @@ async def test_product_order_follows_delivery_events(keyfile, operator, publishe
 async def test_contractor_reads_only_its_commissioning_bodys_imagery_during_delegation(
     keyfile, operator, publisher, settings
 ):
-    body_referent, body_member = new_member_org(keyfile, operator, category="french-public")
+    _body_referent, body_member = new_member_org(keyfile, operator, category="french-public")
     now = datetime.now(UTC)
 
     def contractor(start: datetime, end: datetime) -> Caller:
@@ -364,7 +364,7 @@ async def test_outbox_survives_a_crash_before_and_after_publishing(settings):
 
 
 async def test_100_concurrent_approvals_never_overdraw_a_quota(keyfile, operator):
-    referent, member = new_member_org(keyfile, operator)
+    _referent, member = new_member_org(keyfile, operator)
     rids = []
     for i in range(100):
         r = member.call(
