@@ -81,3 +81,17 @@ async def test_a_dropped_client_stream_ends():
     hub.publish(entry(2))
     hub.publish(entry(3))  # buffer of 1: dropped
     assert await anext(stream, None) is None
+
+
+async def test_a_recent_resume_is_served_from_memory():
+    async def no_database(feeds, after, limit):
+        raise AssertionError("the database is not needed for a recent resume")
+
+    hub = Hub()
+    for seq in range(10, 15):
+        hub.publish(entry(seq, FEED if seq % 2 else "org:other"))
+    stream = sse_events(hub, frozenset({FEED}), "u", no_database, last_event_id=10, heartbeat_s=5)
+    await anext(stream)
+    assert [(await anext(stream)).split("\n")[0] for _ in range(2)] == ["id: 11", "id: 13"]
+    await stream.aclose()
+    assert hub.recent_after(frozenset({FEED}), 5) is None  # before memory: database

@@ -7,6 +7,7 @@ factory. Started by the `dinamis-notify` console script.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -53,7 +54,11 @@ def components(resources: Resources) -> Components:
         mailer = Mailer(
             settings.smtp_host, settings.smtp_port, settings.smtp_timeout_s, settings.smtp_username, password
         )
-        hub = Hub(buffer=settings.sse_client_buffer, max_clients=settings.sse_max_clients)
+        hub = Hub(
+            buffer=settings.sse_client_buffer,
+            max_clients=settings.sse_max_clients,
+            recent=deque(maxlen=settings.sse_recent_entries),
+        )
         client = WebhookClient(
             allow_private=settings.allow_private_targets, timeout_s=settings.webhook_timeout_s
         )

@@ -31,9 +31,9 @@ class NotifySettings(ServiceSettings):
     sse_heartbeat_s: float = Field(default=15.0, gt=0)
     # Events queued for one client before it is judged too slow and dropped.
     sse_client_buffer: int = Field(default=256, ge=1)
-    # Events replayed at most from history on a `Last-Event-ID` resume.
-    sse_max_replay: int = Field(default=10_000, ge=1)
     sse_max_clients: int = Field(default=5_000, ge=1)
+    # Latest stream entries kept in memory: a recent resume needs no database query.
+    sse_recent_entries: int = Field(default=10_000, ge=1)
 
     # Webhooks
     webhook_max_attempts: int = Field(default=8, ge=1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Header, Query, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -156,7 +157,9 @@ async def register_webhook(
         description=registration.description,
     )
     return JSONResponse(
-        {**endpoint, "secret": secret}, status_code=201, headers={"Cache-Control": "no-store"}
+        jsonable_encoder({**endpoint, "secret": secret}),
+        status_code=201,
+        headers={"Cache-Control": "no-store"},
     )
 
 

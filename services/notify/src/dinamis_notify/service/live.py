@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -43,6 +44,15 @@ class Hub:
     buffer: int = 256
     max_clients: int = 5000
     clients: set[Client] = field(default_factory=set)
+    # The latest entries this process stored, so that the usual resume (a client
+    # that lost its connection a moment ago) needs no database query.
+    recent: deque = field(default_factory=lambda: deque(maxlen=10_000))
+
+    def recent_after(self, feeds: frozenset[str], after: int) -> list[dict] | None:
+        """Entries after `after` from memory; None if memory does not reach back that far."""
+        if not self.recent or after < self.recent[0]["_id"] - 1:
+            return None
+        return [e for e in self.recent if e["_id"] > after and e["feed"] in feeds]
 
     def connect(self, feeds: frozenset[str], user_id: str = "") -> Client | None:
         if len(self.clients) >= self.max_clients:
@@ -58,6 +68,8 @@ class Hub:
 
     def publish(self, entry: dict) -> int:
         """Offer an entry to every client of its feed; return how many got it."""
+        if not self.recent or entry["_id"] > self.recent[-1]["_id"]:
+            self.recent.append(entry)
         delivered = 0
         for client in list(self.clients):
             if entry["feed"] not in client.feeds or client.dropped:
@@ -109,13 +121,19 @@ async def sse_events(
         yield "retry: 3000\n\n"
         if last_event_id is not None:
             client.last_sent = last_event_id
-            while True:
-                page = await history(sorted(client.feeds), client.last_sent, REPLAY_PAGE)
-                for entry in page:
-                    yield format_entry(entry)
-                    client.last_sent = entry["_id"]
-                if len(page) < REPLAY_PAGE or client.dropped:
-                    break
+            # The client is registered: whatever is stored from now on also reaches its queue.
+            memory = hub.recent_after(feeds, last_event_id)
+            if memory is None:  # older than this process remembers: page through the database
+                while not client.dropped:
+                    page = await history(sorted(feeds), client.last_sent, REPLAY_PAGE)
+                    for entry in page:
+                        yield format_entry(entry)
+                        client.last_sent = entry["_id"]
+                    if len(page) < REPLAY_PAGE:
+                        break
+            for entry in memory or ():
+                yield format_entry(entry)
+                client.last_sent = entry["_id"]
         while not client.dropped:
             try:
                 entry = await asyncio.wait_for(client.queue.get(), heartbeat_s)
