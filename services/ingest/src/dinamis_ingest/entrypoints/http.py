@@ -13,7 +13,6 @@ treats idempotently.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import time
 
@@ -23,14 +22,11 @@ from pydantic import ValidationError
 
 from dinamis_shared.events import SceneAcquiredV1
 from dinamis_shared.health import problem_response
+from dinamis_shared.signing import signature
 
 router = APIRouter(prefix="/v1/suppliers", tags=["suppliers"])
 MAX_SKEW_S = 300
 MAX_BODY = 1024 * 1024
-
-
-def signature(secret: str, timestamp: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
 def _refuse(status: int, code: str, fr: str, en: str) -> JSONResponse:

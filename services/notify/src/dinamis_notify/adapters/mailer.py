@@ -1,0 +1,53 @@
+"""Sending e-mail over SMTP (aiosmtplib).
+
+A refusal of this message or recipient (5xx) is the message's outcome (recorded,
+not retried); a server that cannot be reached or answers 4xx is an outage: the
+error propagates and the event is consumed again later (`bus.subscribe`).
+"""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+import aiosmtplib
+
+
+class MailRefused(Exception):
+    """The SMTP server refused this message for good (5xx)."""
+
+
+class MailServerUnavailable(ConnectionError):
+    """Unreachable, or a transient (4xx) answer: retry later."""
+
+
+class Mailer:
+    def __init__(
+        self, host: str, port: int, timeout_s: float, username: str | None = None, password: str | None = None
+    ) -> None:
+        self.host, self.port, self.timeout_s = host, port, timeout_s
+        self.username, self.password = username, password
+
+    async def send(self, message: EmailMessage) -> None:
+        try:
+            errors, _ = await aiosmtplib.send(
+                message,
+                hostname=self.host,
+                port=self.port,
+                timeout=self.timeout_s,
+                start_tls=None,  # STARTTLS when the server offers it
+                username=self.username,
+                password=self.password,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            if codes and all(c >= 500 for c in codes):
+                raise MailRefused(str(exc)) from exc
+            raise MailServerUnavailable(str(exc)) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            if exc.code >= 500:
+                raise MailRefused(f"{exc.code} {exc.message}") from exc
+            raise MailServerUnavailable(f"{exc.code} {exc.message}") from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise MailServerUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        if errors:
+            raise MailRefused(f"recipients refused: {errors}")
