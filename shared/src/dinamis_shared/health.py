@@ -109,6 +109,13 @@ def prefers_english(accept_language: str) -> bool:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
+    install_dinamis_error_handler(app)
+    _install_generic_handlers(app)
+
+
+def install_dinamis_error_handler(app: FastAPI) -> None:
+    """Our errors as problem details (also on a library app that keeps its own format)."""
+
     @app.exception_handler(DinamisError)
     async def _dinamis_error(request: Request, exc: DinamisError) -> JSONResponse:
         english = prefers_english(request.headers.get("accept-language", ""))
@@ -119,6 +126,8 @@ def install_problem_handlers(app: FastAPI) -> None:
             response.headers.update(headers)
         return response
 
+
+def _install_generic_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # A store or the bus is down: say so (503, retry later) rather than a bare 500.

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import ClassVar
 from urllib.parse import urlsplit
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
@@ -22,10 +23,11 @@ from stac_fastapi.pgstac.config import Settings as StacSettings
 from stac_fastapi.pgstac.db import close_db_connection, connect_to_db
 from stac_fastapi.pgstac.models.extensions import Extensions
 
-from dinamis_catalog.entrypoints import previews
+from dinamis_catalog.entrypoints import previews, signing
 from dinamis_catalog.service.indexer import Indexer
+from dinamis_shared.auth import OrdersApiKeyResolver, authenticator_from_settings, install_authenticator
 from dinamis_shared.events import SceneIngestedV1
-from dinamis_shared.health import Dependency
+from dinamis_shared.health import Dependency, install_dinamis_error_handler
 from dinamis_shared.service import Resources, ServiceDefinition, create_service_app, run
 from dinamis_shared.settings import ServiceSettings
 
@@ -43,6 +45,10 @@ class CatalogSettings(ServiceSettings):
     db_max_conn: int = 10
     # How users reach this API (previews' public hrefs are built on it).
     public_url: str = "http://127.0.0.1:8102"
+    # Signed URLs: where users reach the object store, default and longest validity.
+    archive_public_url: str = "http://127.0.0.1:8333"
+    sign_default_seconds: int = 7 * 24 * 3600
+    sign_max_seconds: int = 7 * 24 * 3600
 
 
 DEPENDENCIES = (Dependency.KAFKA, Dependency.POSTGRES, Dependency.S3)
@@ -92,8 +98,14 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         await pool.open()
         resources.extra["pool"] = pool
         await indexer.ensure_collections(settings.coverage_years)
+        http = httpx.AsyncClient(timeout=10.0)
+        resources.extra["http"] = http
+        install_authenticator(
+            app, authenticator_from_settings(settings, OrdersApiKeyResolver(settings.orders_url, client=http))
+        )
 
     async def close_pools(app: FastAPI, resources: Resources) -> None:
+        await resources.extra["http"].aclose()
         await pool.close()
         await close_db_connection(app)
 
@@ -103,11 +115,13 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
             dependencies=DEPENDENCIES,
             subscriptions=[(SceneIngestedV1, indexer.index)],
             app_factory=stac_app,
-            routers=[previews.router],
+            routers=[previews.router, signing.router],
             on_startup=[open_pools],
             on_shutdown=[close_pools],
         )
     )
+
+    install_dinamis_error_handler(app)
 
     @app.middleware("http")
     async def json_bodies_only(request: Request, call_next):

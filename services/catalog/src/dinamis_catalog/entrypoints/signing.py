@@ -1,0 +1,211 @@
+"""Access to archive objects by signed URLs, compatible with the public DINAMIS SDK
+(`dinamis-sdk`): `POST /sign_urls` and `POST /sign_urls_put`, query parameters `urls`
+(repeated) and `duration_seconds`, answering `{"hrefs": {url: signed}, "expiry": ...}`.
+
+Who may read what is decided by the orders service from the current membership state:
+the caller's credentials (bearer JWT or the SDK's `access-key`/`secret-key` headers) are
+forwarded to `POST /v1/access/items` there. Nothing about memberships is copied here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import httpx
+from fastapi import APIRouter, Query, Request
+
+from dinamis_shared.auth import Forbidden, Principal, current_principal
+from dinamis_shared.errors import DinamisError
+
+router = APIRouter(tags=["signing"])
+MAX_URLS = 100
+UPLOAD_BUCKET = "uploads"
+# archive/<collection>/<yyyy>/<mm>/<dd>/<scene>/v<n>/<file>
+ARCHIVE_KEY = re.compile(
+    r"^(?P<collection>[a-z0-9][a-z0-9-]*)/\d{4}/\d{2}/\d{2}/(?P<item>[A-Za-z0-9][A-Za-z0-9._:-]*)/v\d+/[^/]+$"
+)
+ARCHIVE_HREF = "dinamis:archive_href"
+
+
+class SigningRefused(DinamisError):
+    code = "signing-refused"
+    http_status = 400
+
+
+class UnknownObject(DinamisError):
+    code = "unknown-object"
+    http_status = 404
+
+
+def _expiry(duration_seconds: int | None, settings) -> tuple[timedelta, datetime]:
+    cap = settings.sign_max_seconds
+    seconds = settings.sign_default_seconds if duration_seconds is None else duration_seconds
+    if seconds <= 0:
+        raise SigningRefused(
+            "duration_seconds must be positive", message_fr="duration_seconds doit être positif"
+        )
+    ttl = timedelta(seconds=min(seconds, cap))
+    return ttl, datetime.now(UTC) + ttl
+
+
+def _split(url: str, settings) -> tuple[str, str]:
+    """(bucket, key) of a URL on our object store, or a clear refusal."""
+    if len(url) > 2048:
+        raise SigningRefused("URL too long", message_fr="URL trop longue")
+    parts = urlsplit(url)
+    public = urlsplit(settings.archive_public_url)
+    if (parts.scheme, parts.netloc) != (public.scheme, public.netloc):
+        raise SigningRefused(
+            f"not a DINAMIS storage URL (expected {settings.archive_public_url}/...): {url}",
+            code="foreign-host",
+            message_fr=f"URL hors du stockage DINAMIS ({settings.archive_public_url}/...) : {url}",
+        )
+    if parts.query or parts.fragment:
+        raise SigningRefused(
+            f"URL with a query or fragment: {url}", message_fr=f"URL avec paramètres : {url}"
+        )
+    bucket, _, key = parts.path.lstrip("/").partition("/")
+    if not key or any(seg in ("", ".", "..") for seg in key.split("/")) or "\\" in key:
+        raise SigningRefused(f"malformed object path: {url}", message_fr=f"chemin d'objet invalide : {url}")
+    return bucket, key
+
+
+async def _authenticate(request: Request) -> Principal:
+    return await current_principal(request)
+
+
+def _forwarded_credentials(request: Request) -> dict[str, str]:
+    keep = ("authorization", "access-key", "secret-key", "accept-language")
+    return {k: v for k, v in request.headers.items() if k.lower() in keep}
+
+
+async def _items_of(request: Request, keys: dict[str, str]) -> dict[str, str]:
+    """url -> item id, checking that each object is an asset of a catalogued item."""
+    pool = request.app.state.resources.extra["pool"]
+    out: dict[str, str] = {}
+    async with pool.connection() as conn:
+        for url, key in keys.items():
+            match = ARCHIVE_KEY.match(key)
+            if match is None:
+                raise UnknownObject(
+                    f"not an archive asset path: {url}", message_fr=f"pas un fichier d'archive : {url}"
+                )
+            cur = await conn.execute("SELECT pgstac.get_item(%s, %s)", [match["item"], match["collection"]])
+            row = await cur.fetchone()
+            item = row[0] if row else None
+            hrefs = {
+                h
+                for a in (item or {}).get("assets", {}).values()
+                for h in (a.get("href"), a.get(ARCHIVE_HREF))
+                if h
+            }
+            if not item or url not in hrefs:
+                raise UnknownObject(
+                    f"no catalogue item has this asset: {url}",
+                    message_fr=f"aucune image du catalogue n'a ce fichier : {url}",
+                )
+            out[url] = match["item"]
+    return out
+
+
+async def _decisions(request: Request, item_ids: list[str]) -> dict[str, dict]:
+    settings = request.app.state.resources.settings
+    client: httpx.AsyncClient = request.app.state.resources.extra["http"]
+    response = await client.post(
+        settings.orders_url.rstrip("/") + "/v1/access/items",
+        json={"item_ids": sorted(set(item_ids))},
+        headers=_forwarded_credentials(request),
+    )
+    if response.status_code in (401, 403):
+        body = response.json()
+        raise Forbidden(body.get("detail", "refused"), code=body.get("code", "forbidden"))
+    response.raise_for_status()
+    return response.json()["decisions"]
+
+
+def _check_count(urls: list[str]) -> list[str]:
+    if not urls:
+        raise SigningRefused("give at least one 'urls' parameter", message_fr="paramètre 'urls' manquant")
+    if len(urls) > MAX_URLS:
+        raise SigningRefused(
+            f"at most {MAX_URLS} URLs per call", message_fr=f"au plus {MAX_URLS} URL par appel"
+        )
+    return urls
+
+
+@router.post("/sign_urls")
+async def sign_urls(
+    request: Request,
+    urls: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI reads the default, never mutates it)
+    duration_seconds: Annotated[int | None, Query()] = None,
+) -> dict:
+    """Signed GET URLs for archive assets. Callers: members of an active organisation (any
+    item); contractors (items obtained by their commissioning body, during the delegation);
+    staff. Default expiry 7 days, capped (`DINAMIS_CATALOG_SIGN_MAX_SECONDS`)."""
+    await _authenticate(request)
+    resources = request.app.state.resources
+    ttl, expiry = _expiry(duration_seconds, resources.settings)
+    keys = {}
+    for url in dict.fromkeys(_check_count(urls)):
+        bucket, key = _split(url, resources.settings)
+        if bucket != "archive":
+            raise SigningRefused(
+                f"not an archive object: {url}",
+                code="outside-archive",
+                message_fr=f"objet hors de l'archive : {url}",
+            )
+        keys[url] = key
+    items = await _items_of(request, keys)
+    decisions = await _decisions(request, list(items.values()))
+    refused = {
+        url: decisions[item]["reason"] for url, item in items.items() if not decisions[item]["allowed"]
+    }
+    if refused:
+        codes = {decisions[items[u]]["code"] for u in refused}
+        first = next(iter(refused.values()))
+        raise Forbidden(
+            f"access refused: {first}", code=sorted(codes)[0], message_fr=f"accès refusé : {first}"
+        )
+    signed = {}
+    for url, key in keys.items():
+        signed[url] = await asyncio.to_thread(resources.s3.presigned_get_object, "archive", key, expires=ttl)
+    return {"hrefs": signed, "expiry": expiry.isoformat().replace("+00:00", "Z")}
+
+
+@router.post("/sign_urls_put")
+async def sign_urls_put(
+    request: Request,
+    urls: Annotated[list[str], Query()] = [],  # noqa: B006
+    duration_seconds: Annotated[int | None, Query()] = None,
+) -> dict:
+    """Signed PUT URLs under the caller's own upload prefix
+    (`<storage>/uploads/<organisation>/<user>/...`). Callers: active members."""
+    principal = await _authenticate(request)
+    resources = request.app.state.resources
+    ttl, expiry = _expiry(duration_seconds, resources.settings)
+    client: httpx.AsyncClient = resources.extra["http"]
+    me = await client.get(
+        resources.settings.orders_url.rstrip("/") + "/v1/me", headers=_forwarded_credentials(request)
+    )
+    me.raise_for_status()
+    standing = me.json()["standing"]
+    if not standing["allowed"]:
+        raise Forbidden(standing["reason"], code=standing["code"])
+    prefix = f"{principal.organisation_id}/{principal.user_id}/"
+    signed = {}
+    for url in dict.fromkeys(_check_count(urls)):
+        bucket, key = _split(url, resources.settings)
+        if bucket != UPLOAD_BUCKET or not key.startswith(prefix) or key == prefix:
+            raise SigningRefused(
+                f"uploads go under {resources.settings.archive_public_url}/{UPLOAD_BUCKET}/{prefix}: {url}",
+                code="outside-upload-prefix",
+                message_fr=f"les dépôts se font sous {UPLOAD_BUCKET}/{prefix} : {url}",
+            )
+        signed[url] = await asyncio.to_thread(
+            resources.s3.presigned_put_object, UPLOAD_BUCKET, key, expires=ttl
+        )
+    return {"hrefs": signed, "expiry": expiry.isoformat().replace("+00:00", "Z")}

@@ -1,0 +1,220 @@
+"""Signed URLs for archive assets: the public DINAMIS SDK's `sign_inplace` against our
+`/sign_urls`, producing URLs rasterio reads pixels from; refusals for non-members,
+suspended organisations and contractors outside their delegation; bad URLs refused."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dinamis_ingest.simulator import SimulatedScene, announce, stage_package, write_package
+from dinamis_shared import clients
+from dinamis_shared.auth import ensure_local_signing_key
+from dinamis_shared.bus import EventPublisher, make_broker
+from dinamis_shared.events import SceneIngestedV1
+from dinamis_shared.testing import start_service, stop_service
+from dinamis_shared.watch import EventWatcher
+from tests.integration.test_orders import Caller, new_member_org, uid
+
+CATALOG, ORDERS, INGEST = 18611, 18612, 18613
+API = f"http://127.0.0.1:{CATALOG}"
+
+
+@pytest.fixture(scope="module")
+def keyfile(tmp_path_factory):
+    path = tmp_path_factory.mktemp("auth") / "signing-key.pem"
+    ensure_local_signing_key(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def stack_services(tmp_path_factory, keyfile):
+    logs = tmp_path_factory.mktemp("logs")
+    env = {
+        "DINAMIS_AUTH_LOCAL_KEY_FILE": str(keyfile),
+        "DINAMIS_ORDERS_URL": f"http://127.0.0.1:{ORDERS}",
+        "DINAMIS_CATALOG_PUBLIC_URL": API,
+        "DINAMIS_CATALOG_SIGN_MAX_SECONDS": "86400",
+        "DINAMIS_ORDERS_CATALOG_URL": API,
+    }
+    procs = [
+        start_service(name, port, logs, env=env)
+        for name, port in (("orders", ORDERS), ("catalog", CATALOG), ("ingest", INGEST))
+    ]
+    yield
+    for proc in procs:
+        stop_service(proc)
+
+
+@pytest.fixture(autouse=True)
+def _orders_api(monkeypatch):
+    monkeypatch.setattr("tests.integration.test_orders.API", f"http://127.0.0.1:{ORDERS}/v1")
+
+
+@pytest.fixture(scope="module")
+def operator(keyfile, stack_services):
+    return Caller(keyfile, uid("op"), "dinamis", ["operator"])
+
+
+@pytest.fixture(scope="module")
+async def scene(settings, stack_services, tmp_path_factory):
+    """A real scene archived by ingest and indexed by the catalog."""
+    tmp = tmp_path_factory.mktemp("scene")
+    s3 = clients.s3_client(settings)
+    scene = SimulatedScene(
+        mission="PNEO4",
+        lon=4.85,
+        lat=45.75,
+        acquired_at=datetime(2026, 6, 1, 10, 30, tzinfo=UTC),
+        size=256,
+        job_id=str(uuid.uuid4().int)[:10],
+    )
+    checksums = write_package(scene, tmp / "pkg")
+    prefix = f"airbus/{scene.scene_id}/"
+    event = announce(scene, prefix, checksums, stage_package(s3, tmp / "pkg", "staging", prefix))
+    broker = make_broker(settings)
+    await broker.connect()
+    async with EventWatcher(settings.kafka_bootstrap_servers, [SceneIngestedV1.topic()]) as watcher:
+        await EventPublisher(broker, "/tests").publish(event)
+        ingested = (await watcher.wait(lambda: watcher.events(SceneIngestedV1, scene.scene_id), 120))[0]
+    await broker.stop()
+    url = f"{API}/collections/{ingested.collection}/items/{scene.scene_id}"
+    for _ in range(150):
+        if httpx.get(url).status_code == 200:
+            break
+        await __import__("asyncio").sleep(0.2)
+    return httpx.get(url).json()
+
+
+SDK_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import pystac, rasterio
+    from rasterio.windows import Window
+    import dinamis_sdk.signing
+    # The SDK signs only hosts under its storage domain (a constant): point it at ours.
+    dinamis_sdk.signing.S3_STORAGE_DOMAIN = sys.argv[2]
+    item = pystac.Item.from_dict(json.loads(sys.argv[1]))
+    dinamis_sdk.sign_inplace(item)
+    href = item.assets["pan"].href
+    with rasterio.open(href) as src:
+        block = src.read(1, window=Window(0, 0, 64, 64))
+    print(json.dumps({"href": href, "mean": float(block.mean()), "shape": list(block.shape)}))
+    """
+)
+
+
+def run_sdk(item: dict, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", SDK_SCRIPT, json.dumps(item), "127.0.0.1:8333"],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(Path.home()),
+            "DINAMIS_SDK_SIGNING_ENDPOINT": f"{API}/",
+            "DINAMIS_SDK_RETRY_TOTAL": "1",
+            "DINAMIS_SDK_CONFIG_DIR": "/nonexistent",
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_dinamis_sdk_sign_inplace_gives_urls_rasterio_reads(keyfile, operator, scene):
+    _, member = new_member_org(keyfile, operator)
+    pair = member.call("POST", "/api-keys", json={"name": "sdk"}).json()
+    done = run_sdk(
+        scene, {"DINAMIS_SDK_ACCESS_KEY": pair["access_key"], "DINAMIS_SDK_SECRET_KEY": pair["secret_key"]}
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "X-Amz-Signature=" in out["href"] and out["shape"] == [64, 64] and out["mean"] > 0
+    # The unsigned href is refused by the object store.
+    assert httpx.get(scene["assets"]["pan"]["href"]).status_code == 403
+
+
+def sign(caller_headers: dict, urls: list[str], **params) -> httpx.Response:
+    return httpx.post(f"{API}/sign_urls", params={"urls": urls, **params}, headers=caller_headers, timeout=30)
+
+
+def test_expiry_defaults_and_cap(keyfile, operator, scene):
+    _, member = new_member_org(keyfile, operator)
+    href = scene["assets"]["pan"]["href"]
+    r = sign(member.headers, [href])
+    assert r.status_code == 200, r.text
+    expiry = datetime.fromisoformat(r.json()["expiry"].replace("Z", "+00:00"))
+    # Default 7 days, capped here at 1 day by DINAMIS_CATALOG_SIGN_MAX_SECONDS.
+    assert timedelta(hours=23) < expiry - datetime.now(UTC) <= timedelta(days=1)
+    r = sign(member.headers, [href], duration_seconds=600)
+    expiry = datetime.fromisoformat(r.json()["expiry"].replace("Z", "+00:00"))
+    assert expiry - datetime.now(UTC) <= timedelta(seconds=600)
+    assert "X-Amz-Expires=600" in r.json()["hrefs"][href]
+
+
+def test_signing_refused_with_reasons(keyfile, operator, scene):
+    href = scene["assets"]["pan"]["href"]
+    # Not a member: a token for an organisation DINAMIS does not know.
+    outsider = Caller(keyfile, uid("usr"), uid("org"), ["member"])
+    r = sign(outsider.headers, [href])
+    assert r.status_code == 403 and r.json()["code"] == "not-a-member", r.text
+    # Suspended organisation.
+    _, member = new_member_org(keyfile, operator)
+    operator.call(
+        "POST", f"/organisations/{member.org}/status", json={"status": "suspended", "reason": "audit"}
+    )
+    r = sign(member.headers, [href])
+    assert r.status_code == 403 and r.json()["code"] == "organisation-suspended", r.text
+    # A contractor whose delegation is over; and one whose body never obtained this scene.
+    _, body = new_member_org(keyfile, operator, category="french-public")
+    now = datetime.now(UTC)
+    for start, end, code in (
+        (now - timedelta(days=60), now - timedelta(days=1), "delegation-expired"),
+        (now - timedelta(days=1), now + timedelta(days=60), "not-licensed"),
+    ):
+        _, contractor = new_member_org(
+            keyfile,
+            operator,
+            category="contractor",
+            commissioning_organisation_id=body.org,
+            contract_start=start.isoformat(),
+            contract_end=end.isoformat(),
+        )
+        r = sign(contractor.headers, [href])
+        assert r.status_code == 403 and r.json()["code"] == code, r.text
+    # No credentials; bad URLs.
+    assert sign({}, [href]).status_code == 401
+    _, ok = new_member_org(keyfile, operator)
+    bad = {
+        "https://evil.example.com/archive/x.tif": "foreign-host",
+        "http://127.0.0.1:8333/delivery/ord-1/p.tif": "outside-archive",
+        "http://127.0.0.1:8333/archive/../staging/x": "signing-refused",
+        href.replace("/pan.tif", "/manifest.json"): "unknown-object",
+        href.replace(scene["id"], "PNEO4-NOPE"): "unknown-object",
+        href + "?X-Amz-Signature=1": "signing-refused",
+    }
+    for url, code in bad.items():
+        r = sign(ok.headers, [url])
+        assert 400 <= r.status_code < 500 and r.json()["code"] == code, (url, r.text)
+    assert sign(ok.headers, []).status_code == 400
+    assert sign(ok.headers, [href] * 2).status_code == 200  # duplicates signed once
+
+
+def test_sign_urls_put_only_under_own_upload_prefix(keyfile, operator):
+    _, member = new_member_org(keyfile, operator)
+    mine = f"http://127.0.0.1:8333/uploads/{member.org}/{member.user}/field/labels.geojson"
+    r = httpx.post(f"{API}/sign_urls_put", params={"urls": [mine]}, headers=member.headers, timeout=30)
+    assert r.status_code == 200, r.text
+    put = httpx.put(r.json()["hrefs"][mine], content=b'{"type": "FeatureCollection", "features": []}')
+    assert put.status_code == 200, put.text
+    theirs = f"http://127.0.0.1:8333/uploads/other-org/{member.user}/x.json"
+    r = httpx.post(f"{API}/sign_urls_put", params={"urls": [theirs]}, headers=member.headers, timeout=30)
+    assert r.status_code == 400 and r.json()["code"] == "outside-upload-prefix"
