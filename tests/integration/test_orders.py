@@ -50,6 +50,7 @@ def orders(tmp_path_factory, keyfile):
             "DINAMIS_AUTH_LOCAL_KEY_FILE": str(keyfile),
             # No catalogue here: overlap checks say "unavailable" instead of failing.
             "DINAMIS_ORDERS_CATALOG_URL": "http://127.0.0.1:9",
+            "DINAMIS_ORDERS_SUPPLIER_URL": "",  # operators place supplier orders by hand here
             "DINAMIS_ORDERS_PRODUCT_ORDERS_PER_DAY": "3",
         },
     )

@@ -58,6 +58,7 @@ def services(tmp_path_factory, keyfile):
             **env,
             "DINAMIS_ORDERS_CATALOG_URL": f"http://127.0.0.1:{CATALOG_PORT}",
             "DINAMIS_ORDERS_PRODUCT_ORDERS_PER_DAY": "2",
+            "DINAMIS_ORDERS_SUPPLIER_URL": "",
         },
     )
     yield

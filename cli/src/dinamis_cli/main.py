@@ -115,9 +115,46 @@ async def simulate(args: argparse.Namespace) -> int:
         await broker.stop()
 
 
+def token(args: argparse.Namespace) -> int:
+    """Mint a bearer token with the laptop's local signing key (development stand-in for
+    the identity provider)."""
+    from datetime import timedelta
+    from pathlib import Path
+
+    from dinamis_shared.auth import ensure_local_signing_key, mint_token
+    from dinamis_shared.settings import ServiceSettings
+
+    settings = ServiceSettings()
+    if settings.environment == "production" or settings.auth_jwks_url:
+        print(
+            "dinamis token: refused, an identity provider is configured (DINAMIS_AUTH_JWKS_URL)",
+            file=sys.stderr,
+        )
+        return 2
+    key = ensure_local_signing_key(Path(args.key_file or settings.auth_local_key_file))
+    print(
+        mint_token(
+            key,
+            user_id=args.user,
+            organisation_id=args.org,
+            roles=args.role or ["member"],
+            ttl=timedelta(hours=args.hours),
+            issuer=settings.auth_issuer,
+            audience=settings.auth_audience,
+        )
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="dinamis")
     sub = parser.add_subparsers(dest="group", required=True)
+    tok = sub.add_parser("token", help="mint a development bearer token (local signing key)")
+    tok.add_argument("--user", required=True)
+    tok.add_argument("--org", required=True)
+    tok.add_argument("--role", action="append", choices=["member", "referent", "operator", "admin"])
+    tok.add_argument("--hours", type=float, default=12.0)
+    tok.add_argument("--key-file", help="default: DINAMIS_AUTH_LOCAL_KEY_FILE")
     supplier = sub.add_parser("supplier", help="supplier-side tools").add_subparsers(
         dest="command", required=True
     )
@@ -143,6 +180,8 @@ def main(argv: list[str] | None = None) -> None:
     sim.add_argument("--ingest-url", default="http://127.0.0.1:8101")
     sim.add_argument("--wait", type=float, default=0, help="wait up to N s for ingest's answer")
     args = parser.parse_args(argv)
+    if args.group == "token":
+        sys.exit(token(args))
     if not 64 <= args.size <= 20000:
         parser.error("--size must be between 64 and 20000")
     sys.exit(asyncio.run(simulate(args)))

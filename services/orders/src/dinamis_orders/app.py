@@ -12,9 +12,11 @@ import logging
 from typing import ClassVar
 
 from fastapi import FastAPI
+from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from dinamis_orders.adapters.aggregates import OutboxRelay
+from dinamis_orders.adapters.supplier import HttpSupplier
 from dinamis_orders.entrypoints import events, http_membership, http_requests
 from dinamis_orders.service import membership
 from dinamis_orders.service.context import Orders
@@ -44,6 +46,9 @@ class OrdersSettings(ServiceSettings):
     fulfilled_share: float = 0.95
     # Product orders per user per day.
     product_orders_per_day: int = 50
+    # The supplier's ordering API (the simulator locally); unset: operators order by hand.
+    supplier_url: str | None = "http://127.0.0.1:8109"
+    supplier_api_key: SecretStr = SecretStr("dinamis-dev-supplier-key")
     # Days after the acquisition window's end before an unfinished request expires.
     expiry_grace_days: int = 15
 
@@ -58,6 +63,10 @@ def _orders(resources: Resources) -> Orders:
     if "orders" not in resources.extra:
         db = resources.mongo[resources.settings.mongo_database]  # type: ignore[index]
         resources.extra["orders"] = Orders(db, resources.settings)
+        if resources.settings.supplier_url:
+            resources.extra["orders"].supplier = HttpSupplier(
+                resources.settings.supplier_url, resources.settings.supplier_api_key.get_secret_value()
+            )
     return resources.extra["orders"]
 
 

@@ -10,7 +10,13 @@ from dinamis_orders.service import product_orders, requests
 from dinamis_orders.service.context import Orders
 from dinamis_shared.bus import log_received
 from dinamis_shared.cloudevents import Envelope
-from dinamis_shared.events import ProductFailedV1, ProductReadyV1, SceneIngestedV1, SceneRejectedV1
+from dinamis_shared.events import (
+    ProductFailedV1,
+    ProductReadyV1,
+    RequestApprovedV1,
+    SceneIngestedV1,
+    SceneRejectedV1,
+)
 
 
 def subscriptions(orders: Orders) -> list:
@@ -24,7 +30,13 @@ def subscriptions(orders: Orders) -> list:
         """Consumes `product-ready` / `product-failed`: the product order lists the outcome."""
         await product_orders.record_product(orders, envelope.event, orders.settings.delivery_url)  # type: ignore[arg-type]
 
+    async def on_request_approved(envelope: Envelope) -> None:
+        """Consumes `request-approved`: places the order with the supplier (idempotent by
+        request id) and moves the request to in_progress. Emits `request-updated`."""
+        await requests.place_with_supplier(orders, envelope.event.request_id)  # type: ignore[attr-defined]
+
     return [
+        (RequestApprovedV1, on_request_approved),
         (SceneIngestedV1, on_scene_ingested),
         (SceneRejectedV1, log_received),
         (ProductReadyV1, on_product),

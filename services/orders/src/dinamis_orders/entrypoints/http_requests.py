@@ -186,13 +186,15 @@ async def get_product_order(orders: OrdersDep, principal: CurrentPrincipal, orde
     return state
 
 
-async def expiry_loop(orders: Orders, every_s: float = 300.0) -> None:
-    """Close requests whose acquisition window is over (every few minutes)."""
+async def expiry_loop(orders: Orders, every_s: float = 60.0) -> None:
+    """Every minute: place supplier orders that failed earlier; close requests whose
+    acquisition window is over."""
     while True:
         try:
+            await requests.place_pending(orders)
             closed = await requests.expire_due(orders)
             if closed:
                 log.info("closed %d requests at the end of their window", closed)
         except Exception as exc:
-            (log.warning if is_outage(exc) else log.exception)("expiry pass failed: %s", exc)
+            (log.warning if is_outage(exc) else log.exception)("periodic pass failed: %s", exc)
         await asyncio.sleep(every_s)

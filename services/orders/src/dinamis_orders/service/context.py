@@ -34,6 +34,7 @@ class Orders:
         self.ledger = QuotaLedger(self.db["quota_ledger"])
         self.item_licences = self.db["item_licences"]
         self.daily_slots = self.db["product_order_slots"]
+        self.supplier = None  # a SupplierAdapter when configured
 
     @property
     def stores(self) -> list[AggregateStore]:

@@ -431,6 +431,34 @@ async def start_acquisition(
     )
 
 
+async def place_with_supplier(orders: Orders, request_id: str) -> bool:
+    """Order from the supplier, then `approved -> in_progress`. True once placed.
+
+    A supplier outage must not stall the orders consumer (one loop serves every topic):
+    failures are logged and `place_pending` retries approved requests periodically."""
+    if orders.supplier is None:
+        log.info("no supplier adapter configured: %s waits for an operator", request_id)
+        return False
+    state = await orders.requests.require(request_id, "demande")
+    if state["status"] != RequestState.APPROVED.value:
+        return True  # already in progress (a redelivered event), or cancelled meanwhile
+    try:
+        supplier_order_id = await orders.supplier.place_order(state)
+    except Exception as exc:
+        log.warning("supplier order for %s not placed yet: %s", request_id, exc)
+        return False
+    await start_acquisition(orders, request_id, supplier_order_id)
+    return True
+
+
+async def place_pending(orders: Orders) -> int:
+    """Retry placing every approved request not yet with the supplier."""
+    placed = 0
+    for state in await orders.requests.find({"status": RequestState.APPROVED.value}, limit=500):
+        placed += await place_with_supplier(orders, state["request_id"])
+    return placed
+
+
 async def record_scene(orders: Orders, event: SceneIngestedV1) -> None:
     """A scene acquired for a request arrived: license it to the organisation, update the
     covered share, consume quota for the newly covered ground, close when fulfilled."""

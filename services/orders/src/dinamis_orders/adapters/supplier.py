@@ -1,0 +1,49 @@
+"""Placing acquisition orders with the supplier (the adapter interface and its HTTP client).
+
+The supplier simulator (`dinamis-supplier-sim`, services/ingest) implements the supplier
+side of this API; a real supplier's API gets its own adapter class with the same method.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import httpx
+
+from dinamis_shared.errors import DinamisError
+
+
+class SupplierRefused(DinamisError):
+    """The supplier refused the order (bad AOI, unknown sensor): an operator must look."""
+
+    code = "supplier-refused"
+
+
+class SupplierAdapter(Protocol):
+    async def place_order(self, request: dict) -> str:
+        """Place (idempotently, keyed by the request id) an order; return the supplier's order id."""
+        ...
+
+
+class HttpSupplier:
+    def __init__(self, base_url: str, api_key: str, timeout_s: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.timeout_s = timeout_s
+
+    async def place_order(self, request: dict) -> str:
+        body = {
+            "reference": request["request_id"],
+            "sensor_family": request["sensor_family"],
+            "aoi": request["aoi"],
+            "window": request["window"],
+            "max_cloud_cover": request["max_cloud_cover"],
+        }
+        async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+            response = await client.post(
+                f"{self.base_url}/orders", json=body, headers={"X-Api-Key": self.api_key}
+            )
+        if 400 <= response.status_code < 500:
+            raise SupplierRefused(f"supplier refused the order: {response.status_code} {response.text[:500]}")
+        response.raise_for_status()  # 5xx: an outage, retried
+        return response.json()["order_id"]
