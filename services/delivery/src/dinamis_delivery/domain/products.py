@@ -169,8 +169,9 @@ def source_images(item: dict) -> dict[str, SourceImage]:
             bucket=bucket,
             key=object_name,
             bands=tuple(str(b.get("name", f"B{i + 1}")) for i, b in enumerate(bands)) or ("P",),
-            common_names=tuple(b.get("eo:common_name") for b in bands),
-            wavelengths=tuple(b.get("eo:center_wavelength") for b in bands),
+            # STAC 1.1 `bands` prefix the eo fields; eo v1.1 `eo:bands` do not.
+            common_names=tuple(b.get("eo:common_name", b.get("common_name")) for b in bands),
+            wavelengths=tuple(b.get("eo:center_wavelength", b.get("center_wavelength")) for b in bands),
         )
     return images
 

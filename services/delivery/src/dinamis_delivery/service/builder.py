@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import signal
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -207,8 +209,11 @@ def output_grid(
     else:
         transform, _, _ = calculate_default_transform(src.crs, dst_crs, src.width, src.height, *src.bounds)
         res = abs(transform.a)
-    left, bottom = math.floor(left / res) * res, math.floor(bottom / res) * res
-    right, top = math.ceil(right / res) * res, math.ceil(top / res) * res
+    # In the source's own CRS, snap to the source grid: pixels are copied, not resampled.
+    same = dst_crs == src.crs and res == pixel_size
+    x0, y0 = (src.transform.c % res, src.transform.f % res) if same else (0.0, 0.0)
+    left, bottom = x0 + math.floor((left - x0) / res) * res, y0 + math.floor((bottom - y0) / res) * res
+    right, top = x0 + math.ceil((right - x0) / res) * res, y0 + math.ceil((top - y0) / res) * res
     width, height = max(1, round((right - left) / res)), max(1, round((top - bottom) / res))
     return Affine(res, 0.0, left, 0.0, -res, top), width, height
 
@@ -368,7 +373,12 @@ def build_product(plan: BuildPlan, settings: BuildSettings) -> dict[str, Any]:
             plan.object_key,
             str(out),
             content_type="image/tiff" if plan.format == OutputFormat.COG else "image/jp2",
-            metadata={"sha256": digest, "crs": crs, "product-key": plan.product_key},
+            metadata={
+                "sha256": digest,
+                "crs": crs,
+                "product-key": plan.product_key,
+                "built-by": settings.replica_id,
+            },
         )
     return BuildResult(
         status="built",
@@ -411,6 +421,17 @@ def _s3(settings: BuildSettings, factory: Any) -> Any:
 
 
 def worker_init() -> None:
-    """Process-pool initializer: one GDAL thread per worker, quiet numpy threads."""
+    """Process-pool initializer: one GDAL thread per worker; die with the service.
+
+    A worker whose service process is killed must not finish (and upload) its product
+    behind the back of the replica that takes the request over: Linux's parent-death
+    signal ends it at once."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("GDAL_NUM_THREADS", "1")
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+        if os.getppid() == 1:  # the parent died before prctl: do not linger
+            os._exit(1)

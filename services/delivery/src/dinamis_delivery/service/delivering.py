@@ -136,7 +136,7 @@ class Deliverer:
         self.pool = pool
         self.build_settings = build_settings
         self.retention = retention
-        self._building: dict[str, asyncio.Future] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def deliver(self, request: DeliveryRequestedV1) -> None:
         """Consumes `delivery-requested`; emits one `product-ready` or `product-failed`
@@ -149,29 +149,21 @@ class Deliverer:
             raise errors[0]
 
     async def deliver_one(self, request: DeliveryRequestedV1, spec: ProductSpec) -> None:
-        key = product_key(request.order_id, spec)
-        record = await self._record_for(request, spec, key)
-        await self._announce(request, spec, record)
+        """One product line: build the product unless it exists, then announce it.
 
-    async def _record_for(self, request: DeliveryRequestedV1, spec: ProductSpec, key: str) -> dict:
-        """The product's record, building the product first if nobody has."""
-        pending = self._building.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._building[key] = future
+        One key at a time in this replica: a concurrent duplicate waits, then finds
+        the record (and its announcements) written by the first."""
+        key = product_key(request.order_id, spec)
+        lock = self._locks.setdefault(key, asyncio.Lock())
         try:
-            record = await self.records.get(key)
-            if record is None:
-                record = await self.records.insert(await self._build(request, spec, key))
-            future.set_result(record)
-            return record
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters get it, nobody else must
-            raise
+            async with lock:
+                record = await self.records.get(key)
+                if record is None:
+                    record = await self.records.insert(await self._build(request, spec, key))
+                await self._announce(request, spec, record)
         finally:
-            self._building.pop(key, None)
+            if not lock.locked() and not getattr(lock, "_waiters", None):
+                self._locks.pop(key, None)
 
     def _base_record(self, request: DeliveryRequestedV1, spec: ProductSpec, key: str) -> dict:
         return {
@@ -236,6 +228,8 @@ class Deliverer:
             "build_seconds": result.get("seconds", 0.0),
             "cpu_seconds": result.get("cpu_seconds", 0.0),
             "built_by": result.get("built_by", ""),
+            # Found complete in the bucket (built before a crash), recorded, not rebuilt.
+            "recovered": result.get("recovered", False),
             "built_at": built_at,
             "expires_at": expires_at(built_at, self.retention),
         }
@@ -271,7 +265,13 @@ class Deliverer:
         if meta.get("product-key") != plan.product_key or not meta.get("sha256"):
             return None
         log.info("product found in the bucket, not rebuilt", extra={"object_key": plan.object_key})
-        return {"size_bytes": stat.size, "sha256": meta["sha256"], "crs": meta.get("crs", "")}
+        return {
+            "size_bytes": stat.size,
+            "sha256": meta["sha256"],
+            "crs": meta.get("crs", ""),
+            "built_by": meta.get("built-by", ""),
+            "recovered": True,
+        }
 
     async def _announce(self, request: DeliveryRequestedV1, spec: ProductSpec, record: dict) -> None:
         key = record["_id"]
