@@ -28,9 +28,12 @@ def _lib() -> ctypes.CDLL | None:
 
 
 def reset() -> None:
+    """Zero the statistics and empty GDAL's HTTP cache, so that a product's bytes read
+    are its own (a worker builds products of many scenes: little to reuse anyway)."""
     lib = _lib()
     if lib is not None:
         lib.VSINetworkStatsReset()
+        lib.VSICurlClearCache()
 
 
 def snapshot() -> dict:
