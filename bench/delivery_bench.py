@@ -267,6 +267,31 @@ def cpu_of(pids: list[int]) -> float:
     return total
 
 
+def all_cpu() -> dict[int, tuple[str, float]]:
+    """Every process's (name, CPU seconds), and of those that ended: nothing (they are
+    counted by the difference with the machine's total)."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+                name = " ".join(a.decode(errors="replace").rsplit("/", 1)[-1] for a in argv[:2] if a)[:60]
+                out[int(entry)] = (name, process_cpu_s(int(entry)))
+            except (OSError, IndexError, ValueError):
+                continue
+    return out
+
+
+def cpu_by_command(before: dict, after: dict, top: int = 8) -> dict[str, float]:
+    used: dict[str, float] = {}
+    for pid, (name, cpu) in after.items():
+        delta = cpu - before.get(pid, (name, 0.0))[1]
+        if delta > 0.05:
+            used[name] = used.get(name, 0.0) + delta
+    return {k: round(v, 2) for k, v in sorted(used.items(), key=lambda kv: -kv[1])[:top]}
+
+
 def metric(port: int, name: str) -> float:
     try:
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=3).text
@@ -314,12 +339,14 @@ async def burst(settings, item: dict, n_replicas: int, count: int, rng: random.R
             settings.kafka_bootstrap_servers, [ProductReadyV1.topic(), ProductFailedV1.topic()]
         ) as w:
             busy0, total0 = cpu_busy()
+            every0 = all_cpu()
             t0 = time.monotonic()
             await publish(settings, requests)
             published_s = time.monotonic() - t0
             await w.wait(lambda: all(outcome(w, r.order_id) for r in requests), 900)
             wall = time.monotonic() - t0
             busy1, total1 = cpu_busy()
+            every1 = all_cpu()
         failed = [r.order_id for r in requests if isinstance(outcome(w, r.order_id), ProductFailedV1)]
         main_cpu = sum(process_cpu_s(p.pid) - m for p, m in zip(procs, mains, strict=True))
         servers_cpu = {name: round(cpu_of(pids) - servers_cpu0[name], 2) for name, pids in servers.items()}
@@ -354,6 +381,8 @@ async def burst(settings, item: dict, n_replicas: int, count: int, rng: random.R
         "cpu_core_s_busy": round((busy1 - busy0) / os.sysconf("SC_CLK_TCK"), 2),
         "cpu_s_stack_servers": servers_cpu,
         "cpu_s_bench_client": round(bench_cpu, 2),
+        # Every process on the machine (worker processes included), by command.
+        "cpu_s_by_command": cpu_by_command(every0, every1),
         "bytes_read": sum(d.get("bytes_read", 0) for d in docs),
         "bytes_written": sum(d.get("size_bytes", 0) for d in docs),
     }

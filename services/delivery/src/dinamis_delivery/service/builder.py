@@ -420,6 +420,16 @@ def _s3(settings: BuildSettings, factory: Any) -> Any:
     return _CLIENT
 
 
+def warm_up(hold_s: float = 0.3) -> None:
+    """Pay a worker's one-time costs before the first order: GDAL drivers, PROJ's
+    database, the ctypes handle on libgdal. Held a moment so every worker gets one."""
+    from rasterio.warp import transform as warp_transform
+
+    warp_transform("EPSG:32631", "EPSG:2154", [600_000.0], [5_000_000.0])
+    gdal_stats.reset()
+    time.sleep(hold_s)
+
+
 def worker_init() -> None:
     """Process-pool initializer: one GDAL thread per worker; die with the service.
 

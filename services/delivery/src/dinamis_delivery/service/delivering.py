@@ -40,7 +40,13 @@ from dinamis_delivery.domain.products import (
     plan_product,
     product_key,
 )
-from dinamis_delivery.service.builder import BuildSettings, SourceUnreadable, build_product, worker_init
+from dinamis_delivery.service.builder import (
+    BuildSettings,
+    SourceUnreadable,
+    build_product,
+    warm_up,
+    worker_init,
+)
 from dinamis_shared.bus import EventPublisher
 from dinamis_shared.events import (
     DeliveryRequestedV1,
@@ -85,7 +91,7 @@ class BuildPool:
     def warm_up(self) -> None:
         """Start the worker processes now (each imports GDAL once), not on the first order."""
         for _ in range(self.workers):
-            self.executor.submit(worker_init)
+            self.executor.submit(warm_up)
 
     async def run(self, plan: BuildPlan, settings: BuildSettings) -> dict[str, Any]:
         self.waiting += 1
