@@ -25,7 +25,7 @@ USES = {  # server -> services that must turn not-ready without it
     "kafka": {"ingest", "catalog", "orders", "delivery", "notify"},
     "ferretdb": {"orders", "delivery", "notify"},
     "s3": {"ingest", "catalog", "delivery"},
-    "postgres": {"catalog"},
+    "postgres": {"catalog", "delivery"},  # delivery resolves items in pgSTAC
     "smtp": {"notify"},
 }
 DEPENDENCY_NAME = {"ferretdb": "mongodb"}

@@ -1,15 +1,300 @@
-"""Kafka handlers of the delivery service.
+"""Kafka consumption of `delivery-requested`, with backpressure.
 
-A handler is thin: the bus has already decoded and validated the event; the
-handler calls a use case and returns what to publish. Until issue #6 builds
-the delivery use cases, every subscription only logs what it receives.
+Why not the shared `subscribe()` (FastStream): it hands one message at a time to the
+handler and commits after it, so a replica would build one product at a time and
+leave its other worker processes idle. Here one aiokafka consumer (group `delivery`,
+so replicas share the topic's partitions) fetches requests while the process pool
+has room, runs them concurrently, and:
+
+- **pauses** its partitions while the pool is full (products handed in reach
+  `max_in_flight`), resuming when a slot frees up: nothing is buffered beyond that,
+  and Kafka keeps the backlog (the consumer keeps polling, so it stays in the group);
+- **commits** per partition only the offset below which every request is finished
+  (announced or dead-lettered): a crash replays unfinished requests, never skips one;
+- on a **rebalance**, waits (bounded) for the requests of the revoked partitions and
+  commits them, so the next owner does not redo finished work;
+- decodes with the shared CloudEvents binding and dead-letters like `subscribe()`:
+  malformed → `.dlq` at once; outages retried without limit; other errors retried
+  `MAX_ATTEMPTS` times, then dead-lettered.
 """
 
 from __future__ import annotations
 
-from dinamis_shared.bus import log_received
-from dinamis_shared.events import DeliveryRequestedV1
+import asyncio
+import contextlib
+import logging
+import random
+from typing import Any
 
-SUBSCRIPTIONS = [
-    (DeliveryRequestedV1, log_received),
-]
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from dinamis_delivery import metrics
+from dinamis_delivery.service.delivering import Deliverer
+from dinamis_shared import cloudevents
+from dinamis_shared.bus import CONSUMED, dead_letter_headers
+from dinamis_shared.errors import DinamisError, MalformedEvent, RetriesExhausted, is_outage
+from dinamis_shared.events import DeliveryRequestedV1
+from dinamis_shared.logs import trace_id_var
+from dinamis_shared.topics import topic_for
+
+log = logging.getLogger(__name__)
+
+GROUP = "delivery"
+TOPIC = topic_for(DeliveryRequestedV1)
+MAX_ATTEMPTS = 5
+
+
+class _Partition:
+    """Requests fetched from one partition and not yet finished."""
+
+    def __init__(self) -> None:
+        self.running: dict[int, asyncio.Task] = {}
+        self.next_offset: int | None = None  # one past the last fetched
+        self.committed: int | None = None
+
+    def committable(self) -> int | None:
+        if self.running:
+            return min(self.running)
+        return self.next_offset
+
+
+class RequestConsumer:
+    """Consumes `delivery-requested` (group `delivery`); emits `product-ready` /
+    `product-failed` through the Deliverer, dead letters to `<topic>.dlq`."""
+
+    def __init__(self, settings: Any, resources: Any, deliverer: Deliverer) -> None:
+        self.settings = settings
+        self.resources = resources
+        self.deliverer = deliverer
+        self.partitions: dict[TopicPartition, _Partition] = {}
+        self.consumer: AIOKafkaConsumer | None = None
+        self.paused = False
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    # --- the loop --------------------------------------------------------------
+
+    async def run(self) -> None:
+        await self.resources.broker_started.wait()  # the publisher must be up
+        delay = 0.5
+        while not self._stopping:
+            try:
+                await self._consume()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("request consumer failed, restarting", extra={"error": str(exc)})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _consume(self) -> None:
+        s = self.settings
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            group_id=GROUP,
+            client_id=f"{s.client_id}-{s.replica}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=s.session_timeout_ms,
+            heartbeat_interval_ms=max(500, s.session_timeout_ms // 4),
+            max_poll_interval_ms=s.max_poll_interval_ms,
+            rebalance_timeout_ms=s.max_poll_interval_ms,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        self.consumer.subscribe([TOPIC.name], listener=_Listener(self))
+        await self.consumer.start()
+        lag = asyncio.create_task(self._watch_lag())
+        try:
+            while not self._stopping:
+                self._apply_backpressure()
+                if self.paused:
+                    # Keep polling (heartbeats, rebalances) but fetch nothing.
+                    await self.consumer.getmany(timeout_ms=100)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), 0.5)
+                    self._wake.clear()
+                else:
+                    room = max(1, self.deliverer.pool.max_in_flight - self.deliverer.pool.waiting)
+                    batch = await self.consumer.getmany(timeout_ms=500, max_records=room)
+                    for tp, records in batch.items():
+                        for record in records:
+                            self._start(tp, record)
+                await self._commit()
+        finally:
+            lag.cancel()
+            await self._drain(self.settings.shutdown_wait_s)
+            with contextlib.suppress(Exception):
+                await self._commit()
+            await self.consumer.stop()
+
+    def _apply_backpressure(self) -> None:
+        assert self.consumer is not None
+        assigned = self.consumer.assignment()
+        if self.deliverer.pool.full:
+            if assigned:
+                self.consumer.pause(*assigned)
+            if not self.paused:
+                log.info("pool full, consumer paused", extra={"in_flight": self.deliverer.pool.waiting})
+            self.paused = True
+        else:
+            if self.paused:
+                log.info("pool has room, consumer resumed")
+            if assigned:
+                self.consumer.resume(*assigned)
+            self.paused = False
+        metrics.PAUSED.set(1 if self.paused else 0)
+
+    def _start(self, tp: TopicPartition, record: ConsumerRecord) -> None:
+        state = self.partitions.setdefault(tp, _Partition())
+        state.next_offset = record.offset + 1
+        task = asyncio.create_task(self._handle(record))
+        state.running[record.offset] = task
+
+        def finished(_: asyncio.Task) -> None:
+            state.running.pop(record.offset, None)
+            self._wake.set()
+
+        task.add_done_callback(finished)
+
+    async def _commit(self, only: set[TopicPartition] | None = None) -> None:
+        assert self.consumer is not None
+        offsets = {}
+        assigned = self.consumer.assignment()
+        for tp, state in self.partitions.items():
+            if tp not in assigned or (only is not None and tp not in only):
+                continue
+            target = state.committable()
+            if target is not None and target != state.committed:
+                offsets[tp] = target
+        if not offsets:
+            return
+        try:
+            await self.consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            log.warning("offset commit failed (rebalance?)", extra={"error": str(exc)})
+            return
+        for tp, offset in offsets.items():
+            self.partitions[tp].committed = offset
+
+    async def _drain(self, timeout_s: float, only: set[TopicPartition] | None = None) -> None:
+        tasks = [
+            t
+            for tp, state in self.partitions.items()
+            if only is None or tp in only
+            for t in state.running.values()
+        ]
+        if tasks:
+            log.info("waiting for requests in progress", extra={"count": len(tasks)})
+            await asyncio.wait(tasks, timeout=timeout_s)
+
+    async def _watch_lag(self) -> None:
+        """Queue depth: requests in the owned partitions not fetched yet."""
+        assert self.consumer is not None
+        while True:
+            await asyncio.sleep(2)
+            try:
+                assigned = list(self.consumer.assignment())
+                ends = await self.consumer.end_offsets(assigned) if assigned else {}
+                lag = 0
+                for tp in assigned:
+                    state = self.partitions.get(tp)
+                    position = state.next_offset if state and state.next_offset is not None else None
+                    if position is None:
+                        position = await self.consumer.committed(tp) or 0
+                    lag += max(0, ends.get(tp, 0) - position)
+                metrics.QUEUE_DEPTH.labels("kafka").set(lag)
+                metrics.ASSIGNED.set(len(assigned))
+                metrics.THROUGHPUT.refresh()
+            except Exception as exc:  # metrics only: never stop consuming for them
+                log.debug("lag probe failed", extra={"error": str(exc)})
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    # --- one request -------------------------------------------------------------
+
+    async def _handle(self, record: ConsumerRecord) -> None:
+        try:
+            envelope = cloudevents.decode(
+                record.headers, record.value, expected=DeliveryRequestedV1, key=record.key
+            )
+        except MalformedEvent as exc:
+            await self._dead_letter(record, exc)
+            return
+        except Exception as exc:  # decoding reaches no server: never worth a retry
+            await self._dead_letter(
+                record, MalformedEvent(f"undecodable message: {type(exc).__name__}: {exc}")
+            )
+            return
+        token = trace_id_var.set(envelope.trace_id)
+        try:
+            attempts, delay = 0, 0.2
+            while True:
+                try:
+                    await self.deliverer.deliver(envelope.event)  # type: ignore[arg-type]
+                    CONSUMED.labels(TOPIC.name, GROUP, "handled").inc()
+                    return
+                except Exception as exc:
+                    if isinstance(exc, DinamisError) and exc.permanent:
+                        await self._dead_letter(record, exc)
+                        return
+                    if not is_outage(exc):
+                        attempts += 1
+                        if attempts >= MAX_ATTEMPTS:
+                            await self._dead_letter(
+                                record,
+                                RetriesExhausted(
+                                    f"failed {attempts} times, last: {type(exc).__name__}: {exc}"
+                                ),
+                            )
+                            return
+                    CONSUMED.labels(TOPIC.name, GROUP, "retried").inc()
+                    log.warning(
+                        "request failed, retrying",
+                        exc_info=exc,
+                        extra={"offset": record.offset, "partition": record.partition},
+                    )
+                    await asyncio.sleep(random.uniform(0, delay))
+                    delay = min(delay * 2, 10.0)
+        finally:
+            trace_id_var.reset(token)
+
+    async def _dead_letter(self, record: ConsumerRecord, error: BaseException) -> None:
+        headers = dead_letter_headers(record, error, GROUP)
+        while True:
+            try:
+                await self.resources.broker.publish(
+                    record.value or b"", topic=TOPIC.dlq, key=record.key, headers=headers
+                )
+                break
+            except Exception as exc:  # the bus is down: the request stays uncommitted meanwhile
+                log.warning("dead-letter write failed, retrying", extra={"error": str(exc)})
+                await asyncio.sleep(1.0)
+        CONSUMED.labels(TOPIC.name, GROUP, "dead-lettered").inc()
+        log.warning(
+            "request dead-lettered",
+            extra={
+                "error_code": headers["dlq_error_code"],
+                "reason": headers["dlq_reason"],
+                "offset": record.offset,
+            },
+        )
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, owner: RequestConsumer) -> None:
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        revoked = set(revoked)
+        await self.owner._drain(self.owner.settings.revoke_wait_s, only=revoked)
+        await self.owner._commit(only=revoked)
+        for tp in revoked:
+            self.owner.partitions.pop(tp, None)
+        log.info("partitions revoked", extra={"partitions": sorted(tp.partition for tp in revoked)})
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        metrics.ASSIGNED.set(len(assigned))
+        log.info("partitions assigned", extra={"partitions": sorted(tp.partition for tp in assigned)})

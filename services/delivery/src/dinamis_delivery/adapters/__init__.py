@@ -1,0 +1,1 @@
+"""The stores delivery talks to: the catalogue (pgSTAC), product records (MongoDB), S3."""

@@ -1,0 +1,1 @@
+"""Use cases: build a requested product (in a worker process), deliver it, expire it."""

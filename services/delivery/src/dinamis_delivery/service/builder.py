@@ -1,0 +1,447 @@
+"""Build one product in a worker process: windowed reads over S3, clip, reproject,
+(pansharpen), write a COG or a JPEG2000, checksum, upload. All raster work is GDAL's.
+
+Reading: the archive COG is opened through `/vsis3/` (HTTP range requests). A
+`WarpedVRT` on the output grid pulls only the source tiles the output needs; the
+AOI is a warp *cutline* (pixels whose centre is outside get nodata). The COG or JP2
+driver then streams the VRT into the output file (memory stays bounded). Bytes read
+from the object store are GDAL's own network statistics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import rasterio
+import rasterio.shutil
+import rasterio.windows
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.errors import CRSError, RasterioError
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import calculate_default_transform, transform_bounds, transform_geom
+from rasterio.windows import Window
+from shapely import affinity
+from shapely.geometry import shape
+
+from dinamis_delivery.adapters import gdal_stats
+from dinamis_delivery.domain.products import BuildPlan, ProductRefused, SourceImage
+from dinamis_shared.events import OutputFormat, ProductFailureReason
+
+# Lossless: DEFLATE with the horizontal predictor, 512 px tiles, overviews (average).
+COG_OPTIONS = {
+    "COMPRESS": "DEFLATE",
+    "PREDICTOR": "YES",
+    "LEVEL": "6",
+    "BLOCKSIZE": "512",
+    "OVERVIEWS": "AUTO",
+    "OVERVIEW_RESAMPLING": "AVERAGE",
+    "BIGTIFF": "IF_SAFER",
+    "NUM_THREADS": "1",  # the process pool is the parallelism
+}
+# Lossless JPEG2000 (reversible 5/3 wavelet), tiled, with resolution levels for viewers.
+JP2_OPTIONS = {"REVERSIBLE": "YES", "QUALITY": "100", "YCC": "NO", "BLOCKXSIZE": "1024", "BLOCKYSIZE": "1024"}
+# Reflectance imagery is continuous: bilinear keeps values faithful without cubic's
+# overshoot; the same kernel upsamples MS to PAN resolution when pansharpening.
+RESAMPLING = Resampling.bilinear
+
+
+@dataclass
+class BuildSettings:
+    """What a worker needs besides the plan (picklable; from DeliverySettings)."""
+
+    s3_endpoint: str
+    s3_secure: bool
+    s3_region: str
+    s3_access_key: str
+    s3_secret_key: str
+    delivery_bucket: str
+    work_dir: str
+    max_output_pixels: int
+    replica_id: str
+
+
+def gdal_env(s: BuildSettings) -> dict[str, Any]:
+    return {
+        "AWS_S3_ENDPOINT": s.s3_endpoint,
+        "AWS_HTTPS": "YES" if s.s3_secure else "NO",
+        "AWS_VIRTUAL_HOSTING": "FALSE",
+        "AWS_REGION": s.s3_region,
+        "AWS_ACCESS_KEY_ID": s.s3_access_key,
+        "AWS_SECRET_ACCESS_KEY": s.s3_secret_key,
+        "AWS_NO_SIGN_REQUEST": "NO",
+        # Never list the archive "directory" to look for sidecar files.
+        "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+        "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.jp2",
+        # One read at open covers a COG's header (IFDs, tile offsets) for our scene sizes.
+        "GDAL_INGESTED_BYTES_AT_OPEN": "32768",
+        # Tiles that touch the window are fetched in parallel, merged into few requests.
+        "GDAL_HTTP_MULTIPLEX": "YES",
+        "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
+        "GDAL_HTTP_MAX_RETRY": "3",
+        "GDAL_HTTP_RETRY_DELAY": "0.5",
+        "VSI_CACHE": "TRUE",
+        "GDAL_CACHEMAX": 256,
+        "CPL_VSIL_NETWORK_STATS_ENABLED": "YES",
+    }
+
+
+def _vsis3(image: SourceImage) -> str:
+    return f"/vsis3/{image.bucket}/{image.key}"
+
+
+# Source pixels the bilinear kernel needs around the clip's bounding box.
+KERNEL_MARGIN_PX = 2
+
+
+def source_window(src: rasterio.DatasetReader, clip: dict | None) -> Window:
+    """The source pixels a product needs: the clip's bounding box in the source's pixel
+    grid plus the resampling kernel's margin, within the image (None = whole image)."""
+    full = Window(0, 0, src.width, src.height)
+    if clip is None:
+        return full
+    left, bottom, right, top = shape(transform_geom("EPSG:4326", src.crs, clip)).bounds
+    inv = ~src.transform
+    cols, rows = zip(
+        *(inv * (x, y) for x, y in ((left, top), (right, top), (left, bottom), (right, bottom))), strict=True
+    )
+    m = KERNEL_MARGIN_PX
+    col0, row0 = max(0, math.floor(min(cols)) - m), max(0, math.floor(min(rows)) - m)
+    col1, row1 = min(src.width, math.ceil(max(cols)) + m), min(src.height, math.ceil(max(rows)) + m)
+    if col1 <= col0 or row1 <= row0:
+        raise ProductRefused(
+            ProductFailureReason.AOI_OUTSIDE_SCENE,
+            "the AOI does not intersect the image",
+            "la zone demandée ne recoupe pas l'image",
+        )
+    return Window(col0, row0, col1 - col0, row1 - row0)
+
+
+def fetch_window(
+    src: rasterio.DatasetReader, window: Window, indexes: tuple[int, ...], names: tuple[str, ...], local: Path
+) -> None:
+    """Copy a window of selected bands of the remote COG into a local tiled GeoTIFF.
+
+    Read in strips one source tile-row high, aligned on the tile grid: each strip is one
+    multi-range request for exactly the tiles it crosses, and no tile is fetched twice
+    (GDAL's multi-range reads bypass its HTTP cache, so overlapping reads would re-fetch).
+    Memory stays at one strip whatever the window's size."""
+    block_rows = src.block_shapes[0][0]
+    profile = {
+        "driver": "GTiff",
+        "width": int(window.width),
+        "height": int(window.height),
+        "count": len(indexes),
+        "dtype": src.dtypes[0],
+        "crs": src.crs,
+        "transform": src.window_transform(window),
+        "nodata": src.nodata,
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+    }
+    row, end = int(window.row_off), int(window.row_off + window.height)
+    with rasterio.open(local, "w", **profile) as dst:
+        while row < end:
+            stop = min(end, (row // block_rows + 1) * block_rows)
+            strip = Window(window.col_off, row, window.width, stop - row)
+            dst.write(
+                src.read(indexes, window=strip),
+                window=Window(0, row - window.row_off, window.width, stop - row),
+            )
+            row = stop
+        dst.descriptions = names
+
+
+def _pansharpen_vrt(pan: Path, ms: Path, plan: BuildPlan, dtype: str) -> str:
+    """GDAL's pansharpened VRT (weighted Brovey) on the local windows: MS bands
+    upsampled to the PAN grid (bilinear), scaled by PAN / pseudo-PAN. Every MS band
+    feeds the pseudo-PAN (weights); only the selected ones are output."""
+    out_band = {index: n for n, index in enumerate(plan.band_indexes, start=1)}
+    spectral = []
+    for index in range(1, len(plan.source.bands) + 1):
+        dst = f' dstBand="{out_band[index]}"' if index in out_band else ""
+        spectral.append(
+            f'<SpectralBand{dst}><SourceFilename relativeToVRT="0">{escape(str(ms))}</SourceFilename>'
+            f"<SourceBand>{index}</SourceBand></SpectralBand>"
+        )
+    gdal_type = {"uint8": "Byte", "uint16": "UInt16", "int16": "Int16", "float32": "Float32"}[dtype]
+    descriptions = "".join(
+        f'<VRTRasterBand dataType="{gdal_type}" band="{n}" subClass="VRTPansharpenedRasterBand">'
+        f"<Description>{escape(name)}</Description></VRTRasterBand>"
+        for n, name in enumerate(plan.band_names, start=1)
+    )
+    weights = ",".join(str(w) for w in plan.pan_weights)
+    return (
+        f'<VRTDataset subClass="VRTPansharpenedDataset">{descriptions}<PansharpeningOptions>'
+        f"<Algorithm>WeightedBrovey</Algorithm><AlgorithmOptions><Weights>{weights}</Weights></AlgorithmOptions>"
+        f"<Resampling>Bilinear</Resampling><NumThreads>1</NumThreads><NoData>{plan.nodata}</NoData>"
+        "<SpatialExtentAdjustment>Intersection</SpatialExtentAdjustment>"
+        f'<PanchroBand><SourceFilename relativeToVRT="0">{escape(str(pan))}</SourceFilename>'
+        f"<SourceBand>1</SourceBand></PanchroBand>{''.join(spectral)}</PansharpeningOptions></VRTDataset>"
+    )
+
+
+def output_grid(
+    src: rasterio.DatasetReader, dst_crs: CRS, clip: dict | None, pixel_size: float
+) -> tuple[Affine, int, int]:
+    """The output grid: the clip's (or the image's) bounds in the target CRS, snapped
+    outward to whole pixels of the target grid (like `gdalwarp -tap`), so a product is
+    the same whatever replica builds it. Pixel size: the source GSD when both CRS are
+    in metres, else GDAL's default for the same number of pixels."""
+    if clip is not None:
+        left, bottom, right, top = shape(transform_geom("EPSG:4326", dst_crs, clip)).bounds
+    else:
+        left, bottom, right, top = transform_bounds(src.crs, dst_crs, *src.bounds, densify_pts=21)
+    if dst_crs.is_projected and src.crs.is_projected:
+        res = pixel_size
+    else:
+        transform, _, _ = calculate_default_transform(src.crs, dst_crs, src.width, src.height, *src.bounds)
+        res = abs(transform.a)
+    # In the source's own CRS, snap to the source grid: pixels are copied, not resampled.
+    same = dst_crs == src.crs and res == pixel_size
+    x0, y0 = (src.transform.c % res, src.transform.f % res) if same else (0.0, 0.0)
+    left, bottom = x0 + math.floor((left - x0) / res) * res, y0 + math.floor((bottom - y0) / res) * res
+    right, top = x0 + math.ceil((right - x0) / res) * res, y0 + math.ceil((top - y0) / res) * res
+    width, height = max(1, round((right - left) / res)), max(1, round((top - bottom) / res))
+    return Affine(res, 0.0, left, 0.0, -res, top), width, height
+
+
+def _cutline(src: rasterio.DatasetReader, clip: dict) -> str:
+    """The clip as WKT in the source's pixel/line coordinates (what GDAL's CUTLINE takes)."""
+    g = shape(transform_geom("EPSG:4326", src.crs, clip))
+    inv = ~src.transform
+    return affinity.affine_transform(g, [inv.a, inv.b, inv.d, inv.e, inv.xoff, inv.yoff]).wkt
+
+
+def crs_code(crs: CRS) -> str:
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.to_wkt()
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _no_projection() -> ProductRefused:
+    return ProductRefused(
+        ProductFailureReason.UNSUPPORTED_OPTION,
+        "the image has no map projection (sensor geometry): it cannot be clipped yet",
+        "l'image n'a pas de projection cartographique (géométrie capteur) : pas de découpe possible",
+    )
+
+
+def fetch_sources(plan: BuildPlan, work: Path) -> Path:
+    """Bring the windows the product needs from the archive; return the local dataset
+    to warp (the selected bands, or the pansharpened VRT on the PAN and MS windows)."""
+    with rasterio.open(_vsis3(plan.source)) as src:
+        if src.crs is None:
+            raise _no_projection()
+        if plan.pan is None:
+            local = work / "window.tif"
+            fetch_window(src, source_window(src, plan.clip), plan.band_indexes, plan.band_names, local)
+            return local
+        with rasterio.open(_vsis3(plan.pan)) as pan:
+            if pan.crs is None:
+                raise _no_projection()
+            pan_window = source_window(pan, plan.clip)
+            fetch_window(pan, pan_window, (1,), ("P",), work / "pan.tif")
+            # The same ground in the MS grid, one MS pixel wider each side for the kernel.
+            left, bottom, right, top = rasterio.windows.bounds(pan_window, pan.transform)
+            ms_window = (
+                rasterio.windows.from_bounds(left, bottom, right, top, src.transform)
+                .round_offsets(op="floor")
+                .round_lengths(op="ceil")
+            )
+            ms_window = Window(
+                ms_window.col_off - 1, ms_window.row_off - 1, ms_window.width + 2, ms_window.height + 2
+            )
+            ms_window = ms_window.intersection(Window(0, 0, src.width, src.height))
+            every_band = tuple(range(1, src.count + 1))
+            fetch_window(src, ms_window, every_band, plan.source.bands[: src.count], work / "ms.tif")
+            vrt = work / "pansharpened.vrt"
+            vrt.write_text(_pansharpen_vrt(work / "pan.tif", work / "ms.tif", plan, src.dtypes[0]))
+            return vrt
+
+
+def write_product(plan: BuildPlan, out: Path, work: Path, max_output_pixels: int) -> str:
+    """Write the product file; return its CRS code. Raises ProductRefused."""
+    local = fetch_sources(plan, work)
+    warped = work / "warped.tif"
+    with rasterio.open(local) as src:
+        dst_crs = CRS.from_user_input(plan.dst_crs) if plan.dst_crs else src.crs
+        transform, width, height = output_grid(src, dst_crs, plan.clip, abs(src.transform.a))
+        if width * height * src.count > max_output_pixels:
+            raise ProductRefused(
+                ProductFailureReason.UNSUPPORTED_OPTION,
+                f"the product would have {width}x{height} pixels x {src.count} bands, more than the "
+                f"{max_output_pixels} allowed: ask for a smaller area or fewer bands",
+                f"le produit aurait {width}x{height} pixels x {src.count} bandes, plus que les "
+                f"{max_output_pixels} permis : demandez une zone plus petite ou moins de bandes",
+            )
+        extras = {"CUTLINE": _cutline(src, plan.clip)} if plan.clip is not None else {}
+        with WarpedVRT(
+            src,
+            crs=dst_crs,
+            transform=transform,
+            width=width,
+            height=height,
+            resampling=RESAMPLING,
+            nodata=plan.nodata,
+            **extras,
+        ) as vrt:
+            # Warp once into a local tiled file: the output drivers read their source
+            # twice (overviews, then the image).
+            rasterio.shutil.copy(vrt, warped, driver="GTiff", TILED="YES", BLOCKXSIZE="512", BLOCKYSIZE="512")
+    with rasterio.open(warped, "r+") as local_out:
+        local_out.descriptions = plan.band_names
+    with rasterio.open(warped) as local_out:
+        if plan.format == OutputFormat.COG:
+            rasterio.shutil.copy(local_out, out, driver="COG", **COG_OPTIONS)
+        else:
+            rasterio.shutil.copy(local_out, out, driver="JP2OpenJPEG", **JP2_OPTIONS)
+    return crs_code(dst_crs)
+
+
+@dataclass
+class BuildResult:
+    status: str  # "built" or "refused"
+    object_key: str = ""
+    size_bytes: int = 0
+    sha256: str = ""
+    crs: str = ""
+    bytes_read: int = 0
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    built_by: str = ""
+    reason_code: str = ""
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def build_product(plan: BuildPlan, settings: BuildSettings) -> dict[str, Any]:
+    """Run in a worker process: build, checksum and upload one product.
+
+    The upload is a single PUT of the finished file to its deterministic key: a
+    product is either absent or complete in the bucket, never partial.
+    """
+    from dinamis_shared.clients import s3_client
+
+    started, cpu0 = time.monotonic(), time.process_time()
+    Path(settings.work_dir).mkdir(parents=True, exist_ok=True)
+    gdal_stats.reset()
+    with tempfile.TemporaryDirectory(dir=settings.work_dir, prefix="product-") as tmp:
+        work = Path(tmp)
+        out = work / Path(plan.object_key).name
+        try:
+            options = gdal_env(settings)
+            # rasterio refuses AWS_* options in Env (it wants boto3): a worker process is
+            # ours alone, so they go into its environment, where GDAL reads them.
+            os.environ.update({k: str(v) for k, v in options.items() if k.startswith("AWS_")})
+            with rasterio.Env(**{k: v for k, v in options.items() if not k.startswith("AWS_")}):
+                crs = write_product(plan, out, work, settings.max_output_pixels)
+        except ProductRefused as refused:
+            return BuildResult(
+                status="refused", reason_code=refused.reason.value, reason=refused.text
+            ).as_dict()
+        except (RasterioError, CRSError) as exc:
+            # Transient S3 failures are retried by GDAL itself; what remains is the
+            # caller's to retry a few times, then to report as unreadable.
+            raise SourceUnreadable(f"{type(exc).__name__}: {exc}") from None
+        size, digest = out.stat().st_size, sha256_of(out)
+        bytes_read = gdal_stats.downloaded_bytes()
+        client = _s3(settings, s3_client)
+        client.fput_object(
+            settings.delivery_bucket,
+            plan.object_key,
+            str(out),
+            content_type="image/tiff" if plan.format == OutputFormat.COG else "image/jp2",
+            metadata={
+                "sha256": digest,
+                "crs": crs,
+                "product-key": plan.product_key,
+                "built-by": settings.replica_id,
+            },
+        )
+    return BuildResult(
+        status="built",
+        object_key=plan.object_key,
+        size_bytes=size,
+        sha256=digest,
+        crs=crs,
+        bytes_read=bytes_read,
+        seconds=time.monotonic() - started,
+        cpu_seconds=time.process_time() - cpu0,
+        built_by=settings.replica_id,
+    ).as_dict()
+
+
+class SourceUnreadable(Exception):
+    """GDAL could not read the archive image (after its own retries)."""
+
+
+_CLIENT: Any = None
+
+
+def _s3(settings: BuildSettings, factory: Any) -> Any:
+    global _CLIENT
+    if _CLIENT is None:
+        from pydantic import SecretStr
+
+        from dinamis_shared.settings import ServiceSettings
+
+        _CLIENT = factory(
+            ServiceSettings(
+                s3_endpoint=settings.s3_endpoint,
+                s3_secure=settings.s3_secure,
+                s3_region=settings.s3_region,
+                s3_access_key=settings.s3_access_key,
+                s3_secret_key=SecretStr(settings.s3_secret_key),
+            ),
+            timeout_s=60,
+        )
+    return _CLIENT
+
+
+def warm_up(hold_s: float = 0.3) -> None:
+    """Pay a worker's one-time costs before the first order: GDAL drivers, PROJ's
+    database, the ctypes handle on libgdal. Held a moment so every worker gets one."""
+    from rasterio.warp import transform as warp_transform
+
+    warp_transform("EPSG:32631", "EPSG:2154", [600_000.0], [5_000_000.0])
+    gdal_stats.reset()
+    time.sleep(hold_s)
+
+
+def worker_init() -> None:
+    """Process-pool initializer: one GDAL thread per worker; die with the service.
+
+    A worker whose service process is killed must not finish (and upload) its product
+    behind the back of the replica that takes the request over: Linux's parent-death
+    signal ends it at once."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("GDAL_NUM_THREADS", "1")
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+        if os.getppid() == 1:  # the parent died before prctl: do not linger
+            os._exit(1)
