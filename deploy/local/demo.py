@@ -1,74 +1,162 @@
-"""Part of `make up`'s demo: publish one example of every event whose consumers do
-not have their use case yet (they only log it: issues #5 to #7) and show which
-running service consumed which (read from each service's /metrics). Ingest's real
-work is shown by the supplier simulator, which `make up` runs next."""
+"""Part of `make up`: the institution's workflow on the running platform, through the
+services' HTTP APIs, with tokens minted by the laptop's identity stand-in:
+
+1. an organisation applies (charter and licence accepted), an operator approves it, its
+   referent activates a member, the operator allocates a Pléiades Neo quota;
+2. the member asks for an acquisition over Lyon (a quote first), the operator approves,
+   the supplier simulator acquires and delivers, ingest archives, the request is fulfilled;
+3. the member orders a clipped Lambert-93 product of the delivered scene and gets its
+   download link; notify has e-mailed the member along the way.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import re
+import os
 import sys
 import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 
-from dinamis_delivery.entrypoints.events import SUBSCRIPTIONS as DELIVERY
-from dinamis_notify.entrypoints.events import SUBSCRIPTIONS as NOTIFY
-from dinamis_orders.entrypoints.events import SUBSCRIPTIONS as ORDERS
-from dinamis_shared.bus import EventPublisher, make_broker
-from dinamis_shared.events import SceneAcquiredV1, SceneIngestedV1
-from dinamis_shared.examples import example_events
-from dinamis_shared.settings import ServiceSettings
+from dinamis_shared.auth import ensure_local_signing_key, mint_token
 
-PORTS = {"orders": 8103, "delivery": 8104, "notify": 8105}
-SUBSCRIBED = {
-    (service, model.topic())
-    for service, subscriptions in {
-        "orders": ORDERS,
-        "delivery": DELIVERY,
-        "notify": NOTIFY,
-    }.items()
-    for model, _ in subscriptions
+ORDERS = "http://127.0.0.1:8103/v1"
+DELIVERY = "http://127.0.0.1:8104"
+KEY = ensure_local_signing_key(
+    Path(os.environ.get("DINAMIS_AUTH_LOCAL_KEY_FILE", ".stack/auth/signing-key.pem"))
+)
+ORG = "org-demo-inrae-lyon"
+LYON = {
+    "type": "Polygon",
+    "coordinates": [[[4.80, 45.72], [4.88, 45.72], [4.88, 45.77], [4.80, 45.77], [4.80, 45.72]]],
 }
-LINE = re.compile(r'dinamis_events_consumed_total\{group="\w+",outcome="handled",topic="([^"]+)"\} ([\d.]+)')
 
 
-def handled() -> dict[tuple[str, str], float]:
-    counts = {}
-    for service, port in PORTS.items():
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-        for topic, value in LINE.findall(text):
-            counts[(service, topic)] = float(value)
-    return counts
+def headers(user: str, org: str, *roles: str) -> dict:
+    return {
+        "Authorization": f"Bearer {mint_token(KEY, user_id=user, organisation_id=org, roles=list(roles))}"
+    }
 
 
-async def main() -> int:
-    before = handled()
-    broker = make_broker(ServiceSettings())
-    await broker.connect()
-    publisher = EventPublisher(broker, "/dinamis/demo")
-    # Ingest and catalog do real work: the simulator shows them next, with real data.
-    events = [e for e in example_events() if not isinstance(e, SceneAcquiredV1 | SceneIngestedV1)]
-    for event in events:
-        await publisher.publish(event)
-    await broker.stop()
-    print(f"==> demo: published {len(events)} example events, one per topic")
-    expected = {(service, topic) for service, topic in SUBSCRIBED if topic in {e.topic() for e in events}}
-    deadline = time.monotonic() + 30
-    while True:
-        after = handled()
-        new = {k: after[k] - before.get(k, 0) for k in after if after[k] > before.get(k, 0)}
-        if set(new) >= expected or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.5)
-    for event in events:
-        by = sorted(s for (s, t) in new if t == event.topic())
-        print(f"    {event.topic():<32} consumed by: {', '.join(by) or 'nobody'}")
-    missing = expected - set(new)
-    for service, topic in sorted(missing):
-        print(f"!!  {service} did not consume {topic} within 30 s", file=sys.stderr)
-    return 1 if missing else 0
+OPERATOR = headers("operator-paul", "dinamis", "operator")
+REFERENT = headers("referent-jeanne", ORG, "referent", "member")
+MEMBER = headers("member-marie", ORG, "member")
+
+
+def call(method: str, path: str, who: dict, ok: tuple[int, ...] = (200, 201), **kw) -> dict:
+    r = httpx.request(method, ORDERS + path, headers=who, timeout=60, **kw)
+    if r.status_code not in ok:
+        sys.exit(f"!! {method} {path}: {r.status_code} {r.text[:400]}")
+    return r.json()
+
+
+def wait(what: str, check, timeout: float = 180.0):
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        if time.monotonic() > deadline:
+            sys.exit(f"!! timed out waiting for {what}")
+        time.sleep(1.0)
+    return result
+
+
+def main() -> None:
+    print("==> demo: membership, quota, acquisition request, product order")
+    org = call(
+        "POST",
+        "/organisations",
+        REFERENT,
+        ok=(201, 409),
+        json={
+            "name": "INRAE Lyon (démo)",
+            "category": "french-research",
+            "legal_representative": {
+                "name": "Jeanne Martin",
+                "email": "direction@inrae.example.fr",
+                "title": "Directrice d'unité",
+            },
+            "accept_charter": "charte-dinamis-2024",
+            "accept_licence": "licence-produits-dinamis-2024",
+            "referent_email": "jeanne.martin@inrae.example.fr",
+            "referent_name": "Jeanne Martin",
+        },
+    )
+    if org.get("status") == "pending":
+        call("POST", f"/organisations/{ORG}/decision", OPERATOR, json={"decision": "approve"})
+    call(
+        "PUT",
+        f"/organisations/{ORG}/users/member-marie",
+        REFERENT,
+        json={"email": "marie.dupont@inrae.example.fr", "display_name": "Marie Dupont", "language": "fr"},
+    )
+    start = datetime.now(UTC) + timedelta(days=1)
+    draft = {
+        "kind": "tasking",
+        "sensor_family": "pleiades-neo",
+        "aoi": LYON,
+        "window": {"start": start.isoformat(), "end": (start + timedelta(days=60)).isoformat()},
+        "title": "Îlots de chaleur, Lyon",
+        "justification": "Cartographie de la végétation urbaine (projet démo).",
+    }
+    quote = call("POST", "/requests/quote", MEMBER, json=draft)
+    period = quote["quota"]["period"]
+    call(
+        "POST", f"/quotas/{ORG}/pleiades-neo/{period}", OPERATOR, json={"km2": 500, "reason": "dotation démo"}
+    )
+    print(
+        f"    organisation {ORG} active; quote: {quote['area_km2']:.1f} km²,"
+        f" {len(quote['warnings'])} warning(s)"
+    )
+    req = call("POST", "/requests", MEMBER, json=draft)
+    rid = req["request_id"]
+    call("POST", f"/requests/{rid}/actions", OPERATOR, json={"action": "start_review"})
+    call("POST", f"/requests/{rid}/actions", OPERATOR, json={"action": "approve"})
+    print(f"    request {rid} approved; the supplier simulator acquires...")
+    done = wait(
+        "the request to be fulfilled",
+        lambda: (
+            (s := call("GET", f"/requests/{rid}", MEMBER))["status"] in ("fulfilled", "partially_fulfilled")
+            and s
+        ),
+    )
+    print(
+        f"    request {rid} {done['status']}: {len(done['scenes'])} scene(s),"
+        f" {done['covered_share']:.0%} covered"
+    )
+    balance = call("GET", f"/quotas/{ORG}/pleiades-neo/{period}", MEMBER)
+    print(
+        f"    quota {period}: {balance['consumed_km2']:.1f} km² consumed,"
+        f" {balance['available_km2']:.1f} available"
+    )
+    scene = done["scenes"][0]
+    clip = {
+        "type": "Polygon",
+        "coordinates": [[[4.82, 45.73], [4.85, 45.73], [4.85, 45.75], [4.82, 45.75], [4.82, 45.73]]],
+    }
+    order = call(
+        "POST",
+        "/product-orders",
+        MEMBER,
+        json={
+            "items": [{"collection": "pleiades-neo-ortho", "item_id": scene}],
+            "aoi": clip,
+            "crs": "EPSG:2154",
+        },
+    )
+    oid = order["order_id"]
+    ready = wait(
+        "the product",
+        lambda: (o := call("GET", f"/product-orders/{oid}", MEMBER))["status"] != "processing" and o,
+    )
+    product = ready["products"][0]
+    if product["status"] != "ready":
+        sys.exit(f"!! product {product['product_id']}: {product.get('reason')}")
+    r = httpx.get(product["download"], headers=MEMBER, timeout=30)
+    print(
+        f"    product order {oid} ready: {product['size_bytes']} bytes, {product['crs']}; "
+        f"GET {product['download']} -> {r.status_code} (presigned redirect)"
+    )
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    main()
