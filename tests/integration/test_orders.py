@@ -510,3 +510,60 @@ async def test_scene_for_a_request_updates_progress_and_consumes_quota(keyfile, 
     assert (
         balance["consumed_km2"] == pytest.approx(req["area_km2"], rel=0.01) and balance["reserved_km2"] == 0
     )
+
+
+async def test_requests_and_memberships_expire_and_give_back_quota(keyfile, operator, settings):
+    """The periodic pass: an in-progress request whose window (plus grace) is over closes
+    and releases the quota never consumed; a membership past its end expires."""
+    from dinamis_orders.app import OrdersSettings
+    from dinamis_orders.service import membership as membership_cases
+    from dinamis_orders.service import requests as use_cases
+    from dinamis_orders.service.context import Orders
+    from dinamis_shared.clients import mongo_client
+
+    _, member = new_member_org(keyfile, operator)
+    start = datetime.now(UTC) - timedelta(days=60)
+    past = {
+        **tasking(),
+        "window": {"start": start.isoformat(), "end": (start + timedelta(days=30)).isoformat()},
+    }
+    req = member.call("POST", "/requests", json=past).json()
+    rid, period = req["request_id"], req["quota_period"]
+    operator.call(
+        "POST", f"/quotas/{member.org}/pleiades-neo/{period}", json={"km2": 100, "reason": "dotation"}
+    )
+    operator.call("POST", f"/requests/{rid}/actions", json={"action": "start_review"})
+    assert (
+        operator.call("POST", f"/requests/{rid}/actions", json={"action": "approve"}).json()["status"]
+        == "approved"
+    )
+    assert member.call("GET", f"/quotas/{member.org}/pleiades-neo/{period}").json()["available_km2"] < 100
+    client = mongo_client(settings)
+    try:
+        orders_ctx = Orders(client[settings.mongo_database], OrdersSettings())
+        await use_cases.start_acquisition(orders_ctx, rid, "SIM-X")
+        assert await use_cases.expire_due(orders_ctx) >= 1
+        # A membership that ended yesterday.
+        _, short = new_member_org(keyfile, operator)
+        operator.call(
+            "POST", f"/organisations/{short.org}/status", json={"status": "suspended", "reason": "test"}
+        )
+        r = operator.call(
+            "POST",
+            f"/organisations/{short.org}/status",
+            json={
+                "status": "active",
+                "reason": "reprise",
+                "valid_until": (datetime.now(UTC) + timedelta(seconds=2)).isoformat(),
+            },
+        )
+        assert r.status_code == 200, r.text
+        await asyncio.sleep(2.5)
+        assert await membership_cases.expire_memberships(orders_ctx) >= 1
+    finally:
+        await client.close()
+    state = member.call("GET", f"/requests/{rid}").json()
+    assert state["status"] == "expired"
+    assert member.call("GET", f"/quotas/{member.org}/pleiades-neo/{period}").json()["available_km2"] == 100
+    assert operator.call("GET", f"/organisations/{short.org}").json()["status"] == "expired"
+    assert short.call("POST", "/api-keys", json={"name": "x"}).json()["code"] == "organisation-inactive"

@@ -15,7 +15,7 @@ from dinamis_orders.adapters.quota_store import quota_id
 from dinamis_orders.domain.acquisition import RequestDraft
 from dinamis_orders.domain.requests import Action, allowed_actions
 from dinamis_orders.entrypoints.http_membership import OrdersDep, Staff, _own_or_staff
-from dinamis_orders.service import product_orders, requests
+from dinamis_orders.service import membership, product_orders, requests
 from dinamis_orders.service.context import Orders
 from dinamis_shared.auth import CurrentPrincipal
 from dinamis_shared.errors import is_outage
@@ -188,9 +188,10 @@ async def get_product_order(orders: OrdersDep, principal: CurrentPrincipal, orde
 
 async def expiry_loop(orders: Orders, every_s: float = 60.0) -> None:
     """Every minute: place supplier orders that failed earlier; close requests whose
-    acquisition window is over."""
+    acquisition window is over; expire memberships past their end."""
     while True:
         try:
+            await membership.expire_memberships(orders)
             await requests.place_pending(orders)
             closed = await requests.expire_due(orders)
             if closed:

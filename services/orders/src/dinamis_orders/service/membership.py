@@ -297,3 +297,25 @@ async def record_item_obtained(orders: Orders, item_id: str, organisation_id: st
     await orders.item_licences.update_one(
         {"_id": item_id}, {"$addToSet": {"obtained_by": organisation_id}}, upsert=True
     )
+
+
+async def expire_memberships(orders: Orders) -> int:
+    """Memberships past their `valid_until` become `expired` (and say so on the bus)."""
+    now = orders.now()
+    expired = 0
+    for state in await orders.organisations.find({"status": OrganisationStatus.ACTIVE.value}, limit=5000):
+        until = state.get("valid_until")
+        if until and datetime.fromisoformat(until) <= now:
+            try:
+                await change_status(
+                    orders,
+                    Principal(user_id="orders", organisation_id="dinamis", roles=frozenset({Role.OPERATOR})),
+                    state["organisation_id"],
+                    OrganisationStatus.EXPIRED,
+                    "fin de la période d'adhésion / membership period over",
+                    None,
+                )
+                expired += 1
+            except rules.MembershipError:
+                continue  # changed meanwhile
+    return expired
