@@ -18,9 +18,17 @@ from dinamis_shared.watch import EventWatcher
 
 
 async def ingest_scene(
-    settings, catalog_api: str, tmp: Path, lon: float, lat: float, acquired_at: datetime, size: int = 256
+    settings,
+    catalog_api: str,
+    tmp: Path,
+    lon: float,
+    lat: float,
+    acquired_at: datetime,
+    size: int = 256,
+    extent_m: float = 8000,
 ) -> dict:
-    """The scene's STAC item as the catalog serves it, once searchable."""
+    """The scene's STAC item as the catalog serves it, once searchable (`size` PAN pixels
+    over `extent_m` metres: a small raster covering a few map tiles)."""
     s3 = clients.s3_client(settings)
     scene = SimulatedScene(
         mission="PNEO4",
@@ -28,6 +36,7 @@ async def ingest_scene(
         lat=lat,
         acquired_at=acquired_at,
         size=size,
+        extent_m=extent_m,
         job_id=str(uuid.uuid4().int)[:10],
     )
     checksums = write_package(scene, tmp / "pkg")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -17,9 +18,9 @@ from stac_validator.stac_validator import StacValidate
 
 from dinamis_shared.examples import lyon_item
 from dinamis_shared.testing import start_service, stop_service
-from tests.integration.stac_offline import SchemaNotVendored, offline_schemas, schema_store
 from tests.integration.scenes import ingest_scene
-from tests.integration.test_catalog import ingested, publish, region
+from tests.integration.stac_offline import SchemaNotVendored, offline_schemas, schema_store
+from tests.integration.test_catalog import ingested, publish
 
 PORT = 18701
 INGEST_PORT = 18703
@@ -58,7 +59,7 @@ async def indexed(settings, tmp_path_factory):
         start_service("ingest", INGEST_PORT, logs, env=env),
     ]
     try:
-        lon, lat = region()
+        lon, lat = random.uniform(0.5, 6.5), random.uniform(43.5, 49.0)
         scene = await ingest_scene(
             settings,
             API,
@@ -81,7 +82,7 @@ async def indexed(settings, tmp_path_factory):
         w, s, e, n = scene["bbox"]
         area = {
             "type": "Polygon",
-            "coordinates": [[[w, s], [e + 1.0, s], [e + 1.0, n], [w, n], [w, s]]],
+            "coordinates": [[[w, s], [e + 1.1, s], [e + 1.1, n], [w, n], [w, s]]],
         }
         yield docs, area
     finally:

@@ -115,45 +115,70 @@ class ArchiveReaderParams(DefaultDependency):
 # --- Who sees which item on full-resolution tiles --------------------------------------
 
 
-class ItemAccess:
-    """Asks the orders service which items a caller may read (`POST /v1/access/items`, the
-    decision signed URLs use), from the tiler's worker threads; answers are kept `ttl_s`
-    seconds per (credentials, item) so a map view does not ask once per tile."""
+def _fingerprint(credentials: dict[str, str]) -> str:
+    return hashlib.sha256(repr(sorted(credentials.items())).encode()).hexdigest()
 
-    def __init__(self, orders_url: str, ttl_s: float = 60.0, client: httpx.Client | None = None) -> None:
-        self.url = orders_url.rstrip("/") + "/v1/access/items"
+
+class ItemAccess:
+    """Asks the orders service whether a caller stands as a member (`GET /v1/me`) and which
+    items it may read (`POST /v1/access/items`, the decision signed URLs use). Answers are
+    kept `ttl_s` seconds per credentials (and item) so a map view does not ask once per
+    tile; item decisions are asked from the tiler's worker threads (sync client)."""
+
+    def __init__(self, orders_url: str, ttl_s: float = 60.0) -> None:
+        self.orders_url = orders_url.rstrip("/")
         self.ttl_s = ttl_s
-        self.client = client or httpx.Client(timeout=5.0)
-        self._cache: dict[tuple[str, str], tuple[float, bool]] = {}
+        self.client = httpx.Client(timeout=5.0)
+        self._items: dict[tuple[str, str], tuple[float, bool]] = {}
+        self._standing: dict[str, tuple[float, dict]] = {}
         self._lock = threading.Lock()
 
     def close(self) -> None:
         self.client.close()
 
+    @staticmethod
+    def _refusal(response: httpx.Response) -> None:
+        if response.status_code in (401, 403):
+            body = response.json()
+            raise Forbidden(body.get("detail", "refused"), code=body.get("code", "forbidden"))
+        response.raise_for_status()
+
+    async def check_standing(self, http: httpx.AsyncClient, credentials: dict[str, str]) -> None:
+        """Refuse (403, with the reason) a caller who is not an active member or staff."""
+        who, now = _fingerprint(credentials), time.monotonic()
+        hit = self._standing.get(who)
+        if hit is None or hit[0] <= now:
+            response = await http.get(f"{self.orders_url}/v1/me", headers=credentials)
+            self._refusal(response)
+            if len(self._standing) > 10_000:
+                self._standing.clear()
+            hit = self._standing[who] = (now + self.ttl_s, response.json()["standing"])
+        standing = hit[1]
+        if not standing["allowed"]:
+            raise Forbidden(standing["reason"], code=standing["code"])
+
     def allowed(self, credentials: dict[str, str], item_ids: list[str]) -> set[str]:
-        who = hashlib.sha256(repr(sorted(credentials.items())).encode()).hexdigest()
-        now = time.monotonic()
+        who, now = _fingerprint(credentials), time.monotonic()
         known: dict[str, bool] = {}
         with self._lock:
             for item_id in item_ids:
-                hit = self._cache.get((who, item_id))
+                hit = self._items.get((who, item_id))
                 if hit and hit[0] > now:
                     known[item_id] = hit[1]
         missing = sorted(set(item_ids) - set(known))
         if missing:
-            response = self.client.post(self.url, json={"item_ids": missing}, headers=credentials)
-            if response.status_code in (401, 403):
-                body = response.json()
-                raise Forbidden(body.get("detail", "refused"), code=body.get("code", "forbidden"))
-            response.raise_for_status()
+            response = self.client.post(
+                f"{self.orders_url}/v1/access/items", json={"item_ids": missing}, headers=credentials
+            )
+            self._refusal(response)
             decisions = response.json()["decisions"]
             with self._lock:
-                if len(self._cache) > 100_000:
-                    self._cache.clear()
+                if len(self._items) > 100_000:
+                    self._items.clear()
                 for item_id in missing:
                     ok = bool(decisions.get(item_id, {}).get("allowed"))
                     known[item_id] = ok
-                    self._cache[(who, item_id)] = (now + self.ttl_s, ok)
+                    self._items[(who, item_id)] = (now + self.ttl_s, ok)
         return {i for i, ok in known.items() if ok}
 
 
@@ -181,9 +206,10 @@ def _forwarded_credentials(request: Request) -> dict[str, str]:
 
 
 async def backend_params(request: Request) -> ArchiveBackendParams:
-    """The tile policy. Public up to `public_max_zoom`; above, the caller must authenticate
-    and sees only the items the orders service allows. Tiles are at most MAX_TILESIZE pixels
-    wide (a larger one is a request for a whole scene at full resolution, or for memory)."""
+    """The tile policy. Public up to `tiles_public_max_zoom`; above, the caller must
+    authenticate, stand as an active member (or staff), and sees only the items the orders
+    service allows. Tiles are at most MAX_TILESIZE pixels wide (a larger one asks for a
+    whole scene at full resolution, or for all the memory)."""
     tilesize = request.query_params.get("tilesize")
     if tilesize and tilesize.isdigit() and int(tilesize) > MAX_TILESIZE:
         raise TileRequestRefused(
@@ -200,6 +226,7 @@ async def backend_params(request: Request) -> ArchiveBackendParams:
         await current_principal(request)
         access: ItemAccess = request.app.state.resources.extra["item_access"]
         credentials = _forwarded_credentials(request)
+        await access.check_standing(request.app.state.resources.extra["http"], credentials)
 
         def item_filter(items: list[Item]) -> list[Item]:
             allowed = access.allowed(credentials, [i["id"] for i in items]) if items else set()
