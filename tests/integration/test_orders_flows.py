@@ -402,3 +402,41 @@ async def test_100_concurrent_approvals_never_overdraw_a_quota(keyfile, operator
     assert balance["available_km2"] >= 0 and reserved <= allocation
     assert len(approved) >= 33  # the quota is used, not left idle by the concurrency guard
     assert balance["available_km2"] < largest  # nothing approvable was left unapproved
+
+
+async def test_outbox_survives_a_killed_process(keyfile, operator, settings, tmp_path):
+    """A replica that wrote a state change and was SIGKILLed before publishing: the next
+    replica publishes the change's events once, with their stored ids."""
+    port = 18604
+    env = {
+        "DINAMIS_AUTH_LOCAL_KEY_FILE": str(keyfile),
+        "DINAMIS_ORDERS_SUPPLIER_URL": "",
+        "DINAMIS_ORDERS_CATALOG_URL": "http://127.0.0.1:9",
+    }
+    _, member = new_member_org(keyfile, operator)
+    async with EventWatcher(settings.kafka_bootstrap_servers, [OrganisationChangedV1.topic()]) as watcher:
+        silent = start_service("orders", port, tmp_path, env={**env, "DINAMIS_ORDERS_OUTBOX_RELAY": "false"})
+        try:
+            r = httpx.post(
+                f"http://127.0.0.1:{port}/v1/organisations/{member.org}/status",
+                json={"status": "suspended", "reason": "audit"},
+                headers=operator.headers,
+                timeout=30,
+            )
+            assert r.status_code == 200, r.text
+        finally:
+            silent.kill()  # SIGKILL: no shutdown hook runs
+            silent.wait()
+        # This module's own orders process relays too: stop it from racing by waiting on
+        # the event itself, whichever replica publishes it.
+        await watcher.wait(
+            lambda: [e for e in watcher.events(OrganisationChangedV1, member.org) if e.status == "suspended"],
+            30,
+        )
+        await asyncio.sleep(3)  # let a second publication, if any, arrive
+        suspended = [
+            (h["ce_id"], v)
+            for t, h, k, v in watcher.records
+            if k == member.org.encode() and b'"suspended"' in v
+        ]
+    assert len({ce_id for ce_id, _ in suspended}) == 1  # one event id: consumers see it once

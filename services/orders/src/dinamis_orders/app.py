@@ -49,6 +49,8 @@ class OrdersSettings(ServiceSettings):
     # The supplier's ordering API (the simulator locally); unset: operators order by hand.
     supplier_url: str | None = "http://127.0.0.1:8109"
     supplier_api_key: SecretStr = SecretStr("dinamis-dev-supplier-key")
+    # Publish the outbox from this replica (off: another replica relays; tests of crashes).
+    outbox_relay: bool = True
     # Days after the acquisition window's end before an unfinished request expires.
     expiry_grace_days: int = 15
 
@@ -90,12 +92,12 @@ async def start(app: FastAPI, resources: Resources) -> None:
         return await membership.verify_api_key(orders, access_key, secret_key)
 
     install_authenticator(app, authenticator_from_settings(resources.settings, local_api_keys))
-    relay = OutboxRelay(orders.stores, resources.publisher)
     tasks = [
         asyncio.create_task(_keep_trying("creating indexes", orders.create_indexes)),
-        asyncio.create_task(relay.run()),
         asyncio.create_task(http_requests.expiry_loop(orders)),
     ]
+    if resources.settings.outbox_relay:
+        tasks.append(asyncio.create_task(OutboxRelay(orders.stores, resources.publisher).run()))
     resources.extra["tasks"] = tasks
 
 
