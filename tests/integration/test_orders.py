@@ -567,3 +567,23 @@ async def test_requests_and_memberships_expire_and_give_back_quota(keyfile, oper
     assert member.call("GET", f"/quotas/{member.org}/pleiades-neo/{period}").json()["available_km2"] == 100
     assert operator.call("GET", f"/organisations/{short.org}").json()["status"] == "expired"
     assert short.call("POST", "/api-keys", json={"name": "x"}).json()["code"] == "organisation-inactive"
+
+
+def test_only_admins_register_staff_and_nobody_grants_staff_roles_elsewhere(keyfile, operator):
+    referent, member = new_member_org(keyfile, operator)
+    admin = Caller(keyfile, uid("adm"), "dinamis", ["admin"])
+    staff = {"email": "paul.operateur@dinamis.example.fr", "display_name": "Paul", "roles": ["operator"]}
+    new_operator = uid("op")
+    assert admin.call("PUT", f"/organisations/dinamis/users/{new_operator}", json=staff).status_code == 200
+    assert operator.call("PUT", f"/organisations/dinamis/users/{uid('op')}", json=staff).status_code == 403
+    for caller in (referent, operator, admin):  # operator/admin roles exist only in the staff organisation
+        r = caller.call("PUT", f"/organisations/{member.org}/users/{uid('usr')}", json=staff)
+        assert r.status_code == 403, (caller.user, r.text)
+    # A user of one organisation cannot be moved into another by its referent.
+    _, other = new_member_org(keyfile, operator)
+    r = referent.call(
+        "PUT",
+        f"/organisations/{member.org}/users/{other.user}",
+        json={"email": "x@y.example.fr", "display_name": "X"},
+    )
+    assert r.status_code == 403

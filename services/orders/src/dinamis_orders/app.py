@@ -49,6 +49,8 @@ class OrdersSettings(ServiceSettings):
     # The supplier's ordering API (the simulator locally); unset: operators order by hand.
     supplier_url: str | None = "http://127.0.0.1:8109"
     supplier_api_key: SecretStr = SecretStr("dinamis-dev-supplier-key")
+    # The platform's own organisation: its users are DINAMIS staff (operators, admins).
+    staff_organisation_id: str = "dinamis"
     # Publish the outbox from this replica (off: another replica relays; tests of crashes).
     outbox_relay: bool = True
     # Days after the acquisition window's end before an unfinished request expires.

@@ -166,14 +166,27 @@ def _check_manages(principal: Principal, org_id: str) -> None:
 async def put_user(
     orders: Orders, principal: Principal, org_id: str, user_id: str, update: UserUpdate
 ) -> dict:
-    """A referent adds, edits, activates or deactivates a user of their own organisation."""
-    _check_manages(principal, org_id)
-    await orders.organisations.require(org_id, "organisation")
-    if not principal.is_staff and set(update.roles) - {Role.MEMBER, Role.REFERENT}:
-        raise Forbidden(
-            "a referent grants only member and referent roles",
-            message_fr="un référent n'attribue que les rôles member et referent",
-        )
+    """A referent adds, edits, activates or deactivates a user of their own organisation.
+
+    DINAMIS staff are users of the platform's own organisation (`staff_organisation_id`,
+    not a member body): only admins manage them, and only there are the operator and
+    admin roles granted (notify finds operators to alert through these records)."""
+    staff_org = getattr(orders.settings, "staff_organisation_id", "dinamis")
+    granted = set(update.roles)
+    if org_id == staff_org:
+        if Role.ADMIN not in principal.roles:
+            raise Forbidden(
+                "only admins manage DINAMIS staff accounts",
+                message_fr="seuls les administrateurs gèrent les comptes du personnel DINAMIS",
+            )
+    else:
+        _check_manages(principal, org_id)
+        await orders.organisations.require(org_id, "organisation")
+        if granted - {Role.MEMBER, Role.REFERENT}:
+            raise Forbidden(
+                "members of an organisation hold only the member and referent roles",
+                message_fr="les membres d'une organisation n'ont que les rôles member et referent",
+            )
     existing = await orders.user(user_id)
     if existing is not None and existing.organisation_id != org_id:
         raise Forbidden(
