@@ -525,6 +525,7 @@ async def test_requests_and_memberships_expire_and_give_back_quota(keyfile, oper
     start = datetime.now(UTC) - timedelta(days=60)
     past = {
         **tasking(),
+        "kind": "archive",
         "window": {"start": start.isoformat(), "end": (start + timedelta(days=30)).isoformat()},
     }
     req = member.call("POST", "/requests", json=past).json()
@@ -587,3 +588,96 @@ def test_only_admins_register_staff_and_nobody_grants_staff_roles_elsewhere(keyf
         json={"email": "x@y.example.fr", "display_name": "X"},
     )
     assert r.status_code == 403
+
+
+def test_review_findings_keys_follow_their_owner_and_states_stay_consistent(keyfile, operator):
+    """Regressions from the security review: an API key acts with its owner's current
+    roles and dies with the account; a demoted referent manages nobody; an acquisition in
+    progress cannot be cancelled; a refused organisation may apply again; a membership
+    end without a timezone is a 422, not a broken record."""
+    referent, member = new_member_org(keyfile, operator)
+    ref_record = {
+        "email": "ref@labo.example.fr",
+        "display_name": "Paul Referent",
+        "roles": ["referent", "member"],
+    }
+    pair = referent.call("POST", "/api-keys", json={"name": "cron"}).json()
+    as_key = {"access-key": pair["access_key"], "secret-key": pair["secret_key"]}
+    assert set(httpx.get(f"{API}/me", headers=as_key).json()["principal"]["roles"]) == {"member", "referent"}
+    # A second referent demotes the first: the key and the token lose the referent right.
+    second = Caller(keyfile, uid("ref"), member.org, ["referent", "member"])
+    assert (
+        referent.call(
+            "PUT",
+            f"/organisations/{member.org}/users/{second.user}",
+            json={**ref_record, "email": "r2@labo.example.fr"},
+        ).status_code
+        == 200
+    )
+    assert (
+        second.call(
+            "PUT",
+            f"/organisations/{member.org}/users/{referent.user}",
+            json={**ref_record, "roles": ["member"]},
+        ).status_code
+        == 200
+    )
+    r = httpx.put(f"{API}/organisations/{member.org}/users/{referent.user}", json=ref_record, headers=as_key)
+    assert r.status_code == 403, r.text
+    assert (
+        referent.call(
+            "PUT", f"/organisations/{member.org}/users/{referent.user}", json=ref_record
+        ).status_code
+        == 403
+    )
+    # Deactivated: the key stops working.
+    assert (
+        second.call(
+            "PUT",
+            f"/organisations/{member.org}/users/{referent.user}",
+            json={**ref_record, "roles": ["member"], "active": False},
+        ).status_code
+        == 200
+    )
+    assert httpx.get(f"{API}/me", headers=as_key).status_code == 401
+    # In progress: no cancellation.
+    req = member.call("POST", "/requests", json=tasking()).json()
+    rid = req["request_id"]
+    operator.call(
+        "POST",
+        f"/quotas/{member.org}/pleiades-neo/{req['quota_period']}",
+        json={"km2": 100, "reason": "dotation"},
+    )
+    operator.call("POST", f"/requests/{rid}/actions", json={"action": "start_review"})
+    operator.call("POST", f"/requests/{rid}/actions", json={"action": "approve"})
+    r = operator.call("POST", f"/requests/{rid}/actions", json={"action": "start_acquisition"})
+    assert r.status_code == 400 and r.json()["code"] == "reason-required"
+    r = operator.call(
+        "POST", f"/requests/{rid}/actions", json={"action": "start_acquisition", "reason": "AIRBUS-123"}
+    )
+    assert r.json()["status"] == "in_progress" and r.json()["supplier_order_id"] == "AIRBUS-123", r.text
+    r = member.call("POST", f"/requests/{rid}/actions", json={"action": "cancel"})
+    assert r.status_code == 409 and r.json()["code"] == "invalid-transition"
+    # Refused, then applies again.
+    org = uid("org")
+    applicant = Caller(keyfile, uid("ref"), org, ["referent", "member"])
+    assert applicant.call("POST", "/organisations", json=application("Labo refusé")).status_code == 201
+    assert (
+        operator.call(
+            "POST",
+            f"/organisations/{org}/decision",
+            json={"decision": "refuse", "reason": "dossier incomplet"},
+        ).json()["status"]
+        == "refused"
+    )
+    again = applicant.call("POST", "/organisations", json=application("Labo complet"))
+    assert again.status_code == 201 and again.json()["status"] == "pending", again.text
+    assert applicant.call("POST", "/organisations", json=application("x" * 5)).status_code == 409
+    r = operator.call(
+        "POST",
+        f"/organisations/{org}/decision",
+        json={"decision": "approve", "valid_until": "2030-01-01T00:00:00"},
+    )
+    assert r.status_code == 422
+    # Staff do not apply.
+    assert operator.call("POST", "/organisations", json=application("DINAMIS")).status_code == 403

@@ -440,3 +440,43 @@ async def test_outbox_survives_a_killed_process(keyfile, operator, settings, tmp
             if k == member.org.encode() and b'"suspended"' in v
         ]
     assert len({ce_id for ce_id, _ in suspended}) == 1  # one event id: consumers see it once
+
+
+async def test_relay_publishes_an_aggregates_events_in_revision_order(settings):
+    """Revision n's writer died before writing its hint; revision n+1 has one: the relay
+    publishes n before n+1, not n+1 now and n at the next sweep."""
+    client = mongo_client(settings)
+    store = AggregateStore(client[settings.mongo_database], f"order_test_{uuid.uuid4().hex[:6]}")
+    org = uid("org")
+
+    def changed(revision: int) -> OrganisationChangedV1:
+        return OrganisationChangedV1(
+            organisation_id=org,
+            revision=revision,
+            name="Org",
+            category="french-research",
+            status="pending",
+            changed_by="u1",
+            changed_at=datetime.now(UTC),
+        )
+
+    broker = make_broker(settings)
+    await broker.start()
+    try:
+        async with EventWatcher(settings.kafka_bootstrap_servers, [OrganisationChangedV1.topic()]) as watcher:
+            await store.write(org, {"n": 1}, expected_rev=0, by="u1", change="a", events=[changed(1)])
+            await store.outbox.delete_one({"_id": store.revision_id(org, 1)})  # the lost hint
+            await store.write(org, {"n": 2}, expected_rev=1, by="u1", change="b", events=[changed(2)])
+            relay = OutboxRelay([store], EventPublisher(broker, "/tests/outbox"))
+            assert await relay.relay_once() == 2
+            events = await watcher.wait(
+                lambda: (
+                    len(watcher.events(OrganisationChangedV1, org)) >= 2
+                    and watcher.events(OrganisationChangedV1, org)
+                ),
+                30,
+            )
+    finally:
+        await broker.stop()
+        await client.close()
+    assert [e.revision for e in events] == [1, 2]

@@ -95,13 +95,15 @@ def prefers_english(accept_language: str) -> bool:
     """True when the caller ranks English above French (French is the default)."""
     best: dict[str, float] = {}
     for part in accept_language.split(",")[:20]:
-        lang, _, params = part.strip().partition(";")
+        lang, *params = part.strip().split(";")
         q = 1.0
-        if params.strip().startswith("q="):
-            try:
-                q = float(params.strip()[2:])
-            except ValueError:
-                q = 0.0
+        for param in params:  # `q` may follow other parameters
+            name, _, value = param.strip().partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
         primary = lang.strip().lower().split("-")[0]
         if primary in ("en", "fr"):
             best[primary] = max(best.get(primary, 0.0), q)

@@ -12,7 +12,7 @@ import logging
 from typing import ClassVar
 
 from fastapi import FastAPI
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from dinamis_orders.adapters.aggregates import OutboxRelay
@@ -27,6 +27,7 @@ from dinamis_shared.service import Resources, ServiceDefinition, create_service_
 from dinamis_shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+DEV_SUPPLIER_KEY = "dinamis-dev-supplier-key"
 
 
 class OrdersSettings(ServiceSettings):
@@ -48,11 +49,18 @@ class OrdersSettings(ServiceSettings):
     product_orders_per_day: int = 50
     # The supplier's ordering API (the simulator locally); unset: operators order by hand.
     supplier_url: str | None = "http://127.0.0.1:8109"
-    supplier_api_key: SecretStr = SecretStr("dinamis-dev-supplier-key")
+    supplier_api_key: SecretStr = SecretStr(DEV_SUPPLIER_KEY)
     # The platform's own organisation: its users are DINAMIS staff (operators, admins).
     staff_organisation_id: str = "dinamis"
     # Publish the outbox from this replica (off: another replica relays; tests of crashes).
     outbox_relay: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_dev_supplier_key(self) -> OrdersSettings:
+        if self.environment == "production" and self.supplier_api_key.get_secret_value() == DEV_SUPPLIER_KEY:
+            raise ValueError("unsafe settings in production: supplier_api_key is the development key")
+        return self
+
     # Days after the acquisition window's end before an unfinished request expires.
     expiry_grace_days: int = 15
 

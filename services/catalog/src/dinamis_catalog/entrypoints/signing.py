@@ -36,6 +36,14 @@ class SigningRefused(DinamisError):
     http_status = 400
 
 
+class OrdersRefusal(DinamisError):
+    """The orders service's own refusal (401/403), passed on unchanged."""
+
+    def __init__(self, detail: str, code: str, status: int) -> None:
+        super().__init__(detail, code=code)
+        self.http_status = status
+
+
 class UnknownObject(DinamisError):
     code = "unknown-object"
     http_status = 404
@@ -121,8 +129,10 @@ async def _decisions(request: Request, item_ids: list[str]) -> dict[str, dict]:
         headers=_forwarded_credentials(request),
     )
     if response.status_code in (401, 403):
-        body = response.json()
-        raise Forbidden(body.get("detail", "refused"), code=body.get("code", "forbidden"))
+        body = response.json()  # already in the caller's language (Accept-Language forwarded)
+        raise OrdersRefusal(
+            body.get("detail", "refused"), body.get("code", "forbidden"), response.status_code
+        )
     response.raise_for_status()
     return response.json()["decisions"]
 
@@ -166,9 +176,9 @@ async def sign_urls(
     }
     if refused:
         codes = {decisions[items[u]]["code"] for u in refused}
-        first = next(iter(refused.values()))
+        fr, _, en = next(iter(refused.values())).partition(" / ")
         raise Forbidden(
-            f"access refused: {first}", code=sorted(codes)[0], message_fr=f"accès refusé : {first}"
+            f"access refused: {en or fr}", code=sorted(codes)[0], message_fr=f"accès refusé : {fr}"
         )
     signed = {}
     for url, key in keys.items():

@@ -10,9 +10,11 @@ re-reads. A conditional update (`{version: n}`) would be the usual guard, but Fe
 1.24 does not apply it atomically (see docs/architecture.md).
 
 The view collection (`<name>`) holds the latest state per aggregate for listings and
-queries; it is written after the revision (guarded by `rev`) and repaired by the outbox
-relay, so it may lag a revision by a moment but never goes backwards. Reads of one
-aggregate (`get`) always come from the revisions.
+queries; it is written after the revision (checked by `rev`, read back) and re-written
+by the outbox relay for revisions that carry events. Under a rare race (two writers of
+successive revisions, the older one slower) a listing can show the previous state of an
+aggregate until its next change; reads of one aggregate (`get`) are always exact (they
+probe the revisions).
 
 `OutboxRelay` publishes pending outbox events with their stored ids, then marks the
 revision sent. A crash between publish and mark re-publishes the same event with the
@@ -123,9 +125,7 @@ class AggregateStore:
     async def require(self, aggregate_id: str, what: str = "objet") -> dict:
         state = await self.get(aggregate_id)
         if state is None:
-            raise NotFound(
-                f"{what} {aggregate_id!r} not found", message_fr=f"{what} {aggregate_id!r} introuvable"
-            )
+            raise NotFound(f"{aggregate_id!r} not found", message_fr=f"{what} {aggregate_id!r} introuvable")
         return state
 
     async def history(self, aggregate_id: str) -> list[dict]:
@@ -242,6 +242,23 @@ class OutboxRelay:
         for store in stores:
             store.wakeup = self.wakeup
 
+    @staticmethod
+    async def _earlier_pending(store: AggregateStore, docs: list[dict]) -> list[dict]:
+        """Pending revisions before those found by hint (a writer that died before writing
+        its hint): an aggregate's events go out in revision order, never n+1 before n."""
+        seen = {d["_id"] for d in docs}
+        earlier = []
+        for doc in docs:
+            rev = doc["rev"] - 1
+            while rev >= 1 and (rid := store.revision_id(doc["aggregate_id"], rev)) not in seen:
+                previous = await store.revisions.find_one({"_id": rid})
+                if previous is None or not previous.get("outbox_pending"):
+                    break
+                earlier.append(previous)
+                seen.add(rid)
+                rev -= 1
+        return earlier
+
     async def relay_once(self, batch: int = 500, sweep: bool = False) -> int:
         published = 0
         for store in self.stores:
@@ -255,6 +272,7 @@ class OutboxRelay:
                 for hint in sorted(stale):
                     await store.outbox.delete_one({"_id": hint})
                 docs = [d for d in docs if d.get("outbox_pending")]
+                docs += await self._earlier_pending(store, docs)
             PENDING.labels(store.name).set(len(docs))
             for doc in sorted(docs, key=lambda d: (d["aggregate_id"], d["rev"])):
                 for entry in doc["outbox"]:

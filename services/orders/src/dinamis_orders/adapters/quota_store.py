@@ -137,6 +137,20 @@ class QuotaLedger:
             raise ValueError(kind)
         return await self._append(qid, kind, km2, by, request_id=request_id)
 
+    async def release_all(self, qid: str, request_id: str, by: str) -> float:
+        """Release whatever is still reserved for a request (cancelled, fulfilled, expired):
+        what the ledger holds, not what the caller believes. Returns the km² released."""
+        for _ in range(5):
+            held = (await self.balance(qid)).reservations.get(request_id, 0.0)
+            if held <= 0:
+                return 0.0
+            try:
+                await self.settle(qid, request_id, held, EntryKind.RELEASE, by)
+                return held
+            except QuotaError:  # consumed or released meanwhile: read again
+                continue
+        raise QuotaError("quota trop sollicité, réessayez / quota too contended, retry", code="contended")
+
     async def balance(self, qid: str) -> Balance:
         return (await self._head(qid))[1]
 

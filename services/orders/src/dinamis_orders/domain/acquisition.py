@@ -3,7 +3,7 @@ co-financing beyond the quota (pure)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -48,6 +48,10 @@ class RequestDraft(BaseModel):
             )
         if (self.window.end - self.window.start).days > 366:
             raise ValueError("fenêtre de plus d'un an / window longer than one year")
+        if self.kind is RequestKind.TASKING and self.window.end <= datetime.now(UTC):
+            raise ValueError(
+                "une programmation vise une fenêtre future / tasking needs a window ending in the future"
+            )
         return self
 
 

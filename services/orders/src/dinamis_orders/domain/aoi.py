@@ -22,6 +22,7 @@ from dinamis_shared.events import SensorFamily
 
 GEOD = Geod(ellps="WGS84")
 MAX_VERTICES = 10_000
+MAX_PARTS = 100  # polygons in a MultiPolygon
 # Smallest orderable area per sensor family (km²), as the supplier sells them.
 MIN_AREA_KM2 = {SensorFamily.PLEIADES: 25.0, SensorFamily.PLEIADES_NEO: 25.0, SensorFamily.SPOT: 100.0}
 
@@ -84,9 +85,22 @@ def parse_aoi(geojson: object, family: SensorFamily | None = None, max_km2: floa
             f"more than {MAX_VERTICES} vertices: simplify the AOI",
             "aoi-too-complex",
         )
+    if geojson["type"] == "MultiPolygon" and isinstance(coords, list) and len(coords) > MAX_PARTS:
+        raise _refuse(
+            f"plus de {MAX_PARTS} polygones : regroupez la zone",
+            f"more than {MAX_PARTS} polygons: merge the AOI",
+            "aoi-too-complex",
+        )
     try:
         geometry = shape({"type": geojson["type"], "coordinates": coords})
-    except (ValueError, TypeError, IndexError, AttributeError, shapely.errors.GEOSException) as exc:
+    except (
+        ValueError,
+        TypeError,
+        IndexError,
+        AttributeError,
+        OverflowError,
+        shapely.errors.GEOSException,
+    ) as exc:
         raise _refuse(f"géométrie illisible : {exc}", f"unreadable geometry: {exc}") from exc
     if geometry.is_empty:
         raise _refuse("zone vide", "empty AOI")
@@ -110,7 +124,10 @@ def parse_aoi(geojson: object, family: SensorFamily | None = None, max_km2: floa
     warnings = []
     if not geometry.is_valid:
         reason = shapely.is_valid_reason(geometry)
-        repaired = shapely.make_valid(geometry)
+        # Overlapping parts make `make_valid` explode in time (minutes for 2,000 squares):
+        # dissolve the parts first, which is fast, then repair what remains.
+        parts = list(getattr(geometry, "geoms", [geometry]))
+        repaired = shapely.make_valid(shapely.union_all([shapely.make_valid(p) for p in parts]))
         polygons = [
             g for g in getattr(repaired, "geoms", [repaired]) if isinstance(g, Polygon | MultiPolygon)
         ]

@@ -4,7 +4,11 @@ may make them. Every change of a request's state goes through `transition`.
     submitted -> under_review -> approved | rejected | needs_cofinancing
     needs_cofinancing -> approved | rejected | cancelled
     approved -> in_progress -> fulfilled | partially_fulfilled | expired
-    any state that is not final -> cancelled, by the request's author
+    before the supplier has the order (submitted, under_review, needs_cofinancing,
+    approved) -> cancelled, by the request's author; once `in_progress` the supplier is
+    acquiring and imagery will arrive: no cancellation (it would refund quota for
+    imagery still delivered)
+    approved -> expired (system): never placed with the supplier before the window ended
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ EDGES: dict[tuple[RequestState, Action], tuple[RequestState, set[Actor]]] = {
     (S.IN_PROGRESS, A.FULFIL): (S.FULFILLED, {Actor.SYSTEM}),
     (S.IN_PROGRESS, A.FULFIL_PARTIALLY): (S.PARTIALLY_FULFILLED, {Actor.SYSTEM}),
     (S.IN_PROGRESS, A.EXPIRE): (S.EXPIRED, {Actor.SYSTEM}),
+    (S.APPROVED, A.EXPIRE): (S.EXPIRED, {Actor.SYSTEM}),
 }
 
 
@@ -73,7 +78,7 @@ class TransitionForbidden(DinamisError):
 def transition(state: RequestState, action: Action, actor: Actor) -> RequestState:
     """The state after `action` by `actor`, or InvalidTransition / TransitionForbidden."""
     if action is Action.CANCEL:
-        if state in FINAL:
+        if state in FINAL or state is RequestState.IN_PROGRESS:
             raise InvalidTransition(
                 f"une demande « {state} » ne peut plus être annulée / a {state} request "
                 "can no longer be cancelled"
@@ -100,6 +105,6 @@ def transition(state: RequestState, action: Action, actor: Actor) -> RequestStat
 def allowed_actions(state: RequestState) -> list[str]:
     """The actions possible from `state` (whoever the actor), for error messages and UIs."""
     actions = [action.value for (source, action) in EDGES if source == state]
-    if state not in FINAL:
+    if state not in FINAL and state is not RequestState.IN_PROGRESS:
         actions.append(Action.CANCEL.value)
     return actions

@@ -4,11 +4,10 @@ Every route says who may call it. Errors are RFC 9457 problem details, French fi
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from dinamis_orders.domain.organisations import Application, UserUpdate
 from dinamis_orders.service import membership
@@ -74,7 +73,7 @@ class DecisionBody(BaseModel):
 
     decision: Literal["approve", "refuse"]
     reason: str | None = Field(default=None, max_length=4000)
-    valid_until: datetime | None = None
+    valid_until: AwareDatetime | None = None
 
 
 @router.post("/organisations/{org_id}/decision")
@@ -90,7 +89,7 @@ class StatusBody(BaseModel):
 
     status: Literal["active", "suspended", "expired"]
     reason: str = Field(min_length=3, max_length=4000)
-    valid_until: datetime | None = None
+    valid_until: AwareDatetime | None = None
 
 
 @router.post("/organisations/{org_id}/status")
@@ -104,7 +103,7 @@ async def change_status(orders: OrdersDep, operator: Staff, org_id: Identifier, 
 @router.get("/organisations/{org_id}/users")
 async def list_users(orders: OrdersDep, principal: CurrentPrincipal, org_id: Identifier) -> dict:
     """The organisation's referents, and staff."""
-    membership._check_manages(principal, org_id)
+    await membership.check_manages(orders, principal, org_id)
     return {"users": await orders.users.find({"organisation_id": org_id}, limit=1000)}
 
 

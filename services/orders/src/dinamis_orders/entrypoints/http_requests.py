@@ -189,13 +189,15 @@ async def get_product_order(orders: OrdersDep, principal: CurrentPrincipal, orde
 async def expiry_loop(orders: Orders, every_s: float = 60.0) -> None:
     """Every minute: place supplier orders that failed earlier; close requests whose
     acquisition window is over; expire memberships past their end."""
+    steps = {
+        "membership expiry": membership.expire_memberships,
+        "supplier orders": requests.place_pending,
+        "request expiry": requests.expire_due,
+    }
     while True:
-        try:
-            await membership.expire_memberships(orders)
-            await requests.place_pending(orders)
-            closed = await requests.expire_due(orders)
-            if closed:
-                log.info("closed %d requests at the end of their window", closed)
-        except Exception as exc:
-            (log.warning if is_outage(exc) else log.exception)("periodic pass failed: %s", exc)
+        for name, step in steps.items():  # one failing step does not stop the others
+            try:
+                await step(orders)
+            except Exception as exc:
+                (log.warning if is_outage(exc) else log.exception)("periodic %s failed: %s", name, exc)
         await asyncio.sleep(every_s)

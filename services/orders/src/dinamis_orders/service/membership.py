@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from datetime import datetime
 
@@ -20,14 +21,29 @@ from dinamis_orders.service.context import Orders
 from dinamis_shared.auth import Forbidden, Principal, Role, Unauthenticated
 from dinamis_shared.events import OrganisationCategory, OrganisationStatus
 
+log = logging.getLogger(__name__)
+
 
 def _state(model: Organisation | User) -> dict:
     return model.model_dump(mode="json")
 
 
 async def apply(orders: Orders, principal: Principal, application: Application) -> dict:
-    """The legal representative applies for their organisation (the token's organisation)."""
+    """The legal representative applies for their organisation (the token's organisation).
+    A refused organisation may apply again (a new revision of the same record)."""
     now = orders.now()
+    if principal.organisation_id == getattr(orders.settings, "staff_organisation_id", "dinamis"):
+        raise Forbidden(
+            "DINAMIS staff do not apply for membership",
+            message_fr="le personnel DINAMIS ne demande pas d'adhésion",
+        )
+    previous = await orders.organisations.get(principal.organisation_id)
+    if previous is not None and previous["status"] != OrganisationStatus.REFUSED.value:
+        raise rules.MembershipError(
+            f"organisation {principal.organisation_id!r} has already applied ({previous['status']})",
+            code="already-exists",
+            message_fr=f"{principal.organisation_id!r} a déjà une adhésion ({previous['status']})",
+        )
     if application.category is OrganisationCategory.CONTRACTOR:
         body = await orders.organisation(application.commissioning_organisation_id or "")
         if body is None or body.category is not OrganisationCategory.FRENCH_PUBLIC or not body.is_active(now):
@@ -68,21 +84,26 @@ async def apply(orders: Orders, principal: Principal, application: Application) 
         display_name=application.referent_name,
         roles=[Role.REFERENT, Role.MEMBER],
     )
+    rev = previous["rev"] if previous else 0
     saved = await orders.organisations.write(
         org.organisation_id,
         _state(org),
-        expected_rev=0,
+        expected_rev=rev,
         by=principal.user_id,
         change="applied",
-        events=[org.changed_event(1, principal.user_id, now)],
+        events=[org.changed_event(rev + 1, principal.user_id, now)],
     )
     await _save_user(orders, referent, principal.user_id, now, change="referent of the application")
     return saved
 
 
-async def _save_user(orders: Orders, user: User, by: str, now: datetime, change: str) -> dict:
-    current = await orders.users.get(user.user_id)
-    rev = current["rev"] if current else 0
+async def _save_user(
+    orders: Orders, user: User, by: str, now: datetime, change: str, rev: int | None = None
+) -> dict:
+    """Write a user; `rev` is the revision the caller checked (a concurrent change fails)."""
+    if rev is None:
+        current = await orders.users.get(user.user_id)
+        rev = current["rev"] if current else 0
     return await orders.users.write(
         user.user_id,
         _state(user),
@@ -153,14 +174,25 @@ async def change_status(
     )
 
 
-def _check_manages(principal: Principal, org_id: str) -> None:
+async def check_manages(orders: Orders, principal: Principal, org_id: str) -> None:
+    """Staff, or an active referent of `org_id` — by the token *and* by the user's record
+    (a referent demoted or deactivated by another referent loses the right at once)."""
     if principal.is_staff:
         return
+    refused = Forbidden(
+        "only the organisation's referent (or DINAMIS staff) manages its users",
+        message_fr="seul le référent de l'organisation (ou le personnel DINAMIS) gère ses utilisateurs",
+    )
     if principal.organisation_id != org_id or Role.REFERENT not in principal.roles:
-        raise Forbidden(
-            "only the organisation's referent (or DINAMIS staff) manages its users",
-            message_fr="seul le référent de l'organisation (ou le personnel DINAMIS) gère ses utilisateurs",
-        )
+        raise refused
+    record = await orders.user(principal.user_id)
+    if (
+        record is None
+        or not record.active
+        or record.organisation_id != org_id
+        or Role.REFERENT not in record.roles
+    ):
+        raise refused
 
 
 async def put_user(
@@ -180,21 +212,29 @@ async def put_user(
                 message_fr="seuls les administrateurs gèrent les comptes du personnel DINAMIS",
             )
     else:
-        _check_manages(principal, org_id)
+        await check_manages(orders, principal, org_id)
         await orders.organisations.require(org_id, "organisation")
         if granted - {Role.MEMBER, Role.REFERENT}:
             raise Forbidden(
                 "members of an organisation hold only the member and referent roles",
                 message_fr="les membres d'une organisation n'ont que les rôles member et referent",
             )
-    existing = await orders.user(user_id)
+    current = await orders.users.get(user_id)
+    existing = User.model_validate({k: v for k, v in current.items() if k != "rev"}) if current else None
     if existing is not None and existing.organisation_id != org_id:
         raise Forbidden(
             "this user belongs to another organisation",
             message_fr="cet utilisateur appartient à une autre organisation",
         )
     user = User(user_id=user_id, organisation_id=org_id, **update.model_dump())
-    return await _save_user(orders, user, principal.user_id, orders.now(), change="edited by referent")
+    return await _save_user(
+        orders,
+        user,
+        principal.user_id,
+        orders.now(),
+        change="edited by referent",
+        rev=current["rev"] if current else 0,
+    )
 
 
 # --- API keys ------------------------------------------------------------------------------
@@ -210,6 +250,12 @@ async def create_api_key(orders: Orders, principal: Principal, name: str) -> dic
         raise Forbidden(
             "API keys are created with a login token, not another API key",
             message_fr="une clé d'API se crée avec un jeton de connexion, pas une autre clé",
+        )
+    record = await orders.user(principal.user_id)
+    if record is None or not record.active or record.organisation_id != principal.organisation_id:
+        raise Forbidden(
+            "API keys are for registered, active users",
+            message_fr="les clés d'API sont réservées aux utilisateurs enregistrés et actifs",
         )
     access_key = "dk_" + secrets.token_hex(10)
     secret_key = secrets.token_urlsafe(32)
@@ -266,10 +312,18 @@ async def verify_api_key(orders: Orders, access_key: str, secret_key: str) -> Pr
         raise Unauthenticated(
             "unknown or revoked API key", code="invalid-api-key", message_fr="clé d'API inconnue ou révoquée"
         )
+    # The key acts with the roles its owner still has today, and only while active.
+    user = await orders.user(state["user_id"])
+    if user is None or not user.active or user.organisation_id != state["organisation_id"]:
+        raise Unauthenticated(
+            "the API key's owner is no longer an active user",
+            code="invalid-api-key",
+            message_fr="le titulaire de la clé d'API n'est plus un utilisateur actif",
+        )
     return Principal(
         user_id=state["user_id"],
         organisation_id=state["organisation_id"],
-        roles=frozenset(Role(r) for r in state["roles"]),
+        roles=frozenset(Role(r) for r in state["roles"]) & frozenset(user.roles),
         via="api-key",
         key_id=access_key,
     )
@@ -285,7 +339,8 @@ async def require_member(orders: Orders, principal: Principal, staff_ok: bool = 
     as_member = principal if staff_ok else principal.model_copy(update={"roles": frozenset()})
     decision = rules.member_standing(as_member, org, user, orders.now())
     if not decision.allowed:
-        raise Forbidden(decision.reason, code=decision.code, message_fr=decision.reason.split(" / ")[0])
+        fr, _, en = decision.reason.partition(" / ")
+        raise Forbidden(en or fr, code=decision.code, message_fr=fr)
     return decision
 
 
@@ -329,6 +384,7 @@ async def expire_memberships(orders: Orders) -> int:
                     None,
                 )
                 expired += 1
-            except rules.MembershipError:
-                continue  # changed meanwhile
+            except Exception:  # changed meanwhile, or a bad record: the others still expire
+                log.exception("could not expire %s", state["organisation_id"])
+                continue
     return expired

@@ -13,7 +13,7 @@ from dinamis_orders.adapters.aggregates import ConcurrentUpdate
 from dinamis_orders.adapters.quota_store import quota_id
 from dinamis_orders.domain import acquisition
 from dinamis_orders.domain.aoi import Aoi, covered_share, geodesic_km2, parse_aoi
-from dinamis_orders.domain.quota import EntryKind, InsufficientQuota, QuotaError, period_of
+from dinamis_orders.domain.quota import EntryKind, InsufficientQuota, period_of
 from dinamis_orders.domain.requests import Action, Actor, InvalidTransition, RequestState, transition
 from dinamis_orders.service import membership
 from dinamis_orders.service.context import Orders
@@ -41,6 +41,12 @@ PENDING = [
     RequestState.IN_PROGRESS,
 ]
 MIN_ACQUIRED_SHARE = 0.01  # below this, an expired request acquired nothing worth keeping
+
+
+def quota_period(draft: acquisition.RequestDraft) -> str:
+    """Tasking spends the quota of the period it acquires in; an archive order, today's."""
+    when = draft.window.start if draft.kind is RequestKind.TASKING else datetime.now(UTC)
+    return period_of(draft.sensor_family, max(when, datetime.now(UTC)))
 
 
 def _bbox(geometry) -> list[float]:
@@ -122,16 +128,29 @@ async def _pending_overlap(
     return sorted(found, key=lambda o: -o["share"])
 
 
+def _shown_to(principal: Principal, overlap: dict) -> dict:
+    """Other organisations' requests are shown as such, without their ids."""
+    if principal.is_staff or overlap["organisation_id"] == principal.organisation_id:
+        return overlap
+    return {
+        "request_id": None,
+        "organisation_id": None,
+        "status": overlap["status"],
+        "share": overlap["share"],
+        "other_organisation": True,
+    }
+
+
 async def quote(orders: Orders, principal: Principal, draft: acquisition.RequestDraft) -> dict:
     """Area, quota impact, co-financing needed and overlap warnings, before submitting."""
     await membership.require_member(orders, principal, staff_ok=False)
     aoi = parse_aoi(draft.aoi, draft.sensor_family, orders.settings.max_request_km2)
     org = await orders.organisation(principal.organisation_id)
-    period = period_of(draft.sensor_family, draft.window.start)
+    period = quota_period(draft)
     balance = await orders.ledger.balance(quota_id(principal.organisation_id, draft.sensor_family, period))
     shortfall = max(0.0, round(aoi.area_km2 - balance.available, 6))
     catalogue = await _catalogue_overlap(orders, aoi, draft)
-    pending = await _pending_overlap(orders, aoi, draft.sensor_family)
+    pending = [_shown_to(principal, o) for o in await _pending_overlap(orders, aoi, draft.sensor_family)]
     warnings = list(aoi.warnings)
     if catalogue["share"]:
         warnings.append(
@@ -140,7 +159,8 @@ async def quote(orders: Orders, principal: Principal, draft: acquisition.Request
         )
     for other in pending:
         warnings.append(
-            f"{other['share']:.0%} de la zone déjà demandée ({other['request_id']}, {other['status']})"
+            f"{other['share']:.0%} de la zone déjà demandée"
+            f" ({other['request_id'] or 'autre organisme'}, {other['status']})"
             " / of the AOI already requested"
         )
     category = org.category if org else None
@@ -191,7 +211,7 @@ async def submit(orders: Orders, principal: Principal, draft: acquisition.Reques
         "area_km2": aoi.area_km2,
         "aoi_warnings": aoi.warnings,
         "status": RequestState.SUBMITTED.value,
-        "quota_period": period_of(draft.sensor_family, draft.window.start),
+        "quota_period": quota_period(draft),
         "reserved_km2": 0.0,
         "cofinancing": None,
         "covered_share": 0.0,
@@ -249,6 +269,14 @@ async def act(
         raise DinamisError("a reason is required", code="reason-required", message_fr="un motif est requis")
     if action is Action.APPROVE:
         return await _approve(orders, principal, state, actor)
+    if action is Action.START_ACQUISITION:  # an operator ordered from the supplier by hand
+        if not reason:
+            raise DinamisError(
+                "give the supplier's order reference as the reason",
+                code="reason-required",
+                message_fr="indiquez la référence de commande fournisseur comme motif",
+            )
+        return await start_acquisition(orders, request_id, reason, by=principal.user_id, actor=actor)
     if action not in (Action.START_REVIEW, Action.REJECT, Action.CANCEL, Action.REQUIRE_COFINANCING):
         raise InvalidTransition(
             f"{action} is done by the platform, not through the API",
@@ -308,7 +336,21 @@ async def _approve(orders: Orders, principal: Principal, state: dict, actor: Act
         balance = await orders.ledger.balance(qid)
         cofinanced = max(0.0, round(area - balance.available, 6))
         if cofinanced > state["cofinancing"]["km2"] + 1e-6:
-            raise InsufficientQuota(area, balance.available)
+            # The quota shrank since the confirmation: offer the new excess, to confirm again.
+            offer = await _cofinancing_offer(orders, state, cofinanced)
+            why = (
+                "quota disponible en baisse : nouveau co-financement à confirmer / quota fell: confirm again"
+            )
+            new = {**state, "cofinancing": offer, "last_reason": why}
+            return await orders.requests.write(
+                state["request_id"],
+                new,
+                expected_rev=state["rev"],
+                by=principal.user_id,
+                change="cofinancing re-offered",
+                why=why,
+                events=[_updated(new, state["status"], principal.user_id, orders.now(), why)],
+            )
         to_reserve = round(area - cofinanced, 6)
     now = orders.now()
     try:
@@ -402,23 +444,18 @@ async def confirm_cofinancing(orders: Orders, principal: Principal, request_id: 
 
 
 async def _release_rest(orders: Orders, state: dict, by: str) -> None:
-    """Give back to the quota what was reserved and never consumed."""
-    rest = round(state["reserved_km2"] - state.get("consumed_km2", 0.0), 6)
-    if rest > 0:
-        qid = quota_id(state["organisation_id"], SensorFamily(state["sensor_family"]), state["quota_period"])
-        try:
-            await orders.ledger.settle(qid, state["request_id"], rest, EntryKind.RELEASE, by)
-        except QuotaError as exc:  # already released (a retry): the ledger says so
-            log.info("release skipped for %s: %s", state["request_id"], exc)
+    """Give back to the quota whatever the ledger still holds for this request."""
+    qid = quota_id(state["organisation_id"], SensorFamily(state["sensor_family"]), state["quota_period"])
+    await orders.ledger.release_all(qid, state["request_id"], by)
 
 
 async def start_acquisition(
-    orders: Orders, request_id: str, supplier_order_id: str, by: str = "orders"
+    orders: Orders, request_id: str, supplier_order_id: str, by: str = "orders", actor: Actor = Actor.SYSTEM
 ) -> dict:
     state = await orders.requests.require(request_id, "demande")
-    if state["status"] != RequestState.APPROVED.value:
-        return state  # already started (a redelivered approval)
-    target = transition(RequestState.APPROVED, Action.START_ACQUISITION, Actor.SYSTEM)
+    if state["status"] != RequestState.APPROVED.value and actor is Actor.SYSTEM:
+        return state  # already started (a redelivered approval), or cancelled meanwhile
+    target = transition(RequestState(state["status"]), Action.START_ACQUISITION, actor)
     now = orders.now()
     new = {**state, "status": target.value, "supplier_order_id": supplier_order_id}
     return await orders.requests.write(
@@ -470,7 +507,16 @@ async def record_scene(orders: Orders, event: SceneIngestedV1) -> None:
         if state is None:
             log.warning("scene %s names unknown request %s", event.scene_id, request_id)
             return
-        await membership.record_item_obtained(orders, event.item["id"], state["organisation_id"])
+        if state["status"] == RequestState.APPROVED.value:
+            # The supplier delivered before the in_progress write (or it failed): start it now.
+            await start_acquisition(orders, request_id, state.get("supplier_order_id") or "delivered")
+            continue
+        if state["status"] in (
+            RequestState.IN_PROGRESS,
+            RequestState.FULFILLED,
+            RequestState.PARTIALLY_FULFILLED,
+        ):
+            await membership.record_item_obtained(orders, event.item["id"], state["organisation_id"])
         if event.scene_id in state["scenes"] or state["status"] != RequestState.IN_PROGRESS.value:
             return
         footprints = [shape(event.item["geometry"])]
@@ -516,15 +562,17 @@ async def expire_due(orders: Orders) -> int:
     """Close in-progress requests whose window (plus grace) is over; release unused quota."""
     now = orders.now()
     closed = 0
-    for state in await orders.requests.find({"status": RequestState.IN_PROGRESS.value}, limit=1000):
+    live = [RequestState.IN_PROGRESS.value, RequestState.APPROVED.value]
+    for state in await orders.requests.find({"status": {"$in": live}}, limit=1000):
         end = datetime.fromisoformat(state["window"]["end"])
         if not acquisition.expired(end, orders.settings.expiry_grace_days, now):
             continue
-        action = Action.FULFIL_PARTIALLY if state["covered_share"] >= MIN_ACQUIRED_SHARE else Action.EXPIRE
-        target = transition(RequestState.IN_PROGRESS, action, Actor.SYSTEM)
         latest = await orders.requests.require(state["request_id"])
-        if latest["status"] != RequestState.IN_PROGRESS.value:
+        if latest["status"] not in live:
             continue
+        acquired = latest["covered_share"] >= MIN_ACQUIRED_SHARE
+        action = Action.FULFIL_PARTIALLY if acquired and latest["status"] == "in_progress" else Action.EXPIRE
+        target = transition(RequestState(latest["status"]), action, Actor.SYSTEM)
         new = {**latest, "status": target.value}
         try:
             saved = await orders.requests.write(
