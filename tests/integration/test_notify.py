@@ -446,7 +446,10 @@ async def wait_for(check, timeout_s: float = 30):
 
 async def test_webhooks_signed_retried_dead_lettered(notify, kafka, settings, receiver):
     org = uid("org")
-    owner = notify.token(uid("dev"), org, ["member", "referent"])
+    developer = await add_user(kafka, org=org, roles=["member", "referent"])
+    outsider = uid("dev")  # a valid token, but unknown to the directory (never added by orders)
+    await consumed(settings, [developer["meta"]])
+    owner = notify.token(developer["id"], org, ["member", "referent"])
     async with httpx.AsyncClient(base_url=API, timeout=30) as http:
 
         async def register(name: str, **extra) -> dict:
@@ -462,6 +465,12 @@ async def test_webhooks_signed_retried_dead_lettered(notify, kafka, settings, re
         receiver.failing.add(bad["url"].rsplit("/", 1)[1])
         refused = await http.post("/v1/webhooks", json={"url": "ftp://example.org/x"}, headers=owner)
         assert refused.status_code == 422 and refused.json()["code"] == "webhook-target-refused"
+        unknown = await http.post(
+            "/v1/webhooks",
+            json={"url": f"http://127.0.0.1:{HOOK_PORT}/x"},
+            headers=notify.token(outsider, org, ["member"]),
+        )
+        assert unknown.status_code == 403, unknown.text
         ops = await http.post(
             "/v1/webhooks",
             json={"url": f"http://127.0.0.1:{HOOK_PORT}/x", "feed": "operations"},

@@ -11,6 +11,7 @@ catalogue rewrote an href.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from dinamis_shared import clients
@@ -18,12 +19,19 @@ from dinamis_shared.settings import ServiceSettings
 
 
 class CatalogItems:
+    """At most `MAX_CONNECTIONS` lookups at once per replica: an order of 100 items must
+    not open 100 connections to the catalogue's database (and starve the catalog)."""
+
+    MAX_CONNECTIONS = 4
+
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
+        self._slots = asyncio.Semaphore(self.MAX_CONNECTIONS)
 
     async def get(self, collection: str, item_id: str) -> dict[str, Any] | None:
-        conn = await clients.pg_connect(self.settings, timeout_s=self.settings.readiness_timeout_s * 3)
-        async with conn:
-            cursor = await conn.execute("SELECT pgstac.get_item(%s, %s)", (item_id, collection))
-            row = await cursor.fetchone()
+        async with self._slots:
+            conn = await clients.pg_connect(self.settings, timeout_s=self.settings.readiness_timeout_s * 3)
+            async with conn:
+                cursor = await conn.execute("SELECT pgstac.get_item(%s, %s)", (item_id, collection))
+                row = await cursor.fetchone()
         return row[0] if row and row[0] else None

@@ -27,7 +27,7 @@ import random
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeError
 
 from dinamis_delivery import metrics
 from dinamis_delivery.service.delivering import Deliverer
@@ -109,8 +109,13 @@ class RequestConsumer:
             while not self._stopping:
                 self._apply_backpressure()
                 if self.paused:
-                    # Keep polling (heartbeats, rebalances) but fetch nothing.
-                    await self.consumer.getmany(timeout_ms=100)
+                    # Keep polling (heartbeats, rebalances). Partitions assigned by a rebalance
+                    # during this call come back unpaused and may return records: start them
+                    # rather than drop them (the position has moved past them).
+                    batch = await self.consumer.getmany(timeout_ms=100)
+                    for tp, records in batch.items():
+                        for record in records:
+                            self._start(tp, record)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), 0.5)
                     self._wake.clear()
@@ -263,12 +268,16 @@ class RequestConsumer:
 
     async def _dead_letter(self, record: ConsumerRecord, error: BaseException) -> None:
         headers = dead_letter_headers(record, error, GROUP)
+        value = record.value or b""
         while True:
             try:
-                await self.resources.broker.publish(
-                    record.value or b"", topic=TOPIC.dlq, key=record.key, headers=headers
-                )
+                await self.resources.broker.publish(value, topic=TOPIC.dlq, key=record.key, headers=headers)
                 break
+            except MessageSizeTooLargeError:
+                # Too big with the dead-letter headers: the original stays in its topic
+                # (see dlq_original_offset) until retention; never retry this forever.
+                headers["dlq_value_dropped"] = str(len(value))
+                value = b""
             except Exception as exc:  # the bus is down: the request stays uncommitted meanwhile
                 log.warning("dead-letter write failed, retrying", extra={"error": str(exc)})
                 await asyncio.sleep(1.0)
@@ -296,5 +305,7 @@ class _Listener(ConsumerRebalanceListener):
         log.info("partitions revoked", extra={"partitions": sorted(tp.partition for tp in revoked)})
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        if self.owner.paused and assigned and self.owner.consumer is not None:
+            self.owner.consumer.pause(*assigned)  # the pool is full: fetch nothing from them yet
         metrics.ASSIGNED.set(len(assigned))
         log.info("partitions assigned", extra={"partitions": sorted(tp.partition for tp in assigned)})

@@ -90,6 +90,9 @@ def gdal_env(s: BuildSettings) -> dict[str, Any]:
         "GDAL_HTTP_MULTIPLEX": "YES",
         "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
         "GDAL_HTTP_MAX_RETRY": "3",
+        # A stalled read must end (and free its pool slot and its partition's commit).
+        "GDAL_HTTP_TIMEOUT": "60",
+        "GDAL_HTTP_CONNECTTIMEOUT": "10",
         "GDAL_HTTP_RETRY_DELAY": "0.5",
         "VSI_CACHE": "TRUE",
         "GDAL_CACHEMAX": 256,
@@ -368,18 +371,23 @@ def build_product(plan: BuildPlan, settings: BuildSettings) -> dict[str, Any]:
         size, digest = out.stat().st_size, sha256_of(out)
         bytes_read = gdal_stats.downloaded_bytes()
         client = _s3(settings, s3_client)
-        client.fput_object(
-            settings.delivery_bucket,
-            plan.object_key,
-            str(out),
-            content_type="image/tiff" if plan.format == OutputFormat.COG else "image/jp2",
-            metadata={
-                "sha256": digest,
-                "crs": crs,
-                "product-key": plan.product_key,
-                "built-by": settings.replica_id,
-            },
-        )
+        try:
+            client.fput_object(
+                settings.delivery_bucket,
+                plan.object_key,
+                str(out),
+                content_type="image/tiff" if plan.format == OutputFormat.COG else "image/jp2",
+                metadata={
+                    "sha256": digest,
+                    "crs": crs,
+                    "product-key": plan.product_key,
+                    "built-by": settings.replica_id,
+                },
+            )
+        except Exception as exc:
+            # minio's S3Error/ServerError cannot be unpickled: raised as they are, one failed
+            # upload would break the whole process pool. A plain, picklable error instead.
+            raise UploadFailed(f"{type(exc).__name__}: {exc}"[:1000]) from None
     return BuildResult(
         status="built",
         object_key=plan.object_key,
@@ -430,7 +438,12 @@ def warm_up(hold_s: float = 0.3) -> None:
     time.sleep(hold_s)
 
 
-def worker_init() -> None:
+class UploadFailed(ConnectionError):
+    """The product could not be uploaded (the object store refused or failed): retried
+    like an outage. A ConnectionError so that `is_outage` sees it as one."""
+
+
+def worker_init(parent_pid: int | None = None) -> None:
     """Process-pool initializer: one GDAL thread per worker; die with the service.
 
     A worker whose service process is killed must not finish (and upload) its product
@@ -443,5 +456,7 @@ def worker_init() -> None:
 
         pr_set_pdeathsig = 1
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-        if os.getppid() == 1:  # the parent died before prctl: do not linger
+        # The parent died before prctl: do not linger. Compare with the parent's pid, not 1
+        # (in a container the service itself may be pid 1).
+        if parent_pid is not None and os.getppid() != parent_pid:
             os._exit(1)

@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -82,7 +83,9 @@ class BuildPool:
 
     def _new_executor(self) -> ProcessPoolExecutor:
         # spawn: no fork of a process running an event loop and driver threads.
-        return ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=worker_init)
+        return ProcessPoolExecutor(
+            self.workers, mp_context=get_context("spawn"), initializer=worker_init, initargs=(os.getpid(),)
+        )
 
     @property
     def full(self) -> bool:
@@ -101,12 +104,14 @@ class BuildPool:
                 self.running += 1
                 metrics.IN_FLIGHT.set(self.running)
                 metrics.QUEUE_DEPTH.labels("pool").set(max(0, self.waiting - self.running))
+                executor = self.executor
                 try:
                     loop = asyncio.get_running_loop()
-                    return await loop.run_in_executor(self.executor, build_product, plan, settings)
+                    return await loop.run_in_executor(executor, build_product, plan, settings)
                 except BrokenProcessPool:
-                    log.error("a worker process died; restarting the pool")
-                    self.executor = self._new_executor()
+                    if self.executor is executor:  # the first victim replaces it, once
+                        log.error("a worker process died; restarting the pool")
+                        self.executor = self._new_executor()
                     raise BuildInterrupted("a worker process died during the build") from None
                 finally:
                     self.running -= 1

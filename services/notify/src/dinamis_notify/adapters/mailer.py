@@ -31,6 +31,8 @@ class Mailer:
         try:
             errors, _ = await aiosmtplib.send(
                 message,
+                # The envelope recipient is exactly the To address (never parsed out of a header).
+                recipients=[message["To"].addresses[0].addr_spec] if message["To"] else None,
                 hostname=self.host,
                 port=self.port,
                 timeout=self.timeout_s,
@@ -39,10 +41,11 @@ class Mailer:
                 password=self.password,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
-            codes = [r.code for r in exc.recipients]
-            if codes and all(c >= 500 for c in codes):
-                raise MailRefused(str(exc)) from exc
-            raise MailServerUnavailable(str(exc)) from exc
+            # A refusal of this one recipient (even temporary) is this mail's outcome, not a
+            # server outage: retrying the whole consumer for it would stall every event.
+            raise MailRefused(str(exc)) from exc
+        except aiosmtplib.SMTPNotSupported as exc:  # e.g. a non-ASCII address without SMTPUTF8
+            raise MailRefused(f"not supported by the mail server: {exc}") from exc
         except aiosmtplib.SMTPResponseException as exc:
             if exc.code >= 500:
                 raise MailRefused(f"{exc.code} {exc.message}") from exc

@@ -88,13 +88,18 @@ class WebhookClient:
         try:
             check_url(url, allow_private=self.allow_private)
             t = self.timeout_s
-            async with self.pool.stream(
-                "POST",
-                url,
-                headers=[*headers.items(), ("Content-Length", str(len(body)))],
-                content=body,
-                extensions={"timeout": {"connect": t, "read": t, "write": t, "pool": t}},
-            ) as response:
+            # Per-operation timeouts let a receiver trickle a byte every t s for hours: the
+            # whole attempt (resolve, connect, send, read) gets one deadline too.
+            async with (
+                asyncio.timeout(3 * t),
+                self.pool.stream(
+                    "POST",
+                    url,
+                    headers=[*headers.items(), ("Content-Length", str(len(body)))],
+                    content=body,
+                    extensions={"timeout": {"connect": t, "read": t, "write": t, "pool": t}},
+                ) as response,
+            ):
                 read = 0
                 async for chunk in response.aiter_stream():  # drain a little, never a huge answer
                     read += len(chunk)

@@ -8,6 +8,7 @@ operations stream for operators and admins).
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from fastapi import APIRouter, Header, Query, Request
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from dinamis_notify.domain.preferences import Preferences, PreferencesUpdate
 from dinamis_notify.domain.routing import OPERATIONS_FEED, org_feed
 from dinamis_notify.service.live import sse_events
-from dinamis_notify.service.webhooks import MAX_ENDPOINTS_PER_OWNER, public_endpoint
+from dinamis_notify.service.webhooks import MAX_ENDPOINTS_PER_OWNER, entitled, public_endpoint
 from dinamis_shared.auth import CurrentPrincipal, Forbidden, Principal, Role
 from dinamis_shared.errors import DinamisError
 
@@ -148,6 +149,14 @@ async def register_webhook(
     ):
         raise TooMany(f"at most {MAX_ENDPOINTS_PER_OWNER} webhooks per user")
     feed = OPERATIONS_FEED if registration.feed == "operations" else org_feed(principal.organisation_id)
+    if not entitled(
+        await notify.store.user(principal.user_id),
+        {"organisation_id": principal.organisation_id, "feed": feed},
+    ):
+        raise Forbidden(
+            "webhooks are for active users known to the platform (their account, from orders)",
+            message_fr="Webhooks réservés aux utilisateurs actifs connus de la plateforme.",
+        )
     endpoint, secret = await notify.webhooks.register(
         owner=principal.user_id,
         organisation_id=principal.organisation_id,
@@ -250,7 +259,7 @@ async def event_stream(
     raw = last_event_id if last_event_id is not None else resume_after
     after: int | None = None
     if raw is not None and raw.strip():
-        if not raw.strip().isdigit() or len(raw.strip()) > 18:
+        if not re.fullmatch(r"[0-9]{1,18}", raw.strip()):
             raise BadRequest(
                 "Last-Event-ID must be an event id of this stream (a non-negative integer)",
                 code="bad-last-event-id",

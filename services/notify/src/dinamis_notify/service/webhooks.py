@@ -187,6 +187,31 @@ class Webhooks:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), self.settings.webhook_poll_s)
 
+    async def _attempt_taken(self, delivery: dict, attempt_id: str, n: int) -> None:
+        """Attempt n exists already. If it has been in flight far longer than a request can
+        take, its maker died (a stop, a crash): count it as failed and move on; otherwise
+        another loop is on it: look again later. Either way the delivery leaves the due list."""
+        store, s = self.store, self.settings
+        previous = await store.webhook_attempts.find_one({"_id": attempt_id})
+        started = previous.get("started_at") if previous else None
+        if started is not None and started.tzinfo is None:
+            started = started.replace(tzinfo=now().tzinfo)
+        stale = previous is None or (
+            previous.get("outcome") == "in-flight"
+            and (started is None or now() - started > timedelta(seconds=4 * s.webhook_timeout_s + 30))
+        )
+        if stale:
+            await store.webhook_attempts.update_one({"_id": attempt_id}, {"$set": {"outcome": "abandoned"}})
+            delay = backoff_delay(n, s.webhook_backoff_base_s, s.webhook_backoff_cap_s, random.random())
+            update = {
+                "attempts": n,
+                "next_attempt_at": now() + timedelta(seconds=delay),
+                "last_error": "attempt interrupted",
+            }
+        else:
+            update = {"next_attempt_at": now() + timedelta(seconds=4 * s.webhook_timeout_s + 30)}
+        await store.webhook_deliveries.update_one({"_id": delivery["_id"]}, {"$set": update})
+
     async def attempt(self, delivery: dict) -> None:
         store, s = self.store, self.settings
         endpoint = await store.webhooks.find_one({"_id": delivery["endpoint_id"]})
@@ -197,6 +222,13 @@ class Webhooks:
             return
         if endpoint["status"] == "failing":
             await store.webhook_deliveries.update_one({"_id": delivery["_id"]}, {"$set": {"status": "held"}})
+            return
+        if not entitled(await store.user(delivery["owner_user_id"]), endpoint):
+            # The owner left, was deactivated or lost the role the feed needs: stop sending.
+            await store.webhook_deliveries.update_one(
+                {"_id": delivery["_id"]},
+                {"$set": {"status": "cancelled", "last_error": "owner no longer entitled to this feed"}},
+            )
             return
         n = delivery["attempts"] + 1
         attempt_id = f"{delivery['_id']}#{n}"
@@ -212,7 +244,8 @@ class Webhooks:
                 }
             )
         except DuplicateKeyError:
-            return  # another loop made this attempt
+            await self._attempt_taken(delivery, attempt_id, n)
+            return
         body = delivery["body"].encode()
         headers = {
             "Content-Type": "application/cloudevents+json; charset=utf-8",
@@ -272,3 +305,17 @@ class Webhooks:
                 }
             },
         )
+
+
+def entitled(owner: dict | None, endpoint: dict) -> bool:
+    """May the endpoint's owner still receive its feed? An active user of the endpoint's
+    organisation (and, for the operations feed, still an operator or admin)."""
+    if (
+        owner is None
+        or not owner.get("active")
+        or owner.get("organisation_id") != endpoint["organisation_id"]
+    ):
+        return False
+    if endpoint["feed"] == "operations":
+        return bool({"operator", "admin"} & set(owner.get("roles", [])))
+    return endpoint["feed"] == f"org:{owner['organisation_id']}"
