@@ -268,6 +268,14 @@ async def event_stream(
         after = int(raw.strip())
     if len(notify.hub.clients) >= notify.hub.max_clients:
         raise Overloaded("too many live-stream connections, retry later")
+    known = await notify.store.user(principal.user_id)
+    if known is not None and (
+        not known.get("active") or known.get("organisation_id") != principal.organisation_id
+    ):
+        raise Forbidden(
+            "this account is deactivated or belongs to another organisation",
+            message_fr="compte désactivé ou rattaché à une autre organisation",
+        )
     return StreamingResponse(
         sse_events(
             notify.hub,

@@ -43,6 +43,7 @@ class Client:
 class Hub:
     buffer: int = 256
     max_clients: int = 5000
+    max_per_user: int = 20  # one user (or one leaked token) cannot take every slot
     clients: set[Client] = field(default_factory=set)
     # The latest entries this process stored, so that the usual resume (a client
     # that lost its connection a moment ago) needs no database query.
@@ -56,6 +57,8 @@ class Hub:
 
     def connect(self, feeds: frozenset[str], user_id: str = "") -> Client | None:
         if len(self.clients) >= self.max_clients:
+            return None
+        if user_id and sum(1 for c in self.clients if c.user_id == user_id) >= self.max_per_user:
             return None
         client = Client(feeds, asyncio.Queue(maxsize=self.buffer), user_id=user_id)
         self.clients.add(client)
@@ -80,6 +83,14 @@ class Hub:
             except asyncio.QueueFull:
                 self.drop(client)
         return delivered
+
+    def revoke(self, user_id: str) -> int:
+        """End a user's streams (deactivated, moved, roles changed): they reconnect and are
+        authorised again. Returns how many were ended."""
+        ended = [c for c in self.clients if c.user_id == user_id]
+        for client in ended:
+            self.drop(client)
+        return len(ended)
 
     def drop(self, client: Client) -> None:
         client.dropped = True

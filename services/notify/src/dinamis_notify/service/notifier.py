@@ -71,7 +71,7 @@ class Notifier:
         nothing on Kafka (e-mails, stream entries and webhook deliveries instead)."""
         event = envelope.event
         if isinstance(event, UserChangedV1):
-            await self.store.upsert_user(
+            changed = await self.store.upsert_user(
                 {
                     "_id": event.user_id,
                     "revision": event.revision,
@@ -84,6 +84,8 @@ class Notifier:
                     "changed_at": event.changed_at,
                 }
             )
+            if changed:  # open streams were authorised with the old state: end them (they reconnect)
+                self.hub.revoke(event.user_id)
             return
         request: RequestMemo | None = None
         previous_org_status: OrganisationStatus | None = None
