@@ -91,6 +91,7 @@ class Notify:
             "DINAMIS_NOTIFY_WEBHOOK_BACKOFF_BASE_S": "0.3",
             "DINAMIS_NOTIFY_WEBHOOK_MAX_ATTEMPTS": "3",
             "DINAMIS_NOTIFY_WEBHOOK_POLL_S": "0.2",
+            "DINAMIS_NOTIFY_SSE_MAX_PER_USER": "2000",  # the 1,000-client test uses a few users
         }
 
     def start(self) -> None:

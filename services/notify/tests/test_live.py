@@ -95,3 +95,14 @@ async def test_a_recent_resume_is_served_from_memory():
     assert [(await anext(stream)).split("\n")[0] for _ in range(2)] == ["id: 11", "id: 13"]
     await stream.aclose()
     assert hub.recent_after(frozenset({FEED}), 5) is None  # before memory: database
+
+
+def test_one_user_cannot_take_every_slot_and_revocation_ends_streams():
+    hub = Hub(max_clients=100, max_per_user=2)
+    a1, a2 = hub.connect(frozenset({FEED}), "alice"), hub.connect(frozenset({FEED}), "alice")
+    assert a1 and a2 and hub.connect(frozenset({FEED}), "alice") is None
+    bob = hub.connect(frozenset({FEED}), "bob")
+    assert bob is not None
+    assert hub.revoke("alice") == 2
+    assert a1.dropped and a2.dropped and not bob.dropped
+    assert hub.connect(frozenset({FEED}), "alice") is not None  # reconnects (and is re-authorised)

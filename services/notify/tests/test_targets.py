@@ -88,3 +88,18 @@ async def test_the_connection_itself_is_checked(monkeypatch):
     result = await client.post("https://hooks.example.org/x", b"{}", {})
     await client.aclose()
     assert not result.ok and "127.0.0.1" in result.error
+
+
+def test_ipv6_forms_of_private_ipv4_are_not_public():
+    from dinamis_notify.domain.targets import is_public_address
+
+    for address in (
+        "64:ff9b::a9fe:a9fe",
+        "2002:7f00:1::1",
+        "::7f00:1",
+        "::ffff:10.0.0.1",
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+    ):
+        assert not is_public_address(address), address
+    for address in ("2001:4860:4860::8888", "8.8.8.8", "64:ff9b::808:808"):
+        assert is_public_address(address), address

@@ -57,6 +57,7 @@ def components(resources: Resources) -> Components:
         hub = Hub(
             buffer=settings.sse_client_buffer,
             max_clients=settings.sse_max_clients,
+            max_per_user=settings.sse_max_per_user,
             recent=deque(maxlen=settings.sse_recent_entries),
         )
         client = WebhookClient(

@@ -32,6 +32,7 @@ class NotifySettings(ServiceSettings):
     # Events queued for one client before it is judged too slow and dropped.
     sse_client_buffer: int = Field(default=256, ge=1)
     sse_max_clients: int = Field(default=5_000, ge=1)
+    sse_max_per_user: int = Field(default=20, ge=1)  # streams one user may hold at once
     # Latest stream entries kept in memory: a recent resume needs no database query.
     sse_recent_entries: int = Field(default=10_000, ge=1)
 
