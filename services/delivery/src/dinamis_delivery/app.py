@@ -25,7 +25,7 @@ from dinamis_delivery.adapters.catalog import CatalogItems
 from dinamis_delivery.adapters.records import ProductRecords
 from dinamis_delivery.entrypoints.events import RequestConsumer
 from dinamis_delivery.entrypoints.http import router
-from dinamis_delivery.service.builder import BuildSettings
+from dinamis_delivery.service.builder import BuildSettings, sweep_work_dir
 from dinamis_delivery.service.delivering import BuildPool, Deliverer
 from dinamis_shared import clients
 from dinamis_shared.auth import OrdersApiKeyResolver, authenticator_from_settings, install_authenticator
@@ -123,6 +123,7 @@ def _startup(settings: DeliverySettings):
         install_authenticator(
             app, authenticator_from_settings(settings, OrdersApiKeyResolver(settings.orders_url))
         )
+        sweep_work_dir(settings.work_dir)
         records = ProductRecords(resources.mongo, settings.mongo_database)
         with contextlib.suppress(Exception):  # not ready yet: the consumer retries its writes
             await records.ensure_indexes()

@@ -153,6 +153,9 @@ def fetch_window(
         "tiled": True,
         "blockxsize": 512,
         "blockysize": 512,
+        # Work files compressed (fast level): a whole scene must not need ~10 GB of disk.
+        "compress": "deflate",
+        "zlevel": 1,
     }
     row, end = int(window.row_off), int(window.row_off + window.height)
     with rasterio.open(local, "w", **profile) as dst:
@@ -310,7 +313,16 @@ def write_product(plan: BuildPlan, out: Path, work: Path, max_output_pixels: int
         ) as vrt:
             # Warp once into a local tiled file: the output drivers read their source
             # twice (overviews, then the image).
-            rasterio.shutil.copy(vrt, warped, driver="GTiff", TILED="YES", BLOCKXSIZE="512", BLOCKYSIZE="512")
+            rasterio.shutil.copy(
+                vrt,
+                warped,
+                driver="GTiff",
+                TILED="YES",
+                BLOCKXSIZE="512",
+                BLOCKYSIZE="512",
+                COMPRESS="DEFLATE",
+                ZLEVEL="1",
+            )
     with rasterio.open(warped, "r+") as local_out:
         local_out.descriptions = plan.band_names
     with rasterio.open(warped) as local_out:
@@ -441,6 +453,24 @@ def warm_up(hold_s: float = 0.3) -> None:
 class UploadFailed(ConnectionError):
     """The product could not be uploaded (the object store refused or failed): retried
     like an outage. A ConnectionError so that `is_outage` sees it as one."""
+
+
+def sweep_work_dir(work_dir: str, older_than_s: float = 6 * 3600) -> int:
+    """Remove work directories left by killed workers (older than any build can take;
+    replicas on one machine share the directory, so recent ones are left alone)."""
+    import shutil
+
+    root, removed = Path(work_dir), 0
+    if not root.is_dir():
+        return 0
+    for entry in root.glob("product-*"):
+        try:
+            if entry.is_dir() and time.time() - entry.stat().st_mtime > older_than_s:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed += 1
+        except OSError:
+            continue
+    return removed
 
 
 def worker_init(parent_pid: int | None = None) -> None:
