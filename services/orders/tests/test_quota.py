@@ -65,3 +65,16 @@ def test_no_sequence_of_entries_makes_the_balance_negative(ops):
             )
         assert b.available >= -1e-6 and b.reserved >= -1e-6 and b.consumed >= -1e-6
         assert abs(sum(b.reservations.values()) - b.reserved) < 1e-6
+
+
+def test_a_consumption_with_a_reference_counts_once():
+    from dinamis_orders.domain.quota import Balance, EntryKind
+
+    b = Balance()
+    b.apply(EntryKind.ALLOCATE, 100)
+    b.apply(EntryKind.RESERVE, 40, "r1")
+    b.apply(EntryKind.CONSUME, 10, "r1", ref="r1|scene-a")
+    b.apply(EntryKind.CONSUME, 10, "r1", ref="r1|scene-a")  # the same scene, retried
+    assert (b.consumed, b.reserved, b.available) == (10, 30, 60)
+    b.apply(EntryKind.CONSUME, 5, "r1", ref="r1|scene-b")
+    assert b.consumed == 15

@@ -36,6 +36,7 @@ def _state(balance: Balance) -> dict:
         "consumed": balance.consumed,
         "available": balance.available,
         "reservations": [{"request_id": r, "km2": k} for r, k in sorted(balance.reservations.items())],
+        "refs": sorted(balance.refs),
     }
 
 
@@ -45,6 +46,7 @@ def _balance(state: dict) -> Balance:
         reserved=state["reserved"],
         consumed=state["consumed"],
         reservations={r["request_id"]: r["km2"] for r in state["reservations"]},
+        refs=set(state.get("refs", [])),
     )
 
 
@@ -83,18 +85,26 @@ class QuotaLedger:
         by: str,
         request_id: str | None = None,
         reason: str | None = None,
+        ref: str | None = None,
     ) -> Balance:
         lock = self._locks.setdefault(qid, asyncio.Lock())
         async with lock:
-            return await self._append_unlocked(qid, kind, km2, by, request_id, reason)
+            return await self._append_unlocked(qid, kind, km2, by, request_id, reason, ref)
 
     async def _append_unlocked(
-        self, qid: str, kind: EntryKind, km2: float, by: str, request_id: str | None, reason: str | None
+        self,
+        qid: str,
+        kind: EntryKind,
+        km2: float,
+        by: str,
+        request_id: str | None,
+        reason: str | None,
+        ref: str | None = None,
     ) -> Balance:
         for attempt in range(MAX_ATTEMPTS):
             seq, balance = await self._head(qid)
             before = _state(balance)
-            balance.apply(kind, km2, request_id)  # raises QuotaError: nothing written
+            balance.apply(kind, km2, request_id, ref)  # raises QuotaError: nothing written
             if _state(balance) == before:
                 return balance  # nothing to record (the same approval again)
             entry = {
@@ -104,6 +114,7 @@ class QuotaLedger:
                 "kind": kind.value,
                 "km2": km2,
                 "request_id": request_id,
+                "ref": ref,
                 "by": by,
                 "reason": reason,
                 "at": datetime.now(UTC),
@@ -131,11 +142,14 @@ class QuotaLedger:
         """On approval. Idempotent per request; InsufficientQuota beyond the quota."""
         return await self._append(qid, EntryKind.RESERVE, km2, by, request_id=request_id)
 
-    async def settle(self, qid: str, request_id: str, km2: float, kind: EntryKind, by: str) -> Balance:
-        """CONSUME (acquired) or RELEASE (never acquired) part of a request's reservation."""
+    async def settle(
+        self, qid: str, request_id: str, km2: float, kind: EntryKind, by: str, ref: str | None = None
+    ) -> Balance:
+        """CONSUME (acquired) or RELEASE (never acquired) part of a request's reservation;
+        with `ref`, applied once whatever the retries."""
         if kind not in (EntryKind.CONSUME, EntryKind.RELEASE):
             raise ValueError(kind)
-        return await self._append(qid, kind, km2, by, request_id=request_id)
+        return await self._append(qid, kind, km2, by, request_id=request_id, ref=ref)
 
     async def release_all(self, qid: str, request_id: str, by: str) -> float:
         """Release whatever is still reserved for a request (cancelled, fulfilled, expired):
@@ -158,5 +172,5 @@ class QuotaLedger:
         """The balance derived from the entries alone, in order (for audits and tests)."""
         balance = Balance()
         async for e in self.entries.find({"quota_id": qid}, sort=[("seq", ASCENDING)]):
-            balance.apply(EntryKind(e["kind"]), e["km2"], e.get("request_id"))
+            balance.apply(EntryKind(e["kind"]), e["km2"], e.get("request_id"), e.get("ref"))
         return balance

@@ -62,13 +62,20 @@ class Balance:
     reserved: float = 0.0
     consumed: float = 0.0
     reservations: dict[str, float] = field(default_factory=dict)  # request id -> km² still reserved
+    # References of consumptions already applied (e.g. "<request>|<scene>"): the same
+    # delivered scene counted twice (a retry after a crash) consumes once.
+    refs: set[str] = field(default_factory=set)
 
     @property
     def available(self) -> float:
         return round(self.allocated - self.reserved - self.consumed, 6)
 
-    def apply(self, kind: EntryKind, km2: float, request_id: str | None = None) -> None:
+    def apply(
+        self, kind: EntryKind, km2: float, request_id: str | None = None, ref: str | None = None
+    ) -> None:
         """Apply one ledger entry, or refuse it (the balance is left unchanged)."""
+        if ref is not None and ref in self.refs:
+            return  # idempotent: this consumption is already in the ledger
         if kind is EntryKind.ALLOCATE:
             self.allocated = round(self.allocated + check_area(km2), 6)
         elif kind is EntryKind.ADJUST:  # may lower the allocation, never below what is committed
@@ -102,3 +109,5 @@ class Balance:
                 self.reservations[request_id] = left
             else:
                 self.reservations.pop(request_id, None)
+            if ref is not None:
+                self.refs.add(ref)

@@ -536,6 +536,15 @@ async def record_scene(orders: Orders, event: SceneIngestedV1) -> None:
         if share >= orders.settings.fulfilled_share:
             new["status"] = transition(RequestState.IN_PROGRESS, Action.FULFIL, Actor.SYSTEM).value
             events = [_updated(new, state["status"], "orders", now)]
+        if consume > 0:
+            # The ledger first, once per scene (its reference makes a retry a no-op): a crash
+            # before the request's revision below leaves nothing uncounted.
+            qid = quota_id(
+                state["organisation_id"], SensorFamily(state["sensor_family"]), state["quota_period"]
+            )
+            await orders.ledger.settle(
+                qid, request_id, consume, EntryKind.CONSUME, "orders", ref=f"{request_id}|{event.scene_id}"
+            )
         try:
             saved = await orders.requests.write(
                 request_id,
@@ -547,11 +556,6 @@ async def record_scene(orders: Orders, event: SceneIngestedV1) -> None:
             )
         except ConcurrentUpdate:
             continue
-        if consume > 0:
-            qid = quota_id(
-                state["organisation_id"], SensorFamily(state["sensor_family"]), state["quota_period"]
-            )
-            await orders.ledger.settle(qid, request_id, consume, EntryKind.CONSUME, "orders")
         if saved["status"] == RequestState.FULFILLED.value:
             await _release_rest(orders, saved, "orders")
         return
