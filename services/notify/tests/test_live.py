@@ -106,3 +106,20 @@ def test_one_user_cannot_take_every_slot_and_revocation_ends_streams():
     assert hub.revoke("alice") == 2
     assert a1.dropped and a2.dropped and not bob.dropped
     assert hub.connect(frozenset({FEED}), "alice") is not None  # reconnects (and is re-authorised)
+
+
+async def test_a_resume_too_far_back_replays_a_bounded_amount_then_resets():
+    from dinamis_notify.service.live import REPLAY_MAX_PAGES, REPLAY_PAGE
+
+    calls = []
+
+    async def endless_history(feeds, after, limit):  # more stored entries than we replay
+        calls.append(after)
+        return [entry(after + k + 1) for k in range(limit)]
+
+    hub = Hub()
+    stream = sse_events(hub, frozenset({FEED}), "u", endless_history, last_event_id=0, heartbeat_s=0.05)
+    lines = [await anext(stream) for _ in range(1 + REPLAY_MAX_PAGES * REPLAY_PAGE + 1)]
+    assert lines[-1].startswith("event: reset")
+    assert len(calls) == REPLAY_MAX_PAGES
+    await stream.aclose()

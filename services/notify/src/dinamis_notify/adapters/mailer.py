@@ -36,7 +36,9 @@ class Mailer:
                 hostname=self.host,
                 port=self.port,
                 timeout=self.timeout_s,
-                start_tls=None,  # STARTTLS when the server offers it
+                # With credentials, TLS is required (a stripped STARTTLS offer must not send
+                # the password in clear); without, STARTTLS when the server offers it.
+                start_tls=True if self.username else None,
                 username=self.username,
                 password=self.password,
             )

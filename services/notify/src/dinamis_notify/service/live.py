@@ -28,6 +28,7 @@ DROPPED = Counter("dinamis_notify_sse_dropped_total", "Live-stream clients dropp
 
 _DROP = object()
 REPLAY_PAGE = 500
+REPLAY_MAX_PAGES = 20  # at most 10,000 stored entries replayed; older: a `reset` event
 
 
 @dataclass(eq=False)
@@ -135,13 +136,17 @@ async def sse_events(
             # The client is registered: whatever is stored from now on also reaches its queue.
             memory = hub.recent_after(feeds, last_event_id)
             if memory is None:  # older than this process remembers: page through the database
-                while not client.dropped:
+                for _page in range(REPLAY_MAX_PAGES):
+                    if client.dropped:
+                        break
                     page = await history(sorted(feeds), client.last_sent, REPLAY_PAGE)
                     for entry in page:
                         yield format_entry(entry)
                         client.last_sent = entry["_id"]
                     if len(page) < REPLAY_PAGE:
                         break
+                else:  # too far behind to replay: say so; the client reloads its state
+                    yield "event: reset\ndata: {}\n\n"
             for entry in memory or ():
                 yield format_entry(entry)
                 client.last_sent = entry["_id"]
