@@ -252,20 +252,42 @@ def _no_projection() -> ProductRefused:
     )
 
 
-def fetch_sources(plan: BuildPlan, work: Path) -> Path:
+def too_large(width: int, height: int, bands: int, limit: int) -> ProductRefused:
+    return ProductRefused(
+        ProductFailureReason.UNSUPPORTED_OPTION,
+        f"the product would have {width}x{height} pixels x {bands} bands, more than the "
+        f"{limit} allowed: ask for a smaller area or fewer bands",
+        f"le produit aurait {width}x{height} pixels x {bands} bandes, plus que les "
+        f"{limit} permis : demandez une zone plus petite ou moins de bandes",
+    )
+
+
+def _check_window(window: Window, bands: int, limit: int) -> None:
+    """Refuse before reading when the source window alone is far beyond the output limit
+    (reprojection changes the pixel count a little; the exact check follows the read)."""
+    width, height = int(window.width), int(window.height)
+    if width * height * bands > 2 * limit:
+        raise too_large(width, height, bands, limit)
+
+
+def fetch_sources(plan: BuildPlan, work: Path, max_output_pixels: int | None = None) -> Path:
     """Bring the windows the product needs from the archive; return the local dataset
     to warp (the selected bands, or the pansharpened VRT on the PAN and MS windows)."""
+    limit = max_output_pixels or 2**62
     with rasterio.open(_vsis3(plan.source)) as src:
         if src.crs is None:
             raise _no_projection()
         if plan.pan is None:
             local = work / "window.tif"
-            fetch_window(src, source_window(src, plan.clip), plan.band_indexes, plan.band_names, local)
+            window = source_window(src, plan.clip)
+            _check_window(window, len(plan.band_indexes), limit)
+            fetch_window(src, window, plan.band_indexes, plan.band_names, local)
             return local
         with rasterio.open(_vsis3(plan.pan)) as pan:
             if pan.crs is None:
                 raise _no_projection()
             pan_window = source_window(pan, plan.clip)
+            _check_window(pan_window, src.count, limit)
             fetch_window(pan, pan_window, (1,), ("P",), work / "pan.tif")
             # The same ground in the MS grid, one MS pixel wider each side for the kernel.
             left, bottom, right, top = rasterio.windows.bounds(pan_window, pan.transform)
@@ -287,19 +309,13 @@ def fetch_sources(plan: BuildPlan, work: Path) -> Path:
 
 def write_product(plan: BuildPlan, out: Path, work: Path, max_output_pixels: int) -> str:
     """Write the product file; return its CRS code. Raises ProductRefused."""
-    local = fetch_sources(plan, work)
+    local = fetch_sources(plan, work, max_output_pixels)
     warped = work / "warped.tif"
     with rasterio.open(local) as src:
         dst_crs = CRS.from_user_input(plan.dst_crs) if plan.dst_crs else src.crs
         transform, width, height = output_grid(src, dst_crs, plan.clip, abs(src.transform.a))
         if width * height * src.count > max_output_pixels:
-            raise ProductRefused(
-                ProductFailureReason.UNSUPPORTED_OPTION,
-                f"the product would have {width}x{height} pixels x {src.count} bands, more than the "
-                f"{max_output_pixels} allowed: ask for a smaller area or fewer bands",
-                f"le produit aurait {width}x{height} pixels x {src.count} bandes, plus que les "
-                f"{max_output_pixels} permis : demandez une zone plus petite ou moins de bandes",
-            )
+            raise too_large(width, height, src.count, max_output_pixels)
         extras = {"CUTLINE": _cutline(src, plan.clip)} if plan.clip is not None else {}
         with WarpedVRT(
             src,
