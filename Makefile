@@ -40,6 +40,7 @@ test: install
 lint:
 	uv run ruff check .
 	uv run ruff format --check .
+	uv run mypy --ignore-missing-imports shared/src/dinamis_shared services/*/src/dinamis_*/domain
 
 asyncapi:
 	uv run python -m dinamis_shared.asyncapi > docs/asyncapi.yaml.tmp && mv docs/asyncapi.yaml.tmp docs/asyncapi.yaml

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
 import httpx
 import jwt
@@ -102,10 +102,10 @@ def ensure_local_signing_key(path: Path) -> rsa.RSAPrivateKey:
         with contextlib.suppress(FileExistsError):
             os.link(tmp, path)
         tmp.unlink()
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
+    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(loaded, rsa.RSAPrivateKey):
         raise ValueError(f"{path} is not an RSA private key")
-    return key
+    return loaded
 
 
 def mint_token(
@@ -155,7 +155,7 @@ class TokenVerifier:
         self.audience = audience
         self.leeway_s = leeway_s
 
-    def _key_for(self, token: str) -> object:
+    def _key_for(self, token: str) -> Any:
         if self._jwks is not None:
             try:
                 return self._jwks.get_signing_key_from_jwt(token).key

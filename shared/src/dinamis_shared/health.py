@@ -44,7 +44,7 @@ async def _run_check(name: str, check: Check, timeout_s: float) -> dict:
     except Exception as exc:
         ok, error = False, f"{type(exc).__name__}: {exc}"[:500]
     READY.labels(name).set(1 if ok else 0)
-    result = {"ok": ok, "ms": round((time.perf_counter() - started) * 1000, 1)}
+    result: dict[str, object] = {"ok": ok, "ms": round((time.perf_counter() - started) * 1000, 1)}
     if error:
         result["error"] = error
     return result

@@ -75,10 +75,10 @@ class Resources:
                 raise ConnectionError(f"no answer from {s.kafka_bootstrap_servers}")
 
         async def mongodb() -> None:
-            await self.mongo.admin.command("ping")  # type: ignore[union-attr]
+            await self.mongo.admin.command("ping")  # type: ignore[attr-defined]
 
         async def s3() -> None:
-            await asyncio.to_thread(self.s3.bucket_exists, "archive")  # type: ignore[union-attr]
+            await asyncio.to_thread(self.s3.bucket_exists, "archive")  # type: ignore[attr-defined]
 
         async def postgres() -> None:
             conn = await clients.pg_connect(s, timeout_s=timeout)

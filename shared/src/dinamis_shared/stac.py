@@ -28,7 +28,7 @@ EXTENSIONS = {
 
 
 def _refuse_fetch(uri: str) -> Resource:
-    raise NoSuchResource(ref=uri)
+    raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
 
 
 @functools.cache
@@ -40,7 +40,7 @@ def registry() -> Registry:
         resources.append((url, Resource.from_contents(contents)))
         if (sid := contents.get("$id", "").rstrip("#")) and sid != url:
             resources.append((sid, Resource.from_contents(contents)))
-    return Registry(retrieve=_refuse_fetch).with_resources(resources).crawl()
+    return Registry(retrieve=_refuse_fetch).with_resources(resources).crawl()  # type: ignore[call-arg]
 
 
 def _leaves(error: ValidationError) -> Iterator[ValidationError]:

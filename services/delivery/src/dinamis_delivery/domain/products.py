@@ -277,6 +277,7 @@ def plan_product(order_id: str, spec: ProductSpec, item: dict) -> BuildPlan:
     dst_crs = check_crs(spec.crs, covered, (item.get("properties") or {}).get("proj:code"))
     key = product_key(order_id, spec)
     pan, ms = images.get("pan"), images.get("ms")
+    source: SourceImage | None
     if spec.pansharpen:
         if pan is None or ms is None:
             raise _unsupported(
@@ -288,11 +289,11 @@ def plan_product(order_id: str, spec: ProductSpec, item: dict) -> BuildPlan:
     else:
         if spec.bands is None:
             source = ms or pan
-            names = list(source.bands)  # type: ignore[union-attr]
+            names = list(source.bands) if source else []
         else:
             source = next(
                 (img for img in (ms, pan) if img and spec.bands and img.index_of(spec.bands[0])), None
-            )  # type: ignore[arg-type]
+            )
             names = list(spec.bands)
         pan_weights = ()
     if not names:

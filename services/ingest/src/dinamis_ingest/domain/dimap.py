@@ -275,8 +275,9 @@ def volume_components(data: bytes, path: str) -> list[str]:
     for comp in root.iter("Component"):
         if (_text(comp, "COMPONENT_TYPE") or "").upper() == "DIMAP":
             el = comp.find("COMPONENT_PATH")
-            if el is not None and el.get("href"):
-                comps.append(safe_join(base, el.get("href")))
+            href = el.get("href") if el is not None else None
+            if href:
+                comps.append(safe_join(base, href))
     if not comps:
         raise DeliveryRejected(RejectionReason.INVALID_METADATA, f"{path}: lists no DIMAP component")
     return comps

@@ -43,7 +43,9 @@ class Aoi:
     warnings: list[str] = field(default_factory=list)
 
     def geojson(self) -> dict:
-        return _rounded(mapping(self.geometry))
+        rounded = _rounded(mapping(self.geometry))
+        assert isinstance(rounded, dict)
+        return rounded
 
 
 def _rounded(obj: object) -> object:

@@ -76,6 +76,9 @@ class Balance:
         """Apply one ledger entry, or refuse it (the balance is left unchanged)."""
         if ref is not None and ref in self.refs:
             return  # idempotent: this consumption is already in the ledger
+        if kind in (EntryKind.RESERVE, EntryKind.CONSUME, EntryKind.RELEASE) and request_id is None:
+            raise QuotaError(f"a {kind} entry names its request", code="request-required")
+        rid = request_id or ""
         if kind is EntryKind.ALLOCATE:
             self.allocated = round(self.allocated + check_area(km2), 6)
         elif kind is EntryKind.ADJUST:  # may lower the allocation, never below what is committed
@@ -88,15 +91,15 @@ class Balance:
             self.allocated = new
         elif kind is EntryKind.RESERVE:
             km2 = check_area(km2)
-            if request_id in self.reservations:
+            if rid in self.reservations:
                 return  # idempotent: the same approval twice reserves once
             if km2 > self.available:
                 raise InsufficientQuota(km2, self.available)
             self.reserved = round(self.reserved + km2, 6)
-            self.reservations[request_id] = km2
+            self.reservations[rid] = km2
         elif kind in (EntryKind.CONSUME, EntryKind.RELEASE):
             km2 = check_area(km2)
-            held = self.reservations.get(request_id, 0.0)
+            held = self.reservations.get(rid, 0.0)
             if km2 > held + 1e-9:
                 raise QuotaError(
                     f"{km2:g} km² > {held:g} km² réservés / reserved for {request_id}", code="not-reserved"
@@ -106,8 +109,8 @@ class Balance:
                 self.consumed = round(self.consumed + km2, 6)
             left = round(held - km2, 6)
             if left > 0:
-                self.reservations[request_id] = left
+                self.reservations[rid] = left
             else:
-                self.reservations.pop(request_id, None)
+                self.reservations.pop(rid, None)
             if ref is not None:
                 self.refs.add(ref)
