@@ -30,6 +30,17 @@ def settings() -> ServiceSettings:
     return ServiceSettings()
 
 
+@pytest.fixture(scope="module")
+def keyfile(tmp_path_factory) -> Path:
+    """A token signing key of the module's own (services started with
+    DINAMIS_AUTH_LOCAL_KEY_FILE pointing at it accept tokens minted with it)."""
+    from dinamis_shared.auth import ensure_local_signing_key
+
+    path = tmp_path_factory.mktemp("auth") / "signing-key.pem"
+    ensure_local_signing_key(path)
+    return path
+
+
 @pytest.fixture(scope="session", autouse=False)
 def live_stack(settings):
     """Fail early, and say so, when the stack is not up."""

@@ -8,31 +8,18 @@ import json
 import subprocess
 import sys
 import textwrap
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from dinamis_ingest.simulator import SimulatedScene, announce, stage_package, write_package
-from dinamis_shared import clients
-from dinamis_shared.auth import ensure_local_signing_key
-from dinamis_shared.bus import EventPublisher, make_broker
-from dinamis_shared.events import SceneIngestedV1
 from dinamis_shared.testing import start_service, stop_service
-from dinamis_shared.watch import EventWatcher
+from tests.integration.scenes import ingest_scene
 from tests.integration.test_orders import Caller, new_member_org, uid
 
 CATALOG, ORDERS, INGEST = 18611, 18612, 18613
 API = f"http://127.0.0.1:{CATALOG}"
-
-
-@pytest.fixture(scope="module")
-def keyfile(tmp_path_factory):
-    path = tmp_path_factory.mktemp("auth") / "signing-key.pem"
-    ensure_local_signing_key(path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -67,31 +54,9 @@ def operator(keyfile, stack_services):
 @pytest.fixture(scope="module")
 async def scene(settings, stack_services, tmp_path_factory):
     """A real scene archived by ingest and indexed by the catalog."""
-    tmp = tmp_path_factory.mktemp("scene")
-    s3 = clients.s3_client(settings)
-    scene = SimulatedScene(
-        mission="PNEO4",
-        lon=4.85,
-        lat=45.75,
-        acquired_at=datetime(2026, 6, 1, 10, 30, tzinfo=UTC),
-        size=256,
-        job_id=str(uuid.uuid4().int)[:10],
+    return await ingest_scene(
+        settings, API, tmp_path_factory.mktemp("scene"), 4.85, 45.75, datetime(2026, 6, 1, 10, 30, tzinfo=UTC)
     )
-    checksums = write_package(scene, tmp / "pkg")
-    prefix = f"airbus/{scene.scene_id}/"
-    event = announce(scene, prefix, checksums, stage_package(s3, tmp / "pkg", "staging", prefix))
-    broker = make_broker(settings)
-    await broker.connect()
-    async with EventWatcher(settings.kafka_bootstrap_servers, [SceneIngestedV1.topic()]) as watcher:
-        await EventPublisher(broker, "/tests").publish(event)
-        ingested = (await watcher.wait(lambda: watcher.events(SceneIngestedV1, scene.scene_id), 120))[0]
-    await broker.stop()
-    url = f"{API}/collections/{ingested.collection}/items/{scene.scene_id}"
-    for _ in range(150):
-        if httpx.get(url).status_code == 200:
-            break
-        await __import__("asyncio").sleep(0.2)
-    return httpx.get(url).json()
 
 
 SDK_SCRIPT = textwrap.dedent(

@@ -15,7 +15,6 @@ import pytest
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
-from dinamis_shared.auth import ensure_local_signing_key
 from dinamis_shared.testing import start_service, stop_service
 from tests.integration.scenes import ingest_scene
 from tests.integration.test_orders import Caller, new_member_org, uid
@@ -26,13 +25,6 @@ TILER = f"http://127.0.0.1:{TILES}"
 PUBLIC_MAX_ZOOM = 12
 WEB_MERCATOR = morecantile.tms.get("WebMercatorQuad")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def keyfile(tmp_path_factory):
-    path = tmp_path_factory.mktemp("auth") / "signing-key.pem"
-    ensure_local_signing_key(path)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -34,13 +34,6 @@ FIELD = {
 
 
 @pytest.fixture(scope="module")
-def keyfile(tmp_path_factory):
-    path = tmp_path_factory.mktemp("auth") / "signing-key.pem"
-    ensure_local_signing_key(path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def orders(tmp_path_factory, keyfile):
     proc = start_service(
         "orders",

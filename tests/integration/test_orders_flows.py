@@ -27,19 +27,10 @@ from dinamis_shared.events import (
 from dinamis_shared.examples import lyon_item
 from dinamis_shared.testing import start_service, stop_service
 from dinamis_shared.watch import EventWatcher
-from tests.integration.test_orders import Caller, new_member_org, square, tasking, uid
+from tests.integration.test_orders import Caller, application, new_member_org, square, tasking, uid
 
 CATALOG_PORT, ORDERS_PORT = 18602, 18603
 API = f"http://127.0.0.1:{ORDERS_PORT}/v1"
-
-
-@pytest.fixture(scope="module")
-def keyfile(tmp_path_factory):
-    from dinamis_shared.auth import ensure_local_signing_key
-
-    path = tmp_path_factory.mktemp("auth") / "signing-key.pem"
-    ensure_local_signing_key(path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -282,15 +273,13 @@ async def test_contractor_reads_only_its_commissioning_bodys_imagery_during_dele
     r = Caller(keyfile, uid("ref"), uid("org"), ["referent"]).call(
         "POST",
         "/organisations",
-        json={
-            **__import__("tests.integration.test_orders", fromlist=["application"]).application(
-                "Bureau d'études",
-                "contractor",
-                commissioning_organisation_id=research.org,
-                contract_start=now.isoformat(),
-                contract_end=(now + timedelta(days=9)).isoformat(),
-            ),
-        },
+        json=application(
+            "Bureau d'études",
+            "contractor",
+            commissioning_organisation_id=research.org,
+            contract_start=now.isoformat(),
+            contract_end=(now + timedelta(days=9)).isoformat(),
+        ),
     )
     assert r.status_code == 409 and r.json()["code"] == "membership", r.text
     # The body suspended: its contractor loses access at once.

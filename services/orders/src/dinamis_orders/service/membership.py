@@ -19,7 +19,7 @@ from dinamis_orders.domain.organisations import (
 )
 from dinamis_orders.service.context import Orders
 from dinamis_shared.auth import Forbidden, Principal, Role, Unauthenticated
-from dinamis_shared.events import OrganisationCategory, OrganisationStatus
+from dinamis_shared.events import ContractorDelegation, OrganisationCategory, OrganisationStatus
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,6 @@ async def apply(orders: Orders, principal: Principal, application: Application) 
             )
     delegation = None
     if application.category is OrganisationCategory.CONTRACTOR:
-        from dinamis_shared.events import ContractorDelegation
-
         delegation = ContractorDelegation(
             commissioning_organisation_id=application.commissioning_organisation_id,  # type: ignore[arg-type]
             start=application.contract_start,  # type: ignore[arg-type]
