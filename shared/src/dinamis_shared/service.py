@@ -3,6 +3,11 @@
 `create_service_app` wires what every service has (broker, subscriptions, store
 clients, /healthz /readyz /metrics, JSON logs, problem details); the service's own
 module only declares its settings, dependencies, subscriptions and routers.
+
+Composition: each service has one typed container (its `bootstrap.py`), built once
+from the shared `Resources` by `ServiceDefinition.bootstrap`. The subscriptions
+factory and the startup/shutdown hooks receive that container; routes read it from
+`app.state.container` through a typed dependency of the service's own.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
@@ -29,23 +35,28 @@ log = logging.getLogger(__name__)
 
 
 Subscriptions = Sequence[tuple[type[Event], EventHandler]]
+C = TypeVar("C")
 
 
 @dataclass
-class ServiceDefinition:
+class ServiceDefinition(Generic[C]):
     settings: ServiceSettings
     dependencies: tuple[Dependency, ...]
-    # A list, or a factory given the service's Resources (for handlers that need clients).
-    subscriptions: Subscriptions | Callable[[Resources], Subscriptions] = ()
+    # Builds the service's typed container once from the opened clients (no I/O: pools
+    # that must be awaited are opened by an `on_startup` hook). Without it, the
+    # container is the `Resources` itself.
+    bootstrap: Callable[[Resources], C] | None = None
+    # A list, or a factory given the container (for handlers that need clients).
+    subscriptions: Subscriptions | Callable[[C], Subscriptions] = ()
     routers: Sequence[APIRouter] = ()
     title: str = ""
     # Kafka consumer options, e.g. max_poll_interval_ms for slow handlers.
     consumer_options: dict = field(default_factory=dict)
     # Build the FastAPI app from a library factory (e.g. stac-fastapi) given our lifespan.
     app_factory: Callable[[Callable], FastAPI] | None = None
-    # Awaited with (app, resources) once started / before stopping (pools, caches...).
-    on_startup: Sequence[Callable] = ()
-    on_shutdown: Sequence[Callable] = ()
+    # Awaited with (app, container) once started / before stopping (pools, tasks...).
+    on_startup: Sequence[Callable[[FastAPI, C], Any]] = ()
+    on_shutdown: Sequence[Callable[[FastAPI, C], Any]] = ()
 
     @property
     def name(self) -> str:
@@ -60,9 +71,9 @@ class Resources:
     broker: KafkaBroker
     publisher: EventPublisher
     broker_started: asyncio.Event = field(default_factory=asyncio.Event)
-    mongo: object | None = None
-    s3: object | None = None
-    extra: dict = field(default_factory=dict)  # a service's own clients (pools...)
+    mongo: Any = None  # pymongo AsyncMongoClient when the service depends on MongoDB
+    s3: Any = None  # minio.Minio when the service depends on S3
+    extra: dict = field(default_factory=dict)  # DEPRECATED: being replaced by bootstrap containers
 
     def checks(self, dependencies: tuple[Dependency, ...]) -> dict[str, Check]:
         s = self.settings
@@ -123,7 +134,7 @@ async def _start_broker(resources: Resources) -> None:
             delay = min(delay * 2, 10.0)
 
 
-def create_service_app(definition: ServiceDefinition) -> FastAPI:
+def create_service_app(definition: ServiceDefinition[Any]) -> FastAPI:
     settings = definition.settings
     broker = make_broker(settings)
     resources = Resources(
@@ -134,16 +145,17 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         resources.mongo = clients.mongo_client(settings, timeout_s=settings.readiness_timeout_s)
     if Dependency.S3 in deps:
         resources.s3 = clients.s3_client(settings, timeout_s=settings.readiness_timeout_s, retries=0)
+    container: Any = definition.bootstrap(resources) if definition.bootstrap else resources
     subscriptions = definition.subscriptions
     if callable(subscriptions):
-        subscriptions = subscriptions(resources)
+        subscriptions = subscriptions(container)
     if subscriptions:
         subscribe(broker, settings.SERVICE, dict(subscriptions), **definition.consumer_options)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for hook in definition.on_startup:
-            await hook(app, resources)
+            await hook(app, container)
         starter = asyncio.create_task(_start_broker(resources))
         log.info("service starting", extra={"dependencies": [d.value for d in deps]})
         try:
@@ -151,7 +163,7 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         finally:
             for hook in definition.on_shutdown:
                 with contextlib.suppress(Exception):
-                    await hook(app, resources)
+                    await hook(app, container)
             starter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await starter
@@ -166,6 +178,7 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
             title=definition.title or f"DINAMIS {settings.SERVICE}", version="0.1.0", lifespan=lifespan
         )
     app.state.resources = resources
+    app.state.container = container
     if definition.app_factory is None:  # a library app (stac-fastapi) keeps its own error format
         install_problem_handlers(app)
     app.include_router(health_router(resources.checks(deps), settings.readiness_timeout_s))

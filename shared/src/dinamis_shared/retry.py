@@ -1,0 +1,74 @@
+"""Retrying transient failures: one backoff policy for the whole platform.
+
+Exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff
+and Jitter"): the n-th wait is uniform in [0, min(cap, base * 2**n)].
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from dinamis_shared.errors import is_outage
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+class Backoff:
+    """Successive waits after failures; `reset()` after a success."""
+
+    def __init__(
+        self,
+        base: float = 0.2,
+        cap: float = 10.0,
+        *,
+        jitter: bool = True,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        self.base, self.cap, self.jitter, self.failures = base, cap, jitter, 0
+        self._sleep = sleep
+
+    def next_delay(self) -> float:
+        self.failures += 1
+        ceiling = min(self.cap, self.base * 2**self.failures)
+        return random.uniform(0, ceiling) if self.jitter else ceiling
+
+    async def wait(self) -> None:
+        await self._sleep(self.next_delay())
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+async def retry(
+    fn: Callable[[], Awaitable[T]],
+    *,
+    attempts: int | None = None,
+    retry_if: Callable[[BaseException], bool] = lambda exc: True,
+    backoff: Backoff | None = None,
+    what: str = "operation",
+) -> T:
+    """Await `fn()` until it succeeds; retry errors `retry_if` accepts, after a backoff.
+
+    `attempts=None` keeps trying for ever (an outage ends eventually; the caller's task
+    is cancelled at shutdown). The last error is raised when attempts run out or when
+    `retry_if` refuses it. Outages log a warning, anything else a stack trace.
+    """
+    backoff = backoff or Backoff()
+    tried = 0
+    while True:
+        try:
+            return await fn()
+        except Exception as exc:
+            tried += 1
+            if not retry_if(exc) or (attempts is not None and tried >= attempts):
+                raise
+            if is_outage(exc):
+                log.warning("%s failed, retrying: %s", what, exc)
+            else:
+                log.exception("%s failed, retrying", what)
+            await backoff.wait()
