@@ -32,11 +32,11 @@ from pypgstac.db import PgstacDB
 from pypgstac.load import Loader, Methods
 from pyproj import Transformer
 
-from dinamis_ingest.coverage import france_outline_l93
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import SceneIngestedV1
 from dinamis_shared.settings import ServiceSettings
 from dinamis_shared.testing import start_service, stop_service
+from dinamis_sim.coverage import france_outline_l93
 
 PORT = 18402
 API = f"http://127.0.0.1:{PORT}"

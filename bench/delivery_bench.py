@@ -42,7 +42,6 @@ from pyproj import Transformer
 from shapely.geometry import box as shapely_box
 from shapely.geometry import shape
 
-from dinamis_ingest.simulator import SimulatedScene, announce, stage_package, write_package
 from dinamis_shared import clients
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import (
@@ -55,6 +54,7 @@ from dinamis_shared.events import (
 from dinamis_shared.settings import ServiceSettings
 from dinamis_shared.testing import start_service, stop_service
 from dinamis_shared.watch import EventWatcher
+from dinamis_sim.simulator import SimulatedScene, announce, stage_package, write_package
 
 
 def shapely_transform(func, geom):

@@ -30,15 +30,15 @@ from pathlib import Path
 import rasterio
 import rasterio.shutil
 
-from dinamis_ingest.coverage import CELL_M, coverage_cells
 from dinamis_ingest.service.raster import COG_OPTIONS
-from dinamis_ingest.simulator import SimulatedScene, announce, coverage_scene, stage_package, write_package
 from dinamis_shared import clients
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import Mission, SceneIngestedV1, SceneRejectedV1
 from dinamis_shared.settings import ServiceSettings
 from dinamis_shared.testing import start_service, stop_service
 from dinamis_shared.watch import EventWatcher
+from dinamis_sim.coverage import CELL_M, coverage_cells
+from dinamis_sim.simulator import SimulatedScene, announce, coverage_scene, stage_package, write_package
 
 MB = 1024 * 1024
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import httpx
 
-from dinamis_ingest.simulator import SimulatedScene, announce, stage_package, write_package
 from dinamis_shared import clients
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import SceneIngestedV1
 from dinamis_shared.watch import EventWatcher
+from dinamis_sim.simulator import SimulatedScene, announce, stage_package, write_package
 
 
 async def ingest_scene(

@@ -23,7 +23,6 @@ from rasterio.warp import transform_geom
 from rio_cogeo.cogeo import cog_validate
 from shapely.geometry import shape
 
-from dinamis_ingest.simulator import SimulatedScene, announce, stage_package, write_package
 from dinamis_shared import clients
 from dinamis_shared.auth import ensure_local_signing_key, mint_token
 from dinamis_shared.bus import EventPublisher, make_broker
@@ -36,6 +35,7 @@ from dinamis_shared.events import (
 )
 from dinamis_shared.testing import start_service, stop_service
 from dinamis_shared.watch import EventWatcher
+from dinamis_sim.simulator import SimulatedScene, announce, stage_package, write_package
 
 PORT = 18404
 API = f"http://127.0.0.1:{PORT}"

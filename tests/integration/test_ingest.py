@@ -19,13 +19,13 @@ import rasterio.transform
 from rio_cogeo.cogeo import cog_validate
 
 from dinamis_ingest.entrypoints.http import signature
-from dinamis_ingest.simulator import SimulatedScene, announce, stage_package, write_package
 from dinamis_shared import clients
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import SceneAcquiredV1, SceneIngestedV1, SceneRejectedV1
 from dinamis_shared.stac import validate_item
 from dinamis_shared.testing import start_service, stop_service
 from dinamis_shared.watch import EventWatcher
+from dinamis_sim.simulator import SimulatedScene, announce, stage_package, write_package
 from tests.conftest import stack
 
 ROOT = Path(__file__).resolve().parents[2]

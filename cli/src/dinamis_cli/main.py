@@ -22,14 +22,14 @@ from pathlib import Path
 
 import httpx
 
-from dinamis_ingest.coverage import coverage_cells
-from dinamis_ingest.entrypoints.http import signature
-from dinamis_ingest.simulator import SimulatedScene, announce, coverage_scene, stage_package, write_package
 from dinamis_shared import clients
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import Mission, SceneAcquiredV1, SceneIngestedV1, SceneRejectedV1
 from dinamis_shared.settings import ServiceSettings
+from dinamis_shared.signing import signed_headers
 from dinamis_shared.watch import EventWatcher
+from dinamis_sim.coverage import coverage_cells
+from dinamis_sim.simulator import SimulatedScene, announce, coverage_scene, stage_package, write_package
 
 
 def _scenes(args: argparse.Namespace) -> list[tuple[SimulatedScene, str | None]]:
@@ -76,17 +76,13 @@ async def simulate(args: argparse.Namespace) -> int:
             event = announce(scene, prefix, checksums, size, campaign=campaign)
             if args.via == "http":
                 body = event.model_dump_json().encode()
-                ts = str(int(time.time()))
                 secret = os.environ.get("DINAMIS_SUPPLIER_SECRET", "dinamis-dev-airbus-secret")
                 async with httpx.AsyncClient() as http:
                     r = await http.post(
                         f"{args.ingest_url}/v1/suppliers/airbus/deliveries",
                         content=body,
                         timeout=30,
-                        headers={
-                            "X-Dinamis-Timestamp": ts,
-                            "X-Dinamis-Signature": signature(secret, ts, body),
-                        },
+                        headers=signed_headers(secret, body),
                     )
                 r.raise_for_status()
             else:

@@ -28,6 +28,8 @@ from pydantic import (
     model_validator,
 )
 
+from dinamis_shared.missions import MISSIONS, Mission, SensorFamily
+
 # Identifiers travel in Kafka keys, object keys and URLs: keep them to a safe alphabet.
 Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
@@ -55,33 +57,9 @@ def _safe_prefix(value: str) -> str:
 ObjectPrefix = Annotated[str, StringConstraints(max_length=1024), AfterValidator(_safe_prefix)]
 
 
-class Mission(StrEnum):
-    """Satellites whose products DINAMIS buys (supplier mission codes)."""
-
-    PHR1A = "PHR1A"
-    PHR1B = "PHR1B"
-    PNEO3 = "PNEO3"
-    PNEO4 = "PNEO4"
-    SPOT6 = "SPOT6"
-    SPOT7 = "SPOT7"
-
-
-class SensorFamily(StrEnum):
-    """Quota families: quotas and prices are kept per family, not per satellite."""
-
-    PLEIADES = "pleiades"
-    PLEIADES_NEO = "pleiades-neo"
-    SPOT = "spot-6-7"
-
-
-MISSION_FAMILY: dict[Mission, SensorFamily] = {
-    Mission.PHR1A: SensorFamily.PLEIADES,
-    Mission.PHR1B: SensorFamily.PLEIADES,
-    Mission.PNEO3: SensorFamily.PLEIADES_NEO,
-    Mission.PNEO4: SensorFamily.PLEIADES_NEO,
-    Mission.SPOT6: SensorFamily.SPOT,
-    Mission.SPOT7: SensorFamily.SPOT,
-}
+# The mission table lives in `missions`; the enums and the family map are re-exported
+# here because event fields are typed with them.
+MISSION_FAMILY: dict[Mission, SensorFamily] = {code: m.family for code, m in MISSIONS.items()}
 
 
 class GeoJSONGeometry(BaseModel):

@@ -7,19 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from dinamis_ingest.domain.dimap import Band, DimapImage
-from dinamis_shared.events import MISSION_FAMILY, Mission, SensorFamily
+from dinamis_shared.missions import Mission, SensorFamily, mission_info
 from dinamis_shared.stac import EXTENSIONS
 
 STAC_VERSION = "1.1.0"
 
-PLATFORM = {
-    Mission.PHR1A: ("pleiades-1a", "pleiades", "2011-076F"),
-    Mission.PHR1B: ("pleiades-1b", "pleiades", "2012-068A"),
-    Mission.PNEO3: ("pleiades-neo-3", "pleiades-neo", "2021-034A"),
-    Mission.PNEO4: ("pleiades-neo-4", "pleiades-neo", "2021-073E"),
-    Mission.SPOT6: ("spot-6", "spot", "2012-047A"),
-    Mission.SPOT7: ("spot-7", "spot", "2014-034A"),
-}
 COMMON_NAME = {
     "P": "pan",
     "B0": "blue",
@@ -39,7 +31,7 @@ LEVEL = {"SENSOR": "sensor", "PRIMARY": "sensor", "ORTHO": "ortho", "PROJECTED":
 def collection_id(mission: Mission, processing_level: str, campaign: str | None) -> str:
     """`<family>-<level>` (e.g. `spot-6-7-ortho`), or `<family>-<campaign>` for the
     yearly metropolitan coverage (e.g. `spot-6-7-france-2026`)."""
-    family: SensorFamily = MISSION_FAMILY[mission]
+    family: SensorFamily = mission_info(mission).family
     if campaign:
         return f"{family.value}-{campaign}"
     return f"{family.value}-{LEVEL.get(processing_level.upper(), processing_level.lower())}"
@@ -118,13 +110,13 @@ def build_item(
     if sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in itertools.pairwise(ring)) < 0:
         ring.reverse()
     lons, lats = [p[0] for p in ring], [p[1] for p in ring]
-    platform, constellation, cospar = PLATFORM[primary.mission]
+    mission = mission_info(primary.mission)
     gsds = [a.image.gsd for a in assets if a.image is not None and a.image.gsd]
     properties: dict = {
         "datetime": primary.acquired_at.isoformat().replace("+00:00", "Z"),
         "created": created.isoformat().replace("+00:00", "Z"),
-        "platform": platform,
-        "constellation": constellation,
+        "platform": mission.platform,
+        "constellation": mission.constellation,
         "instruments": [primary.instrument.lower()],
         "gsd": min(gsds) if gsds else None,
         "eo:cloud_cover": primary.cloud_cover,
@@ -134,7 +126,7 @@ def build_item(
         "view:azimuth": primary.azimuth_angle,
         "view:sun_azimuth": primary.sun_azimuth,
         "view:sun_elevation": primary.sun_elevation,
-        "sat:platform_international_designator": cospar,
+        "sat:platform_international_designator": mission.cospar_id,
         "sat:orbit_state": "descending",
         "processing:level": primary.processing_level.lower(),
         "processing:lineage": f"Airbus DIMAP v2 {primary.processing_level} {primary.spectral_processing}, "

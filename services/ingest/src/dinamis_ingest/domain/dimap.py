@@ -15,20 +15,11 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from dinamis_ingest.domain.rejections import DeliveryRejected, safe_join
-from dinamis_shared.events import Mission, RejectionReason
+from dinamis_shared.events import RejectionReason
+from dinamis_shared.missions import Mission, by_dimap
 
 MAX_XML_BYTES = 20 * 1024 * 1024
 PROCESSING_LEVELS = {"SENSOR", "PRIMARY", "ORTHO", "PROJECTED", "MOSAIC"}
-
-# DIMAP MISSION + MISSION_INDEX -> supplier mission code.
-MISSIONS = {
-    ("PHR", "1A"): Mission.PHR1A,
-    ("PHR", "1B"): Mission.PHR1B,
-    ("PNEO", "3"): Mission.PNEO3,
-    ("PNEO", "4"): Mission.PNEO4,
-    ("SPOT", "6"): Mission.SPOT6,
-    ("SPOT", "7"): Mission.SPOT7,
-}
 
 
 @dataclass(frozen=True)
@@ -190,13 +181,14 @@ def parse_dim(data: bytes, path: str) -> DimapImage:
     strip = "Dataset_Sources/Source_Identification/Strip_Source/"
     mission_name = _required(root, strip + "MISSION", path)
     mission_index = _required(root, strip + "MISSION_INDEX", path)
-    mission = MISSIONS.get((mission_name.upper(), mission_index.upper()))
-    if mission is None:
+    known = by_dimap(mission_name, mission_index)
+    if known is None:
         raise DeliveryRejected(
             RejectionReason.UNKNOWN_MISSION,
             f"{path}: mission {mission_name} {mission_index} is not one DINAMIS archives "
             f"({', '.join(m.value for m in Mission)})",
         )
+    mission = known.code
     base = path.rsplit("/", 1)[0] if "/" in path else ""
     data_files = [
         safe_join(base, el.get("href") or "")

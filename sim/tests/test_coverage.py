@@ -1,6 +1,6 @@
 from datetime import UTC, datetime
 
-from dinamis_ingest.coverage import coverage_cells, france_outline_l93
+from dinamis_sim.coverage import coverage_cells, france_outline_l93
 
 
 def test_yearly_coverage_is_about_240_cells_over_france_from_april_to_september():

@@ -12,7 +12,6 @@ The XML follows the structure of the real deliveries in ../shared/data/dimap
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
 import re
@@ -31,16 +30,10 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
-from dinamis_shared.events import Mission, SceneAcquiredV1, StagingLocation
+from dinamis_shared.events import SceneAcquiredV1, StagingLocation
+from dinamis_shared.hashing import sha256_file
+from dinamis_shared.missions import Mission, mission_info
 
-FAMILY = {
-    Mission.PHR1A: ("PHR", "1A", "PHR", 0.5, 2.0, ["B0", "B1", "B2", "B3"]),
-    Mission.PHR1B: ("PHR", "1B", "PHR", 0.5, 2.0, ["B0", "B1", "B2", "B3"]),
-    Mission.PNEO3: ("PNEO", "3", "PNEO", 0.3, 1.2, ["R", "G", "B", "NIR", "RE", "DB"]),
-    Mission.PNEO4: ("PNEO", "4", "PNEO", 0.3, 1.2, ["R", "G", "B", "NIR", "RE", "DB"]),
-    Mission.SPOT6: ("SPOT", "6", "SPOT", 1.5, 6.0, ["B0", "B1", "B2", "B3"]),
-    Mission.SPOT7: ("SPOT", "7", "SPOT", 1.5, 6.0, ["B0", "B1", "B2", "B3"]),
-}
 # Spectral ranges (µm) and solar irradiance (W/m²/µm), as in the real metadata.
 SPECTRAL = {
     "P": (0.47, 0.83, 1549.0),
@@ -169,7 +162,8 @@ def _dim_xml(
     uly: float,
     stem: str,
 ) -> str:
-    mission, index, instrument, *_ = FAMILY[scene.mission]
+    info = mission_info(scene.mission)
+    mission, index, instrument = info.dimap_mission, info.dimap_index, info.instrument
     to_wgs84 = Transformer.from_crs(scene.epsg, 4326, always_xy=True)
     extent = size * gsd
     corners = [
@@ -292,7 +286,7 @@ def _rpc_xml(scene: SimulatedScene, size: int, gsd: float, ulx: float, uly: floa
     validity = "".join(f"<{k}>{float(v)!r}</{k}>" for k, v in off.items())
     return f"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <Dimap_Document>
- <Metadata_Identification><METADATA_FORMAT version="2.15">DIMAP</METADATA_FORMAT><METADATA_PROFILE>{FAMILY[scene.mission][0]}_{scene.level}</METADATA_PROFILE><METADATA_SUBPROFILE>RPC</METADATA_SUBPROFILE></Metadata_Identification>
+ <Metadata_Identification><METADATA_FORMAT version="2.15">DIMAP</METADATA_FORMAT><METADATA_PROFILE>{mission_info(scene.mission).dimap_mission}_{scene.level}</METADATA_PROFILE><METADATA_SUBPROFILE>RPC</METADATA_SUBPROFILE></Metadata_Identification>
  <Rational_Function_Model><Resource_Reference><RESOURCE_TITLE version="2.1">NITF</RESOURCE_TITLE><RESOURCE_ID>RPC00B</RESOURCE_ID></Resource_Reference>
   <Global_RFM><Inverse_Model>{model}</Inverse_Model>
    <RFM_Validity><Inverse_Model_Validity_Domain><FIRST_LON>{float(lon.min())!r}</FIRST_LON><FIRST_LAT>{float(lat.min())!r}</FIRST_LAT><LAST_LON>{float(lon.max())!r}</LAST_LON><LAST_LAT>{float(lat.max())!r}</LAST_LAT></Inverse_Model_Validity_Domain>{validity}</RFM_Validity>
@@ -302,7 +296,7 @@ def _rpc_xml(scene: SimulatedScene, size: int, gsd: float, ulx: float, uly: floa
 
 
 def _vol_xml(scene: SimulatedScene, components: list[tuple[str, str]]) -> str:
-    mission = FAMILY[scene.mission][0]
+    mission = mission_info(scene.mission).dimap_mission
     comps = "".join(
         f"<Component><COMPONENT_TITLE>{title}</COMPONENT_TITLE><COMPONENT_TYPE>DIMAP</COMPONENT_TYPE>"
         f'<COMPONENT_PATH href="{escape(path)}"/></Component>'
@@ -329,7 +323,9 @@ def _tiny_jpeg(path: Path, seed: int) -> None:
 
 def write_package(scene: SimulatedScene, root: Path) -> dict[str, str]:
     """Write the package under `root`; return {relative path: sha256} of every file."""
-    mission, _, _, pan_gsd, ms_gsd, ms_bands = FAMILY[scene.mission]
+    info = mission_info(scene.mission)
+    mission, ms_bands = info.dimap_mission, list(info.ms_bands)
+    pan_gsd, ms_gsd = info.pan_gsd_m, info.ms_gsd_m
     if scene.extent_m:
         pan_gsd, ms_gsd = scene.extent_m / scene.size, scene.extent_m / scene.size * (ms_gsd / pan_gsd)
     to_utm = Transformer.from_crs(4326, scene.epsg, always_xy=True)
@@ -381,14 +377,10 @@ def write_package(scene: SimulatedScene, root: Path) -> dict[str, str]:
     for rel, data in scene.extra_files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(data)
-    checksums = {}
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        h = hashlib.sha256()
-        with path.open("rb") as f:
-            for chunk in iter(lambda: f.read(8 << 20), b""):
-                h.update(chunk)
-        checksums[path.relative_to(root).as_posix()] = h.hexdigest()
-    return checksums
+    return {
+        path.relative_to(root).as_posix(): sha256_file(path)
+        for path in sorted(p for p in root.rglob("*") if p.is_file())
+    }
 
 
 def announce(
@@ -410,7 +402,7 @@ def announce(
 def coverage_scene(cell, size: int, job_prefix: str) -> SimulatedScene:
     """The SPOT 6/7 scene of one yearly-coverage cell (see coverage.py), `size` px wide
     over the whole cell (a reduced-size simulation: the GSD grows with the cell)."""
-    from dinamis_ingest.coverage import CELL_M
+    from dinamis_sim.coverage import CELL_M
 
     return SimulatedScene(
         mission=Mission.SPOT6 if cell.index % 2 else Mission.SPOT7,

@@ -8,7 +8,7 @@ staging bucket, announced by `scene-acquired` carrying the request id).
 Orders are idempotent by `reference` (the platform's request id) and kept as JSON in the
 staging bucket (`supplier-orders/`), so a restart neither loses nor repeats one. Callers
 authenticate with `X-Api-Key` (`DINAMIS_SUPPLIER_API_KEY`). Started by the
-`dinamis-supplier-sim` console script (port 8109).
+`dinamis-supplier-sim` console script (port 8109), package `dinamis-sim`.
 """
 
 from __future__ import annotations
@@ -31,24 +31,25 @@ from pydantic_settings import SettingsConfigDict
 from pyproj import Geod
 from shapely.geometry import shape
 
-from dinamis_ingest.simulator import SimulatedScene, announce, stage_package, write_package
 from dinamis_shared import clients
 from dinamis_shared.auth import Unauthenticated
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.errors import DinamisError
-from dinamis_shared.events import AcquisitionWindow, Identifier, Mission, SensorFamily
+from dinamis_shared.events import AcquisitionWindow, Identifier
 from dinamis_shared.health import install_problem_handlers
 from dinamis_shared.logs import configure_logging
+from dinamis_shared.missions import Mission, SensorFamily, mission_info
 from dinamis_shared.settings import ServiceSettings
+from dinamis_sim.simulator import SimulatedScene, announce, stage_package, write_package
 
 log = logging.getLogger(__name__)
 GEOD = Geod(ellps="WGS84")
 ORDERS_PREFIX = "supplier-orders/"
-# Which satellite flies for each family, and the swath of one simulated scene (m).
+# Which satellite flies for each family (a scene is one swath wide: see `missions`).
 FLEET = {
-    SensorFamily.PLEIADES: (Mission.PHR1A, 20_000.0),
-    SensorFamily.PLEIADES_NEO: (Mission.PNEO4, 14_000.0),
-    SensorFamily.SPOT: (Mission.SPOT7, 60_000.0),
+    SensorFamily.PLEIADES: Mission.PHR1A,
+    SensorFamily.PLEIADES_NEO: Mission.PNEO4,
+    SensorFamily.SPOT: Mission.SPOT7,
 }
 
 
@@ -135,7 +136,8 @@ def create_app(settings: SupplierSettings | None = None) -> FastAPI:
 
     async def acquire(order: dict) -> None:
         await asyncio.sleep(settings.acquisition_delay_s)
-        mission, swath = FLEET[SensorFamily(order["sensor_family"])]
+        mission = FLEET[SensorFamily(order["sensor_family"])]
+        swath = mission_info(mission).swath_m
         when = datetime.fromisoformat(order["window"]["start"])
         for n, (lon, lat, extent) in enumerate(scene_grid(order["aoi"], swath)):
             if n < len(order["scenes"]):

@@ -27,7 +27,7 @@ class CoverageCell:
 
 def france_outline_l93() -> shapely.Geometry:
     doc = json.loads(
-        resources.files("dinamis_ingest.data").joinpath("metropole-version-simplifiee.geojson").read_text()
+        resources.files("dinamis_sim.data").joinpath("metropole-version-simplifiee.geojson").read_text()
     )
     to_l93 = Transformer.from_crs(4326, 2154, always_xy=True)
     return shapely.transform(
