@@ -13,13 +13,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
-import random
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, Protocol
 
 from aiokafka import ConsumerRecord
 from aiokafka.errors import MessageSizeTooLargeError
@@ -31,8 +31,9 @@ from dinamis_shared import cloudevents
 from dinamis_shared.errors import DinamisError, MalformedEvent, RetriesExhausted, is_outage
 from dinamis_shared.events import Event
 from dinamis_shared.logs import trace_id_var
+from dinamis_shared.retry import Backoff, retry
 from dinamis_shared.settings import ServiceSettings
-from dinamis_shared.topics import topic_for
+from dinamis_shared.topics import DLQ_SUFFIX, TopicSpec, topic_for
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ async def _keep_raw_headers(record: ConsumerRecord, original: Callable[..., Any]
     """FastStream's parser decodes header values as UTF-8 and would raise on a
     hostile header, before any handler could dead-letter the message (an endless
     redelivery loop). Keep the raw headers aside and hand it readable ones."""
-    record.raw_headers = list(record.headers)  # type: ignore[attr-defined]
+    record.raw_headers = list(record.headers)
     record.headers = [(k, (v or b"").decode("utf-8", "replace").encode()) for k, v in record.headers]
     return await original(record)
 
@@ -132,18 +133,171 @@ def dead_letter_headers(record: ConsumerRecord, error: BaseException, group_id: 
     return headers
 
 
-class _Backoff:
-    """Exponential backoff with full jitter for transient failures, per subscriber."""
+# --- the consume policy: decode, handle, classify the failure, dead-letter -----------
 
-    def __init__(self, base: float = 0.2, cap: float = 10.0) -> None:
-        self.base, self.cap, self.failures = base, cap, 0
 
-    async def wait(self) -> None:
-        self.failures += 1
-        await asyncio.sleep(random.uniform(0, min(self.cap, self.base * 2**self.failures)))
+class Outcome(StrEnum):
+    """What became of one record (the `outcome` label of `dinamis_events_consumed_total`)."""
 
-    def reset(self) -> None:
-        self.failures = 0
+    HANDLED = "handled"
+    DEAD_LETTERED = "dead-lettered"
+    RETRY = "retried"  # not finished: process the same record again after a backoff
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    error: BaseException | None = None  # why, unless handled
+
+
+class DeadLetterWriter(Protocol):
+    async def write(self, record: ConsumerRecord, error: BaseException) -> Mapping[str, str]:
+        """Write `record` to its dead-letter topic with why it failed; return the headers.
+        Raises when the write failed (the record is then retried, never lost)."""
+        ...
+
+
+class KafkaDeadLetters:
+    """Writes dead letters to `<topic>.dlq`: the original key, value and headers, plus the
+    `dlq_*` headers of `dead_letter_headers`. A value too large with those headers is
+    dropped (`dlq_value_dropped`): the original stays in its topic until retention.
+
+    With `backoff`, a failing write is retried in place until it succeeds (for a consumer
+    that would otherwise process the record again from the start)."""
+
+    def __init__(self, broker: KafkaBroker, group_id: str, *, backoff: Backoff | None = None) -> None:
+        self.broker = broker
+        self.group_id = group_id
+        self.backoff = backoff
+
+    async def write(self, record: ConsumerRecord, error: BaseException) -> Mapping[str, str]:
+        headers = dead_letter_headers(record, error, self.group_id)
+        dlq = record.topic + DLQ_SUFFIX
+
+        async def publish() -> None:
+            value = record.value or b""
+            try:
+                await self.broker.publish(value, topic=dlq, key=record.key, headers=headers)
+            except MessageSizeTooLargeError:
+                headers["dlq_value_dropped"] = str(len(value))
+                await self.broker.publish(b"", topic=dlq, key=record.key, headers=headers)
+
+        if self.backoff is None:
+            await publish()
+        else:
+            await retry(publish, backoff=self.backoff, what="dead-letter write")
+        return headers
+
+
+Route = tuple[TopicSpec, type[Event], EventHandler]
+
+
+class ConsumePolicy:
+    """The one way a DINAMIS consumer treats a record, whatever drives it (the FastStream
+    subscriber of `subscribe()`, delivery's own aiokafka consumer):
+
+    - a record that does not decode into its topic's event type: dead-lettered at once
+      (decoding reaches no server, retrying cannot help);
+    - the handler's permanent `DinamisError`: dead-lettered at once;
+    - an outage (`errors.is_outage`): retried for as long as it lasts;
+    - any other error: retried, and dead-lettered (`RetriesExhausted`) at the
+      `max_attempts`-th failure of the same record;
+    - a failed dead-letter write: retried.
+
+    `handle()` says what to do next; the caller commits (handled, dead-lettered) or
+    processes the same record again after a backoff (retry). Failures are counted per
+    record (topic, partition, offset) across those calls.
+    """
+
+    def __init__(
+        self,
+        group_id: str,
+        handlers: Mapping[type[Event], EventHandler],
+        dead_letters: DeadLetterWriter,
+        *,
+        max_attempts: int = 5,
+    ) -> None:
+        self.group_id = group_id
+        self.routes: dict[str, Route] = {
+            topic_for(model).name: (topic_for(model), model, h) for model, h in handlers.items()
+        }
+        self.dead_letters = dead_letters
+        self.max_attempts = max_attempts
+        self.failures: dict[tuple[str, int, int], int] = {}
+
+    async def handle(self, record: ConsumerRecord) -> Verdict:
+        spec, model, handler = self.routes[record.topic]
+        try:
+            envelope = cloudevents.decode(
+                getattr(record, "raw_headers", record.headers),
+                record.value or b"",
+                expected=model,
+                key=record.key,
+            )
+        except MalformedEvent as exc:
+            return await self._dead_letter(record, exc)
+        except Exception as exc:  # decoding reaches no server: never worth a retry
+            return await self._dead_letter(
+                record, MalformedEvent(f"undecodable message: {type(exc).__name__}: {exc}")
+            )
+        where = (record.topic, record.partition, record.offset)
+        token = trace_id_var.set(envelope.trace_id)
+        try:
+            with HANDLE_SECONDS.labels(spec.name, self.group_id).time():
+                await handler(envelope)
+        except Exception as exc:
+            if isinstance(exc, DinamisError) and exc.permanent:
+                return await self._dead_letter(record, exc)
+            if not is_outage(exc):
+                failures = self.failures[where] = self.failures.get(where, 0) + 1
+                if failures >= self.max_attempts:
+                    return await self._dead_letter(
+                        record,
+                        RetriesExhausted(f"failed {failures} times, last: {type(exc).__name__}: {exc}"),
+                    )
+            return self._retry(record, exc)
+        finally:
+            trace_id_var.reset(token)
+        self.failures.pop(where, None)
+        CONSUMED.labels(spec.name, self.group_id, Outcome.HANDLED.value).inc()
+        return Verdict(Outcome.HANDLED)
+
+    async def _dead_letter(self, record: ConsumerRecord, error: BaseException) -> Verdict:
+        try:
+            headers = await self.dead_letters.write(record, error)
+        except Exception as exc:  # the bus is down: the record stays uncommitted meanwhile
+            return self._retry(record, exc)
+        self.failures.pop((record.topic, record.partition, record.offset), None)
+        CONSUMED.labels(record.topic, self.group_id, Outcome.DEAD_LETTERED.value).inc()
+        log.warning(
+            "event dead-lettered",
+            extra={
+                "topic": record.topic,
+                "dlq": record.topic + DLQ_SUFFIX,
+                "group": self.group_id,
+                "error_code": headers.get("dlq_error_code"),
+                "reason": headers.get("dlq_reason"),
+                "offset": record.offset,
+                "partition": record.partition,
+            },
+        )
+        return Verdict(Outcome.DEAD_LETTERED, error)
+
+    def _retry(self, record: ConsumerRecord, exc: BaseException) -> Verdict:
+        CONSUMED.labels(record.topic, self.group_id, Outcome.RETRY.value).inc()
+        log.warning(
+            "transient failure, the event will be retried",
+            exc_info=exc,
+            extra={"topic": record.topic, "group": self.group_id, "offset": record.offset},
+        )
+        return Verdict(Outcome.RETRY, exc)
+
+
+# --- the FastStream subscriber ----------------------------------------------------------
+
+
+class RetryLater(Exception):
+    """Raised to FastStream so it does not commit and seeks back to the record."""
 
 
 def subscribe(
@@ -160,91 +314,21 @@ def subscribe(
     One Kafka consumer per service replica reads all its topics (one group join, one
     rebalance); each record is routed to its event type's handler. Call before
     `broker.start()`. Handlers receive a decoded Envelope and must be idempotent
-    (delivery is at-least-once). Outages (`errors.is_outage`) are retried without
-    limit; any other unexpected error `max_attempts` times, then dead-lettered.
+    (delivery is at-least-once). Failures follow `ConsumePolicy`; a record to retry is
+    not committed (NACK), and comes back after a backoff.
     """
-    routes = {topic_for(model).name: (topic_for(model), model, h) for model, h in handlers.items()}
-    backoff = _Backoff(cap=retry_cap_s)
-    attempts: dict[tuple[str, int, int], int] = {}
-
-    async def dead_letter(record: ConsumerRecord, error: BaseException) -> None:
-        spec = routes[record.topic][0]
-        headers = dead_letter_headers(record, error, group_id)
-        value = record.value or b""
-        try:
-            await broker.publish(value, topic=spec.dlq, key=record.key, headers=headers)
-        except MessageSizeTooLargeError:
-            # The original stays in its topic (see dlq_original_offset) until retention.
-            headers["dlq_value_dropped"] = str(len(value))
-            await broker.publish(b"", topic=spec.dlq, key=record.key, headers=headers)
-        CONSUMED.labels(spec.name, group_id, "dead-lettered").inc()
-        log.warning(
-            "event dead-lettered",
-            extra={
-                "topic": spec.name,
-                "dlq": spec.dlq,
-                "group": group_id,
-                "error_code": headers["dlq_error_code"],
-                "reason": headers["dlq_reason"],
-                "offset": record.offset,
-                "partition": record.partition,
-            },
-        )
-
-    async def retry_later(record: ConsumerRecord, exc: BaseException) -> None:
-        CONSUMED.labels(record.topic, group_id, "retried").inc()
-        log.warning(
-            "transient failure, the event will be retried",
-            exc_info=exc,
-            extra={"topic": record.topic, "group": group_id, "offset": record.offset},
-        )
-        await backoff.wait()
-        raise exc  # NACK_ON_ERROR: no commit, seek back to this offset
+    policy = ConsumePolicy(group_id, handlers, KafkaDeadLetters(broker, group_id), max_attempts=max_attempts)
+    backoff = Backoff(cap=retry_cap_s)
 
     async def consume(body: bytes, message: KafkaMessage) -> None:
-        record: ConsumerRecord = message.raw_message
-        spec, model, handler = routes[record.topic]
-        where = (record.topic, record.partition, record.offset)
-        try:
-            try:
-                envelope = cloudevents.decode(
-                    getattr(record, "raw_headers", record.headers), body, expected=model, key=record.key
-                )
-            except MalformedEvent as exc:
-                await dead_letter(record, exc)
-                return
-            except Exception as exc:  # decoding reaches no server: never worth a retry
-                await dead_letter(record, MalformedEvent(f"undecodable message: {type(exc).__name__}: {exc}"))
-                return
-            token = trace_id_var.set(envelope.trace_id)
-            try:
-                with HANDLE_SECONDS.labels(spec.name, group_id).time():
-                    await handler(envelope)
-            except Exception as exc:
-                if isinstance(exc, DinamisError) and exc.permanent:
-                    await dead_letter(record, exc)
-                    return
-                if not is_outage(exc):
-                    attempts[where] = attempts.get(where, 0) + 1
-                    if attempts[where] >= max_attempts:
-                        await dead_letter(
-                            record,
-                            RetriesExhausted(
-                                f"failed {attempts[where]} times, last: {type(exc).__name__}: {exc}"
-                            ),
-                        )
-                        return
-                raise
-            finally:
-                trace_id_var.reset(token)
-        except Exception as exc:  # a handler outage, or the dead-letter write itself failed
-            await retry_later(record, exc)
-        attempts.pop(where, None)
+        verdict = await policy.handle(message.raw_message)
+        if verdict.outcome is Outcome.RETRY:
+            await backoff.wait()
+            raise verdict.error or RetryLater()  # NACK_ON_ERROR: no commit, seek back to this offset
         backoff.reset()
-        CONSUMED.labels(spec.name, group_id, "handled").inc()
 
     broker.subscriber(
-        *routes,
+        *policy.routes,
         group_id=group_id,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         parser=_keep_raw_headers,
@@ -252,7 +336,7 @@ def subscribe(
         auto_offset_reset="earliest",
         **consumer_options,
         title=f"{group_id}",
-        description="; ".join(f"{name}: {m.DESCRIPTION}" for name, (_, m, _) in routes.items()),
+        description="; ".join(f"{name}: {m.DESCRIPTION}" for name, (_, m, _) in policy.routes.items()),
     )(consume)
 
 

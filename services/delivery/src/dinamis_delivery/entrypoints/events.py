@@ -13,9 +13,10 @@ has room, runs them concurrently, and:
   (announced or dead-lettered): a crash replays unfinished requests, never skips one;
 - on a **rebalance**, waits (bounded) for the requests of the revoked partitions and
   commits them, so the next owner does not redo finished work;
-- decodes with the shared CloudEvents binding and dead-letters like `subscribe()`:
+- treats each request with the platform's one `ConsumePolicy` (as `subscribe()` does):
   malformed → `.dlq` at once; outages retried without limit; other errors retried
-  `MAX_ATTEMPTS` times, then dead-lettered.
+  `MAX_ATTEMPTS` times, then dead-lettered. A request is retried in place (its
+  offset stays uncommitted meanwhile), and so is a failed dead-letter write.
 """
 
 from __future__ import annotations
@@ -23,20 +24,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeError
+from aiokafka.errors import CommitFailedError, KafkaError
 
 from dinamis_delivery import metrics
 from dinamis_delivery.service.delivering import Deliverer
-from dinamis_shared import cloudevents
-from dinamis_shared.bus import CONSUMED, dead_letter_headers
-from dinamis_shared.errors import DinamisError, MalformedEvent, RetriesExhausted, is_outage
+from dinamis_shared.bus import ConsumePolicy, KafkaDeadLetters, Outcome
+from dinamis_shared.cloudevents import Envelope
 from dinamis_shared.events import DeliveryRequestedV1
-from dinamis_shared.logs import trace_id_var
+from dinamis_shared.periodic import every
+from dinamis_shared.retry import Backoff, retry
+from dinamis_shared.service import Resources
 from dinamis_shared.topics import topic_for
+
+if TYPE_CHECKING:
+    from dinamis_delivery.settings import DeliverySettings
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +67,17 @@ class RequestConsumer:
     """Consumes `delivery-requested` (group `delivery`); emits `product-ready` /
     `product-failed` through the Deliverer, dead letters to `<topic>.dlq`."""
 
-    def __init__(self, settings: Any, resources: Any, deliverer: Deliverer) -> None:
+    def __init__(self, settings: DeliverySettings, resources: Resources, deliverer: Deliverer) -> None:
         self.settings = settings
         self.resources = resources
         self.deliverer = deliverer
+        # A failed dead-letter write is retried in place (every second): never the build.
+        dead_letters = KafkaDeadLetters(
+            resources.broker, GROUP, backoff=Backoff(base=0.5, cap=1.0, jitter=False)
+        )
+        self.policy = ConsumePolicy(
+            GROUP, {DeliveryRequestedV1: self._deliver}, dead_letters, max_attempts=MAX_ATTEMPTS
+        )
         self.partitions: dict[TopicPartition, _Partition] = {}
         self.consumer: AIOKafkaConsumer | None = None
         self.paused = False
@@ -77,16 +88,13 @@ class RequestConsumer:
 
     async def run(self) -> None:
         await self.resources.broker_started.wait()  # the publisher must be up
-        delay = 0.5
-        while not self._stopping:
-            try:
-                await self._consume()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("request consumer failed, restarting", extra={"error": str(exc)})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+        # `_consume` returns once stopping; any failure restarts it after a backoff.
+        await retry(
+            self._consume,
+            retry_if=lambda exc: not self._stopping,
+            backoff=Backoff(base=0.25, cap=10.0, jitter=False),
+            what="request consumer",
+        )
 
     async def _consume(self) -> None:
         s = self.settings
@@ -104,7 +112,7 @@ class RequestConsumer:
         )
         self.consumer.subscribe([TOPIC.name], listener=_Listener(self))
         await self.consumer.start()
-        lag = asyncio.create_task(self._watch_lag())
+        lag = asyncio.create_task(every(2.0, self._probe_lag, name="lag probe", first_delay_s=2.0))
         try:
             while not self._stopping:
                 self._apply_backpressure()
@@ -193,26 +201,24 @@ class RequestConsumer:
             log.info("waiting for requests in progress", extra={"count": len(tasks)})
             await asyncio.wait(tasks, timeout=timeout_s)
 
-    async def _watch_lag(self) -> None:
+    async def _probe_lag(self) -> None:
         """Queue depth: requests in the owned partitions not fetched yet."""
         assert self.consumer is not None
-        while True:
-            await asyncio.sleep(2)
-            try:
-                assigned = list(self.consumer.assignment())
-                ends = await self.consumer.end_offsets(assigned) if assigned else {}
-                lag = 0
-                for tp in assigned:
-                    state = self.partitions.get(tp)
-                    position = state.next_offset if state and state.next_offset is not None else None
-                    if position is None:
-                        position = await self.consumer.committed(tp) or 0
-                    lag += max(0, ends.get(tp, 0) - position)
-                metrics.QUEUE_DEPTH.labels("kafka").set(lag)
-                metrics.ASSIGNED.set(len(assigned))
-                metrics.THROUGHPUT.refresh()
-            except Exception as exc:  # metrics only: never stop consuming for them
-                log.debug("lag probe failed", extra={"error": str(exc)})
+        try:
+            assigned = list(self.consumer.assignment())
+            ends = await self.consumer.end_offsets(assigned) if assigned else {}
+            lag = 0
+            for tp in assigned:
+                state = self.partitions.get(tp)
+                position = state.next_offset if state and state.next_offset is not None else None
+                if position is None:
+                    position = await self.consumer.committed(tp) or 0
+                lag += max(0, ends.get(tp, 0) - position)
+            metrics.QUEUE_DEPTH.labels("kafka").set(lag)
+            metrics.ASSIGNED.set(len(assigned))
+            metrics.THROUGHPUT.refresh()
+        except Exception as exc:  # metrics only, and a rebalance makes it fail: not worth a warning
+            log.debug("lag probe failed", extra={"error": str(exc)})
 
     def stop(self) -> None:
         self._stopping = True
@@ -221,75 +227,15 @@ class RequestConsumer:
     # --- one request -------------------------------------------------------------
 
     async def _handle(self, record: ConsumerRecord) -> None:
-        try:
-            envelope = cloudevents.decode(
-                record.headers, record.value, expected=DeliveryRequestedV1, key=record.key
-            )
-        except MalformedEvent as exc:
-            await self._dead_letter(record, exc)
-            return
-        except Exception as exc:  # decoding reaches no server: never worth a retry
-            await self._dead_letter(
-                record, MalformedEvent(f"undecodable message: {type(exc).__name__}: {exc}")
-            )
-            return
-        token = trace_id_var.set(envelope.trace_id)
-        try:
-            attempts, delay = 0, 0.2
-            while True:
-                try:
-                    await self.deliverer.deliver(envelope.event)  # type: ignore[arg-type]
-                    CONSUMED.labels(TOPIC.name, GROUP, "handled").inc()
-                    return
-                except Exception as exc:
-                    if isinstance(exc, DinamisError) and exc.permanent:
-                        await self._dead_letter(record, exc)
-                        return
-                    if not is_outage(exc):
-                        attempts += 1
-                        if attempts >= MAX_ATTEMPTS:
-                            await self._dead_letter(
-                                record,
-                                RetriesExhausted(
-                                    f"failed {attempts} times, last: {type(exc).__name__}: {exc}"
-                                ),
-                            )
-                            return
-                    CONSUMED.labels(TOPIC.name, GROUP, "retried").inc()
-                    log.warning(
-                        "request failed, retrying",
-                        exc_info=exc,
-                        extra={"offset": record.offset, "partition": record.partition},
-                    )
-                    await asyncio.sleep(random.uniform(0, delay))
-                    delay = min(delay * 2, 10.0)
-        finally:
-            trace_id_var.reset(token)
+        """One request, until it is announced or dead-lettered (the policy says which)."""
+        backoff = Backoff(base=0.1, cap=10.0)
+        while (await self.policy.handle(record)).outcome is Outcome.RETRY:
+            await backoff.wait()
 
-    async def _dead_letter(self, record: ConsumerRecord, error: BaseException) -> None:
-        headers = dead_letter_headers(record, error, GROUP)
-        value = record.value or b""
-        while True:
-            try:
-                await self.resources.broker.publish(value, topic=TOPIC.dlq, key=record.key, headers=headers)
-                break
-            except MessageSizeTooLargeError:
-                # Too big with the dead-letter headers: the original stays in its topic
-                # (see dlq_original_offset) until retention; never retry this forever.
-                headers["dlq_value_dropped"] = str(len(value))
-                value = b""
-            except Exception as exc:  # the bus is down: the request stays uncommitted meanwhile
-                log.warning("dead-letter write failed, retrying", extra={"error": str(exc)})
-                await asyncio.sleep(1.0)
-        CONSUMED.labels(TOPIC.name, GROUP, "dead-lettered").inc()
-        log.warning(
-            "request dead-lettered",
-            extra={
-                "error_code": headers["dlq_error_code"],
-                "reason": headers["dlq_reason"],
-                "offset": record.offset,
-            },
-        )
+    async def _deliver(self, envelope: Envelope) -> None:
+        request = envelope.event
+        assert isinstance(request, DeliveryRequestedV1)  # the policy decodes the topic's type
+        await self.deliverer.deliver(request)
 
 
 class _Listener(ConsumerRebalanceListener):

@@ -16,6 +16,7 @@ from xml.sax.saxutils import escape
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import RedirectResponse, Response
 
+from dinamis_delivery.bootstrap import container
 from dinamis_delivery.domain.products import ProductStatus, may_access
 from dinamis_shared.auth import CurrentPrincipal, Forbidden, Principal
 from dinamis_shared.errors import DinamisError
@@ -47,10 +48,6 @@ class ProductNotDownloadable(DinamisError):
     code = "product-failed"
     http_status = 409
     message_fr = "Ce produit n'a pas pu être fabriqué."
-
-
-def _delivery(request: Request) -> Any:
-    return request.app.state.delivery
 
 
 def _check_access(principal: Principal, record: dict) -> None:
@@ -95,7 +92,7 @@ def _summary(record: dict, product_id: str, now: datetime) -> dict:
 
 
 async def _presign(request: Request, record: dict) -> str:
-    delivery = _delivery(request)
+    delivery = container(request)
     ttl = timedelta(seconds=delivery.settings.download_url_ttl_s)
     return await asyncio.to_thread(
         delivery.presigner.presigned_get_object, record["bucket"], record["object_key"], expires=ttl
@@ -109,7 +106,7 @@ async def download(
     """Redirect to a fresh presigned URL of the product (expiry: `download_url_ttl_s`).
 
     Who may call: members of the ordering organisation, operators and admins."""
-    record = await _delivery(request).records.by_product_id(product_id)
+    record = await container(request).records.by_product_id(product_id)
     if record is None:
         raise ProductNotFound(f"no product {product_id}")
     _check_access(principal, record)
@@ -121,7 +118,7 @@ async def download(
 
 
 async def _order_records(request: Request, order_id: str, principal: Principal) -> list[dict]:
-    records = await _delivery(request).records.of_order(order_id)
+    records = await container(request).records.of_order(order_id)
     if not records:
         raise OrderNotFound(f"no product of order {order_id}")
     _check_access(principal, records[0])
