@@ -6,6 +6,8 @@ is told what and tells them. Nothing is published on Kafka.
 
 from __future__ import annotations
 
+from dinamis_notify.bootstrap import NotifyContainer
+from dinamis_shared.bus import EventHandler
 from dinamis_shared.cloudevents import Envelope
 from dinamis_shared.events import (
     Event,
@@ -20,7 +22,6 @@ from dinamis_shared.events import (
     SceneRejectedV1,
     UserChangedV1,
 )
-from dinamis_shared.service import Resources
 
 CONSUMED: tuple[type[Event], ...] = (
     SceneIngestedV1,
@@ -36,13 +37,11 @@ CONSUMED: tuple[type[Event], ...] = (
 )
 
 
-def subscriptions(resources: Resources) -> list:
-    from dinamis_notify.app import components  # the service objects, built once per app
+def subscriptions(notify: NotifyContainer) -> list[tuple[type[Event], EventHandler]]:
+    notifier = notify.notifier
 
-    notifier = components(resources).notifier
-
-    async def notify(envelope: Envelope) -> None:
+    async def handle(envelope: Envelope) -> None:
         """Consumes every event of CONSUMED; tells people (e-mail, stream, webhooks)."""
         await notifier.handle(envelope)
 
-    return [(model, notify) for model in CONSUMED]
+    return [(model, handle) for model in CONSUMED]

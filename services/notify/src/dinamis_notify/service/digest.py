@@ -3,20 +3,20 @@ e-mail per recipient every `digest_interval_s`.
 
 The history documents waiting (`digest-pending`) are the digest's content; once
 the e-mail is accepted they become `digested`. A crash between the two sends that
-digest again at the next round (documented duplicate window).
+digest again at the next round (documented duplicate window). The rounds are run by
+`dinamis_shared.periodic.every` (see `bootstrap.start`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 
-from dinamis_notify.adapters.mailer import Mailer, MailRefused
-from dinamis_notify.adapters.store import Store, now
+from dinamis_notify.adapters.mailer import MailRefused
+from dinamis_notify.adapters.store import now
 from dinamis_notify.domain.routing import Kind
 from dinamis_notify.service.emails import digest_item, render_digest
+from dinamis_notify.service.ports import DigestStore, MailSender
 from dinamis_notify.settings import NotifySettings
 
 log = logging.getLogger(__name__)
@@ -24,34 +24,13 @@ MAX_ITEMS = 500
 
 
 class Digests:
-    def __init__(self, store: Store, mailer: Mailer, settings: NotifySettings) -> None:
+    def __init__(self, store: DigestStore, mailer: MailSender, settings: NotifySettings) -> None:
         self.store, self.mailer, self.settings = store, mailer, settings
-        self._task: asyncio.Task | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.digest_interval_s)
-            try:
-                await self.send_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("digest round failed; retried next round", exc_info=True)
 
     async def send_due(self) -> int:
         """Send every waiting digest; return how many e-mails went out."""
-        waiting = await self.store.history.find({"status": "digest-pending"}).to_list(length=None)
         by_recipient: dict[str, list[dict]] = defaultdict(list)
-        for doc in waiting:
+        for doc in await self.store.digest_pending():
             by_recipient[doc["recipient"]].append(doc)
         sent = 0
         for recipient, docs in by_recipient.items():
@@ -59,9 +38,7 @@ class Digests:
             user = await self.store.user(recipient)
             ids = [d["_id"] for d in docs]
             if user is None or not user.get("active"):
-                await self.store.history.update_many(
-                    {"_id": {"$in": ids}}, {"$set": {"status": "no-recipient"}}
-                )
+                await self.store.settle_all(ids, "no-recipient")
                 continue
             language = docs[-1].get("language") or user.get("language") or "fr"
             items = [
@@ -82,8 +59,6 @@ class Digests:
                 status = "digested"
             except MailRefused:
                 status = "refused"
-            await self.store.history.update_many(
-                {"_id": {"$in": ids}}, {"$set": {"status": status, "sent_at": now()}}
-            )
+            await self.store.settle_all(ids, status, sent_at=now())
             sent += status == "digested"
         return sent

@@ -20,8 +20,8 @@ import logging
 
 from prometheus_client import Counter
 
-from dinamis_notify.adapters.mailer import Mailer, MailRefused
-from dinamis_notify.adapters.store import Store, now
+from dinamis_notify.adapters.mailer import MailRefused
+from dinamis_notify.adapters.store import now
 from dinamis_notify.domain.preferences import Preferences
 from dinamis_notify.domain.routing import (
     Message,
@@ -34,6 +34,7 @@ from dinamis_notify.domain.routing import (
 )
 from dinamis_notify.service.emails import render_notification
 from dinamis_notify.service.live import Hub
+from dinamis_notify.service.ports import MailSender, NotifierStore
 from dinamis_notify.service.webhooks import Webhooks
 from dinamis_notify.settings import NotifySettings
 from dinamis_shared.cloudevents import Envelope
@@ -55,7 +56,12 @@ EMAILS = Counter("dinamis_notify_emails_total", "E-mail outcomes", ["outcome"])
 
 class Notifier:
     def __init__(
-        self, store: Store, mailer: Mailer, hub: Hub, webhooks: Webhooks, settings: NotifySettings
+        self,
+        store: NotifierStore,
+        mailer: MailSender,
+        hub: Hub,
+        webhooks: Webhooks,
+        settings: NotifySettings,
     ) -> None:
         self.store, self.mailer, self.hub, self.webhooks, self.settings = (
             store,
@@ -152,7 +158,7 @@ class Notifier:
         return []
 
     async def _email(self, envelope: Envelope, plan: Plan, message: Message, user: dict) -> None:
-        prefs = Preferences.model_validate(await self.store.preferences.find_one({"_id": user["_id"]}) or {})
+        prefs = Preferences.model_validate(await self.store.preferences(user["_id"]) or {})
         language = prefs.language or user.get("language") or "fr"
         history_id = f"{message.key}|{user['_id']}|email"
         if not prefs.wants_email(message.kind):

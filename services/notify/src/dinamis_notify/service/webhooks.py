@@ -6,7 +6,8 @@ optionally only some event names. Each event makes one delivery per endpoint
 (a unique `_id` from event id, feed and endpoint: consuming the event again adds
 nothing). The delivery loop posts due deliveries; every attempt is recorded
 (`_id` = delivery#n, a unique insert, so two loops never both make attempt n).
-A failed attempt is retried after an exponential delay with jitter; after
+A failed attempt is retried after an exponential delay with jitter (the schedule
+receivers are told of, docs/api.md: about 5 s, 10 s, 20 s...); after
 `webhook_max_attempts` failures the delivery is dead-lettered and the endpoint
 marked `failing`: its new deliveries are `held` until the owner reactivates it.
 Pending deliveries live in MongoDB, so a restart loses none.
@@ -23,19 +24,34 @@ import secrets
 from datetime import timedelta
 
 from prometheus_client import Counter
-from pymongo.errors import DuplicateKeyError
 
-from dinamis_notify.adapters.store import Store, now, short_id
-from dinamis_notify.adapters.webhook_http import WebhookClient, resolve
+from dinamis_notify.adapters.store import now, short_id
+from dinamis_notify.adapters.webhook_http import resolve
 from dinamis_notify.domain.targets import check_addresses, check_url
+from dinamis_notify.service.ports import WebhookPoster, WebhookStore
 from dinamis_notify.settings import NotifySettings
+from dinamis_shared.auth import Forbidden
 from dinamis_shared.cloudevents import Envelope
+from dinamis_shared.errors import DinamisError
 from dinamis_shared.signing import signed_headers
 
 log = logging.getLogger(__name__)
 
 ATTEMPTS = Counter("dinamis_notify_webhook_attempts_total", "Webhook delivery attempts", ["outcome"])
 MAX_ENDPOINTS_PER_OWNER = 20
+DUE_BATCH = 200
+
+
+class UnknownWebhook(DinamisError):
+    code = "not-found"
+    http_status = 404
+    message_fr = "Introuvable."
+
+
+class TooManyWebhooks(DinamisError):
+    code = "too-many-webhooks"
+    http_status = 409
+    message_fr = f"Pas plus de {MAX_ENDPOINTS_PER_OWNER} webhooks par utilisateur."
 
 
 def backoff_delay(attempt: int, base_s: float, cap_s: float, rand: float) -> float:
@@ -66,12 +82,12 @@ def public_endpoint(doc: dict) -> dict:
 
 
 class Webhooks:
-    def __init__(self, store: Store, client: WebhookClient, settings: NotifySettings) -> None:
+    def __init__(self, store: WebhookStore, client: WebhookPoster, settings: NotifySettings) -> None:
         self.store = store
         self.client = client
         self.settings = settings
         self.wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._limit = asyncio.Semaphore(settings.webhook_concurrency)
 
     # --- registration ----------------------------------------------------------
 
@@ -91,6 +107,16 @@ class Webhooks:
         event_types: list[str],
         description: str,
     ) -> tuple[dict, str]:
+        """Register an endpoint of `owner` on `feed`; return it (public view) and its
+        signing secret. At most MAX_ENDPOINTS_PER_OWNER per owner; the owner must be an
+        active user of the directory entitled to the feed; the URL must be a permitted target."""
+        if await self.store.count_webhooks_of(owner) >= MAX_ENDPOINTS_PER_OWNER:
+            raise TooManyWebhooks(f"at most {MAX_ENDPOINTS_PER_OWNER} webhooks per user")
+        if not entitled(await self.store.user(owner), {"organisation_id": organisation_id, "feed": feed}):
+            raise Forbidden(
+                "webhooks are for active users known to the platform (their account, from orders)",
+                message_fr="Webhooks réservés aux utilisateurs actifs connus de la plateforme.",
+            )
         await self.check_target(url)
         secret = "whsec_" + secrets.token_urlsafe(32)
         doc = {
@@ -105,23 +131,53 @@ class Webhooks:
             "secret": secret,
             "created_at": now(),
         }
-        await self.store.webhooks.insert_one(doc)
+        await self.store.add_webhook(doc)
         return public_endpoint(doc), secret
 
-    async def reactivate(self, endpoint_id: str) -> None:
-        await self.store.webhooks.update_one(
-            {"_id": endpoint_id}, {"$set": {"status": "active"}, "$unset": {"failing_since": ""}}
-        )
-        await self.store.webhook_deliveries.update_many(
-            {"endpoint_id": endpoint_id, "status": "held"},
-            {"$set": {"status": "pending", "next_attempt_at": now()}},
-        )
+    async def owned(self, owner: str, endpoint_id: str) -> dict:
+        """The owner's endpoint (full document), or UnknownWebhook (also for another's)."""
+        doc = await self.store.webhook(endpoint_id[:100])
+        if doc is None or doc["owner_user_id"] != owner:
+            raise UnknownWebhook(
+                f"no webhook {endpoint_id[:100]!r} of yours", message_fr="Webhook introuvable."
+            )
+        return doc
+
+    async def endpoints_of(self, owner: str) -> list[dict]:
+        return [public_endpoint(d) for d in await self.store.webhooks_of(owner)]
+
+    async def remove(self, owner: str, endpoint_id: str) -> None:
+        """Remove the owner's endpoint; its pending and held deliveries are cancelled."""
+        doc = await self.owned(owner, endpoint_id)
+        await self.store.remove_webhook(doc["_id"])
+
+    async def reactivate(self, owner: str, endpoint_id: str) -> dict:
+        """Mark the owner's endpoint active again; its held deliveries are retried now."""
+        doc = await self.owned(owner, endpoint_id)
+        await self.store.reactivate_webhook(doc["_id"])
         self.wake.set()
+        return public_endpoint(await self.owned(owner, endpoint_id))
+
+    async def deliveries(self, owner: str, endpoint_id: str, status: str | None, limit: int) -> list[dict]:
+        """The owner's endpoint's latest deliveries, each with its attempts in order."""
+        doc = await self.owned(owner, endpoint_id)
+        deliveries = await self.store.deliveries_of(doc["_id"], status, limit)
+        attempts = await self.store.attempts_of([d["_id"] for d in deliveries])
+        by_delivery: dict[str, list] = {}
+        for a in sorted(attempts, key=lambda a: a["attempt"]):
+            by_delivery.setdefault(a["delivery_id"], []).append(
+                {k: v for k, v in a.items() if k not in ("_id", "delivery_id", "endpoint_id")}
+            )
+        out = []
+        for d in deliveries:
+            delivery_id = d.pop("_id")
+            out.append({"id": delivery_id, **d, "attempt_log": by_delivery.get(delivery_id, [])})
+        return out
 
     # --- enqueue (from the event handler) --------------------------------------
 
     async def enqueue(self, envelope: Envelope, feed: str, name: str) -> int:
-        endpoints = await self.store.webhooks.find({"feed": feed}).to_list(length=None)
+        endpoints = await self.store.webhooks_on(feed)
         body: str | None = None
         created = 0
         for endpoint in endpoints:
@@ -140,59 +196,51 @@ class Webhooks:
                 "created_at": now(),
                 "next_attempt_at": now(),
             }
-            with contextlib.suppress(DuplicateKeyError):  # the same event consumed again
-                await self.store.webhook_deliveries.insert_one(delivery)
+            if await self.store.add_delivery(delivery):  # False: the same event consumed again
                 created += 1
         if created:
             self.wake.set()
         return created
 
-    # --- the delivery loop -------------------------------------------------------
+    # --- delivering ----------------------------------------------------------------
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.client.aclose()
-
-    async def _run(self) -> None:
-        limit = asyncio.Semaphore(self.settings.webhook_concurrency)
+    async def deliver_due(self) -> int:
+        """Attempt the due deliveries (at most DUE_BATCH, `webhook_concurrency` at once);
+        return how many were due."""
+        due = await self.store.due_deliveries(DUE_BATCH)
 
         async def bounded(delivery: dict) -> None:
-            async with limit:
+            async with self._limit:
                 await self.attempt(delivery)
 
-        while True:
-            due: list = []
-            try:
-                due = (
-                    await self.store.webhook_deliveries.find(
-                        {"status": "pending", "next_attempt_at": {"$lte": now()}}
-                    )
-                    .sort("next_attempt_at", 1)
-                    .limit(200)
-                    .to_list(length=200)
-                )
-                await asyncio.gather(*(bounded(d) for d in due))
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("webhook loop iteration failed", exc_info=True)
+        await asyncio.gather(*(bounded(d) for d in due))
+        return len(due)
+
+    async def delivery_pass(self) -> int:
+        """One pass of the delivery loop (`periodic.every` runs them back to back):
+        deliver what is due; when nothing was (or the pass failed), wait until a delivery
+        is queued or `webhook_poll_s` has passed."""
+        due = 0
+        try:
+            due = await self.deliver_due()
+        finally:
             if not due:
                 self.wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), self.settings.webhook_poll_s)
+        return due
+
+    def _retry_at(self, attempt: int) -> dict:
+        s = self.settings
+        delay = backoff_delay(attempt, s.webhook_backoff_base_s, s.webhook_backoff_cap_s, random.random())
+        return {"attempts": attempt, "next_attempt_at": now() + timedelta(seconds=delay)}
 
     async def _attempt_taken(self, delivery: dict, attempt_id: str, n: int) -> None:
         """Attempt n exists already. If it has been in flight far longer than a request can
         take, its maker died (a stop, a crash): count it as failed and move on; otherwise
         another loop is on it: look again later. Either way the delivery leaves the due list."""
         store, s = self.store, self.settings
-        previous = await store.webhook_attempts.find_one({"_id": attempt_id})
+        previous = await store.attempt(attempt_id)
         started = previous.get("started_at") if previous else None
         if started is not None and started.tzinfo is None:
             started = started.replace(tzinfo=now().tzinfo)
@@ -201,49 +249,43 @@ class Webhooks:
             and (started is None or now() - started > timedelta(seconds=4 * s.webhook_timeout_s + 30))
         )
         if stale:
-            await store.webhook_attempts.update_one({"_id": attempt_id}, {"$set": {"outcome": "abandoned"}})
-            delay = backoff_delay(n, s.webhook_backoff_base_s, s.webhook_backoff_cap_s, random.random())
-            update = {
-                "attempts": n,
-                "next_attempt_at": now() + timedelta(seconds=delay),
-                "last_error": "attempt interrupted",
-            }
+            await store.update_attempt(attempt_id, outcome="abandoned")
+            await store.update_delivery(
+                delivery["_id"], **self._retry_at(n), last_error="attempt interrupted"
+            )
         else:
-            update = {"next_attempt_at": now() + timedelta(seconds=4 * s.webhook_timeout_s + 30)}
-        await store.webhook_deliveries.update_one({"_id": delivery["_id"]}, {"$set": update})
+            await store.update_delivery(
+                delivery["_id"], next_attempt_at=now() + timedelta(seconds=4 * s.webhook_timeout_s + 30)
+            )
 
     async def attempt(self, delivery: dict) -> None:
         store, s = self.store, self.settings
-        endpoint = await store.webhooks.find_one({"_id": delivery["endpoint_id"]})
+        endpoint = await store.webhook(delivery["endpoint_id"])
         if endpoint is None:
-            await store.webhook_deliveries.update_one(
-                {"_id": delivery["_id"]}, {"$set": {"status": "cancelled"}}
-            )
+            await store.update_delivery(delivery["_id"], status="cancelled")
             return
         if endpoint["status"] == "failing":
-            await store.webhook_deliveries.update_one({"_id": delivery["_id"]}, {"$set": {"status": "held"}})
+            await store.update_delivery(delivery["_id"], status="held")
             return
         if not entitled(await store.user(delivery["owner_user_id"]), endpoint):
             # The owner left, was deactivated or lost the role the feed needs: stop sending.
-            await store.webhook_deliveries.update_one(
-                {"_id": delivery["_id"]},
-                {"$set": {"status": "cancelled", "last_error": "owner no longer entitled to this feed"}},
+            await store.update_delivery(
+                delivery["_id"], status="cancelled", last_error="owner no longer entitled to this feed"
             )
             return
         n = delivery["attempts"] + 1
         attempt_id = f"{delivery['_id']}#{n}"
-        try:
-            await store.webhook_attempts.insert_one(
-                {
-                    "_id": attempt_id,
-                    "delivery_id": delivery["_id"],
-                    "endpoint_id": endpoint["_id"],
-                    "attempt": n,
-                    "started_at": now(),
-                    "outcome": "in-flight",
-                }
-            )
-        except DuplicateKeyError:
+        made = await store.add_attempt(
+            {
+                "_id": attempt_id,
+                "delivery_id": delivery["_id"],
+                "endpoint_id": endpoint["_id"],
+                "attempt": n,
+                "started_at": now(),
+                "outcome": "in-flight",
+            }
+        )
+        if not made:
             await self._attempt_taken(delivery, attempt_id, n)
             return
         body = delivery["body"].encode()
@@ -257,54 +299,33 @@ class Webhooks:
         result = await self.client.post(endpoint["url"], body, headers)
         outcome = "delivered" if result.ok else "failed"
         ATTEMPTS.labels(outcome).inc()
-        await store.webhook_attempts.update_one(
-            {"_id": attempt_id},
-            {
-                "$set": {
-                    "outcome": outcome,
-                    "status_code": result.status,
-                    "error": result.error,
-                    "duration_ms": result.duration_ms,
-                }
-            },
+        await store.update_attempt(
+            attempt_id,
+            outcome=outcome,
+            status_code=result.status,
+            error=result.error,
+            duration_ms=result.duration_ms,
         )
         if result.ok:
-            await store.webhook_deliveries.update_one(
-                {"_id": delivery["_id"]},
-                {"$set": {"status": "delivered", "attempts": n, "delivered_at": now(), "last_error": None}},
+            await store.update_delivery(
+                delivery["_id"], status="delivered", attempts=n, delivered_at=now(), last_error=None
             )
             return
         if n >= s.webhook_max_attempts:
-            await store.webhook_deliveries.update_one(
-                {"_id": delivery["_id"]},
-                {
-                    "$set": {
-                        "status": "dead-lettered",
-                        "attempts": n,
-                        "dead_lettered_at": now(),
-                        "last_error": result.error,
-                    }
-                },
+            await store.update_delivery(
+                delivery["_id"],
+                status="dead-lettered",
+                attempts=n,
+                dead_lettered_at=now(),
+                last_error=result.error,
             )
-            await store.webhooks.update_one(
-                {"_id": endpoint["_id"]}, {"$set": {"status": "failing", "failing_since": now()}}
-            )
+            await store.mark_webhook_failing(endpoint["_id"])
             log.warning(
                 "webhook delivery dead-lettered; endpoint marked failing",
                 extra={"endpoint": endpoint["_id"], "delivery": delivery["_id"], "error": result.error},
             )
             return
-        delay = backoff_delay(n, s.webhook_backoff_base_s, s.webhook_backoff_cap_s, random.random())
-        await store.webhook_deliveries.update_one(
-            {"_id": delivery["_id"]},
-            {
-                "$set": {
-                    "attempts": n,
-                    "next_attempt_at": now() + timedelta(seconds=delay),
-                    "last_error": result.error,
-                }
-            },
-        )
+        await store.update_delivery(delivery["_id"], **self._retry_at(n), last_error=result.error)
 
 
 def entitled(owner: dict | None, endpoint: dict) -> bool:
