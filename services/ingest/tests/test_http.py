@@ -35,7 +35,7 @@ class Recorder:
 @pytest.fixture
 def client():
     app = create_app(IngestSettings(supplier_secrets={"airbus": SecretStr(SECRET)}))
-    app.state.resources.publisher = Recorder()
+    app.state.container.publisher = Recorder()
     return TestClient(app)  # no `with`: the lifespan (Kafka) is not started
 
 
@@ -51,7 +51,7 @@ def post(client, body: bytes, ts: str | None = None, sig: str | None = None, url
 def test_signed_event_is_published(client):
     r = post(client, EVENT.model_dump_json().encode())
     assert r.status_code == 202 and r.json()["scene_id"] == EVENT.scene_id
-    assert client.app.state.resources.publisher.sent == [EVENT]
+    assert client.app.state.container.publisher.sent == [EVENT]
 
 
 @pytest.mark.parametrize("skew", [-301, 301])
@@ -89,6 +89,6 @@ def test_a_supplier_cannot_announce_another_suppliers_staging(client):
 
 
 def test_bus_down_is_a_503_with_retry_after(client):
-    client.app.state.resources.publisher = Recorder(fail=True)
+    client.app.state.container.publisher = Recorder(fail=True)
     r = post(client, EVENT.model_dump_json().encode())
     assert r.status_code == 503 and r.headers["Retry-After"] == "30"

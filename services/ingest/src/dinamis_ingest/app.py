@@ -1,55 +1,24 @@
 """The ingest service: supplier deliveries in, verified COG archive and STAC items out.
 
-Wiring only: settings, dependencies, subscriptions and routers go into the shared
-service factory. Started by the `dinamis-ingest` console script.
+Wiring only: settings, dependencies, the container (`bootstrap.py`), subscriptions and
+routers go into the shared service factory. Started by the `dinamis-ingest` console
+script.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from functools import partial
 
 from fastapi import FastAPI
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import SettingsConfigDict
 
+from dinamis_ingest.bootstrap import bootstrap
 from dinamis_ingest.entrypoints import http
 from dinamis_ingest.entrypoints.events import subscriptions
+from dinamis_ingest.settings import DEV_SUPPLIER_SECRET, IngestSettings
 from dinamis_shared.health import Dependency
 from dinamis_shared.service import ServiceDefinition, create_service_app, run
-from dinamis_shared.settings import ServiceSettings
 
-DEV_SUPPLIER_SECRET = "dinamis-dev-airbus-secret"
-
-
-class IngestSettings(ServiceSettings):
-    """Env prefix `DINAMIS_INGEST_`, falling back to the platform-wide `DINAMIS_`."""
-
-    model_config = SettingsConfigDict(env_prefix="DINAMIS_INGEST_", extra="ignore")
-
-    SERVICE: ClassVar[str] = "ingest"
-
-    http_port: int = 8101
-    # Base of the archive asset hrefs in STAC items (what the catalog's signer signs).
-    public_s3_url: str = "http://127.0.0.1:8333"
-    catalog_url: str = "http://127.0.0.1:8102"
-    max_package_bytes: int = 50 * 1024**3
-    oversize_tolerance: float = 0.05
-    work_dir: str | None = None
-    # Per-supplier HMAC secrets for the push endpoint (JSON object in the environment).
-    supplier_secrets: dict[str, SecretStr] = Field(
-        default_factory=lambda: {"airbus": SecretStr(DEV_SUPPLIER_SECRET)}
-    )
-    # A 20k x 20k scene can take minutes: do not let Kafka think the consumer died.
-    max_poll_interval_ms: int = 60 * 60 * 1000
-
-    @model_validator(mode="after")
-    def _no_dev_secret_in_production(self) -> IngestSettings:
-        if self.environment == "production" and any(
-            s.get_secret_value() == DEV_SUPPLIER_SECRET for s in self.supplier_secrets.values()
-        ):
-            raise ValueError("supplier_secrets holds the development secret")
-        return self
-
+__all__ = ["DEPENDENCIES", "DEV_SUPPLIER_SECRET", "IngestSettings", "create_app", "main"]
 
 DEPENDENCIES = (Dependency.KAFKA, Dependency.S3)
 
@@ -60,6 +29,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         ServiceDefinition(
             settings=settings,
             dependencies=DEPENDENCIES,
+            bootstrap=partial(bootstrap, settings),
             subscriptions=subscriptions,
             routers=[http.router],
             title="DINAMIS ingest",

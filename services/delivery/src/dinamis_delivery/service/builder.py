@@ -10,7 +10,6 @@ from the object store are GDAL's own network statistics.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import signal
@@ -38,6 +37,7 @@ from shapely.geometry import shape
 from dinamis_delivery.adapters import gdal_stats
 from dinamis_delivery.domain.products import BuildPlan, ProductRefused, SourceImage
 from dinamis_shared.events import OutputFormat, ProductFailureReason
+from dinamis_shared.hashing import sha256_file
 
 # Lossless: DEFLATE with the horizontal predictor, 512 px tiles, overviews (average).
 COG_OPTIONS = {
@@ -236,14 +236,6 @@ def crs_code(crs: CRS) -> str:
     return f"EPSG:{epsg}" if epsg else crs.to_wkt()
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _no_projection() -> ProductRefused:
     return ProductRefused(
         ProductFailureReason.UNSUPPORTED_OPTION,
@@ -396,7 +388,7 @@ def build_product(plan: BuildPlan, settings: BuildSettings) -> dict[str, Any]:
             # Transient S3 failures are retried by GDAL itself; what remains is the
             # caller's to retry a few times, then to report as unreadable.
             raise SourceUnreadable(f"{type(exc).__name__}: {exc}") from None
-        size, digest = out.stat().st_size, sha256_of(out)
+        size, digest = out.stat().st_size, sha256_file(out)
         bytes_read = gdal_stats.downloaded_bytes()
         client = _s3(settings, s3_client)
         try:

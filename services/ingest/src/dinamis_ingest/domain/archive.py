@@ -10,13 +10,13 @@ overwritten; a corrected redelivery becomes the next version and links the previ
 
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from dinamis_shared.events import Identifier, Sha256Hex
+from dinamis_shared.hashing import sha256_text
 
 MANIFEST = "manifest.json"
 _VERSION_DIR = re.compile(r"/v(\d+)/manifest\.json$")
@@ -63,7 +63,4 @@ def manifest_versions(keys: list[str]) -> list[int]:
 
 
 def delivery_fingerprint(checksums: dict[str, str]) -> str:
-    h = hashlib.sha256()
-    for path in sorted(checksums):
-        h.update(f"{path}\t{checksums[path]}\n".encode())
-    return h.hexdigest()
+    return sha256_text("".join(f"{path}\t{checksums[path]}\n" for path in sorted(checksums)))

@@ -13,19 +13,18 @@ treats idempotently.
 
 from __future__ import annotations
 
-import hmac
 import time
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from dinamis_ingest.bootstrap import container
 from dinamis_shared.events import SceneAcquiredV1
 from dinamis_shared.health import problem_response
-from dinamis_shared.signing import signature
+from dinamis_shared.signing import MAX_SKEW_S, verify
 
 router = APIRouter(prefix="/v1/suppliers", tags=["suppliers"])
-MAX_SKEW_S = 300
 MAX_BODY = 1024 * 1024
 
 
@@ -41,8 +40,8 @@ async def push_delivery(
     x_dinamis_signature: str | None = Header(default=None),
 ) -> JSONResponse:
     """Announce a delivery staged in the `staging` bucket. Callers: suppliers (HMAC)."""
-    resources = request.app.state.resources
-    secret = resources.settings.supplier_secrets.get(supplier)
+    ingest = container(request)
+    secret = ingest.settings.supplier_secrets.get(supplier)
     if secret is None or not x_dinamis_timestamp or not x_dinamis_signature:
         return _refuse(
             401,
@@ -72,8 +71,7 @@ async def push_delivery(
             "Requête trop ancienne ou datée du futur (rejeu ?)",
             "request older than 5 minutes or from the future (replay?)",
         )
-    expected = signature(secret.get_secret_value(), x_dinamis_timestamp, body)
-    if not hmac.compare_digest(expected.encode(), x_dinamis_signature.encode("utf-8", "replace")):
+    if not verify(secret.get_secret_value(), x_dinamis_timestamp, x_dinamis_signature, body):
         return _refuse(401, "bad-signature", "Signature invalide", "invalid signature")
     try:
         event = SceneAcquiredV1.model_validate_json(body)
@@ -101,7 +99,7 @@ async def push_delivery(
             f"a supplier may only announce deliveries under staging/{supplier}/",
         )
     try:
-        record = await resources.publisher.publish(event)
+        record = await ingest.publisher.publish(event)
     except Exception:  # the bus is down: the supplier retries later
         response = _refuse(
             503,

@@ -16,7 +16,6 @@ previous one, which is kept.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import tempfile
@@ -38,6 +37,7 @@ from dinamis_ingest.domain.dimap import MAX_XML_BYTES, DimapImage, parse_dim, vo
 from dinamis_ingest.domain.rejections import DeliveryRejected, safe_join
 from dinamis_ingest.service import raster
 from dinamis_shared.events import Mission, RejectionReason, SceneAcquiredV1, SceneIngestedV1
+from dinamis_shared.hashing import sha256_file, sha256_text
 from dinamis_shared.stac import validate_item
 
 log = logging.getLogger(__name__)
@@ -61,14 +61,6 @@ class PipelineConfig:
     max_package_bytes: int = 50 * 1024**3
     oversize_tolerance: float = 0.05
     work_dir: str | None = None
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(8 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class IngestPipeline:
@@ -249,6 +241,8 @@ class IngestPipeline:
         self, event: SceneAcquiredV1, manifest: archive.Manifest, prefix: str
     ) -> SceneIngestedV1:
         item = await self.store.get_json(ARCHIVE, prefix + "item.json")
+        if item is None:  # written before the manifest: never absent unless someone deleted it
+            raise RuntimeError(f"{prefix} has a manifest but no item.json")
         raw = manifest_bytes(manifest)
         return SceneIngestedV1(
             scene_id=event.scene_id,
@@ -257,7 +251,7 @@ class IngestPipeline:
             collection=manifest.collection,
             item=item,
             archive_prefix=prefix,
-            manifest_sha256=hashlib.sha256(raw).hexdigest(),
+            manifest_sha256=sha256_text(raw),
             acquisition_request_id=event.acquisition_request_id,
         )
 
@@ -298,7 +292,7 @@ class IngestPipeline:
         sources: dict[str, Path] = {}  # archived name -> local file
 
         def add(key: str, path: Path, name: str, media: str, roles: list[str], title: str, **kw) -> None:
-            size, sha = path.stat().st_size, _sha256_file(path)
+            size, sha = path.stat().st_size, sha256_file(path)
             assets.append(
                 catalog.ArchivedAsset(key, self.href(prefix + name), media, roles, size, sha, title, **kw)
             )
@@ -342,6 +336,7 @@ class IngestPipeline:
             )
             if kind != "pan" or previews_from is None:
                 previews_from = (cog, image, info)
+        assert previews_from is not None, "_images() returns at least one image"
         cog, image, info = previews_from
         rgb = _rgb_bands(image)
         quicklook, thumbnail = out / "quicklook.jpg", out / "thumbnail.png"
@@ -382,7 +377,7 @@ class IngestPipeline:
             archive.ArchivedFile(
                 path="item.json",
                 size=item_path.stat().st_size,
-                sha256=_sha256_file(item_path),
+                sha256=sha256_file(item_path),
                 media_type="application/geo+json",
                 role="item",
             )
@@ -428,7 +423,7 @@ class IngestPipeline:
             collection=collection,
             item=item,
             archive_prefix=prefix,
-            manifest_sha256=hashlib.sha256(raw).hexdigest(),
+            manifest_sha256=sha256_text(raw),
             acquisition_request_id=event.acquisition_request_id,
         )
 
