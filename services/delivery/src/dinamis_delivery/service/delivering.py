@@ -56,6 +56,7 @@ from dinamis_shared.events import (
     ProductReadyV1,
     ProductSpec,
 )
+from dinamis_shared.retry import Backoff, retry
 
 log = logging.getLogger(__name__)
 
@@ -246,21 +247,20 @@ class Deliverer:
         }
 
     async def _run_build(self, plan: BuildPlan) -> dict[str, Any]:
-        for attempt in range(1, SOURCE_READ_ATTEMPTS + 1):
-            try:
-                return await self.pool.run(plan, self.build_settings)
-            except SourceUnreadable as exc:
-                if attempt == SOURCE_READ_ATTEMPTS:
-                    return {
-                        "status": "refused",
-                        "reason_code": ProductFailureReason.SOURCE_UNREADABLE.value,
-                        "reason": f"L'image d'archive est illisible / the archive image is unreadable: {exc}",
-                    }
-                log.warning(
-                    "archive image unreadable, retrying", extra={"error": str(exc), "attempt": attempt}
-                )
-                await asyncio.sleep(0.5 * attempt)
-        raise AssertionError("unreachable")
+        try:
+            return await retry(
+                lambda: self.pool.run(plan, self.build_settings),
+                attempts=SOURCE_READ_ATTEMPTS,
+                retry_if=lambda exc: isinstance(exc, SourceUnreadable),
+                backoff=Backoff(base=0.25, cap=5.0, jitter=False),  # 0.5 s, 1 s, ...
+                what="reading the archive image",
+            )
+        except SourceUnreadable as exc:
+            return {
+                "status": "refused",
+                "reason_code": ProductFailureReason.SOURCE_UNREADABLE.value,
+                "reason": f"L'image d'archive est illisible / the archive image is unreadable: {exc}",
+            }
 
     async def _uploaded(self, plan: BuildPlan) -> dict[str, Any] | None:
         """A complete object at the product's key (uploaded before a crash), or None."""
