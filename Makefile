@@ -3,14 +3,16 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 STACK := deploy/local/stack
 
-.PHONY: help install up down status test lint asyncapi
+.PHONY: help install venv up down status test unit lint asyncapi
+VENV := .venv/bin
 
 help:
 	@echo "make up       install what is missing, start the stack and the five services"
 	@echo "make test     install, start the stack, run every test, stop what it started"
 	@echo "make down     stop the services and the stack"
 	@echo "make status   what runs, on which port, and whether it answers"
-	@echo "make lint     ruff"
+	@echo "make unit     the unit tests only: no server needed, under a minute"
+	@echo "make lint     ruff, ruff format --check, mypy over all source"
 	@echo "make asyncapi regenerate docs/asyncapi.yaml from the event contracts"
 
 install:
@@ -37,10 +39,18 @@ status:
 test: install
 	@deploy/local/test
 
-lint:
-	uv run ruff check .
-	uv run ruff format --check .
-	uv run mypy --ignore-missing-imports shared/src/dinamis_shared services/*/src/dinamis_*/domain
+# The tools come from the workspace's virtualenv (`make install` creates it): no global
+# uv, ruff or mypy is needed.
+venv:
+	@[ -x $(VENV)/python ] || deploy/local/install
 
-asyncapi:
-	uv run python -m dinamis_shared.asyncapi > docs/asyncapi.yaml.tmp && mv docs/asyncapi.yaml.tmp docs/asyncapi.yaml
+unit: venv
+	$(VENV)/python -m pytest -m "not integration" -q $(wildcard shared/tests services cli sim)
+
+lint: venv
+	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
+	$(VENV)/mypy
+
+asyncapi: venv
+	$(VENV)/python -m dinamis_shared.asyncapi > docs/asyncapi.yaml.tmp && mv docs/asyncapi.yaml.tmp docs/asyncapi.yaml

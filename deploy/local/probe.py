@@ -83,13 +83,33 @@ async def smtp(s: ServiceSettings) -> str:
         writer.close()
 
 
-PROBES = {"postgres": postgres, "kafka": kafka, "ferretdb": ferretdb, "s3": s3, "smtp": smtp}
+async def keycloak(s: ServiceSettings) -> str:
+    import httpx
+
+    base = os.environ.get("DINAMIS_KEYCLOAK_URL", "http://127.0.0.1:8180")
+    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+        found = await client.get(f"{base}/realms/dinamis/.well-known/openid-configuration")
+        found.raise_for_status()
+        issuer = found.json()["issuer"]
+        keys = (await client.get(found.json()["jwks_uri"])).json()["keys"]
+    return f"realm dinamis, issuer {issuer}, {sum(k.get('alg') == 'RS256' for k in keys)} RS256 key(s)"
+
+
+PROBES = {
+    "postgres": postgres,
+    "kafka": kafka,
+    "ferretdb": ferretdb,
+    "s3": s3,
+    "smtp": smtp,
+    "keycloak": keycloak,
+}
 PORT_ENV = {
     "postgres": "DINAMIS_PG_PORT",
     "kafka": "DINAMIS_KAFKA_PORT",
     "ferretdb": "DINAMIS_MONGO_PORT",
     "s3": "DINAMIS_S3_PORT",
     "smtp": "DINAMIS_SMTP_PORT",
+    "keycloak": "DINAMIS_KEYCLOAK_PORT",
 }
 
 
