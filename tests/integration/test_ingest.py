@@ -18,10 +18,10 @@ import rasterio
 import rasterio.transform
 from rio_cogeo.cogeo import cog_validate
 
-from dinamis_ingest.entrypoints.http import signature
 from dinamis_shared import clients
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import SceneAcquiredV1, SceneIngestedV1, SceneRejectedV1
+from dinamis_shared.signing import signature
 from dinamis_shared.stac import validate_item
 from dinamis_shared.testing import start_service, stop_service
 from dinamis_shared.watch import EventWatcher

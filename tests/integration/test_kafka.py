@@ -145,6 +145,7 @@ async def _run_consumer(settings, group_id: str, ce_id: str, mode: str, wait_s: 
     group committed it, then stop the process."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
+        "-P",  # no script directory on sys.path: a module here must not shadow the stdlib
         str(PROC),
         group_id,
         ce_id,
