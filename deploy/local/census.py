@@ -32,9 +32,7 @@ async def objects(s: ServiceSettings) -> dict[str, int]:
     s3 = clients.s3_client(s, timeout_s=TIMEOUT, retries=0)
 
     def count() -> dict[str, int]:
-        return {
-            b.name: sum(1 for _ in s3.list_objects(b.name, recursive=True)) for b in s3.list_buckets()
-        }
+        return {b.name: sum(1 for _ in s3.list_objects(b.name, recursive=True)) for b in s3.list_buckets()}
 
     return await asyncio.to_thread(count)
 
@@ -46,9 +44,7 @@ async def records(s: ServiceSettings) -> dict[str, int]:
     try:
         await consumer.start()
         topics = sorted(t for t in await consumer.topics() if t.startswith("dinamis."))
-        parts = [
-            TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())
-        ]
+        parts = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
         ends = await consumer.end_offsets(parts)
         starts = await consumer.beginning_offsets(parts)
         totals: dict[str, int] = {}
@@ -76,7 +72,12 @@ async def documents(s: ServiceSettings) -> dict[str, int]:
 async def census() -> dict[str, object]:
     s = ServiceSettings()
     out: dict[str, object] = {}
-    for name, fn in (("catalogue", catalogue), ("objects", objects), ("kafka", records), ("mongodb", documents)):
+    for name, fn in (
+        ("catalogue", catalogue),
+        ("objects", objects),
+        ("kafka", records),
+        ("mongodb", documents),
+    ):
         try:
             out[name] = await asyncio.wait_for(fn(s), 60)
         except Exception as exc:

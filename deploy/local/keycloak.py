@@ -69,7 +69,9 @@ def realm_document() -> dict:
         if value:
             return value
         if not development():
-            sys.exit(f"DINAMIS_KEYCLOAK_SECRET_{name} is unset (development secrets are refused in production)")
+            sys.exit(
+                f"DINAMIS_KEYCLOAK_SECRET_{name} is unset (development secrets are refused in production)"
+            )
         return f"dinamis-dev-{name.lower()}"
 
     document = json.loads(re.sub(r"@SECRET_([A-Z]+)@", secret, text))
@@ -140,7 +142,9 @@ def password_token(email: str, password: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("realm")
     user = sub.add_parser("user")
