@@ -22,6 +22,8 @@ from typing import Any, Generic, TypeVar
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from faststream.kafka import KafkaBroker
+from minio import Minio
+from pymongo import AsyncMongoClient
 
 from dinamis_shared import clients
 from dinamis_shared.bus import EventHandler, EventPublisher, make_broker, subscribe
@@ -71,9 +73,21 @@ class Resources:
     broker: KafkaBroker
     publisher: EventPublisher
     broker_started: asyncio.Event = field(default_factory=asyncio.Event)
-    mongo: Any = None  # pymongo AsyncMongoClient when the service depends on MongoDB
-    s3: Any = None  # minio.Minio when the service depends on S3
+    mongo: AsyncMongoClient | None = None  # when the service depends on MongoDB
+    s3: Minio | None = None  # when the service depends on S3
     extra: dict = field(default_factory=dict)  # DEPRECATED: being replaced by bootstrap containers
+
+    def require_mongo(self) -> AsyncMongoClient:
+        """The MongoDB client, for a service that declared the dependency."""
+        if self.mongo is None:
+            raise RuntimeError(f"{self.settings.SERVICE} did not declare MongoDB among its dependencies")
+        return self.mongo
+
+    def require_s3(self) -> Minio:
+        """The S3 client, for a service that declared the dependency."""
+        if self.s3 is None:
+            raise RuntimeError(f"{self.settings.SERVICE} did not declare S3 among its dependencies")
+        return self.s3
 
     def checks(self, dependencies: tuple[Dependency, ...]) -> dict[str, Check]:
         s = self.settings
@@ -86,10 +100,12 @@ class Resources:
                 raise ConnectionError(f"no answer from {s.kafka_bootstrap_servers}")
 
         async def mongodb() -> None:
-            await self.mongo.admin.command("ping")  # type: ignore[attr-defined]
+            assert self.mongo is not None
+            await self.mongo.admin.command("ping")
 
         async def s3() -> None:
-            await asyncio.to_thread(self.s3.bucket_exists, "archive")  # type: ignore[attr-defined]
+            assert self.s3 is not None
+            await asyncio.to_thread(self.s3.bucket_exists, "archive")
 
         async def postgres() -> None:
             conn = await clients.pg_connect(s, timeout_s=timeout)
@@ -169,7 +185,7 @@ def create_service_app(definition: ServiceDefinition[Any]) -> FastAPI:
                 await starter
             await broker.stop()
             if resources.mongo is not None:
-                await resources.mongo.close()  # type: ignore[attr-defined]
+                await resources.mongo.close()
 
     if definition.app_factory is not None:
         app = definition.app_factory(lifespan)
