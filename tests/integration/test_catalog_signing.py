@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from dinamis_shared.testing import start_service, stop_service
+from tests.integration.platform import Caller, new_member_org, orders_api, uid
 from tests.integration.scenes import ingest_scene
-from tests.integration.test_orders import Caller, new_member_org, uid
 
 CATALOG, ORDERS, INGEST = 18611, 18612, 18613
 API = f"http://127.0.0.1:{CATALOG}"
@@ -42,8 +42,9 @@ def stack_services(tmp_path_factory, keyfile):
 
 
 @pytest.fixture(autouse=True)
-def _orders_api(monkeypatch):
-    monkeypatch.setattr("tests.integration.test_orders.API", f"http://127.0.0.1:{ORDERS}/v1")
+def _orders_api(operator):
+    """The operator (and the members it creates) call this module's orders service."""
+    operator.api = orders_api(ORDERS)
 
 
 @pytest.fixture(scope="module")

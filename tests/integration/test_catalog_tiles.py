@@ -16,8 +16,8 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
 from dinamis_shared.testing import start_service, stop_service
+from tests.integration.platform import Caller, new_member_org, orders_api, uid
 from tests.integration.scenes import ingest_scene
-from tests.integration.test_orders import Caller, new_member_org, uid
 
 ORDERS, CATALOG, INGEST, TILES = 18711, 18712, 18713, 18714
 API = f"http://127.0.0.1:{CATALOG}"
@@ -54,8 +54,9 @@ def services(tmp_path_factory, keyfile):
 
 
 @pytest.fixture(autouse=True)
-def _orders_api(monkeypatch):
-    monkeypatch.setattr("tests.integration.test_orders.API", f"http://127.0.0.1:{ORDERS}/v1")
+def _orders_api(operator):
+    """The operator (and the members it creates) call this module's orders service."""
+    operator.api = orders_api(ORDERS)
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from dinamis_orders.adapters.aggregates import AggregateStore, OutboxRelay
-from dinamis_orders.service import requests as use_cases
-from dinamis_orders.service.context import Orders
+from dinamis_orders.adapters.mongo import mongo_orders
+from dinamis_orders.app import OrdersSettings
+from dinamis_orders.service import progress
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.clients import mongo_client
 from dinamis_shared.cloudevents import decode
@@ -27,10 +28,10 @@ from dinamis_shared.events import (
 from dinamis_shared.examples import lyon_item
 from dinamis_shared.testing import start_service, stop_service
 from dinamis_shared.watch import EventWatcher
-from tests.integration.test_orders import Caller, application, new_member_org, square, tasking, uid
+from tests.integration.platform import Caller, application, new_member_org, orders_api, square, tasking, uid
 
 CATALOG_PORT, ORDERS_PORT = 18602, 18603
-API = f"http://127.0.0.1:{ORDERS_PORT}/v1"
+API = orders_api(ORDERS_PORT)
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +58,9 @@ def services(tmp_path_factory, keyfile):
     stop_service(catalog)
 
 
-@pytest.fixture(autouse=True)
-def _point_callers_here(monkeypatch):
-    monkeypatch.setattr("tests.integration.test_orders.API", API)
-
-
 @pytest.fixture(scope="module")
 def operator(keyfile, services):
-    return Caller(keyfile, uid("op"), "dinamis", ["operator"])
+    return Caller(keyfile, uid("op"), "dinamis", ["operator"], api=API)
 
 
 @pytest.fixture
@@ -248,7 +244,9 @@ async def test_contractor_reads_only_its_commissioning_bodys_imagery_during_dele
     )
     client = mongo_client(settings)
     try:
-        await use_cases.start_acquisition(Orders(client[settings.mongo_database], settings), rid, "SIM-2")
+        await progress.start_acquisition(
+            mongo_orders(client[settings.mongo_database], OrdersSettings()), rid, "SIM-2"
+        )
     finally:
         await client.close()
     theirs = catalogue_item(square(1.40, 43.60, 0.06))
@@ -270,7 +268,7 @@ async def test_contractor_reads_only_its_commissioning_bodys_imagery_during_dele
     assert decisions(body_member) == {theirs["id"]: "member", other["id"]: "member"}
     # A contractor of a body that is not an active French public body cannot even apply.
     _, research = new_member_org(keyfile, operator)
-    r = Caller(keyfile, uid("ref"), uid("org"), ["referent"]).call(
+    r = Caller(keyfile, uid("ref"), uid("org"), ["referent"], api=API).call(
         "POST",
         "/organisations",
         json=application(

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from dinamis_orders.adapters.quota_store import QuotaLedger, quota_id
-from dinamis_orders.domain.quota import EntryKind, InsufficientQuota, QuotaError
+from dinamis_orders.adapters.quota_store import QuotaLedger
+from dinamis_orders.domain.quota import EntryKind, InsufficientQuota, QuotaError, quota_id
 from dinamis_shared import clients
 from dinamis_shared.events import SensorFamily
 

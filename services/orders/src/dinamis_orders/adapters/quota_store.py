@@ -20,13 +20,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from dinamis_orders.domain.quota import Balance, EntryKind, QuotaError
-from dinamis_shared.events import SensorFamily
 
 MAX_ATTEMPTS = 2000
-
-
-def quota_id(organisation_id: str, family: SensorFamily, period: str) -> str:
-    return f"{organisation_id}|{family.value}|{period}"
 
 
 def _state(balance: Balance) -> dict:

@@ -1,12 +1,10 @@
-"""Placing acquisition orders with the supplier (the adapter interface and its HTTP client).
+"""Placing acquisition orders with the supplier (`service.ports.Supplier`) over HTTP.
 
 The supplier simulator (`dinamis-supplier-sim`, services/ingest) implements the supplier
 side of this API; a real supplier's API gets its own adapter class with the same method.
 """
 
 from __future__ import annotations
-
-from typing import Protocol
 
 import httpx
 
@@ -17,12 +15,6 @@ class SupplierRefused(DinamisError):
     """The supplier refused the order (bad AOI, unknown sensor): an operator must look."""
 
     code = "supplier-refused"
-
-
-class SupplierAdapter(Protocol):
-    async def place_order(self, request: dict) -> str:
-        """Place (idempotently, keyed by the request id) an order; return the supplier's order id."""
-        ...
 
 
 class HttpSupplier:

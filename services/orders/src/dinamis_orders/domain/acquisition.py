@@ -1,18 +1,36 @@
-"""Acquisition requests (Appel à Demandes): what a member asks for, and the prices of
-co-financing beyond the quota (pure)."""
+"""Acquisition requests (Appel à Demandes): what a member asks for, the prices of
+co-financing beyond the quota, and the request itself with its behaviour (pure).
+
+`AcquisitionRequest`'s methods take the time (`now`) and whoever acts, and return a
+`Change`: the new state, the events it implies, and how the history names it. They do
+no I/O: the use cases load a request, call one method, and store the change.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from shapely.geometry import box, shape
 
+from dinamis_orders.domain.aoi import Aoi, covered_share
+from dinamis_orders.domain.quota import period_of, quota_id
+from dinamis_orders.domain.requests import FINAL, Action, Actor, InvalidTransition, RequestState, transition
+from dinamis_shared.auth import Forbidden, Principal
 from dinamis_shared.events import (
     AcquisitionWindow,
+    Event,
+    GeoJSONGeometry,
     Identifier,
     OrganisationCategory,
+    RequestApprovedV1,
     RequestKind,
+    RequestRejectedV1,
+    RequestSubmittedV1,
+    RequestUpdatedV1,
     SensorFamily,
 )
 
@@ -86,20 +104,402 @@ PRICE_TABLE: dict[OrganisationCategory, dict[SensorFamily, float]] = {
 }
 
 
-def cofinancing_price(category: OrganisationCategory, family: SensorFamily, km2: float) -> dict:
+def cofinancing_price(category: OrganisationCategory, family: SensorFamily, km2: float) -> Cofinancing:
+    """The offer for co-financing `km2` beyond the quota."""
     per_km2 = PRICE_TABLE[category][family]
-    return {"km2": round(km2, 6), "price_per_km2_eur": per_km2, "amount_eur": round(per_km2 * km2, 2)}
+    return Cofinancing(km2=round(km2, 6), price_per_km2_eur=per_km2, amount_eur=round(per_km2 * km2, 2))
 
 
 class Cofinancing(BaseModel):
+    """What the organisation pays for the area beyond its quota, once it confirms."""
+
+    model_config = ConfigDict(frozen=True)
+
     km2: float
     price_per_km2_eur: float
     amount_eur: float
     confirmed_by: Identifier | None = None
     confirmed_at: AwareDatetime | None = None
 
+    @property
+    def confirmed(self) -> bool:
+        return self.confirmed_at is not None
+
+    def confirm(self, by: str, now: datetime) -> Cofinancing:
+        return self.model_copy(update={"confirmed_by": by, "confirmed_at": now})
+
 
 def expired(window_end: datetime, grace_days: int, now: datetime) -> bool:
-    from datetime import timedelta
-
     return now > window_end + timedelta(days=grace_days)
+
+
+def quota_period(draft: RequestDraft, now: datetime) -> str:
+    """Tasking spends the quota of the period it acquires in; an archive order, today's."""
+    when = draft.window.start if draft.kind is RequestKind.TASKING else now
+    return period_of(draft.sensor_family, max(when, now))
+
+
+MIN_ACQUIRED_SHARE = 0.01  # below this, an expired request acquired nothing worth keeping
+WINDOW_OVER = "fenêtre d'acquisition terminée / acquisition window over"
+# Requests other requests over the same ground are warned about.
+PENDING = (
+    RequestState.SUBMITTED,
+    RequestState.UNDER_REVIEW,
+    RequestState.NEEDS_COFINANCING,
+    RequestState.APPROVED,
+    RequestState.IN_PROGRESS,
+)
+# Requests the supplier may still deliver for (the expiry pass looks at them).
+LIVE = (RequestState.IN_PROGRESS, RequestState.APPROVED)
+QUOTA_FELL = "quota disponible en baisse : nouveau co-financement à confirmer / quota fell: confirm again"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change of a request: its new state, the events it implies, and its history entry."""
+
+    request: AcquisitionRequest
+    events: list[Event]
+    change: str
+    why: str | None = None
+    by: str = "orders"
+
+
+@dataclass(frozen=True)
+class ApprovalPlan:
+    """How an approval splits the area between the quota and co-financing."""
+
+    reserve_km2: float
+    cofinanced_km2: float = 0.0
+    # The quota fell below what the confirmed co-financing covers: offer this excess again.
+    reoffer_km2: float | None = None
+
+
+@dataclass(frozen=True)
+class SceneProgress:
+    change: Change
+    consume_km2: float  # quota newly consumed by the ground this scene covers
+
+
+class AcquisitionRequest(BaseModel):
+    """An acquisition request as stored: the draft's fields, and its progress.
+
+    Fields the model does not name (title, justification, cloud cover...) are kept as
+    they came. Only fields ever set are stored (`state()`), so the stored document keeps
+    its shape across versions."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    request_id: Identifier
+    organisation_id: Identifier
+    submitted_by: Identifier
+    kind: RequestKind
+    sensor_family: SensorFamily
+    aoi: dict
+    bbox: list[float]
+    area_km2: float
+    window: AcquisitionWindow
+    status: RequestState
+    quota_period: str
+    submitted_at: str
+    reserved_km2: float = 0.0
+    cofinancing: Cofinancing | None = None
+    covered_share: float = 0.0
+    consumed_km2: float = 0.0
+    scenes: list[str] = Field(default_factory=list)
+    scene_footprints: list[dict] = Field(default_factory=list)
+    supplier_order_id: str | None = None
+    cofinanced_km2: float = 0.0
+    approved_by: str | None = None
+    approved_at: str | None = None
+    last_reason: str | None = None
+    rev: int = 0
+
+    # --- reading -----------------------------------------------------------------------
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> AcquisitionRequest:
+        return cls.model_validate(state)
+
+    def state(self) -> dict[str, Any]:
+        """The stored document (without `rev`)."""
+        return self.model_dump(mode="json", exclude_unset=True, exclude={"rev"})
+
+    @property
+    def quota_id(self) -> str:
+        return quota_id(self.organisation_id, self.sensor_family, self.quota_period)
+
+    @property
+    def holds_quota(self) -> bool:
+        """Whether the ledger may still hold a reservation to give back after this state."""
+        return self.status in FINAL and self.status is not RequestState.REJECTED
+
+    def actor(self, principal: Principal) -> Actor:
+        """Staff act as operators; the author as the author; anyone else is refused."""
+        self.check_visible(principal)
+        if principal.is_staff:
+            return Actor.OPERATOR
+        if principal.user_id == self.submitted_by and principal.organisation_id == self.organisation_id:
+            return Actor.AUTHOR
+        raise Forbidden("not your request", message_fr="cette demande ne vous appartient pas")
+
+    def check_visible(self, principal: Principal) -> None:
+        if not principal.is_staff and principal.organisation_id != self.organisation_id:
+            raise Forbidden("another organisation's request", message_fr="demande d'une autre organisation")
+
+    def shortfall(self, available_km2: float) -> float:
+        """The area beyond the quota still available."""
+        return max(0.0, round(self.area_km2 - available_km2, 6))
+
+    def window_over(self, now: datetime, grace_days: int) -> bool:
+        return expired(self.window.end, grace_days, now)
+
+    # --- behaviour ---------------------------------------------------------------------
+
+    @classmethod
+    def submit(
+        cls,
+        request_id: str,
+        principal: Principal,
+        draft: RequestDraft,
+        aoi: Aoi,
+        now: datetime,
+    ) -> Change:
+        request = cls.model_validate(
+            {
+                "request_id": request_id,
+                "organisation_id": principal.organisation_id,
+                "submitted_by": principal.user_id,
+                **draft.model_dump(mode="json", exclude={"aoi"}),
+                "aoi": aoi.geojson(),
+                "bbox": [round(v, 9) for v in aoi.geometry.bounds],
+                "area_km2": aoi.area_km2,
+                "aoi_warnings": aoi.warnings,
+                "status": RequestState.SUBMITTED.value,
+                "quota_period": quota_period(draft, now),
+                "reserved_km2": 0.0,
+                "cofinancing": None,
+                "covered_share": 0.0,
+                "consumed_km2": 0.0,
+                "scenes": [],
+                "supplier_order_id": None,
+                "submitted_at": now.isoformat(),
+            }
+        )
+        submitted = RequestSubmittedV1(
+            request_id=request_id,
+            organisation_id=principal.organisation_id,
+            submitted_by=principal.user_id,
+            kind=draft.kind,
+            sensor_family=draft.sensor_family,
+            aoi=GeoJSONGeometry.model_validate(request.aoi),
+            area_km2=aoi.area_km2,
+            window=draft.window,
+            submitted_at=now,
+        )
+        updated = request._updated(None, principal.user_id, now)
+        return Change(request, [submitted, updated], "submitted", by=principal.user_id)
+
+    def start_review(self, actor: Actor, by: str, now: datetime, reason: str | None = None) -> Change:
+        return self._move(Action.START_REVIEW, actor, by, now, reason)
+
+    def reject(self, actor: Actor, by: str, now: datetime, reason: str | None) -> Change:
+        change = self._move(Action.REJECT, actor, by, now, reason)
+        rejected = RequestRejectedV1(
+            request_id=self.request_id,
+            organisation_id=self.organisation_id,
+            rejected_by=by,
+            reason=reason or "",
+            rejected_at=now,
+        )
+        return Change(change.request, [rejected, *change.events], change.change, change.why, by)
+
+    def cancel(self, actor: Actor, by: str, now: datetime, reason: str | None = None) -> Change:
+        return self._move(Action.CANCEL, actor, by, now, reason)
+
+    def require_cofinancing(
+        self, offer: Cofinancing, actor: Actor, by: str, now: datetime, reason: str | None
+    ) -> Change:
+        return self._move(Action.REQUIRE_COFINANCING, actor, by, now, reason, cofinancing=offer)
+
+    def reoffer_cofinancing(self, offer: Cofinancing, by: str, now: datetime) -> Change:
+        """The quota shrank since the confirmation: the new excess is to confirm again."""
+        new = self._with(cofinancing=offer, last_reason=QUOTA_FELL)
+        return Change(
+            new, [new._updated(self.status, by, now, QUOTA_FELL)], "cofinancing re-offered", QUOTA_FELL, by
+        )
+
+    def confirm_cofinancing(self, by: str, now: datetime) -> Change:
+        if self.status is not RequestState.NEEDS_COFINANCING or self.cofinancing is None:
+            raise InvalidTransition(
+                "no co-financing awaits confirmation",
+                message_fr="aucun co-financement en attente de confirmation",
+            )
+        confirmed = self.cofinancing.confirm(by, now)
+        new = self._with(cofinancing=confirmed)
+        return Change(new, [], "cofinancing confirmed", f"{confirmed.amount_eur} EUR", by)
+
+    def check(self, action: Action, actor: Actor) -> None:
+        """Refuse (InvalidTransition, TransitionForbidden) an action not possible now."""
+        transition(self.status, action, actor)
+
+    def overlap_with(self, geometry: Any) -> Overlap | None:
+        """How much of `geometry` this request's AOI covers, if any."""
+        if not box(*self.bbox).intersects(geometry):
+            return None
+        share = covered_share(geometry, [shape(self.aoi)])
+        if share <= 0:
+            return None
+        return Overlap(self.request_id, self.organisation_id, self.status.value, share)
+
+    def plan_approval(self, available_km2: float) -> ApprovalPlan:
+        """Reserve the whole area, or (co-financing confirmed) what the quota does not
+        cover; a shortfall grown beyond the confirmed co-financing is offered again."""
+        if self.cofinancing is None or not self.cofinancing.confirmed:
+            return ApprovalPlan(reserve_km2=self.area_km2)
+        cofinanced = self.shortfall(available_km2)
+        if cofinanced > self.cofinancing.km2 + 1e-6:
+            return ApprovalPlan(reserve_km2=0.0, reoffer_km2=cofinanced)
+        return ApprovalPlan(reserve_km2=round(self.area_km2 - cofinanced, 6), cofinanced_km2=cofinanced)
+
+    def approve(self, actor: Actor, by: str, now: datetime, plan: ApprovalPlan) -> Change:
+        """Approved once the quota holds `plan.reserve_km2`: the supplier may be asked."""
+        target = transition(self.status, Action.APPROVE, actor)
+        new = self._with(
+            status=target,
+            reserved_km2=plan.reserve_km2,
+            cofinanced_km2=plan.cofinanced_km2,
+            approved_by=by,
+            approved_at=now.isoformat(),
+        )
+        approved = RequestApprovedV1(
+            request_id=self.request_id,
+            organisation_id=self.organisation_id,
+            approved_by=by,
+            kind=self.kind,
+            sensor_family=self.sensor_family,
+            aoi=GeoJSONGeometry.model_validate(self.aoi),
+            area_km2=self.area_km2,
+            quota_period=self.quota_period,
+            reserved_km2=plan.reserve_km2,
+            cofinanced_km2=plan.cofinanced_km2,
+            window=self.window,
+            approved_at=now,
+        )
+        return Change(new, [approved, new._updated(self.status, by, now)], "approve", by=by)
+
+    def start_acquisition(
+        self, supplier_order_id: str, now: datetime, actor: Actor = Actor.SYSTEM, by: str = "orders"
+    ) -> Change:
+        """The supplier has the order (placed by the platform, or by an operator by hand)."""
+        target = transition(self.status, Action.START_ACQUISITION, actor)
+        new = self._with(status=target, supplier_order_id=supplier_order_id)
+        return Change(new, [new._updated(self.status, by, now)], "start_acquisition", by=by)
+
+    def record_scene(
+        self, scene_id: str, footprint: dict, fulfilled_share: float, now: datetime
+    ) -> SceneProgress | None:
+        """A scene acquired for this request: the covered share grows, the quota for the
+        newly covered ground is consumed, and the request is fulfilled past
+        `fulfilled_share`. None when there is nothing to record (a redelivered scene, or
+        a request no longer in progress)."""
+        if scene_id in self.scenes or self.status is not RequestState.IN_PROGRESS:
+            return None
+        footprints = [shape(footprint)] + [shape(g) for g in self.scene_footprints]
+        share = covered_share(shape(self.aoi), footprints)
+        covered_km2 = min(self.reserved_km2, round(share * self.area_km2, 6))
+        consume = round(covered_km2 - self.consumed_km2, 6)
+        status: RequestState = self.status
+        if share >= fulfilled_share:
+            status = transition(RequestState.IN_PROGRESS, Action.FULFIL, Actor.SYSTEM)
+        new = self._with(
+            status=status,
+            scenes=[*self.scenes, scene_id],
+            covered_share=share,
+            scene_footprints=[*self.scene_footprints, footprint],
+            consumed_km2=round(self.consumed_km2 + max(consume, 0.0), 6),
+        )
+        change = Change(new, [new._updated(self.status, "orders", now)], f"scene {scene_id}")
+        return SceneProgress(change, max(consume, 0.0))
+
+    def expire(self, now: datetime) -> Change:
+        """The window (and its grace) is over: what was acquired is kept (partially
+        fulfilled), otherwise the request expired."""
+        acquired = self.covered_share >= MIN_ACQUIRED_SHARE and self.status is RequestState.IN_PROGRESS
+        action = Action.FULFIL_PARTIALLY if acquired else Action.EXPIRE
+        target = transition(self.status, action, Actor.SYSTEM)
+        new = self._with(status=target)
+        events: list[Event] = [new._updated(self.status, "orders", now, "acquisition window over")]
+        return Change(new, events, action.value, WINDOW_OVER)
+
+    # --- helpers -----------------------------------------------------------------------
+
+    def _with(self, **changes: Any) -> AcquisitionRequest:
+        # Validated again: a copy with a dict where a model belongs would not serialise.
+        return type(self).model_validate({**self.model_dump(exclude_unset=True), **changes})
+
+    def _move(
+        self, action: Action, actor: Actor, by: str, now: datetime, reason: str | None, **changes: Any
+    ) -> Change:
+        target = transition(self.status, action, actor)
+        new = self._with(status=target, last_reason=reason, **changes)
+        return Change(new, [new._updated(self.status, by, now, reason)], action.value, reason, by)
+
+    def _updated(
+        self, previous: RequestState | None, by: str, at: datetime, reason: str | None = None
+    ) -> RequestUpdatedV1:
+        return RequestUpdatedV1(
+            request_id=self.request_id,
+            organisation_id=self.organisation_id,
+            submitted_by=self.submitted_by,
+            status=self.status,
+            previous_status=previous,
+            changed_by=by,
+            changed_at=at,
+            reason=reason,
+            covered_share=self.covered_share,
+        )
+
+
+@dataclass
+class Overlap:
+    """Another pending request over the same ground."""
+
+    request_id: str | None
+    organisation_id: str | None
+    status: str
+    share: float
+
+    def shown_to(self, principal: Principal) -> dict[str, Any]:
+        """Other organisations' requests are shown as such, without their ids."""
+        if principal.is_staff or self.organisation_id == principal.organisation_id:
+            return {
+                "request_id": self.request_id,
+                "status": self.status,
+                "share": self.share,
+                "organisation_id": self.organisation_id,
+            }
+        return {
+            "request_id": None,
+            "organisation_id": None,
+            "status": self.status,
+            "share": self.share,
+            "other_organisation": True,
+        }
+
+
+def catalogue_window(draft: RequestDraft, now: datetime) -> tuple[datetime, datetime]:
+    """The dates of catalogue imagery that overlaps a draft: for future imagery (tasking),
+    the last year's."""
+    start, end = draft.window.start, draft.window.end
+    if draft.kind is RequestKind.TASKING:
+        start = min(start, now) - timedelta(days=365)
+    return start, end
+
+
+def constellation(family: SensorFamily) -> str:
+    return {
+        SensorFamily.PLEIADES: "pleiades",
+        SensorFamily.PLEIADES_NEO: "pleiades-neo",
+        SensorFamily.SPOT: "spot",
+    }[family]

@@ -167,7 +167,7 @@ class User(BaseModel):
             email=str(self.email),
             display_name=self.display_name,
             language=self.language,  # type: ignore[arg-type]
-            roles=[r.value for r in self.roles],  # type: ignore[misc]
+            roles=[r.value for r in self.roles],
             active=self.active,
             changed_by=by,
             changed_at=at,

@@ -43,6 +43,11 @@ class InsufficientQuota(QuotaError):
         )
 
 
+def quota_id(organisation_id: str, family: SensorFamily, period: str) -> str:
+    """The ledger key of an organisation's quota for a sensor family and period."""
+    return f"{organisation_id}|{family.value}|{period}"
+
+
 def period_of(family: SensorFamily, when: datetime) -> str:
     """Quarters for Pléiades and Pléiades Neo, years for SPOT 6/7."""
     if family is SensorFamily.SPOT:

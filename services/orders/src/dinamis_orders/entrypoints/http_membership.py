@@ -6,29 +6,16 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from dinamis_orders.domain.organisations import Application, UserUpdate
+from dinamis_orders.domain.organisations import Application, UserUpdate, member_standing
+from dinamis_orders.entrypoints.deps import OrdersDep, Staff, own_or_staff
 from dinamis_orders.service import membership
-from dinamis_orders.service.context import Orders
-from dinamis_shared.auth import CurrentPrincipal, Forbidden, Principal, Role, require_roles
+from dinamis_shared.auth import CurrentPrincipal
 from dinamis_shared.events import Identifier, OrganisationStatus
 
 router = APIRouter(prefix="/v1", tags=["membership"])
-Staff = Annotated[Principal, Depends(require_roles(Role.OPERATOR, Role.ADMIN))]
-
-
-def orders_of(request: Request) -> Orders:
-    return request.app.state.orders
-
-
-OrdersDep = Annotated[Orders, Depends(orders_of)]
-
-
-def _own_or_staff(principal: Principal, org_id: str) -> None:
-    if not principal.is_staff and principal.organisation_id != org_id:
-        raise Forbidden("another organisation's data", message_fr="données d'une autre organisation")
 
 
 @router.post("/organisations", status_code=201)
@@ -56,14 +43,14 @@ async def list_organisations(
 @router.get("/organisations/{org_id}")
 async def get_organisation(orders: OrdersDep, principal: CurrentPrincipal, org_id: Identifier) -> dict:
     """Members of that organisation, and staff."""
-    _own_or_staff(principal, org_id)
+    own_or_staff(principal, org_id)
     return await orders.organisations.require(org_id, "organisation")
 
 
 @router.get("/organisations/{org_id}/history")
 async def organisation_history(orders: OrdersDep, principal: CurrentPrincipal, org_id: Identifier) -> dict:
     """Members of that organisation, and staff: every change, who made it, when and why."""
-    _own_or_staff(principal, org_id)
+    own_or_staff(principal, org_id)
     await orders.organisations.require(org_id, "organisation")
     return {"history": await orders.organisations.history(org_id)}
 
@@ -120,8 +107,6 @@ async def put_user(
 async def me(orders: OrdersDep, principal: CurrentPrincipal) -> dict:
     """Anyone authenticated: who the platform thinks you are, and whether you may use it now."""
     org, user = await orders.standing_of(principal)
-    from dinamis_orders.domain.organisations import member_standing
-
     return {
         "principal": principal.model_dump(mode="json"),
         "organisation": org.model_dump(mode="json") if org else None,

@@ -4,21 +4,19 @@ Every route says who may call it. Errors are RFC 9457 problem details, French fi
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from dinamis_orders.adapters.quota_store import quota_id
 from dinamis_orders.domain.acquisition import RequestDraft
+from dinamis_orders.domain.quota import quota_id
 from dinamis_orders.domain.requests import Action, allowed_actions
-from dinamis_orders.entrypoints.http_membership import OrdersDep, Staff, _own_or_staff
-from dinamis_orders.service import membership, product_orders, requests
+from dinamis_orders.entrypoints.deps import OrdersDep, Staff, own_or_staff
+from dinamis_orders.service import product_orders, quotes, review
 from dinamis_orders.service.context import Orders
 from dinamis_shared.auth import CurrentPrincipal
-from dinamis_shared.errors import is_outage
 from dinamis_shared.events import Identifier, RequestStatus, SensorFamily
 
 log = logging.getLogger(__name__)
@@ -36,7 +34,7 @@ async def get_quota(
     period: QuotaPeriod,
 ) -> dict:
     """Members of that organisation, and staff: the balance (allocated, reserved, consumed, available)."""
-    _own_or_staff(principal, org_id)
+    own_or_staff(principal, org_id)
     return await _balance(orders, org_id, family, period)
 
 
@@ -82,13 +80,13 @@ async def allocate(
 @router.post("/requests/quote", tags=["requests"])
 async def quote(orders: OrdersDep, principal: CurrentPrincipal, draft: RequestDraft) -> dict:
     """Active members: area, quota impact, co-financing and overlap warnings, before submitting."""
-    return await requests.quote(orders, principal, draft)
+    return await quotes.quote(orders, principal, draft)
 
 
 @router.post("/requests", status_code=201, tags=["requests"])
 async def submit(orders: OrdersDep, principal: CurrentPrincipal, draft: RequestDraft) -> dict:
     """Active members: submit an acquisition request for their organisation."""
-    return await requests.submit(orders, principal, draft)
+    return await review.submit(orders, principal, draft)
 
 
 @router.get("/requests", tags=["requests"])
@@ -100,10 +98,12 @@ async def list_requests(
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> dict:
     """Members: their organisation's requests. Staff: all (the review queue is `status=submitted`)."""
-    query: dict = {} if principal.is_staff else {"organisation_id": principal.organisation_id}
-    if status is not None:
-        query["status"] = status.value
-    found = await orders.requests.find(query, sort=[("submitted_at", 1)], limit=limit, skip=offset)
+    found = await orders.requests.listing(
+        organisation_id=None if principal.is_staff else principal.organisation_id,
+        statuses=None if status is None else [status.value],
+        limit=limit,
+        offset=offset,
+    )
     return {"requests": [{k: v for k, v in r.items() if k != "scene_footprints"} for r in found]}
 
 
@@ -115,26 +115,24 @@ async def review_queue(orders: OrdersDep, operator: Staff) -> dict:
         RequestStatus.UNDER_REVIEW.value,
         RequestStatus.NEEDS_COFINANCING.value,
     ]
-    found = await orders.requests.find({"status": {"$in": waiting}}, sort=[("submitted_at", 1)], limit=500)
+    found = await orders.requests.listing(organisation_id=None, statuses=waiting, limit=500, offset=0)
     return {"requests": [{k: v for k, v in r.items() if k != "scene_footprints"} for r in found]}
 
 
 @router.get("/requests/{request_id}", tags=["requests"])
 async def get_request(orders: OrdersDep, principal: CurrentPrincipal, request_id: Identifier) -> dict:
     """Members of the request's organisation, and staff. Lists the actions possible now."""
-    state = await orders.requests.require(request_id, "demande")
-    requests.visible(principal, state)
+    request = await review.visible_request(orders, principal, request_id)
     return {
-        **{k: v for k, v in state.items() if k != "scene_footprints"},
-        "allowed_actions": allowed_actions(RequestStatus(state["status"])),
+        **{k: v for k, v in review.view(request).items() if k != "scene_footprints"},
+        "allowed_actions": allowed_actions(request.status),
     }
 
 
 @router.get("/requests/{request_id}/history", tags=["requests"])
 async def request_history(orders: OrdersDep, principal: CurrentPrincipal, request_id: Identifier) -> dict:
     """Members of the request's organisation, and staff: every transition, who and why."""
-    state = await orders.requests.require(request_id, "demande")
-    requests.visible(principal, state)
+    await review.visible_request(orders, principal, request_id)
     return {"history": await orders.requests.history(request_id)}
 
 
@@ -151,13 +149,13 @@ async def act(
 ) -> dict:
     """Operators: start_review, approve, reject, require_cofinancing (reason required to reject).
     The author: cancel. Invalid transitions answer 409 with the allowed actions."""
-    return await requests.act(orders, principal, request_id, body.action, body.reason)
+    return await review.act(orders, principal, request_id, body.action, body.reason)
 
 
 @router.post("/requests/{request_id}/cofinancing/confirm", tags=["requests"])
 async def confirm_cofinancing(orders: OrdersDep, principal: CurrentPrincipal, request_id: Identifier) -> dict:
     """The request's author or a referent of its organisation: confirm co-financing of the excess."""
-    return await requests.confirm_cofinancing(orders, principal, request_id)
+    return await review.confirm_cofinancing(orders, principal, request_id)
 
 
 @router.post("/product-orders", status_code=201, tags=["product orders"])
@@ -182,22 +180,5 @@ async def list_product_orders(
 async def get_product_order(orders: OrdersDep, principal: CurrentPrincipal, order_id: Identifier) -> dict:
     """Members of the order's organisation, and staff: status and download links."""
     state = await orders.product_orders.require(order_id, "commande")
-    _own_or_staff(principal, state["organisation_id"])
+    own_or_staff(principal, state["organisation_id"])
     return state
-
-
-async def expiry_loop(orders: Orders, every_s: float = 60.0) -> None:
-    """Every minute: place supplier orders that failed earlier; close requests whose
-    acquisition window is over; expire memberships past their end."""
-    steps = {
-        "membership expiry": membership.expire_memberships,
-        "supplier orders": requests.place_pending,
-        "request expiry": requests.expire_due,
-    }
-    while True:
-        for name, step in steps.items():  # one failing step does not stop the others
-            try:
-                await step(orders)
-            except Exception as exc:
-                (log.warning if is_outage(exc) else log.exception)("periodic %s failed: %s", name, exc)
-        await asyncio.sleep(every_s)

@@ -1,59 +1,50 @@
-"""The orders service's stores, opened once per process (`Orders.open`)."""
+"""The orders service's unit of work: the ports every use case reaches, and the clock.
+
+Built on MongoDB by `adapters.mongo.MongoStores.orders` (the service, and integration
+tests driving use cases in-process); on in-memory fakes by the unit tests."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pymongo import ASCENDING
-from pymongo.asynchronous.database import AsyncDatabase
-
-from dinamis_orders.adapters.aggregates import AggregateStore
-from dinamis_orders.adapters.quota_store import QuotaLedger
 from dinamis_orders.domain.organisations import Organisation, User
+from dinamis_orders.service.ports import (
+    Aggregates,
+    Catalogue,
+    Clock,
+    DailySlots,
+    Licences,
+    Quotas,
+    RequestStore,
+    Supplier,
+)
+from dinamis_orders.settings import OrdersSettings
 from dinamis_shared.auth import Principal
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
 class Orders:
-    db: AsyncDatabase
-    settings: object
-    organisations: AggregateStore = field(init=False)
-    users: AggregateStore = field(init=False)
-    api_keys: AggregateStore = field(init=False)
-    requests: AggregateStore = field(init=False)
-    product_orders: AggregateStore = field(init=False)
-    ledger: QuotaLedger = field(init=False)
+    settings: OrdersSettings
+    organisations: Aggregates
+    users: Aggregates
+    api_keys: Aggregates
+    requests: RequestStore
+    product_orders: Aggregates
+    ledger: Quotas
+    licences: Licences
+    daily_slots: DailySlots
+    catalogue: Catalogue
+    supplier: Supplier | None = None  # unset: operators place supplier orders by hand
+    clock: Clock = utc_now
 
-    def __post_init__(self) -> None:
-        self.organisations = AggregateStore(self.db, "organisations")
-        self.users = AggregateStore(self.db, "users")
-        self.api_keys = AggregateStore(self.db, "api_keys")
-        self.requests = AggregateStore(self.db, "requests", json_fields=("aoi", "scene_footprints"))
-        self.product_orders = AggregateStore(self.db, "product_orders", json_fields=("options",))
-        self.ledger = QuotaLedger(self.db["quota_ledger"])
-        self.item_licences = self.db["item_licences"]
-        self.daily_slots = self.db["product_order_slots"]
-        self.supplier = None  # a SupplierAdapter when configured
-
-    @property
-    def stores(self) -> list[AggregateStore]:
-        return [self.organisations, self.users, self.api_keys, self.requests, self.product_orders]
-
-    async def create_indexes(self) -> None:
-        """Every index the service relies on, declared here (created at start-up)."""
-        await self.organisations.create_indexes([[("status", ASCENDING)]])
-        await self.users.create_indexes([[("organisation_id", ASCENDING)]])
-        await self.api_keys.create_indexes([[("user_id", ASCENDING)]])
-        await self.requests.create_indexes(
-            [[("organisation_id", ASCENDING), ("status", ASCENDING)], [("status", ASCENDING)]]
-        )
-        await self.product_orders.create_indexes([[("organisation_id", ASCENDING), ("user_id", ASCENDING)]])
-        await self.ledger.create_indexes()
-
-    @staticmethod
-    def now() -> datetime:
-        return datetime.now(UTC)
+    def now(self) -> datetime:
+        """The time every use case goes by (tests move it instead of sleeping)."""
+        return self.clock()
 
     async def organisation(self, organisation_id: str) -> Organisation | None:
         state = await self.organisations.get(organisation_id)

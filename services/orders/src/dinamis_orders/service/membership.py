@@ -32,7 +32,7 @@ async def apply(orders: Orders, principal: Principal, application: Application) 
     """The legal representative applies for their organisation (the token's organisation).
     A refused organisation may apply again (a new revision of the same record)."""
     now = orders.now()
-    if principal.organisation_id == getattr(orders.settings, "staff_organisation_id", "dinamis"):
+    if principal.organisation_id == orders.settings.staff_organisation_id:
         raise Forbidden(
             "DINAMIS staff do not apply for membership",
             message_fr="le personnel DINAMIS ne demande pas d'adhésion",
@@ -201,7 +201,7 @@ async def put_user(
     DINAMIS staff are users of the platform's own organisation (`staff_organisation_id`,
     not a member body): only admins manage them, and only there are the operator and
     admin roles granted (notify finds operators to alert through these records)."""
-    staff_org = getattr(orders.settings, "staff_organisation_id", "dinamis")
+    staff_org = orders.settings.staff_organisation_id
     granted = set(update.roles)
     if org_id == staff_org:
         if Role.ADMIN not in principal.roles:
@@ -349,9 +349,7 @@ async def item_decisions(orders: Orders, principal: Principal, item_ids: list[st
     commissioning = None
     if org is not None and org.delegation is not None:
         commissioning = await orders.organisation(org.delegation.commissioning_organisation_id)
-    obtained: dict[str, set[str]] = {i: set() for i in item_ids}
-    async for doc in orders.item_licences.find({"_id": {"$in": list(obtained)}}):
-        obtained[doc["_id"]] = set(doc.get("obtained_by", []))
+    obtained = await orders.licences.obtained_by(item_ids)
     return {
         item_id: rules.may_read_item(principal, org, user, commissioning, obtained[item_id], now)
         for item_id in item_ids
@@ -360,9 +358,7 @@ async def item_decisions(orders: Orders, principal: Principal, item_ids: list[st
 
 async def record_item_obtained(orders: Orders, item_id: str, organisation_id: str) -> None:
     """A scene acquired for an organisation's request is licensed to that organisation."""
-    await orders.item_licences.update_one(
-        {"_id": item_id}, {"$addToSet": {"obtained_by": organisation_id}}, upsert=True
-    )
+    await orders.licences.record(item_id, organisation_id)
 
 
 async def expire_memberships(orders: Orders) -> int:

@@ -5,11 +5,8 @@ follows `product-ready` / `product-failed`."""
 from __future__ import annotations
 
 import secrets
-from datetime import date
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
-from pymongo.errors import DuplicateKeyError
 
 from dinamis_orders.adapters.aggregates import ConcurrentUpdate
 from dinamis_orders.domain.aoi import parse_aoi
@@ -26,6 +23,7 @@ from dinamis_shared.events import (
     ProductReadyV1,
     ProductSpec,
 )
+from dinamis_shared.retry import Backoff, retry
 
 
 class ItemRef(BaseModel):
@@ -61,41 +59,23 @@ class ItemNotFound(DinamisError):
 
 
 async def _take_daily_slot(orders: Orders, principal: Principal, order_id: str) -> None:
-    """At most N orders per user per day, exact under concurrency: slot k of the day is a
-    unique document; a writer takes the first free one or gets 429."""
+    """At most N orders per user per day, exact under concurrency (`DailySlots`)."""
     limit = orders.settings.product_orders_per_day
-    day = date.today().isoformat()
-    used = await orders.daily_slots.count_documents({"user_id": principal.user_id, "day": day})
-    for k in range(used + 1, limit + 1):
-        try:
-            await orders.daily_slots.insert_one(
-                {
-                    "_id": f"{principal.user_id}|{day}|{k}",
-                    "user_id": principal.user_id,
-                    "day": day,
-                    "order_id": order_id,
-                }
-            )
-            return
-        except DuplicateKeyError:
-            continue
-    raise LimitReached(
-        f"daily limit of {limit} product orders reached",
-        message_fr=f"limite de {limit} commandes de produits par jour atteinte",
-    )
+    day = orders.now().date().isoformat()
+    if not await orders.daily_slots.take(principal.user_id, day, order_id, limit):
+        raise LimitReached(
+            f"daily limit of {limit} product orders reached",
+            message_fr=f"limite de {limit} commandes de produits par jour atteinte",
+        )
 
 
 async def _check_items_exist(orders: Orders, items: list[ItemRef]) -> None:
-    base = orders.settings.catalog_url.rstrip("/")
-    async with httpx.AsyncClient(timeout=10.0) as client:
-        for ref in items:
-            response = await client.get(f"{base}/collections/{ref.collection}/items/{ref.item_id}")
-            if response.status_code == 404:
-                raise ItemNotFound(
-                    f"item {ref.collection}/{ref.item_id} is not in the catalogue",
-                    message_fr=f"l'image {ref.collection}/{ref.item_id} n'est pas au catalogue",
-                )
-            response.raise_for_status()
+    for ref in items:
+        if not await orders.catalogue.item_exists(ref.collection, ref.item_id):
+            raise ItemNotFound(
+                f"item {ref.collection}/{ref.item_id} is not in the catalogue",
+                message_fr=f"l'image {ref.collection}/{ref.item_id} n'est pas au catalogue",
+            )
 
 
 async def place(orders: Orders, principal: Principal, draft: ProductOrderDraft) -> dict:
@@ -161,47 +141,49 @@ def _status(products: list[dict]) -> str:
     return "ready" if states == {"ready"} else ("failed" if states == {"failed"} else "partially_ready")
 
 
-async def record_product(orders: Orders, event: ProductReadyV1 | ProductFailedV1, delivery_url: str) -> None:
+async def record_product(orders: Orders, event: ProductReadyV1 | ProductFailedV1) -> None:
     """`product-ready` / `product-failed`: the order lists the product's outcome (idempotent)."""
-    for _attempt in range(20):
-        state = await orders.product_orders.get(event.order_id)
-        if state is None:
-            return  # not an order of ours (e.g. built by an operator's tool): nothing to follow
-        products = []
-        changed = False
-        for p in state["products"]:
-            if p["product_id"] == event.product_id and p["status"] == "pending":
-                changed = True
-                if isinstance(event, ProductReadyV1):
-                    p = {
-                        **p,
-                        "status": "ready",
-                        "size_bytes": event.size_bytes,
-                        "sha256": event.sha256,
-                        "crs": event.crs,
-                        "expires_at": event.expires_at.isoformat(),
-                        "download": f"{delivery_url.rstrip('/')}/downloads/{event.product_id}",
-                    }
-                else:
-                    p = {
-                        **p,
-                        "status": "failed",
-                        "reason_code": event.reason_code.value,
-                        "reason": event.reason,
-                    }
-            products.append(p)
-        if not changed:
-            return
-        new = {**state, "products": products, "status": _status(products)}
-        try:
-            await orders.product_orders.write(
-                event.order_id,
-                new,
-                expected_rev=state["rev"],
-                by="delivery",
-                change=f"product {event.product_id}",
-            )
-            return
-        except ConcurrentUpdate:
-            continue
-    raise ConcurrentUpdate(f"order {event.order_id} too contended")
+    await retry(
+        lambda: _record_product(orders, event),
+        attempts=20,
+        retry_if=lambda exc: isinstance(exc, ConcurrentUpdate),
+        backoff=Backoff(base=0.01, cap=0.5),
+        what=f"recording product {event.product_id}",
+    )
+
+
+def _outcome(product: dict, event: ProductReadyV1 | ProductFailedV1, delivery_url: str) -> dict:
+    if isinstance(event, ProductReadyV1):
+        return {
+            **product,
+            "status": "ready",
+            "size_bytes": event.size_bytes,
+            "sha256": event.sha256,
+            "crs": event.crs,
+            "expires_at": event.expires_at.isoformat(),
+            "download": f"{delivery_url.rstrip('/')}/downloads/{event.product_id}",
+        }
+    return {**product, "status": "failed", "reason_code": event.reason_code.value, "reason": event.reason}
+
+
+async def _record_product(orders: Orders, event: ProductReadyV1 | ProductFailedV1) -> None:
+    state = await orders.product_orders.get(event.order_id)
+    if state is None:
+        return  # not an order of ours (e.g. built by an operator's tool): nothing to follow
+    products = []
+    changed = False
+    for p in state["products"]:
+        if p["product_id"] == event.product_id and p["status"] == "pending":
+            changed = True
+            p = _outcome(p, event, orders.settings.delivery_url)
+        products.append(p)
+    if not changed:
+        return
+    new = {**state, "products": products, "status": _status(products)}
+    await orders.product_orders.write(
+        event.order_id,
+        new,
+        expected_rev=state["rev"],
+        by="delivery",
+        change=f"product {event.product_id}",
+    )

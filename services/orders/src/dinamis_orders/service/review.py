@@ -1,0 +1,123 @@
+"""Use cases: submitting a request, and its review (start, approve with the quota or
+co-financing, reject, cancel, confirm co-financing)."""
+
+from __future__ import annotations
+
+import secrets
+
+from dinamis_orders.adapters.aggregates import ConcurrentUpdate
+from dinamis_orders.domain.acquisition import AcquisitionRequest, RequestDraft
+from dinamis_orders.domain.aoi import parse_aoi
+from dinamis_orders.domain.quota import EntryKind, InsufficientQuota
+from dinamis_orders.domain.requests import Action, Actor, InvalidTransition, RequestState
+from dinamis_orders.service import membership
+from dinamis_orders.service.context import Orders
+from dinamis_orders.service.progress import start_acquisition
+from dinamis_orders.service.quota_ops import cofinancing_offer, release_rest, view
+
+__all__ = ["act", "approve", "confirm_cofinancing", "submit", "view", "visible_request"]
+from dinamis_shared.auth import Forbidden, Principal, Role
+from dinamis_shared.errors import DinamisError
+
+REASON_REQUIRED = (Action.REJECT, Action.CANCEL, Action.REQUIRE_COFINANCING)
+THROUGH_THE_API = (Action.START_REVIEW, Action.REJECT, Action.CANCEL, Action.REQUIRE_COFINANCING)
+
+
+async def submit(orders: Orders, principal: Principal, draft: RequestDraft) -> dict:
+    await membership.require_member(orders, principal, staff_ok=False)
+    aoi = parse_aoi(draft.aoi, draft.sensor_family, orders.settings.max_request_km2)
+    now = orders.now()
+    request_id = f"req-{now:%Y}-{secrets.token_hex(5)}"
+    return view(await orders.requests.save(AcquisitionRequest.submit(request_id, principal, draft, aoi, now)))
+
+
+async def visible_request(orders: Orders, principal: Principal, request_id: str) -> AcquisitionRequest:
+    request = await orders.requests.require(request_id)
+    request.check_visible(principal)
+    return request
+
+
+async def act(
+    orders: Orders, principal: Principal, request_id: str, action: Action, reason: str | None
+) -> dict:
+    """Apply a reviewer's or author's action. Approval reserves quota (or asks for co-financing)."""
+    request = await orders.requests.require(request_id)
+    actor = request.actor(principal)
+    by = principal.user_id
+    if action in REASON_REQUIRED and not reason and actor is Actor.OPERATOR:
+        raise DinamisError("a reason is required", code="reason-required", message_fr="un motif est requis")
+    if action is Action.APPROVE:
+        return await approve(orders, principal, request, actor)
+    if action is Action.START_ACQUISITION:  # an operator ordered from the supplier by hand
+        if not reason:
+            raise DinamisError(
+                "give the supplier's order reference as the reason",
+                code="reason-required",
+                message_fr="indiquez la référence de commande fournisseur comme motif",
+            )
+        return await start_acquisition(orders, request_id, reason, by=by, actor=actor)
+    if action not in THROUGH_THE_API:
+        raise InvalidTransition(
+            f"{action} is done by the platform, not through the API",
+            message_fr=f"« {action} » est fait par la plateforme, pas par l'API",
+        )
+    request.check(action, actor)
+    now = orders.now()
+    if action is Action.START_REVIEW:
+        change = request.start_review(actor, by, now, reason)
+    elif action is Action.REJECT:
+        change = request.reject(actor, by, now, reason)
+    elif action is Action.CANCEL:
+        change = request.cancel(actor, by, now, reason)
+    else:
+        offer = await cofinancing_offer(orders, request)
+        change = request.require_cofinancing(offer, actor, by, now, reason)
+    saved = await orders.requests.save(change)
+    if saved.status is RequestState.CANCELLED and request.reserved_km2:
+        await release_rest(orders, saved, by)
+    return view(saved)
+
+
+async def approve(orders: Orders, principal: Principal, request: AcquisitionRequest, actor: Actor) -> dict:
+    """Reserve the quota and approve; beyond the quota, ask for co-financing first."""
+    request.check(Action.APPROVE, actor)
+    by = principal.user_id
+    confirmed = request.cofinancing is not None and request.cofinancing.confirmed
+    available = (await orders.ledger.balance(request.quota_id)).available if confirmed else 0.0
+    plan = request.plan_approval(available)
+    if plan.reoffer_km2 is not None:  # the quota fell since the confirmation
+        offer = await cofinancing_offer(orders, request, plan.reoffer_km2)
+        return view(await orders.requests.save(request.reoffer_cofinancing(offer, by, orders.now())))
+    now = orders.now()
+    try:
+        if plan.reserve_km2 > 0:
+            await orders.ledger.reserve(request.quota_id, request.request_id, plan.reserve_km2, by)
+    except InsufficientQuota as exc:
+        # Beyond the quota: the organisation must confirm co-financing of the excess first.
+        offer = await cofinancing_offer(orders, request, exc.shortfall)
+        if request.status is RequestState.NEEDS_COFINANCING:
+            raise
+        change = request.require_cofinancing(offer, Actor.SYSTEM, by, now, exc.message)
+        return view(await orders.requests.save(change))
+    try:
+        return view(await orders.requests.save(request.approve(actor, by, now, plan)))
+    except ConcurrentUpdate:
+        # Someone changed the request meanwhile. Keep the reservation only if it ended approved.
+        latest = await orders.requests.require(request.request_id)
+        if latest.status not in (RequestState.APPROVED, RequestState.IN_PROGRESS) and plan.reserve_km2 > 0:
+            await orders.ledger.settle(
+                request.quota_id, request.request_id, plan.reserve_km2, EntryKind.RELEASE, "orders"
+            )
+        raise
+
+
+async def confirm_cofinancing(orders: Orders, principal: Principal, request_id: str) -> dict:
+    """The organisation (author or referent) confirms it co-finances the excess."""
+    request = await visible_request(orders, principal, request_id)
+    if principal.user_id != request.submitted_by and Role.REFERENT not in principal.roles:
+        raise Forbidden(
+            "only the author or a referent of the organisation confirms co-financing",
+            message_fr="seul l'auteur ou un référent confirme le co-financement",
+        )
+    change = request.confirm_cofinancing(principal.user_id, orders.now())
+    return view(await orders.requests.save(change))

@@ -1,0 +1,78 @@
+"""Use cases of product orders on fakes: placing (access, items, daily limit), outcomes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from dinamis_orders.service import product_orders
+from dinamis_orders.service.product_orders import ItemNotFound, LimitReached, ProductOrderDraft
+from dinamis_shared.auth import Forbidden
+from dinamis_shared.events import DeliveryRequestedV1, ProductFailedV1, ProductReadyV1
+
+ITEM = {"collection": "pleiades-neo-ortho", "item_id": "ITEM-1"}
+
+
+def order_of(*items: dict) -> ProductOrderDraft:
+    return ProductOrderDraft.model_validate({"items": list(items)})
+
+
+@pytest.fixture
+async def member(orders):
+    principal = await orders.member_org()
+    orders.catalogue.items.add(("pleiades-neo-ortho", "ITEM-1"))
+    return principal
+
+
+async def test_place_requests_delivery_and_counts_the_daily_limit(orders, member):
+    orders.settings.product_orders_per_day = 2
+    placed = await product_orders.place(orders, member, order_of(ITEM, ITEM))
+    assert placed["status"] == "processing" and [p["status"] for p in placed["products"]] == ["pending"] * 2
+    requested = [e for e in orders.product_orders.events if isinstance(e, DeliveryRequestedV1)]
+    assert requested[0].order_id == placed["order_id"] and len(requested[0].products) == 2
+    await product_orders.place(orders, member, order_of(ITEM))
+    with pytest.raises(LimitReached):
+        await product_orders.place(orders, member, order_of(ITEM))
+    orders.fake_clock.advance(timedelta(days=1))  # a new day
+    await product_orders.place(orders, member, order_of(ITEM))
+
+
+async def test_unknown_items_and_non_members_are_refused(orders, member):
+    with pytest.raises(ItemNotFound):
+        await product_orders.place(
+            orders, member, order_of({"collection": "pleiades-neo-ortho", "item_id": "NOPE"})
+        )
+    stranger = member.model_copy(update={"organisation_id": "org-unknown"})
+    with pytest.raises(Forbidden):
+        await product_orders.place(orders, stranger, order_of(ITEM))
+
+
+async def test_outcomes_are_recorded_once(orders, member):
+    placed = await product_orders.place(orders, member, order_of(ITEM, ITEM))
+    first, second = (p["product_id"] for p in placed["products"])
+    common = {
+        "order_id": placed["order_id"],
+        "organisation_id": "org-labo",
+        "user_id": member.user_id,
+        "item_id": "ITEM-1",
+    }
+    ready = ProductReadyV1(
+        **common,
+        product_id=first,
+        object_key=f"{placed['order_id']}/{first}.tif",
+        size_bytes=1234,
+        sha256="cd" * 32,
+        crs="EPSG:2154",
+        footprint={"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]},
+        expires_at=orders.now() + timedelta(days=30),
+    )
+    failed = ProductFailedV1(
+        **common, product_id=second, reason_code="unsupported-option", reason="bande inconnue"
+    )
+    for event in (ready, ready, failed):
+        await product_orders.record_product(orders, event)
+    order = await orders.product_orders.require(placed["order_id"])
+    assert order["status"] == "partially_ready" and order["rev"] == 3
+    assert order["products"][0]["download"].endswith(f"/downloads/{first}")
+    assert order["products"][1]["reason_code"] == "unsupported-option"
