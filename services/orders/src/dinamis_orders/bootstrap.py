@@ -41,6 +41,8 @@ def bootstrap(resources: Resources, clock: Clock = utc_now) -> Container:
     settings = resources.settings
     if not isinstance(settings, OrdersSettings):
         raise TypeError(f"the orders service needs OrdersSettings, not {type(settings).__name__}")
+    if resources.mongo is None:
+        raise RuntimeError("the orders service depends on MongoDB: no client was opened")
     stores = MongoStores(resources.mongo[settings.mongo_database])
     catalogue = HttpCatalogue(settings.catalog_url)
     supplier = (
