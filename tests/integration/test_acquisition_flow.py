@@ -13,7 +13,7 @@ from dinamis_shared.auth import ensure_local_signing_key
 from dinamis_shared.events import RequestUpdatedV1
 from dinamis_shared.testing import start_service, stop_service
 from dinamis_shared.watch import EventWatcher
-from tests.integration.platform import Caller, new_member_org, orders_api, square, tasking, uid
+from tests.integration.orders_api import Caller, new_member_org, orders_api, square, tasking, uid
 
 ORDERS, INGEST, CATALOG, SUPPLIER = 18621, 18622, 18623, 18624
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from dinamis_shared.testing import start_service, stop_service
-from tests.integration.platform import Caller, new_member_org, orders_api, uid
+from tests.integration.orders_api import Caller, new_member_org, orders_api, uid
 from tests.integration.scenes import ingest_scene
 
 CATALOG, ORDERS, INGEST = 18611, 18612, 18613

@@ -16,7 +16,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
 from dinamis_shared.testing import start_service, stop_service
-from tests.integration.platform import Caller, new_member_org, orders_api, uid
+from tests.integration.orders_api import Caller, new_member_org, orders_api, uid
 from tests.integration.scenes import ingest_scene
 
 ORDERS, CATALOG, INGEST, TILES = 18711, 18712, 18713, 18714

@@ -25,7 +25,7 @@ from dinamis_shared.events import (
 from dinamis_shared.examples import lyon_item
 from dinamis_shared.testing import start_service, stop_service
 from dinamis_shared.watch import EventWatcher
-from tests.integration.platform import (
+from tests.integration.orders_api import (
     CHARTER,
     Caller,
     MovableClock,

@@ -28,7 +28,7 @@ from dinamis_shared.events import (
 from dinamis_shared.examples import lyon_item
 from dinamis_shared.testing import start_service, stop_service
 from dinamis_shared.watch import EventWatcher
-from tests.integration.platform import Caller, application, new_member_org, orders_api, square, tasking, uid
+from tests.integration.orders_api import Caller, application, new_member_org, orders_api, square, tasking, uid
 
 CATALOG_PORT, ORDERS_PORT = 18602, 18603
 API = orders_api(ORDERS_PORT)

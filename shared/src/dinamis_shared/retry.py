@@ -51,12 +51,14 @@ async def retry(
     retry_if: Callable[[BaseException], bool] = lambda exc: True,
     backoff: Backoff | None = None,
     what: str = "operation",
+    expected: tuple[type[BaseException], ...] = (),
 ) -> T:
     """Await `fn()` until it succeeds; retry errors `retry_if` accepts, after a backoff.
 
     `attempts=None` keeps trying for ever (an outage ends eventually; the caller's task
     is cancelled at shutdown). The last error is raised when attempts run out or when
-    `retry_if` refuses it. Outages log a warning, anything else a stack trace.
+    `retry_if` refuses it. `expected` errors (an optimistic-concurrency conflict, say)
+    are retried quietly (debug log); outages log a warning, anything else a stack trace.
     """
     backoff = backoff or Backoff()
     tried = 0
@@ -67,7 +69,9 @@ async def retry(
             tried += 1
             if not retry_if(exc) or (attempts is not None and tried >= attempts):
                 raise
-            if is_outage(exc):
+            if isinstance(exc, expected):
+                log.debug("%s: %s, retrying", what, type(exc).__name__)
+            elif is_outage(exc):
                 log.warning("%s failed, retrying: %s", what, exc)
             else:
                 log.exception("%s failed, retrying", what)

@@ -147,6 +147,7 @@ async def record_product(orders: Orders, event: ProductReadyV1 | ProductFailedV1
         lambda: _record_product(orders, event),
         attempts=20,
         retry_if=lambda exc: isinstance(exc, ConcurrentUpdate),
+        expected=(ConcurrentUpdate,),
         backoff=Backoff(base=0.01, cap=0.5),
         what=f"recording product {event.product_id}",
     )

@@ -67,6 +67,7 @@ async def record_scene(orders: Orders, event: SceneIngestedV1, backoff: Backoff 
         lambda: _record_scene(orders, event, request_id),
         attempts=SCENE_ATTEMPTS,
         retry_if=lambda exc: isinstance(exc, ConcurrentUpdate),
+        expected=(ConcurrentUpdate,),
         backoff=backoff or Backoff(base=0.01, cap=0.5),
         what=f"recording scene {event.scene_id} for {request_id}",
     )
