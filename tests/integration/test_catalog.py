@@ -156,8 +156,12 @@ async def test_newer_version_replaces_older_and_a_replayed_older_one_does_not(se
     v2 = item(lon, lat, when, 4.0, version=2, item_id=v1["id"])
     await publish(settings, ingested(v1, 1))
     await wait_search(catalog, 1, ids=[v1["id"]])
-    await publish(settings, ingested(v2, 2), ingested(v1, 1))  # the replay of v1 comes last
-    await asyncio.sleep(3)
+    # The replay of v1 comes last, then a sentinel: another item under the same Kafka key
+    # (scene id), so on the same partition, consumed after the replay.
+    sentinel = item(lon + 0.2, lat, when, 1.0, item_id=f"SENTINEL-{uuid.uuid4().hex[:10]}")
+    after = ingested(sentinel).model_copy(update={"scene_id": v1["id"]})
+    await publish(settings, ingested(v2, 2), ingested(v1, 1), after)
+    assert await wait_search(catalog, 1, ids=[sentinel["id"]]), "the sentinel was not indexed"
     (found,) = await wait_search(catalog, 1, ids=[v1["id"]])
     assert found.properties["dinamis:version"] == 2 and found.properties["eo:cloud_cover"] == 4.0
 

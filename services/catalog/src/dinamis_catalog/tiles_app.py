@@ -10,38 +10,18 @@ API clients). Separate replicas scale and fail apart; both read the same setting
 from __future__ import annotations
 
 import os
-from typing import ClassVar
+from collections.abc import Awaitable, Callable
 
-import httpx
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
-from pydantic_settings import SettingsConfigDict
-from titiler.pgstac.db import close_db_connection, connect_to_db
-from titiler.pgstac.settings import PostgresSettings as TilerPostgresSettings
 
-from dinamis_catalog.app import CatalogSettings
-from dinamis_catalog.entrypoints.tiles import ItemAccess, cache_control, mount_tiles
-from dinamis_shared.auth import OrdersApiKeyResolver, authenticator_from_settings, install_authenticator
+from dinamis_catalog.entrypoints.tiles import cache_control, mount_tiles
+from dinamis_catalog.settings import TilesSettings
+from dinamis_catalog.tiles_bootstrap import bootstrap_tiles, start_tiles, stop_tiles
 from dinamis_shared.health import Dependency
-from dinamis_shared.service import Resources, ServiceDefinition, create_service_app, run
+from dinamis_shared.service import ServiceDefinition, create_service_app, run
 
-
-class TilesSettings(CatalogSettings):
-    """Env prefix `DINAMIS_CATALOG_TILES_`, falling back to the platform-wide `DINAMIS_`
-    (the archive URL and stores are the catalog's)."""
-
-    model_config = SettingsConfigDict(env_prefix="DINAMIS_CATALOG_TILES_", extra="ignore")
-
-    SERVICE: ClassVar[str] = "catalog-tiles"
-
-    http_port: int = 8106
-    # Up to this zoom tiles are public (13: ~13 m per pixel at 45°N, coarser than any
-    # product we hold); finer tiles need an account and show only the items it may read.
-    tiles_public_max_zoom: int = 13
-    db_max_conn: int = 4
-    # GDAL's block cache for the archive COGs, in MB.
-    gdal_cachemax_mb: int = 256
-
+__all__ = ["TilesSettings", "create_app", "gdal_environment", "main"]
 
 DEPENDENCIES = (Dependency.POSTGRES, Dependency.S3)
 
@@ -71,41 +51,20 @@ def create_app(settings: TilesSettings | None = None) -> FastAPI:
     settings = settings or TilesSettings()
     os.environ.update(gdal_environment(settings))
 
-    async def open_pools(app: FastAPI, resources: Resources) -> None:
-        await connect_to_db(
-            app,
-            settings=TilerPostgresSettings(
-                database_url=settings.postgres_dsn.get_secret_value(),
-                db_min_conn_size=1,
-                db_max_conn_size=settings.db_max_conn,
-            ),
-            pool_kwargs={"options": "-c search_path=pgstac,public -c application_name=dinamis-catalog-tiles"},
-        )
-        http = httpx.AsyncClient(timeout=10.0)
-        resources.extra["http"] = http
-        resources.extra["item_access"] = ItemAccess(settings.orders_url)
-        install_authenticator(
-            app, authenticator_from_settings(settings, OrdersApiKeyResolver(settings.orders_url, client=http))
-        )
-
-    async def close_pools(app: FastAPI, resources: Resources) -> None:
-        await resources.extra["http"].aclose()
-        resources.extra["item_access"].close()
-        await close_db_connection(app)
-
     app = create_service_app(
         ServiceDefinition(
             settings=settings,
             dependencies=DEPENDENCIES,
+            bootstrap=bootstrap_tiles,
             title="Tuiles du catalogue DINAMIS / DINAMIS catalogue tiles",
-            on_startup=[open_pools],
-            on_shutdown=[close_pools],
+            on_startup=[start_tiles],
+            on_shutdown=[stop_tiles],
         )
     )
     mount_tiles(app)
 
     @app.middleware("http")
-    async def tile_caching(request: Request, call_next):
+    async def tile_caching(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
         value = cache_control(request.url.path, response.status_code, settings.tiles_public_max_zoom)
         if value:

@@ -143,8 +143,8 @@ def partner_collections() -> list[dict]:
 
 
 # Searchable properties with their JSON schema type: pgSTAC compares and sorts them
-# as numbers (not text) and indexes the common filters.
-QUERYABLES = {
+# as numbers (not text) and indexes the common filters: (schema, wrapper, index).
+QUERYABLES: dict[str, tuple[dict, str, str | None]] = {
     "eo:cloud_cover": (
         {"type": "number", "minimum": 0, "maximum": 100, "title": "Cloud cover (%)"},
         "to_float",

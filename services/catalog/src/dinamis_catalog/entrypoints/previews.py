@@ -11,19 +11,15 @@ import asyncio
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from dinamis_catalog.bootstrap import Catalog
+from dinamis_catalog.domain.assets import ARCHIVE_HREF, PUBLIC_ROLES
 from dinamis_shared.health import problem_response
 
 router = APIRouter(tags=["previews"])
-PUBLIC_ROLES = {"thumbnail", "overview"}
-ARCHIVE_HREF = "dinamis:archive_href"
 TTL = timedelta(hours=1)
-
-
-def preview_href(base_url: str, collection: str, item_id: str, asset: str) -> str:
-    return f"{base_url.rstrip('/')}/previews/{collection}/{item_id}/{asset}"
 
 
 def _not_found() -> JSONResponse:
@@ -31,13 +27,9 @@ def _not_found() -> JSONResponse:
 
 
 @router.get("/previews/{collection}/{item_id}/{asset}")
-async def preview(collection: str, item_id: str, asset: str, request: Request):
+async def preview(collection: str, item_id: str, asset: str, catalog: Catalog) -> Response:
     """A thumbnail or quicklook. Anyone may call it."""
-    resources = request.app.state.resources
-    async with resources.extra["pool"].connection() as conn:
-        cur = await conn.execute("SELECT pgstac.get_item(%s, %s)", [item_id, collection])
-        row = await cur.fetchone()
-    item = row[0] if row else None
+    item = await catalog.pgstac.item(item_id, collection)
     found = (item or {}).get("assets", {}).get(asset)
     if not found or not PUBLIC_ROLES & set(found.get("roles", [])):
         return _not_found()
@@ -46,5 +38,5 @@ async def preview(collection: str, item_id: str, asset: str, request: Request):
     bucket, _, key = path.partition("/")
     if bucket != "archive" or not key or ".." in key.split("/"):
         return _not_found()
-    url = await asyncio.to_thread(resources.s3.presigned_get_object, bucket, key, expires=TTL)
+    url = await asyncio.to_thread(catalog.s3.presigned_get_object, bucket, key, expires=TTL)
     return RedirectResponse(url, status_code=307, headers={"Cache-Control": "public, max-age=600"})

@@ -15,9 +15,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
 
-import httpx
 from fastapi import APIRouter, Query, Request
 
+from dinamis_catalog.adapters.orders import forwarded_credentials
+from dinamis_catalog.bootstrap import Catalog, CatalogContainer
+from dinamis_catalog.domain.assets import asset_hrefs
+from dinamis_catalog.settings import CatalogSettings
 from dinamis_shared.auth import Forbidden, Principal, current_principal
 from dinamis_shared.errors import DinamisError
 
@@ -28,7 +31,6 @@ UPLOAD_BUCKET = "uploads"
 ARCHIVE_KEY = re.compile(
     r"^(?P<collection>[a-z0-9][a-z0-9-]*)/\d{4}/\d{2}/\d{2}/(?P<item>[A-Za-z0-9][A-Za-z0-9._:-]*)/v\d+/[^/]+$"
 )
-ARCHIVE_HREF = "dinamis:archive_href"
 
 
 class SigningRefused(DinamisError):
@@ -36,20 +38,12 @@ class SigningRefused(DinamisError):
     http_status = 400
 
 
-class OrdersRefusal(DinamisError):
-    """The orders service's own refusal (401/403), passed on unchanged."""
-
-    def __init__(self, detail: str, code: str, status: int) -> None:
-        super().__init__(detail, code=code)
-        self.http_status = status
-
-
 class UnknownObject(DinamisError):
     code = "unknown-object"
     http_status = 404
 
 
-def _expiry(duration_seconds: int | None, settings) -> tuple[timedelta, datetime]:
+def _expiry(duration_seconds: int | None, settings: CatalogSettings) -> tuple[timedelta, datetime]:
     cap = settings.sign_max_seconds
     seconds = settings.sign_default_seconds if duration_seconds is None else duration_seconds
     if seconds <= 0:
@@ -60,7 +54,7 @@ def _expiry(duration_seconds: int | None, settings) -> tuple[timedelta, datetime
     return ttl, datetime.now(UTC) + ttl
 
 
-def _split(url: str, settings) -> tuple[str, str]:
+def _split(url: str, settings: CatalogSettings) -> tuple[str, str]:
     """(bucket, key) of a URL on our object store, or a clear refusal."""
     if len(url) > 2048:
         raise SigningRefused("URL too long", message_fr="URL trop longue")
@@ -86,55 +80,23 @@ async def _authenticate(request: Request) -> Principal:
     return await current_principal(request)
 
 
-def _forwarded_credentials(request: Request) -> dict[str, str]:
-    keep = ("authorization", "access-key", "secret-key", "accept-language")
-    return {k: v for k, v in request.headers.items() if k.lower() in keep}
-
-
-async def _items_of(request: Request, keys: dict[str, str]) -> dict[str, str]:
+async def _items_of(catalog: CatalogContainer, keys: dict[str, str]) -> dict[str, str]:
     """url -> item id, checking that each object is an asset of a catalogued item."""
-    pool = request.app.state.resources.extra["pool"]
     out: dict[str, str] = {}
-    async with pool.connection() as conn:
-        for url, key in keys.items():
-            match = ARCHIVE_KEY.match(key)
-            if match is None:
-                raise UnknownObject(
-                    f"not an archive asset path: {url}", message_fr=f"pas un fichier d'archive : {url}"
-                )
-            cur = await conn.execute("SELECT pgstac.get_item(%s, %s)", [match["item"], match["collection"]])
-            row = await cur.fetchone()
-            item = row[0] if row else None
-            hrefs = {
-                h
-                for a in (item or {}).get("assets", {}).values()
-                for h in (a.get("href"), a.get(ARCHIVE_HREF))
-                if h
-            }
-            if not item or url not in hrefs:
-                raise UnknownObject(
-                    f"no catalogue item has this asset: {url}",
-                    message_fr=f"aucune image du catalogue n'a ce fichier : {url}",
-                )
-            out[url] = match["item"]
+    for url, key in keys.items():
+        match = ARCHIVE_KEY.match(key)
+        if match is None:
+            raise UnknownObject(
+                f"not an archive asset path: {url}", message_fr=f"pas un fichier d'archive : {url}"
+            )
+        item = await catalog.pgstac.item(match["item"], match["collection"])
+        if not item or url not in asset_hrefs(item):
+            raise UnknownObject(
+                f"no catalogue item has this asset: {url}",
+                message_fr=f"aucune image du catalogue n'a ce fichier : {url}",
+            )
+        out[url] = match["item"]
     return out
-
-
-async def _decisions(request: Request, item_ids: list[str]) -> dict[str, dict]:
-    settings = request.app.state.resources.settings
-    client: httpx.AsyncClient = request.app.state.resources.extra["http"]
-    response = await client.post(
-        settings.orders_url.rstrip("/") + "/v1/access/items",
-        json={"item_ids": sorted(set(item_ids))},
-        headers=_forwarded_credentials(request),
-    )
-    if response.status_code in (401, 403):
-        body = response.json()  # already in the caller's language (Accept-Language forwarded)
-        raise OrdersRefusal(
-            body.get("detail", "refused"), body.get("code", "forbidden"), response.status_code
-        )
-    response.raise_for_status()
-    return response.json()["decisions"]
 
 
 def _check_count(urls: list[str]) -> list[str]:
@@ -150,6 +112,7 @@ def _check_count(urls: list[str]) -> list[str]:
 @router.post("/sign_urls")
 async def sign_urls(
     request: Request,
+    catalog: Catalog,
     urls: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI reads the default, never mutates it)
     duration_seconds: Annotated[int | None, Query()] = None,
 ) -> dict:
@@ -157,11 +120,11 @@ async def sign_urls(
     item); contractors (items obtained by their commissioning body, during the delegation);
     staff. Default expiry 7 days, capped (`DINAMIS_CATALOG_SIGN_MAX_SECONDS`)."""
     await _authenticate(request)
-    resources = request.app.state.resources
-    ttl, expiry = _expiry(duration_seconds, resources.settings)
+    settings = catalog.settings
+    ttl, expiry = _expiry(duration_seconds, settings)
     keys = {}
     for url in dict.fromkeys(_check_count(urls)):
-        bucket, key = _split(url, resources.settings)
+        bucket, key = _split(url, settings)
         if bucket != "archive":
             raise SigningRefused(
                 f"not an archive object: {url}",
@@ -169,8 +132,8 @@ async def sign_urls(
                 message_fr=f"objet hors de l'archive : {url}",
             )
         keys[url] = key
-    items = await _items_of(request, keys)
-    decisions = await _decisions(request, list(items.values()))
+    items = await _items_of(catalog, keys)
+    decisions = await catalog.orders.decisions(list(items.values()), forwarded_credentials(request.headers))
     refused = {
         url: decisions[item]["reason"] for url, item in items.items() if not decisions[item]["allowed"]
     }
@@ -182,40 +145,36 @@ async def sign_urls(
         )
     signed = {}
     for url, key in keys.items():
-        signed[url] = await asyncio.to_thread(resources.s3.presigned_get_object, "archive", key, expires=ttl)
+        signed[url] = await asyncio.to_thread(catalog.s3.presigned_get_object, "archive", key, expires=ttl)
     return {"hrefs": signed, "expiry": expiry.isoformat().replace("+00:00", "Z")}
 
 
 @router.post("/sign_urls_put")
 async def sign_urls_put(
     request: Request,
+    catalog: Catalog,
     urls: Annotated[list[str], Query()] = [],  # noqa: B006
     duration_seconds: Annotated[int | None, Query()] = None,
 ) -> dict:
     """Signed PUT URLs under the caller's own upload prefix
     (`<storage>/uploads/<organisation>/<user>/...`). Callers: active members."""
     principal = await _authenticate(request)
-    resources = request.app.state.resources
-    ttl, expiry = _expiry(duration_seconds, resources.settings)
-    client: httpx.AsyncClient = resources.extra["http"]
-    me = await client.get(
-        resources.settings.orders_url.rstrip("/") + "/v1/me", headers=_forwarded_credentials(request)
-    )
-    me.raise_for_status()
-    standing = me.json()["standing"]
+    settings = catalog.settings
+    ttl, expiry = _expiry(duration_seconds, settings)
+    standing = await catalog.orders.standing(forwarded_credentials(request.headers))
     if not standing["allowed"]:
         raise Forbidden(standing["reason"], code=standing["code"])
     prefix = f"{principal.organisation_id}/{principal.user_id}/"
     signed = {}
     for url in dict.fromkeys(_check_count(urls)):
-        bucket, key = _split(url, resources.settings)
+        bucket, key = _split(url, settings)
         if bucket != UPLOAD_BUCKET or not key.startswith(prefix) or key == prefix:
             raise SigningRefused(
-                f"uploads go under {resources.settings.archive_public_url}/{UPLOAD_BUCKET}/{prefix}: {url}",
+                f"uploads go under {settings.archive_public_url}/{UPLOAD_BUCKET}/{prefix}: {url}",
                 code="outside-upload-prefix",
                 message_fr=f"les dépôts se font sous {UPLOAD_BUCKET}/{prefix} : {url}",
             )
         signed[url] = await asyncio.to_thread(
-            resources.s3.presigned_put_object, UPLOAD_BUCKET, key, expires=ttl
+            catalog.s3.presigned_put_object, UPLOAD_BUCKET, key, expires=ttl
         )
     return {"hrefs": signed, "expiry": expiry.isoformat().replace("+00:00", "Z")}

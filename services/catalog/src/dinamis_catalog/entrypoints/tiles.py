@@ -19,18 +19,14 @@ by the tiles process); any other href is refused, so a tile never fetches a fore
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import attr
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from psycopg import errors as pg_errors
@@ -46,7 +42,9 @@ from titiler.pgstac.extensions import searchInfoExtension
 from titiler.pgstac.factory import MosaicTilerFactory, add_search_register_route
 from titiler.pgstac.reader import Item, SimpleSTACReader
 
-from dinamis_shared.auth import Forbidden, current_principal
+from dinamis_catalog.adapters.orders import forwarded_credentials
+from dinamis_catalog.tiles_bootstrap import tiles_container
+from dinamis_shared.auth import current_principal
 from dinamis_shared.errors import DinamisError
 from dinamis_shared.health import prefers_english, problem_response
 
@@ -109,77 +107,10 @@ class ArchiveReaderParams(DefaultDependency):
     archive_public_url: str
 
     def __init__(self, request: Request) -> None:
-        self.archive_public_url = request.app.state.resources.settings.archive_public_url
+        self.archive_public_url = tiles_container(request).settings.archive_public_url
 
 
 # --- Who sees which item on full-resolution tiles --------------------------------------
-
-
-def _fingerprint(credentials: dict[str, str]) -> str:
-    return hashlib.sha256(repr(sorted(credentials.items())).encode()).hexdigest()
-
-
-class ItemAccess:
-    """Asks the orders service whether a caller stands as a member (`GET /v1/me`) and which
-    items it may read (`POST /v1/access/items`, the decision signed URLs use). Answers are
-    kept `ttl_s` seconds per credentials (and item) so a map view does not ask once per
-    tile; item decisions are asked from the tiler's worker threads (sync client)."""
-
-    def __init__(self, orders_url: str, ttl_s: float = 60.0) -> None:
-        self.orders_url = orders_url.rstrip("/")
-        self.ttl_s = ttl_s
-        self.client = httpx.Client(timeout=5.0)
-        self._items: dict[tuple[str, str], tuple[float, bool]] = {}
-        self._standing: dict[str, tuple[float, dict]] = {}
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        self.client.close()
-
-    @staticmethod
-    def _refusal(response: httpx.Response) -> None:
-        if response.status_code in (401, 403):
-            body = response.json()
-            raise Forbidden(body.get("detail", "refused"), code=body.get("code", "forbidden"))
-        response.raise_for_status()
-
-    async def check_standing(self, http: httpx.AsyncClient, credentials: dict[str, str]) -> None:
-        """Refuse (403, with the reason) a caller who is not an active member or staff."""
-        who, now = _fingerprint(credentials), time.monotonic()
-        hit = self._standing.get(who)
-        if hit is None or hit[0] <= now:
-            response = await http.get(f"{self.orders_url}/v1/me", headers=credentials)
-            self._refusal(response)
-            if len(self._standing) > 10_000:
-                self._standing.clear()
-            hit = self._standing[who] = (now + self.ttl_s, response.json()["standing"])
-        standing = hit[1]
-        if not standing["allowed"]:
-            raise Forbidden(standing["reason"], code=standing["code"])
-
-    def allowed(self, credentials: dict[str, str], item_ids: list[str]) -> set[str]:
-        who, now = _fingerprint(credentials), time.monotonic()
-        known: dict[str, bool] = {}
-        with self._lock:
-            for item_id in item_ids:
-                hit = self._items.get((who, item_id))
-                if hit and hit[0] > now:
-                    known[item_id] = hit[1]
-        missing = sorted(set(item_ids) - set(known))
-        if missing:
-            response = self.client.post(
-                f"{self.orders_url}/v1/access/items", json={"item_ids": missing}, headers=credentials
-            )
-            self._refusal(response)
-            decisions = response.json()["decisions"]
-            with self._lock:
-                if len(self._items) > 100_000:
-                    self._items.clear()
-                for item_id in missing:
-                    ok = bool(decisions.get(item_id, {}).get("allowed"))
-                    known[item_id] = ok
-                    self._items[(who, item_id)] = (now + self.ttl_s, ok)
-        return {i for i, ok in known.items() if ok}
 
 
 @attr.s
@@ -200,11 +131,6 @@ class ArchiveBackendParams(DefaultDependency):
     item_filter: Callable[[list[Item]], list[Item]] | None
 
 
-def _forwarded_credentials(request: Request) -> dict[str, str]:
-    keep = ("authorization", "access-key", "secret-key", "accept-language")
-    return {k: v for k, v in request.headers.items() if k.lower() in keep}
-
-
 async def backend_params(request: Request) -> ArchiveBackendParams:
     """The tile policy. Public up to `tiles_public_max_zoom`; above, the caller must
     authenticate, stand as an active member (or staff), and sees only the items the orders
@@ -221,12 +147,12 @@ async def backend_params(request: Request) -> ArchiveBackendParams:
     params.pool = request.app.state.dbpool
     params.item_filter = None
     z = request.path_params.get("z")
-    settings = request.app.state.resources.settings
-    if z is not None and int(z) > settings.tiles_public_max_zoom:
+    tiles = tiles_container(request)
+    if z is not None and int(z) > tiles.settings.tiles_public_max_zoom:
         await current_principal(request)
-        access: ItemAccess = request.app.state.resources.extra["item_access"]
-        credentials = _forwarded_credentials(request)
-        await access.check_standing(request.app.state.resources.extra["http"], credentials)
+        access = tiles.item_access
+        credentials = forwarded_credentials(request.headers)
+        await access.check_standing(tiles.http, credentials)
 
         def item_filter(items: list[Item]) -> list[Item]:
             allowed = access.allowed(credentials, [i["id"] for i in items]) if items else set()
@@ -316,7 +242,7 @@ def install_tiler_errors(app: FastAPI) -> None:
 
 def mount_tiles(app: FastAPI) -> SearchTilerFactory:
     """Add the search registration and tile routes to `app` (which must hold the titiler
-    pool as `app.state.dbpool` and `resources.extra['item_access']`)."""
+    pool as `app.state.dbpool` and its container from `tiles_bootstrap`)."""
     tiler = search_tiler()
     app.include_router(tiler.router, tags=["tiles"], prefix="/searches/{search_id}")
     add_search_register_route(

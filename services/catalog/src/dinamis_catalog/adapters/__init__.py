@@ -1,0 +1,1 @@
+"""Adapters: pgSTAC (PostgreSQL) and the orders service's access decisions."""

@@ -1,0 +1,48 @@
+"""The catalog's settings: the STAC API process (`DINAMIS_CATALOG_`) and the tiles
+process (`DINAMIS_CATALOG_TILES_`), both falling back to the platform-wide `DINAMIS_`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from dinamis_shared.settings import ServiceSettings
+
+
+class CatalogSettings(ServiceSettings):
+    """Env prefix `DINAMIS_CATALOG_`, falling back to the platform-wide `DINAMIS_`."""
+
+    model_config = SettingsConfigDict(env_prefix="DINAMIS_CATALOG_", extra="ignore")
+
+    SERVICE: ClassVar[str] = "catalog"
+
+    http_port: int = 8102
+    title: str = "Catalogue DINAMIS / DINAMIS catalogue"
+    coverage_years: list[int] = Field(default_factory=lambda: list(range(2023, datetime.now(UTC).year + 1)))
+    db_max_conn: int = 10
+    # How users reach this API (previews' public hrefs are built on it).
+    public_url: str = "http://127.0.0.1:8102"
+    # Signed URLs: where users reach the object store, default and longest validity.
+    archive_public_url: str = "http://127.0.0.1:8333"
+    sign_default_seconds: int = 7 * 24 * 3600
+    sign_max_seconds: int = 7 * 24 * 3600
+
+
+class TilesSettings(CatalogSettings):
+    """Env prefix `DINAMIS_CATALOG_TILES_`, falling back to the platform-wide `DINAMIS_`
+    (the archive URL and stores are the catalog's)."""
+
+    model_config = SettingsConfigDict(env_prefix="DINAMIS_CATALOG_TILES_", extra="ignore")
+
+    SERVICE: ClassVar[str] = "catalog-tiles"
+
+    http_port: int = 8106
+    # Up to this zoom tiles are public (13: ~13 m per pixel at 45°N, coarser than any
+    # product we hold); finer tiles need an account and show only the items it may read.
+    tiles_public_max_zoom: int = 13
+    db_max_conn: int = 4
+    # GDAL's block cache for the archive COGs, in MB.
+    gdal_cachemax_mb: int = 256
