@@ -45,7 +45,9 @@ def test_public_tiles_are_shared_full_resolution_ones_private():
 
 
 def test_gdal_reads_the_archive_with_the_service_credentials():
-    env = gdal_environment(TilesSettings(s3_endpoint="s3.example:9000", s3_secure=True))
+    settings = TilesSettings(s3_endpoint="s3.example:9000", s3_secure=True)
+    env = gdal_environment(settings)
     assert env["AWS_S3_ENDPOINT"] == "s3.example:9000" and env["AWS_HTTPS"] == "YES"
-    assert env["AWS_VIRTUAL_HOSTING"] == "FALSE" and env["AWS_ACCESS_KEY_ID"] == "dinamis-dev"
+    assert env["AWS_VIRTUAL_HOSTING"] == "FALSE" and env["AWS_ACCESS_KEY_ID"] == settings.s3_access_key
+    assert env["AWS_SECRET_ACCESS_KEY"] == settings.s3_secret_key.get_secret_value()
     assert TilesSettings().http_port == 8106 and TilesSettings().tiles_public_max_zoom == 13

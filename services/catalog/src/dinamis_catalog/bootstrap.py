@@ -41,6 +41,8 @@ def bootstrap_catalog(resources: Resources) -> CatalogContainer:
     settings = resources.settings
     if not isinstance(settings, CatalogSettings):
         raise TypeError(f"the catalog needs CatalogSettings, got {type(settings).__name__}")
+    if resources.s3 is None:
+        raise RuntimeError("the catalog depends on S3: the service factory opened no client")
     pgstac = PgStac(settings.postgres_dsn.get_secret_value())
     http = httpx.AsyncClient(timeout=10.0)
     return CatalogContainer(

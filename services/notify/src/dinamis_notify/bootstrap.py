@@ -44,6 +44,8 @@ def bootstrap(resources: Resources) -> NotifyContainer:
     settings = resources.settings
     if not isinstance(settings, NotifySettings):
         raise TypeError(f"notify needs NotifySettings, got {type(settings).__name__}")
+    if resources.mongo is None:
+        raise RuntimeError("notify depends on MongoDB: the service factory opened no client")
     store = Store(resources.mongo[settings.mongo_database])
     password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
     mailer = Mailer(
