@@ -18,6 +18,21 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
+def exponential_delay(
+    attempt: int, base: float, cap: float, *, jitter: str = "full", rand: float | None = None
+) -> float:
+    """The wait before retry number `attempt` (1, 2, ...): `base * 2**attempt` capped at
+    `cap`, then jittered — "full": uniform in [0, d]; "equal": in [d/2, d] (a retry is
+    never much earlier than promised, e.g. to webhook receivers); "none": d."""
+    ceiling = min(cap, base * 2**attempt)
+    r = random.random() if rand is None else rand
+    if jitter == "full":
+        return r * ceiling
+    if jitter == "equal":
+        return ceiling / 2 + r * ceiling / 2
+    return ceiling
+
+
 class Backoff:
     """Successive waits after failures; `reset()` after a success."""
 
@@ -34,8 +49,7 @@ class Backoff:
 
     def next_delay(self) -> float:
         self.failures += 1
-        ceiling = min(self.cap, self.base * 2**self.failures)
-        return random.uniform(0, ceiling) if self.jitter else ceiling
+        return exponential_delay(self.failures, self.base, self.cap, jitter="full" if self.jitter else "none")
 
     async def wait(self) -> None:
         await self._sleep(self.next_delay())

@@ -33,6 +33,7 @@ from dinamis_notify.settings import NotifySettings
 from dinamis_shared.auth import Forbidden
 from dinamis_shared.cloudevents import Envelope
 from dinamis_shared.errors import DinamisError
+from dinamis_shared.retry import exponential_delay
 from dinamis_shared.signing import signed_headers
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,7 @@ class TooManyWebhooks(DinamisError):
 def backoff_delay(attempt: int, base_s: float, cap_s: float, rand: float) -> float:
     """Delay before attempt `attempt + 1`: base·2^(attempt-1), capped, then "equal
     jitter" (between half and all of it) so failing receivers are not hit in step."""
-    delay = min(cap_s, base_s * 2 ** (attempt - 1))
-    return delay / 2 + rand * delay / 2
+    return exponential_delay(attempt - 1, base_s, cap_s, jitter="equal", rand=rand)
 
 
 def structured_cloudevent(envelope: Envelope) -> bytes:
