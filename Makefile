@@ -44,8 +44,13 @@ test: install
 venv:
 	@[ -x $(VENV)/python ] || deploy/local/install
 
+# Every server address points at a closed port: a unit test that reaches for one fails.
+NO_SERVERS := DINAMIS_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9 DINAMIS_MONGO_URL=mongodb://127.0.0.1:9/ \
+	DINAMIS_S3_ENDPOINT=127.0.0.1:9 DINAMIS_POSTGRES_DSN=postgresql://none:none@127.0.0.1:9/none \
+	DINAMIS_SMTP_PORT=9 DINAMIS_KEYCLOAK_URL=http://127.0.0.1:9 DINAMIS_ORDERS_URL=http://127.0.0.1:9
+
 unit: venv
-	$(VENV)/python -m pytest -m "not integration" -q $(wildcard shared/tests services cli sim)
+	$(NO_SERVERS) $(VENV)/python -m pytest -m "not integration" -q $(wildcard shared/tests services cli sim)
 
 lint: venv
 	$(VENV)/ruff check .
