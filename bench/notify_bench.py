@@ -46,7 +46,9 @@ async def bench(n: int, port: int) -> dict:
     request = (
         f"GET /events/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n"
     ).encode()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, **settings.kafka_auth(), acks="all"
+    )
     await producer.start()
     connections = []
     try:

@@ -40,7 +40,9 @@ async def objects(s: ServiceSettings) -> dict[str, int]:
 async def records(s: ServiceSettings) -> dict[str, int]:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap_servers, request_timeout_ms=3000)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=s.kafka_bootstrap_servers, request_timeout_ms=3000, **s.kafka_auth()
+    )
     try:
         await consumer.start()
         topics = sorted(t for t in await consumer.topics() if t.startswith("dinamis."))

@@ -22,7 +22,9 @@ TIMEOUT = 3.0
 async def kafka(s: ServiceSettings) -> str:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap_servers, request_timeout_ms=3000)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=s.kafka_bootstrap_servers, request_timeout_ms=3000, **s.kafka_auth()
+    )
     await admin.start()
     try:
         topics = await admin.list_topics()

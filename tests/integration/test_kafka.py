@@ -60,7 +60,10 @@ async def test_publish_and_consume_through_the_broker_factory(settings):
 
 async def start_at_end(settings, group_id: str, topics: list[str]) -> None:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=group_id, enable_auto_commit=False
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **settings.kafka_auth(),
+        group_id=group_id,
+        enable_auto_commit=False,
     )
     await consumer.start()
     try:
@@ -126,8 +129,8 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicParti
 
 async def _committed_everything(settings, group_id: str) -> bool:
     """True when the group's committed offsets reach the end of every partition."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, **settings.kafka_auth())
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, **settings.kafka_auth())
     await admin.start()
     await consumer.start()
     try:
@@ -193,7 +196,9 @@ async def test_consumer_killed_before_commit_gets_the_message_again(settings):
 
 
 async def _dead_letters(settings, group_id: str, expected: int) -> list:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, **settings.kafka_auth(), enable_auto_commit=False
+    )
     await consumer.start()
     try:
         dlq = SceneAcquiredV1.topic() + ".dlq"
@@ -215,7 +220,9 @@ async def _dead_letters(settings, group_id: str, expected: int) -> list:
 
 
 async def test_malformed_messages_are_dead_lettered_and_the_consumer_keeps_going(settings):
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, **settings.kafka_auth(), acks="all"
+    )
     await producer.start()
     good = cloudevents.encode(SCENE_ACQUIRED, source="/dinamis/test")
     h = {k: v.encode() for k, v in good.headers.items()}
@@ -326,7 +333,7 @@ async def test_transient_failure_is_retried_and_permanent_failure_dead_lettered(
 
 async def test_every_registry_topic_exists_with_the_configured_partitions(settings):
     expected = int(os.environ.get("DINAMIS_KAFKA_PARTITIONS", "6"))
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, **settings.kafka_auth())
     await consumer.start()
     try:
         existing = await consumer.topics()

@@ -119,7 +119,9 @@ def notify(tmp_path_factory, settings):
 
 @pytest.fixture(scope="module")
 async def kafka(settings):
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, **settings.kafka_auth(), acks="all"
+    )
     await producer.start()
     yield producer
     await producer.stop()
@@ -145,7 +147,7 @@ async def publish(producer: AIOKafkaProducer, event: Event, event_id: str | None
 
 async def consumed(settings, metas, timeout_s: float = 150) -> None:
     """Wait until group `notify` has committed past every published record."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, **settings.kafka_auth())
     await admin.start()
     try:
         deadline = time.monotonic() + timeout_s
@@ -620,7 +622,10 @@ async def test_a_replayed_partition_sends_no_duplicate_email(notify, kafka, sett
 
     notify.stop()  # rewind the group to before these events, as a rebalance or an operator would
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=GROUP, enable_auto_commit=False
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **settings.kafka_auth(),
+        group_id=GROUP,
+        enable_auto_commit=False,
     )
     await consumer.start()
     try:

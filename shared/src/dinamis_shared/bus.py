@@ -25,6 +25,7 @@ from aiokafka import ConsumerRecord
 from aiokafka.errors import MessageSizeTooLargeError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.security import SASLScram512
 from prometheus_client import Counter, Histogram
 
 from dinamis_shared import cloudevents
@@ -49,13 +50,20 @@ PUBLISHED = Counter("dinamis_events_published_total", "Events published", ["topi
 
 
 def make_broker(settings: ServiceSettings, **kwargs: Any) -> KafkaBroker:
-    """A FastStream Kafka broker for one service: durable, idempotent producer.
+    """A FastStream Kafka broker for one service: durable, idempotent producer,
+    authenticated as the service's own principal (SASL/SCRAM-SHA-512), whose ACLs
+    (`dinamis_shared.acls`) let it write only the topics it produces.
 
     Topics are created by the stack/deployment from the topic registry, never on
     the fly by a consumer (a typo must not create a topic).
     """
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
+        security=SASLScram512(
+            settings.kafka_sasl_username,
+            settings.kafka_sasl_password.get_secret_value(),
+            use_ssl=settings.kafka_security_protocol == "SASL_SSL",
+        ),
         client_id=settings.client_id,
         acks="all",
         enable_idempotence=True,

@@ -5,6 +5,8 @@ Rules for every event model:
   makes a new class and a new topic (`dinamis.<event>.v2`), never an edit in place;
 - `EVENT` is the event name used in the topic (`dinamis.<EVENT>.v<VERSION>`) and in
   the CloudEvents `type` (`fr.dinamis.<EVENT>.v<VERSION>`);
+- `PRODUCER` names the one service that publishes it (the Kafka ACLs grant WRITE on
+  the topic to that service's principal only, see `dinamis_shared.acls`);
 - `AGGREGATE` names the field whose value is the Kafka message key, so all events
   of one scene / request / order stay ordered on one partition;
 - unknown fields are refused (`extra="forbid"`): a producer typo is a schema error
@@ -99,7 +101,7 @@ class GeoJSONGeometry(BaseModel):
 
 
 class Event(BaseModel):
-    """Base of every event. Subclasses set EVENT, VERSION, AGGREGATE and DESCRIPTION."""
+    """Base of every event. Subclasses set EVENT, VERSION, PRODUCER, AGGREGATE and DESCRIPTION."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -107,6 +109,9 @@ class Event(BaseModel):
     VERSION: ClassVar[int]
     AGGREGATE: ClassVar[str]
     DESCRIPTION: ClassVar[str]
+    # The one service allowed to write the topic (its Kafka principal): the ACLs of
+    # `dinamis_shared.acls` are generated from it.
+    PRODUCER: ClassVar[str]
 
     @classmethod
     def topic(cls) -> str:
@@ -130,6 +135,7 @@ class StagingLocation(BaseModel):
 
 class SceneAcquiredV1(Event):
     EVENT: ClassVar[str] = "scene-acquired"
+    PRODUCER: ClassVar[str] = "ingest"
     VERSION: ClassVar[int] = 1
     AGGREGATE: ClassVar[str] = "scene_id"
     DESCRIPTION: ClassVar[str] = "A supplier delivered a scene package to the staging bucket."
@@ -155,6 +161,7 @@ class SceneAcquiredV1(Event):
 
 class SceneIngestedV1(Event):
     EVENT: ClassVar[str] = "scene-ingested"
+    PRODUCER: ClassVar[str] = "ingest"
     VERSION: ClassVar[int] = 1
     AGGREGATE: ClassVar[str] = "scene_id"
     DESCRIPTION: ClassVar[str] = "A scene is archived as COGs; the event carries its STAC item."
@@ -190,6 +197,7 @@ class RejectionReason(StrEnum):
 
 class SceneRejectedV1(Event):
     EVENT: ClassVar[str] = "scene-rejected"
+    PRODUCER: ClassVar[str] = "ingest"
     VERSION: ClassVar[int] = 1
     AGGREGATE: ClassVar[str] = "scene_id"
     DESCRIPTION: ClassVar[str] = "A delivery is unusable (corrupt, incomplete); the reason is given."
@@ -223,6 +231,7 @@ class AcquisitionWindow(BaseModel):
 
 class RequestSubmittedV1(Event):
     EVENT: ClassVar[str] = "request-submitted"
+    PRODUCER: ClassVar[str] = "orders"
     VERSION: ClassVar[int] = 1
     AGGREGATE: ClassVar[str] = "request_id"
     DESCRIPTION: ClassVar[str] = "A new acquisition request awaits review."
@@ -240,6 +249,7 @@ class RequestSubmittedV1(Event):
 
 class RequestApprovedV1(Event):
     EVENT: ClassVar[str] = "request-approved"
+    PRODUCER: ClassVar[str] = "orders"
     VERSION: ClassVar[int] = 1
     AGGREGATE: ClassVar[str] = "request_id"
     DESCRIPTION: ClassVar[str] = "Approved; quota charged; goes to the supplier."
@@ -260,6 +270,7 @@ class RequestApprovedV1(Event):
 
 class RequestRejectedV1(Event):
     EVENT: ClassVar[str] = "request-rejected"
+    PRODUCER: ClassVar[str] = "orders"
     VERSION: ClassVar[int] = 1
     AGGREGATE: ClassVar[str] = "request_id"
     DESCRIPTION: ClassVar[str] = "An acquisition request was refused, with the reason."
@@ -293,6 +304,7 @@ class ProductSpec(BaseModel):
 
 class DeliveryRequestedV1(Event):
     EVENT: ClassVar[str] = "delivery-requested"
+    PRODUCER: ClassVar[str] = "orders"
     VERSION: ClassVar[int] = 1
     AGGREGATE: ClassVar[str] = "order_id"
     DESCRIPTION: ClassVar[str] = "Build these products for this user."
@@ -306,6 +318,7 @@ class DeliveryRequestedV1(Event):
 
 class ProductReadyV1(Event):
     EVENT: ClassVar[str] = "product-ready"
+    PRODUCER: ClassVar[str] = "delivery"
     VERSION: ClassVar[int] = 1
     AGGREGATE: ClassVar[str] = "order_id"
     DESCRIPTION: ClassVar[str] = "A product is built and downloadable."
@@ -333,6 +346,7 @@ class ProductFailureReason(StrEnum):
 
 class ProductFailedV1(Event):
     EVENT: ClassVar[str] = "product-failed"
+    PRODUCER: ClassVar[str] = "delivery"
     VERSION: ClassVar[int] = 1
     AGGREGATE: ClassVar[str] = "order_id"
     DESCRIPTION: ClassVar[str] = "A product could not be built; the reason is given."
@@ -380,6 +394,7 @@ class ContractorDelegation(BaseModel):
 
 class OrganisationChangedV1(Event):
     EVENT: ClassVar[str] = "organisation-changed"
+    PRODUCER: ClassVar[str] = "orders"
     VERSION: ClassVar[int] = 1
     AGGREGATE: ClassVar[str] = "organisation_id"
     DESCRIPTION: ClassVar[str] = (
@@ -402,6 +417,7 @@ class OrganisationChangedV1(Event):
 
 class UserChangedV1(Event):
     EVENT: ClassVar[str] = "user-changed"
+    PRODUCER: ClassVar[str] = "orders"
     VERSION: ClassVar[int] = 1
     AGGREGATE: ClassVar[str] = "user_id"
     DESCRIPTION: ClassVar[str] = (
@@ -436,6 +452,7 @@ class RequestStatus(StrEnum):
 
 class RequestUpdatedV1(Event):
     EVENT: ClassVar[str] = "request-updated"
+    PRODUCER: ClassVar[str] = "orders"
     VERSION: ClassVar[int] = 1
     AGGREGATE: ClassVar[str] = "request_id"
     DESCRIPTION: ClassVar[str] = (

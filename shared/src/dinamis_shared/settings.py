@@ -4,11 +4,20 @@ A service reads `DINAMIS_<SERVICE>_<FIELD>` first, then the platform-wide
 `DINAMIS_<FIELD>` (so one `DINAMIS_KAFKA_BOOTSTRAP_SERVERS` serves all five
 services, and one service can still be pointed elsewhere), then the defaults,
 which match the local stack (`deploy/local/stack`).
+
+Identities are the exception: a service's Kafka principal and S3 key
+(`kafka_sasl_*`, `s3_access_key`, `s3_secret_key`) are read only under its own
+prefix (`DINAMIS_INGEST_KAFKA_SASL_PASSWORD`...), never from the platform-wide
+`DINAMIS_*`, so a shell that holds the tools' `admin` identity cannot lend it to a
+service it starts. In development each identity defaults to the service's name and
+the local stack's password for it (`dinamis-dev-kafka-<name>`, `dinamis-dev-s3-<name>`);
+production refuses those. `ServiceSettings` itself (the stack tools, tests, the
+CLI: not a service) is the `admin` identity.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import SecretStr, model_validator
 from pydantic_settings import (
@@ -19,8 +28,29 @@ from pydantic_settings import (
 )
 
 # The local stack's development credentials: refused outside development.
-DEV_S3_SECRET = "dinamis-dev-secret-key"
 DEV_PG_PASSWORD = "dinamis-dev"
+DEV_SECRET_PREFIX = "dinamis-dev-"
+# The identity of what is not a service (stack tools, tests, the CLI): a super user.
+ADMIN_PRINCIPAL = "admin"
+# Read only under a service's own prefix (see the module docstring).
+IDENTITY_FIELDS = ("kafka_sasl_username", "kafka_sasl_password", "s3_access_key", "s3_secret_key")
+
+
+def dev_kafka_password(principal: str) -> str:
+    """The local stack's Kafka password of `principal` (refused in production)."""
+    return f"{DEV_SECRET_PREFIX}kafka-{principal}"
+
+
+def dev_s3_secret(access_key: str) -> str:
+    """The local stack's S3 secret key of `access_key` (refused in production)."""
+    return f"{DEV_SECRET_PREFIX}s3-{access_key}"
+
+
+class _PlatformEnv(EnvSettingsSource):
+    """The platform-wide `DINAMIS_*` variables, without the identity fields."""
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in super().__call__().items() if k not in IDENTITY_FIELDS}
 
 
 class ServiceSettings(BaseSettings):
@@ -38,6 +68,10 @@ class ServiceSettings(BaseSettings):
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_client_id: str | None = None
+    # SASL/SCRAM-SHA-512; SASL_SSL in production (TLS), SASL_PLAINTEXT on a loopback.
+    kafka_security_protocol: Literal["SASL_PLAINTEXT", "SASL_SSL"] = "SASL_PLAINTEXT"
+    kafka_sasl_username: str = ""  # default: the service's principal (`principal()`)
+    kafka_sasl_password: SecretStr = SecretStr("")  # default (development): dev_kafka_password
 
     mongo_url: str = "mongodb://127.0.0.1:27017/"
     mongo_database: str = "dinamis"
@@ -45,8 +79,8 @@ class ServiceSettings(BaseSettings):
     s3_endpoint: str = "127.0.0.1:8333"
     s3_secure: bool = False
     s3_region: str = "us-east-1"
-    s3_access_key: str = "dinamis-dev"
-    s3_secret_key: SecretStr = SecretStr(DEV_S3_SECRET)
+    s3_access_key: str = ""  # default: the service's principal
+    s3_secret_key: SecretStr = SecretStr("")  # default (development): dev_s3_secret
 
     postgres_dsn: SecretStr = SecretStr(f"postgresql://dinamis:{DEV_PG_PASSWORD}@127.0.0.1:55432/dinamis")
 
@@ -67,13 +101,59 @@ class ServiceSettings(BaseSettings):
     def client_id(self) -> str:
         return self.kafka_client_id or f"dinamis-{self.SERVICE}"
 
+    @classmethod
+    def principal(cls) -> str:
+        """The default identity: the service's name; `admin` for ServiceSettings itself."""
+        return ADMIN_PRINCIPAL if cls.SERVICE == ServiceSettings.SERVICE else cls.SERVICE
+
+    def kafka_auth(self) -> dict[str, Any]:
+        """aiokafka's keyword arguments to authenticate as this identity."""
+        tls: dict[str, Any] = {}
+        if self.kafka_security_protocol == "SASL_SSL":
+            from aiokafka.helpers import create_ssl_context
+
+            tls["ssl_context"] = create_ssl_context()
+        return {
+            **tls,
+            "security_protocol": self.kafka_security_protocol,
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_plain_username": self.kafka_sasl_username,
+            "sasl_plain_password": self.kafka_sasl_password.get_secret_value(),
+        }
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_identities(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        user = data.get("kafka_sasl_username") or cls.principal()
+        key = data.get("s3_access_key") or cls.principal()
+        data = {**data, "kafka_sasl_username": user, "s3_access_key": key}
+        if not data.get("kafka_sasl_password"):
+            data["kafka_sasl_password"] = dev_kafka_password(user)
+        if not data.get("s3_secret_key"):
+            data["s3_secret_key"] = dev_s3_secret(key)
+        return data
+
+    def _env_name(self, field: str) -> str:
+        prefix = self.model_config.get("env_prefix") or "DINAMIS_"
+        return f"{prefix}{field}".upper()
+
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> ServiceSettings:
         if self.environment != "production":
             return self
         problems = []
-        if self.s3_secret_key.get_secret_value() == DEV_S3_SECRET:
-            problems.append("s3_secret_key is the local-stack development key")
+        for field, secret in (
+            ("kafka_sasl_password", self.kafka_sasl_password),
+            ("s3_secret_key", self.s3_secret_key),
+        ):
+            if secret.get_secret_value().startswith(DEV_SECRET_PREFIX):
+                problems.append(
+                    f"{field} is unset or a local-stack development secret (set {self._env_name(field)})"
+                )
+        if self.kafka_security_protocol != "SASL_SSL":
+            problems.append("kafka_security_protocol must be SASL_SSL (TLS) in production")
         if DEV_PG_PASSWORD in self.postgres_dsn.get_secret_value():
             problems.append("postgres_dsn uses the local-stack development password")
         if not self.auth_jwks_url:
@@ -92,6 +172,8 @@ class ServiceSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # env_settings uses the subclass's own prefix (DINAMIS_<SERVICE>_); the
-        # platform-wide DINAMIS_ prefix comes after it.
-        common = EnvSettingsSource(settings_cls, env_prefix="DINAMIS_")
+        # platform-wide DINAMIS_ prefix comes after it, without the identities (unless the
+        # class's own prefix is DINAMIS_: the tools' ServiceSettings).
+        own_prefix = settings_cls.model_config.get("env_prefix") == "DINAMIS_"
+        common = (EnvSettingsSource if own_prefix else _PlatformEnv)(settings_cls, env_prefix="DINAMIS_")
         return init_settings, env_settings, common, dotenv_settings, file_secret_settings

@@ -11,18 +11,25 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from dinamis_shared import cloudevents
 from dinamis_shared.events import Event
+from dinamis_shared.settings import ServiceSettings
 
 
 class EventWatcher:
-    def __init__(self, bootstrap: str, topics: list[str]) -> None:
+    """Authenticates as `settings` (default: the tools' identity, `ServiceSettings()`),
+    which must be allowed to read `topics`."""
+
+    def __init__(self, bootstrap: str, topics: list[str], *, settings: ServiceSettings | None = None) -> None:
         self.bootstrap = bootstrap
         self.topics = topics
+        self.settings = settings or ServiceSettings()
         self.records: list[tuple[str, dict, bytes, bytes]] = []  # (topic, headers, key, value)
         self._changed = asyncio.Condition()
         self._task: asyncio.Task | None = None
 
     async def __aenter__(self) -> EventWatcher:
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, **self.settings.kafka_auth()
+        )
         await self.consumer.start()
         await self.consumer._client.force_metadata_update()
         parts = [

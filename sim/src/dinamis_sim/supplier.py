@@ -106,7 +106,7 @@ def create_app(settings: SupplierSettings | None = None) -> FastAPI:
     tasks: set[asyncio.Task] = set()
 
     async def lifespan(app: FastAPI):
-        await asyncio.to_thread(clients.ensure_buckets, s3)
+        await asyncio.to_thread(clients.ensure_buckets, s3, ("staging",))  # its only bucket
         await broker.connect()
         yield
         for task in tasks:

@@ -109,6 +109,7 @@ class RequestConsumer:
             max_poll_interval_ms=s.max_poll_interval_ms,
             rebalance_timeout_ms=s.max_poll_interval_ms,
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            **s.kafka_auth(),
         )
         self.consumer.subscribe([TOPIC.name], listener=_Listener(self))
         await self.consumer.start()

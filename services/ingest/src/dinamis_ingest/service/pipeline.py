@@ -42,6 +42,7 @@ from dinamis_shared.stac import validate_item
 
 log = logging.getLogger(__name__)
 ARCHIVE = "archive"
+STAGING = "staging"
 PARALLEL_TRANSFERS = 4
 MAX_FILES = 10_000
 IMAGE_MAGIC = (
@@ -72,6 +73,14 @@ class IngestPipeline:
         return f"{self.config.public_s3_url.rstrip('/')}/{ARCHIVE}/{key}"
 
     async def ingest(self, event: SceneAcquiredV1) -> SceneIngestedV1:
+        if event.staging.bucket != STAGING:
+            # Suppliers deliver into staging only: never archive (and publish) what lies in
+            # another bucket, e.g. a member's upload.
+            raise DeliveryRejected(
+                RejectionReason.UNSAFE_PATH,
+                f"deliveries are archived from the {STAGING!r} bucket only, not from "
+                f"{event.staging.bucket!r} ({event.staging.bucket}/{event.staging.prefix})",
+            )
         if event.mission not in {m.value for m in Mission}:
             raise DeliveryRejected(
                 RejectionReason.UNKNOWN_MISSION,
