@@ -1,20 +1,29 @@
 """Map tiles (`dinamis-catalog-tiles`, titiler-pgstac) rendered from a real scene that
-ingest archived in the private object store: a registered search, public PNG tiles up
-to the public zoom, authenticated ones above it (only the items the caller may read)."""
+ingest archived in the private object store: a registered search, public PNG tiles at
+10 m per pixel or coarser in every tile matrix set offered and tile size, authenticated
+ones finer (only the items the caller may read); strict parameters, bounded
+registration, and the tiler's memory after large tiles."""
 
 from __future__ import annotations
 
 import random
+import re
+import subprocess
+import time
 import warnings
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import morecantile
 import numpy as np
+import psycopg
 import pytest
+from pyproj import CRS, Geod, Transformer
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
+from dinamis_catalog.entrypoints.tiles import OFFERED_TMS  # the grids' geometry, not the rule
 from dinamis_shared.testing import start_service, stop_service
 from tests.integration.orders_api import Caller, new_member_org, orders_api, uid
 from tests.integration.scenes import ingest_scene
@@ -22,9 +31,12 @@ from tests.integration.scenes import ingest_scene
 ORDERS, CATALOG, INGEST, TILES = 18711, 18712, 18713, 18714
 API = f"http://127.0.0.1:{CATALOG}"
 TILER = f"http://127.0.0.1:{TILES}"
-PUBLIC_MAX_ZOOM = 12
+PUBLIC_RESOLUTION_M = 10.0
+OFFERED = {"WebMercatorQuad", "EuropeanETRS89_LAEAQuad", "FranceLambert93Quad"}
 WEB_MERCATOR = morecantile.tms.get("WebMercatorQuad")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+GEOD = Geod(ellps="WGS84")
+RUNNING: dict[str, subprocess.Popen] = {}
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +48,6 @@ def services(tmp_path_factory, keyfile):
         "DINAMIS_CATALOG_PUBLIC_URL": API,
         "DINAMIS_ORDERS_CATALOG_URL": API,
         "DINAMIS_CATALOG_TILES_HTTP_PORT": str(TILES),
-        "DINAMIS_CATALOG_TILES_TILES_PUBLIC_MAX_ZOOM": str(PUBLIC_MAX_ZOOM),
     }
     procs = []
     try:
@@ -47,6 +58,7 @@ def services(tmp_path_factory, keyfile):
             ("catalog-tiles", TILES),
         ):
             procs.append(start_service(name, port, logs, env=env))
+            RUNNING[name] = procs[-1]
         yield
     finally:
         for proc in procs:
@@ -65,6 +77,12 @@ def operator(keyfile, services):
 
 
 @pytest.fixture(scope="module")
+def member(keyfile, operator) -> Caller:
+    operator.api = orders_api(ORDERS)
+    return new_member_org(keyfile, operator)[1]
+
+
+@pytest.fixture(scope="module")
 async def scene(settings, services, tmp_path_factory):
     """A real scene, archived and indexed (searches below select it by id)."""
     lon, lat = random.uniform(0.5, 6.5), random.uniform(43.5, 49.0)
@@ -73,23 +91,37 @@ async def scene(settings, services, tmp_path_factory):
     )
 
 
+def register(body: dict, **kwargs) -> httpx.Response:
+    return httpx.post(f"{TILER}/searches/register", json=body, timeout=30, **kwargs)
+
+
 @pytest.fixture(scope="module")
 def search_id(scene) -> str:
-    body = {"collections": [scene["collection"]], "ids": [scene["id"]]}
-    r = httpx.post(f"{TILER}/searches/register", json=body, timeout=30)
+    r = register({"collections": [scene["collection"]], "ids": [scene["id"]]})
     assert r.status_code == 200, r.text
     assert any(link["rel"] == "tilejson" for link in r.json()["links"])
     return r.json()["id"]
 
 
-def center_tile(scene: dict, z: int) -> morecantile.Tile:
+def centre(scene: dict) -> tuple[float, float]:
     w, s, e, n = scene["bbox"]
-    return WEB_MERCATOR.tile((w + e) / 2, (s + n) / 2, z)
+    return (w + e) / 2, (s + n) / 2
 
 
-def tile(search_id: str, t: morecantile.Tile, headers: dict | None = None, **params) -> httpx.Response:
+def center_tile(scene: dict, z: int, tms: morecantile.TileMatrixSet = WEB_MERCATOR) -> morecantile.Tile:
+    return tms.tile(*centre(scene), z)
+
+
+def tile(
+    search_id: str,
+    t: morecantile.Tile,
+    headers: dict | None = None,
+    tms: str = "WebMercatorQuad",
+    fmt: str = "png",
+    **params,
+) -> httpx.Response:
     params = {"assets": "pan", "rescale": "0,4000", **params}
-    url = f"{TILER}/searches/{search_id}/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.png"
+    url = f"{TILER}/searches/{search_id}/tiles/{tms}/{t.z}/{t.x}/{t.y}.{fmt}"
     return httpx.get(url, params=params, headers=headers or {}, timeout=60)
 
 
@@ -103,21 +135,45 @@ def pixels(png: bytes) -> tuple[np.ndarray, np.ndarray]:
     return data[0], data[-1]
 
 
+def metres_per_pixel(bounds: tuple[float, float, float, float], crs: CRS, width: int, height: int) -> float:
+    """Ground metres of one pixel at the centre of an image covering `bounds` (in `crs`)
+    with width x height pixels: geodesic lengths on WGS84 of one pixel east and north,
+    the finer of the two."""
+    left, bottom, right, top = bounds
+    px, py = (right - left) / width, (top - bottom) / height
+    cx, cy = (left + right) / 2, (bottom + top) / 2
+    to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    (lon0, lon1, lon2), (lat0, lat1, lat2) = to_lonlat.transform([cx, cx + px, cx], [cy, cy, cy + py])
+    return min(GEOD.inv(lon0, lat0, lon1, lat1)[2], GEOD.inv(lon0, lat0, lon2, lat2)[2])
+
+
+def served_metres_per_pixel(r: httpx.Response) -> float:
+    """The resolution of a served tile, from its own answer: Content-Bbox and Content-Crs
+    headers and the image's size."""
+    bounds = tuple(float(v) for v in r.headers["content-bbox"].split(","))
+    crs = CRS.from_user_input(r.headers["content-crs"].strip("<>"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with MemoryFile(r.content) as mem, mem.open() as img:
+            width, height = img.width, img.height
+    return metres_per_pixel(bounds, crs, width, height)  # type: ignore[arg-type]
+
+
 def test_public_tile_is_rendered_from_the_private_archive(scene, search_id):
     # The archive itself refuses anonymous reads: the tiler reads it with its own credentials.
     assert httpx.get(scene["assets"]["pan"]["href"], timeout=10).status_code == 403
-    r = tile(search_id, center_tile(scene, PUBLIC_MAX_ZOOM))
+    r = tile(search_id, center_tile(scene, 12))
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "image/png"
     assert r.headers["cache-control"].startswith("public")
     gray, alpha = pixels(r.content)
-    assert gray.shape == (256, 256)
+    assert gray.shape == (256, 256) and gray.dtype == np.uint8
     covered = alpha > 0
     # The scene covers part of the tile; its pixels are the simulated image, not flat.
     assert 0.01 < covered.mean() <= 1.0
     assert gray[covered].std() > 1 and gray[covered].max() > 0
     # Three bands of the multispectral asset make an RGB tile.
-    r = tile(search_id, center_tile(scene, PUBLIC_MAX_ZOOM), assets="ms|bidx=3,2,1")
+    r = tile(search_id, center_tile(scene, 12), assets="ms|bidx=3,2,1")
     assert r.status_code == 200, r.text
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -127,24 +183,65 @@ def test_public_tile_is_rendered_from_the_private_archive(scene, search_id):
 
 def test_tile_away_from_the_scene_is_empty(scene, search_id):
     w, s, _, _ = scene["bbox"]
-    far = WEB_MERCATOR.tile(w + 60, s + 20, PUBLIC_MAX_ZOOM)
+    far = WEB_MERCATOR.tile(w + 60, s + 20, 12)
     r = tile(search_id, far)
     assert r.status_code == 204 and r.content == b""
 
 
+def test_anonymous_tiles_finer_than_10_m_per_pixel_are_refused_in_every_tms_and_size(scene, search_id):
+    """For every tile matrix set offered, tile sizes 256 and 512, and the zooms around
+    the public resolution: 401 when finer than 10 m per pixel, 200 and publicly cacheable
+    when coarser, the resolution measured on the served tile itself."""
+    r = httpx.get(f"{TILER}/searches/{search_id}/tiles", timeout=30)
+    assert r.status_code == 200, r.text
+    offered = {ts["links"][0]["href"].rstrip("/").split("/")[-1] for ts in r.json()["tilesets"]}
+    assert offered == OFFERED
+    table: list[tuple[str, int, int, float, int]] = []
+    for tms_id in sorted(offered):
+        tms = OFFERED_TMS[tms_id]
+        for size in (256, 512):
+            for z in range(tms.minzoom, tms.maxzoom + 1):
+                t = center_tile(scene, z, tms)
+                expected = metres_per_pixel(
+                    tuple(tms.xy_bounds(t)), CRS.from_wkt(tms.rasterio_crs.to_wkt()), size, size
+                )
+                if not 2.5 <= expected <= 60:
+                    continue
+                r = tile(search_id, t, tms=tms_id, tilesize=str(size))
+                table.append((tms_id, size, z, expected, r.status_code))
+                if expected < PUBLIC_RESOLUTION_M:
+                    assert r.status_code == 401, (tms_id, size, z, expected, r.text)
+                    assert r.json()["code"] == "unauthenticated"
+                    assert r.headers["cache-control"] == "private, no-store"
+                else:
+                    assert r.status_code == 200, (tms_id, size, z, expected, r.text)
+                    served = served_metres_per_pixel(r)
+                    assert served == pytest.approx(expected, rel=1e-3) and served >= PUBLIC_RESOLUTION_M
+                    assert r.headers["cache-control"].startswith("public")
+                    assert pixels(r.content)[0].dtype == np.uint8
+    print("\n".join(f"{t} {s} z{z} {m:.2f} m/px -> {st}" for t, s, z, m, st in table))
+    for tms_id in OFFERED:  # each TMS has both answers in the range
+        assert {st for t, _, _, _, st in table if t == tms_id} == {200, 401}
+
+
 def test_full_resolution_tiles_need_an_account_and_show_only_readable_items(
-    keyfile, operator, scene, search_id
+    keyfile, operator, member, scene, search_id
 ):
-    z = PUBLIC_MAX_ZOOM + 2
-    t = center_tile(scene, z)
+    t = center_tile(scene, 14)  # 6.6 m per pixel
     r = tile(search_id, t)
     assert r.status_code == 401 and r.json()["code"] == "unauthenticated"
-    _, member = new_member_org(keyfile, operator)
     r = tile(search_id, t, member.headers)
     assert r.status_code == 200, r.text
-    assert r.headers["cache-control"].startswith("private")
+    assert r.headers["cache-control"] == "private, no-store"
+    assert served_metres_per_pixel(r) < PUBLIC_RESOLUTION_M
     _, alpha = pixels(r.content)
     assert alpha.max() > 0
+    # The same zoom 13 tile is public at 256 px (13 m) and not at 512 px (6.6 m).
+    t13 = center_tile(scene, 13)
+    assert tile(search_id, t13).status_code == 200
+    assert tile(search_id, t13, tilesize="512").status_code == 401
+    r = tile(search_id, t13, member.headers, tilesize="512")
+    assert r.status_code == 200 and r.headers["cache-control"] == "private, no-store"
     # Not a member (an organisation DINAMIS does not know): refused with the reason.
     outsider = Caller(keyfile, uid("usr"), uid("org"), ["member"])
     r = tile(search_id, t, outsider.headers)
@@ -164,13 +261,77 @@ def test_full_resolution_tiles_need_an_account_and_show_only_readable_items(
     assert r.status_code == 204, r.text
 
 
+def test_unlisted_tile_matrix_sets_are_not_found(scene, search_id):
+    for tms_id in ("CDB1GlobalGrid", "WorldCRS84Quad", "UTM31WGS84Quad", "LINZAntarticaMapTilegrid"):
+        tms = morecantile.tms.get(tms_id)
+        t = tms.tile(*centre(scene), min(8, tms.maxzoom))
+        for r in (
+            tile(search_id, t, tms=tms_id),
+            httpx.get(
+                f"{TILER}/searches/{search_id}/{tms_id}/tilejson.json?assets=pan&rescale=0,1", timeout=10
+            ),
+            httpx.get(f"{TILER}/searches/{search_id}/tiles/{tms_id}", timeout=10),
+        ):
+            assert r.status_code == 404, (tms_id, r.url, r.text)
+            assert r.headers["content-type"] == "application/problem+json"
+            problem = r.json()
+            assert (
+                problem["code"] == "tile-matrix-set-not-offered" and "n'est pas proposée" in problem["detail"]
+            )
+    r = tile(
+        search_id, CDB := morecantile.Tile(0, 0, 8), tms="CDB1GlobalGrid", headers={"Accept-Language": "en"}
+    )
+    assert r.status_code == 404 and r.json()["detail"].startswith("tile matrix set"), CDB
+
+
+def test_bypass_strings_and_abusive_parameters_are_refused(scene, search_id, member):
+    t = center_tile(scene, 12)
+    for raw in ("4096", "+4096", "4096.0", "4_096", " 4096", "4096 ", " 256", "0256", "513", "1024"):
+        r = tile(search_id, t, tilesize=raw)
+        assert r.status_code == 422 and r.json()["code"] == "invalid-tile-parameter", (raw, r.text)
+    abusive = [
+        {"buffer": "1000"},
+        {"buffer": "0.5"},
+        {"padding": "1000"},
+        {"scan_limit": "1000000000"},
+        {"items_limit": "1000000"},
+        {"time_limit": "3600"},
+        {"exitwhenfull": "1"},
+        {"algorithm": "terrainrgb"},
+        {"rescale": "4000,0"},
+        {"rescale": None},
+    ]
+    for params in abusive:
+        for headers in ({}, member.headers):  # authenticated callers have the same bounds
+            r = tile(search_id, t, headers, **params)
+            assert r.status_code == 422 and r.json()["code"] == "invalid-tile-parameter", (params, r.text)
+    # A repeated scalar (FastAPI would take the last one).
+    url = f"{TILER}/searches/{search_id}/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.png"
+    r = httpx.get(f"{url}?assets=pan&rescale=0,4000&tilesize=256&tilesize=4096", timeout=30)
+    assert r.status_code == 422, r.text
+    # Raw exports: only 8-bit png/jpeg/webp pictures.
+    for fmt in ("tif", "tiff", "npy", "pngraw", "jp2"):
+        for headers in ({}, member.headers):
+            r = tile(search_id, t, headers, fmt=fmt)
+            assert r.status_code == 400 and r.json()["code"] == "tile-format-not-offered", (fmt, r.text)
+    for fmt, media in (("png", "image/png"), ("jpeg", "image/jpeg"), ("webp", "image/webp")):
+        r = tile(search_id, t, fmt=fmt)
+        assert r.status_code == 200 and r.headers["content-type"] == media, (fmt, r.text)
+    r = httpx.get(f"{TILER}/searches/{search_id}/WebMercatorQuad/tilejson.json?assets=pan", timeout=30)
+    assert r.status_code == 422
+    r = httpx.get(
+        f"{TILER}/searches/{search_id}/WebMercatorQuad/tilejson.json?assets=pan&rescale=0,4000&tile_format=tif",
+        timeout=30,
+    )
+    assert r.status_code == 422
+
+
 def test_bad_tile_requests_are_client_errors(scene, search_id):
-    t = center_tile(scene, PUBLIC_MAX_ZOOM)
+    t = center_tile(scene, 12)
     cases = [
         (tile(search_id, t, assets="metadata-pan"), 400, "asset-not-drawable"),
         (tile(search_id, t, assets="thumbnail"), 400, "asset-not-drawable"),
         (tile(search_id, t, assets="nope"), 404, "invalid-asset-name"),
-        (tile(search_id, t, tilesize="100000"), 400, "tilesize-too-large"),
         (tile(search_id, t, expression="__import__('os')"), 400, "invalid-expression"),
         (tile("0" * 32, t), 404, "mosaic-not-found"),
         (tile("../../etc", t), 404, None),
@@ -179,10 +340,90 @@ def test_bad_tile_requests_are_client_errors(scene, search_id):
         assert r.status_code == status, (r.url, r.text)
         if code:
             assert r.json()["code"] == code, r.text
+
+
+def test_registration_refuses_bad_searches_with_4xx_and_no_sql_text(scene):
     for body in (
         {"filter": {"op": "bogus", "args": []}, "filter-lang": "cql2-json"},
+        {"filter": {"op": "=", "args": [{"property": "x"}, {"timestamp": "not a date"}]}},
         {"datetime": "garbage"},
         {"bbox": [1, 2, 3]},
+        # Sensor-geometry-like: an invalid bbox beside a geometry (was a KeyError 500).
+        {"bbox": [1, 2, 3], "intersects": {"type": "Point", "coordinates": [1, 2]}},
+        {"bbox": [0, 0, 1, 1], "intersects": {"type": "Point", "coordinates": [1, 2]}},
+        {"collections": ["x"], "metadata": {"defaults": {"a": 1}}},
+        {"collections": ["x"], "metadata": {"defaults": {"a": {"rescale": [5]}}}},
+        {"collections": ["x"], "metadata": {"type": "search"}},
     ):
-        r = httpx.post(f"{TILER}/searches/register", json=body, timeout=30)
+        r = register(body)
         assert 400 <= r.status_code < 500, (body, r.text)
+        assert r.headers["content-type"] == "application/problem+json", (body, r.text)
+        text = r.text.lower()
+        for leak in ("select", "pgstac", "error:", "line ", "context:", "sql"):
+            assert leak not in text, (body, r.text)
+
+
+def test_expired_registrations_are_not_found_until_registered_again(settings, scene):
+    body = {"collections": [scene["collection"]], "ids": [scene["id"]], "metadata": {"name": uid("exp")}}
+    search = register(body).json()["id"]
+    with psycopg.connect(settings.postgres_dsn.get_secret_value()) as conn:
+        conn.execute(
+            "UPDATE pgstac.searches SET lastused = now() - interval '31 days' WHERE hash = %s", (search,)
+        )
+    r = tile(search, center_tile(scene, 12))
+    assert r.status_code == 404 and r.json()["code"] == "search-expired", r.text
+    assert register(body).json()["id"] == search
+    assert tile(search, center_tile(scene, 12)).status_code == 200
+
+
+def test_memory_returns_to_its_baseline_after_large_tiles(scene, search_id, member):
+    """512 px tiles of every offered grid (authenticated, finer than public) leave the
+    tiler's resident memory within 150 MB of its baseline."""
+    proc = RUNNING["catalog-tiles"]
+
+    def rss_mb() -> float:
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        return int(re.search(r"VmRSS:\s+(\d+) kB", status)[1]) / 1024  # type: ignore[index]
+
+    grids = {tms_id: OFFERED_TMS[tms_id] for tms_id in sorted(OFFERED)}
+    zooms = {
+        "WebMercatorQuad": (14, 15, 16),
+        "EuropeanETRS89_LAEAQuad": (12, 13, 14),
+        "FranceLambert93Quad": (10, 11, 12),
+    }
+
+    def round_of_tiles() -> None:
+        for tms_id, tms in grids.items():
+            for z in zooms[tms_id]:
+                r = tile(search_id, center_tile(scene, z, tms), member.headers, tms=tms_id, tilesize="512")
+                assert r.status_code in (200, 204), r.text
+
+    round_of_tiles()  # warm: COGs opened, caches filled
+    time.sleep(1)
+    baseline = rss_mb()
+    peak = baseline
+    for _ in range(3):
+        round_of_tiles()
+        peak = max(peak, rss_mb())
+    time.sleep(2)
+    after = rss_mb()
+    print(f"tiler RSS: baseline {baseline:.0f} MB, peak {peak:.0f} MB, after {after:.0f} MB")
+    assert after <= baseline + 150, (baseline, peak, after)
+
+
+def test_registration_body_and_rate_are_bounded(scene):
+    """Last in this module: it spends the per-minute registrations of this address."""
+    r = register({"collections": ["x"], "ids": ["a" * 70_000]})
+    assert r.status_code == 413 and r.json()["code"] == "registration-too-large", r.text
+    big = b'{"collections": ["x"], "ids": ["' + b"a" * 70_000 + b'"]}'
+    r = httpx.post(
+        f"{TILER}/searches/register",
+        content=iter([big[:30_000], big[30_000:]]),  # chunked: no Content-Length
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
+    assert r.status_code == 413, r.text
+    statuses = [register({"collections": ["x"], "ids": [uid("rate")]}).status_code for _ in range(35)]
+    assert 429 in statuses and statuses.count(200) <= 30, statuses
+    r = register({"collections": ["x"], "ids": [uid("rate")]})
+    assert r.status_code == 429 and r.json()["code"] == "too-many-registrations"

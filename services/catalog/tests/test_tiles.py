@@ -1,13 +1,38 @@
-"""Tiles: which hrefs the tiler may read, and how tiles may be cached (no server needed)."""
+"""Tiles: which hrefs the tiler may read, the ground resolution that makes a tile public,
+strict tile parameters, search registration bounds, and how tiles may be cached (no
+server needed)."""
 
 from __future__ import annotations
 
-import pytest
+import math
 
-from dinamis_catalog.entrypoints.tiles import archive_path, cache_control
+import httpx
+import morecantile
+import pytest
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from dinamis_catalog.entrypoints.tiles import (
+    OFFERED_TMS,
+    InvalidTileParameter,
+    RateLimiter,
+    RegisterBody,
+    RegisterBodyLimit,
+    TileMatrixSetNotOffered,
+    archive_path,
+    cache_control,
+    check_tile_query,
+    ground_resolution,
+    strict_int,
+    tile_address,
+)
 from dinamis_catalog.tiles_app import TilesSettings, gdal_environment
 
 ARCHIVE = "http://127.0.0.1:8333"
+EQUATORIAL_CIRCUMFERENCE = 2 * math.pi * 6378137.0
 
 
 @pytest.mark.parametrize(
@@ -37,11 +62,215 @@ def test_only_archive_objects_are_read(href, path):
     assert archive_path(href, ARCHIVE) == path
 
 
-def test_public_tiles_are_shared_full_resolution_ones_private():
-    assert cache_control("/searches/abc/tiles/WebMercatorQuad/12/1/2.png", 200, 13) == "public, max-age=3600"
-    assert cache_control("/searches/abc/tiles/WebMercatorQuad/14/1/2.png", 200, 13).startswith("private")
-    assert cache_control("/searches/abc/tiles/WebMercatorQuad/14/1/2.png", 401, 13) is None
-    assert cache_control("/searches/register", 200, 13) is None
+# --- Ground resolution ---------------------------------------------------------------
+
+
+def test_only_the_portal_tile_matrix_sets_are_offered():
+    assert list(OFFERED_TMS) == ["WebMercatorQuad", "EuropeanETRS89_LAEAQuad", "FranceLambert93Quad"]
+    assert OFFERED_TMS["FranceLambert93Quad"].crs.to_epsg() == 2154
+    for name in ("CDB1GlobalGrid", "WorldCRS84Quad", "UTM31WGS84Quad", "webmercatorquad", "../x"):
+        with pytest.raises(TileMatrixSetNotOffered) as refused:
+            tile_address({"tileMatrixSetId": name, "z": "8", "x": "0", "y": "0"}, {})
+        assert refused.value.http_status == 404 and "grille" in (refused.value.message_fr or "")
+
+
+@pytest.mark.parametrize("lat", [0.0, 43.5, 46.0, 49.0, 60.0])
+@pytest.mark.parametrize("tilesize", [None, 256, 512, 64])
+@pytest.mark.parametrize("z", [0, 5, 10, 13, 14, 18])
+def test_web_mercator_resolution_is_the_cell_size_times_cos_latitude(lat, tilesize, z):
+    tms = OFFERED_TMS["WebMercatorQuad"]
+    t = tms.tile(2.0, lat, z)
+    lat_centre = (tms.bounds(t).bottom + tms.bounds(t).top) / 2
+    expected = (
+        EQUATORIAL_CIRCUMFERENCE / (256 * 2**z) * 256 / (tilesize or 256) * math.cos(math.radians(lat_centre))
+    )
+    # Geodesic on the WGS84 ellipsoid vs the spherical cos(latitude): within 1 % (spherical
+    # Mercator is not conformal on the ellipsoid; the rule takes the finer direction).
+    resolution = ground_resolution(tms, z, t.x, t.y, tilesize)
+    assert resolution == pytest.approx(expected, rel=1e-2)
+
+
+@pytest.mark.parametrize("name", ["EuropeanETRS89_LAEAQuad", "FranceLambert93Quad"])
+@pytest.mark.parametrize("tilesize", [256, 512])
+@pytest.mark.parametrize("z", [4, 8, 9, 10, 11, 12])
+def test_projected_resolution_is_the_cell_size_on_the_ground_in_france(name, tilesize, z):
+    """Equal-area and conformal projections of France: a projected metre is a ground metre
+    within 0.5 % (scale factors near 1)."""
+    tms = OFFERED_TMS[name]
+    for lon, lat in ((2.35, 48.85), (-4.48, 48.39), (9.15, 42.15), (7.75, 48.58)):
+        t = tms.tile(lon, lat, z)
+        expected = tms.matrix(z).cellSize * tms.matrix(z).tileWidth / tilesize
+        assert ground_resolution(tms, z, t.x, t.y, tilesize) == pytest.approx(expected, rel=5e-3)
+
+
+def test_the_found_extraction_routes_are_finer_than_public():
+    """The finding: LAEA zoom 13 with 1024 px tiles was 0.54 m/px, served anonymously."""
+    laea = OFFERED_TMS["EuropeanETRS89_LAEAQuad"]
+    t = laea.tile(2.35, 48.85, 13)
+    assert ground_resolution(laea, 13, t.x, t.y, 1024) == pytest.approx(0.54, rel=0.02)
+    assert ground_resolution(laea, 13, t.x, t.y, 512) < 10
+
+
+def test_tile_address_holds_the_rule_per_tms_and_tile_size():
+    from dinamis_catalog.entrypoints.tiles import is_public
+
+    web = OFFERED_TMS["WebMercatorQuad"]
+    t = web.tile(2.35, 46.0, 13)
+    path = {"tileMatrixSetId": "WebMercatorQuad", "z": "13", "x": str(t.x), "y": str(t.y)}
+    assert is_public(tile_address(path, {}), 10.0)  # 13.3 m
+    assert is_public(tile_address(path, {"tilesize": 256}), 10.0)
+    assert not is_public(tile_address(path, {"tilesize": 512}), 10.0)  # 6.6 m
+    laea = OFFERED_TMS["EuropeanETRS89_LAEAQuad"]
+    t = laea.tile(2.35, 46.0, 10)
+    path = {"tileMatrixSetId": laea.id, "z": "10", "x": str(t.x), "y": str(t.y)}
+    assert is_public(tile_address(path, {"tilesize": 256}), 10.0)  # 17.2 m
+    assert not is_public(tile_address(path, {"tilesize": 512}), 10.0)  # 8.6 m
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ({"z": "25", "x": "0", "y": "0"}, 422),  # beyond the matrices
+        ({"z": "1", "x": "2", "y": "0"}, 422),  # beyond the matrix width
+        ({"z": "1", "x": "0", "y": "-1"}, 422),
+        ({"z": "+1", "x": "0", "y": "0"}, 422),
+        ({"z": "01", "x": "0", "y": "0"}, 422),
+    ],
+)
+def test_tiles_outside_their_matrix_are_refused(path, status):
+    with pytest.raises(InvalidTileParameter) as refused:
+        tile_address({"tileMatrixSetId": "WebMercatorQuad", **path}, {})
+    assert refused.value.http_status == status
+
+
+# --- Strict parameters ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw", ["4096", "+4096", "4096.0", "4_096", " 256", "256 ", "0256", "-256", "2.56e2", "", "512 "]
+)
+def test_tilesize_is_a_plain_bounded_integer(raw):
+    with pytest.raises(InvalidTileParameter) as refused:
+        check_tile_query({"tilesize": [raw], "rescale": ["0,4000"]}, needs_rescale=True)
+    assert refused.value.http_status == 422 and refused.value.message_fr
+
+
+@pytest.mark.parametrize(
+    ("query", "ok"),
+    [
+        ({"tilesize": ["512"]}, True),
+        ({"tilesize": ["256"]}, True),
+        ({"tilesize": ["513"]}, False),
+        ({"tilesize": ["256", "4096"]}, False),  # a repeated scalar: FastAPI would take the last
+        ({"buffer": ["32"]}, True),
+        ({"buffer": ["33"]}, False),
+        ({"buffer": ["0.5"]}, False),
+        ({"padding": ["1000"]}, False),
+        ({"scan_limit": ["10000"]}, True),
+        ({"scan_limit": ["100000000"]}, False),
+        ({"items_limit": ["101"]}, False),
+        ({"time_limit": ["10"]}, True),
+        ({"time_limit": ["3600"]}, False),
+        ({"exitwhenfull": ["false"]}, True),
+        ({"exitwhenfull": ["0"]}, False),
+        ({"algorithm": ["terrainrgb"]}, False),
+        ({"tile_format": ["tif"]}, False),
+        ({"tile_format": ["webp"]}, True),
+        ({"assets": ["pan", "ms"]}, True),
+    ],
+)
+def test_tile_parameters_are_bounded(query, ok):
+    query = {"rescale": ["0,4000"], **query}
+    if ok:
+        check_tile_query(query, needs_rescale=True)
+    else:
+        with pytest.raises(InvalidTileParameter):
+            check_tile_query(query, needs_rescale=True)
+
+
+@pytest.mark.parametrize("rescale", [[], ["0"], ["4000,0"], ["0,nan"], ["0,inf"], ["a,b"], ["0,1"] * 5])
+def test_tiles_are_always_rescaled_to_8_bits(rescale):
+    with pytest.raises(InvalidTileParameter):
+        check_tile_query({"rescale": rescale} if rescale else {}, needs_rescale=True)
+    check_tile_query({"rescale": ["0,4000", "-1.5,2.25"]}, needs_rescale=True)
+
+
+def test_strict_int():
+    assert strict_int("x", "0", 0, 3) == 0 and strict_int("x", "3", 0, 3) == 3
+    for raw in ("4", "-0", "３", "0x1", "1e1"):
+        with pytest.raises(InvalidTileParameter):
+            strict_int("x", raw, 0, 3)
+
+
+# --- Registration --------------------------------------------------------------------
+
+
+def test_registration_body_is_validated_without_a_500():
+    # An invalid bbox beside `intersects`: titiler's validator raised KeyError (a 500).
+    with pytest.raises(ValidationError):
+        RegisterBody.model_validate(
+            {"bbox": [1, 2, 3], "intersects": {"type": "Point", "coordinates": [1, 2]}}
+        )
+    with pytest.raises(ValidationError):
+        RegisterBody.model_validate(
+            {"bbox": [0, 0, 1, 1], "intersects": {"type": "Point", "coordinates": [1, 2]}}
+        )
+    for defaults in ({"a": 1}, {"a": "x"}, {"a": [1]}):
+        with pytest.raises(ValidationError):
+            RegisterBody.model_validate({"metadata": {"defaults": defaults}})
+    with pytest.raises(ValidationError):
+        RegisterBody.model_validate({"metadata": {"type": "search"}})
+    body = RegisterBody.model_validate(
+        {"collections": ["c"], "metadata": {"defaults": {"a": {"rescale": [[0, 1]]}}}}
+    )
+    assert body.metadata.type == "mosaic" and body.metadata.defaults_params["a"]["rescale"] == ["0,1"]
+
+
+def test_rate_limiter_slides_per_key():
+    limiter = RateLimiter(3)
+    assert [limiter.allow("a", now=t) for t in (0, 1, 2, 3)] == [True, True, True, False]
+    assert limiter.allow("b", now=3)
+    assert not limiter.allow("a", now=59.9) and limiter.allow("a", now=60.5)
+
+
+async def test_register_body_is_capped_before_parsing():
+    async def echo(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(str(len(await request.body())))
+
+    app = RegisterBodyLimit(Starlette(routes=[Route("/searches/register", echo, methods=["POST"])]), 1024)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await client.post("/searches/register", content=b"x" * 1024)
+        assert r.status_code == 200 and r.text == "1024"
+        r = await client.post("/searches/register", content=b"x" * 1025)
+        assert r.status_code == 413 and r.json()["code"] == "registration-too-large"
+        assert "dépasse" in r.json()["detail"]
+
+        async def chunks():  # no Content-Length: counted as it arrives
+            for _ in range(10):
+                yield b"x" * 200
+
+        r = await client.post("/searches/register", content=chunks())
+        assert r.status_code == 413
+
+
+# --- Caching -------------------------------------------------------------------------
+
+
+def test_public_tiles_are_shared_finer_ones_private():
+    web = OFFERED_TMS["WebMercatorQuad"]
+    t = web.tile(2.35, 46.0, 13)
+    path = f"/searches/abc/tiles/WebMercatorQuad/13/{t.x}/{t.y}.png"
+    q = "assets=pan&rescale=0,4000"
+    assert cache_control(path, q, 200, 10.0) == "public, max-age=3600"
+    assert cache_control(path, q + "&tilesize=512", 200, 10.0) == "private, no-store"
+    assert cache_control(path, q, 200, 20.0) == "private, no-store"
+    assert cache_control(path, q, 401, 10.0) == "private, no-store"
+    assert (
+        cache_control(path.replace("WebMercatorQuad", "CDB1GlobalGrid"), q, 200, 10.0) == "private, no-store"
+    )
+    assert cache_control("/searches/register", "", 200, 10.0) is None
+    assert isinstance(morecantile.tms.get("WebMercatorQuad"), morecantile.TileMatrixSet)
 
 
 def test_gdal_reads_the_archive_with_the_service_credentials():
@@ -50,4 +279,6 @@ def test_gdal_reads_the_archive_with_the_service_credentials():
     assert env["AWS_S3_ENDPOINT"] == "s3.example:9000" and env["AWS_HTTPS"] == "YES"
     assert env["AWS_VIRTUAL_HOSTING"] == "FALSE" and env["AWS_ACCESS_KEY_ID"] == settings.s3_access_key
     assert env["AWS_SECRET_ACCESS_KEY"] == settings.s3_secret_key.get_secret_value()
-    assert TilesSettings().http_port == 8106 and TilesSettings().tiles_public_max_zoom == 13
+    defaults = TilesSettings()
+    assert defaults.http_port == 8106 and defaults.tiles_public_resolution_m == 10.0
+    assert defaults.tiles_register_max_bytes == 65536 and defaults.tiles_register_per_minute == 30

@@ -40,9 +40,15 @@ class TilesSettings(CatalogSettings):
     SERVICE: ClassVar[str] = "catalog-tiles"
 
     http_port: int = 8106
-    # Up to this zoom tiles are public (13: ~13 m per pixel at 45°N, coarser than any
-    # product we hold); finer tiles need an account and show only the items it may read.
-    tiles_public_max_zoom: int = 13
+    # Tiles whose ground resolution (m/px at the tile's centre, for its tile matrix set and
+    # tile size) is at least this are public; finer ones need an account and show only the
+    # items it may read (10 m: coarser than any product we hold).
+    tiles_public_resolution_m: float = Field(default=10.0, gt=0)
+    # Search registration: body size, registrations per minute per client (principal or
+    # address, per process), days unused after which a registration expires (purged hourly).
+    tiles_register_max_bytes: int = Field(default=64 * 1024, gt=0)
+    tiles_register_per_minute: int = Field(default=30, gt=0)
+    tiles_search_ttl_days: float = Field(default=30.0, gt=0)
     db_max_conn: int = 4
     # GDAL's block cache for the archive COGs, in MB.
     gdal_cachemax_mb: int = 256

@@ -61,12 +61,14 @@ def create_app(settings: TilesSettings | None = None) -> FastAPI:
             on_shutdown=[stop_tiles],
         )
     )
-    mount_tiles(app)
+    mount_tiles(app, settings)
 
     @app.middleware("http")
     async def tile_caching(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
-        value = cache_control(request.url.path, response.status_code, settings.tiles_public_max_zoom)
+        value = cache_control(
+            request.url.path, request.url.query, response.status_code, settings.tiles_public_resolution_m
+        )
         if value:
             response.headers["Cache-Control"] = value
         return response

@@ -16,6 +16,7 @@ from titiler.pgstac.settings import PostgresSettings as TilerPostgresSettings
 from dinamis_catalog.adapters.orders import ItemAccess
 from dinamis_catalog.settings import TilesSettings
 from dinamis_shared.auth import OrdersApiKeyResolver, authenticator_from_settings, install_authenticator
+from dinamis_shared.periodic import BackgroundTasks, every
 from dinamis_shared.service import Resources
 
 
@@ -24,6 +25,7 @@ class TilesContainer:
     settings: TilesSettings
     http: httpx.AsyncClient
     item_access: ItemAccess
+    background: BackgroundTasks
 
 
 def bootstrap_tiles(resources: Resources) -> TilesContainer:
@@ -34,6 +36,7 @@ def bootstrap_tiles(resources: Resources) -> TilesContainer:
         settings=settings,
         http=httpx.AsyncClient(timeout=10.0),
         item_access=ItemAccess(settings.orders_url),
+        background=BackgroundTasks(),
     )
 
 
@@ -47,7 +50,8 @@ def tiler_postgres_settings(settings: TilesSettings) -> TilerPostgresSettings:
 
 
 async def start_tiles(app: FastAPI, tiles: TilesContainer) -> None:
-    """titiler's pool (`app.state.dbpool`), then authentication."""
+    """titiler's pool (`app.state.dbpool`), then authentication; expired search
+    registrations are purged hourly."""
     settings = tiles.settings
     await connect_to_db(
         app,
@@ -58,9 +62,16 @@ async def start_tiles(app: FastAPI, tiles: TilesContainer) -> None:
         app,
         authenticator_from_settings(settings, OrdersApiKeyResolver(settings.orders_url, client=tiles.http)),
     )
+    from dinamis_catalog.entrypoints.tiles import purge_pass
+
+    tiles.background.start(
+        every(3600, lambda: purge_pass(app, settings), name="purge expired tile searches", first_delay_s=60),
+        name="tiles-search-purge",
+    )
 
 
 async def stop_tiles(app: FastAPI, tiles: TilesContainer) -> None:
+    await tiles.background.stop()
     await tiles.http.aclose()
     tiles.item_access.close()
     await close_db_connection(app)
