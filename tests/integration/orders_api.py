@@ -1,16 +1,34 @@
 """Helpers shared by the integration tests that drive the platform through the orders
-API: callers holding a token (and the API base URL they call), member organisations,
-AOIs and request drafts, and a clock that tests move instead of sleeping."""
+API: callers holding a token (and the API base URL they call), staff accounts and
+member organisations in the orders service's records, AOIs and request drafts, and a
+clock that tests move instead of sleeping.
+
+A token says only who the caller is: what they may do comes from the orders service's
+records. Staff are created as the platform bootstraps them (`ensure_staff`, the use
+case behind `python -m dinamis_orders.staff`); members through the API (apply, approve,
+the referent adds users), or seeded straight into the records (`seed_member`) by tests
+of other services that need members but do not test membership."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from dinamis_shared.auth import ensure_local_signing_key, mint_token
+from dinamis_orders.adapters.mongo import mongo_orders
+from dinamis_orders.domain.organisations import Acceptance, LegalRepresentative, Organisation, User
+from dinamis_orders.service import membership
+from dinamis_orders.service.context import Orders
+from dinamis_orders.settings import OrdersSettings
+from dinamis_shared.auth import Role, ensure_local_signing_key, mint_token
+from dinamis_shared.clients import mongo_client
+from dinamis_shared.events import OrganisationCategory, OrganisationStatus
 
 CHARTER, LICENCE = "charte-dinamis-2024", "licence-produits-dinamis-2024"
 # ~ 7 x 5.5 km field near Clermont-Ferrand (about 39 km²)
@@ -27,7 +45,9 @@ def orders_api(port: int) -> str:
 
 class Caller:
     """Someone with a token; `call` sends it to the orders API at `api` (set it before
-    calling when the caller was made without one)."""
+    calling when the caller was made without one). `org` and `roles` are what the test
+    means this caller to be: the token carries them as claims the platform ignores —
+    the records decide (see `staff`, `new_member_org`, `seed_member`)."""
 
     def __init__(
         self, keyfile: Path, user: str, org: str, roles: list[str], *, api: str | None = None, **mint
@@ -37,6 +57,13 @@ class Caller:
             ensure_local_signing_key(keyfile), user_id=user, organisation_id=org, roles=roles, **mint
         )
         self.headers = {"Authorization": f"Bearer {token}", "Accept-Language": "en"}
+
+    @classmethod
+    def staff(cls, keyfile: Path, *, role: str = "operator", api: str | None = None) -> Caller:
+        """A DINAMIS staff member, created in the records as the platform bootstraps staff."""
+        caller = cls(keyfile, uid(role[:2]), "dinamis", [role], api=api)
+        ensure_staff(caller.user, [role])
+        return caller
 
     def call(self, method: str, path: str, **kwargs) -> httpx.Response:
         if self.api is None:
@@ -50,6 +77,7 @@ def uid(prefix: str) -> str:
 
 
 def application(name: str, category: str = "french-research", **extra) -> dict:
+    """An application body; pass `organisation_id=` for the identifier applied for."""
     return {
         "name": name,
         "category": category,
@@ -72,7 +100,9 @@ def new_member_org(
     """An approved organisation: (its referent, one active member), calling the operator's API."""
     org = uid("org")
     referent = Caller(keyfile, uid("ref"), org, ["referent", "member"], api=operator.api)
-    r = referent.call("POST", "/organisations", json=application(f"Labo {org}", category, **extra))
+    r = referent.call(
+        "POST", "/organisations", json=application(f"Labo {org}", category, organisation_id=org, **extra)
+    )
     assert r.status_code == 201, r.text
     r = operator.call("POST", f"/organisations/{org}/decision", json={"decision": "approve"})
     assert r.status_code == 200 and r.json()["status"] == "active", r.text
@@ -115,3 +145,110 @@ class MovableClock:
 
     def advance(self, delta: timedelta) -> None:
         self.offset += delta
+
+
+# --- the orders service's records, in process ------------------------------------------
+
+
+def in_records(work: Callable[[Orders], Awaitable[Any]]) -> Any:
+    """Run a use case on the orders service's database (the stack's), from sync or async
+    tests alike (a thread of its own, with its own event loop)."""
+    found: dict[str, Any] = {}
+
+    async def go() -> None:
+        client = mongo_client(OrdersSettings())
+        try:
+            settings = OrdersSettings()
+            found["result"] = await work(mongo_orders(client[settings.mongo_database], settings))
+        finally:
+            await client.close()
+
+    def run() -> None:
+        try:
+            asyncio.run(go())
+        except BaseException as exc:
+            found["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in found:
+        raise found["error"]
+    return found["result"]
+
+
+def ensure_staff(user_id: str, roles: list[str]) -> None:
+    """A staff account (a user of the platform's own organisation, as
+    `entitlements.ensure_staff` bootstraps it), written straight into the records without
+    announcing it on the bus (other tests' notify directory stays as they set it)."""
+    seed_member("dinamis", user_id, roles, organisation=False)
+
+
+def seed_member(
+    org: str,
+    user_id: str,
+    roles: list[str] | tuple[str, ...] = ("member",),
+    *,
+    category: str = "french-research",
+    active: bool = True,
+    organisation: bool = True,
+) -> None:
+    """An active member organisation (created if absent) and one of its users, written
+    straight into the orders service's records (no events): for tests of other services."""
+
+    async def work(orders: Orders) -> None:
+        now = orders.now()
+        if organisation and await orders.organisations.get(org) is None:
+            record = Organisation(
+                organisation_id=org,
+                name=f"Labo {org}",
+                category=OrganisationCategory(category),
+                legal_representative=LegalRepresentative(
+                    name="Jeanne Martin", email="direction@labo.example.fr", title="Directrice"
+                ),
+                acceptance=Acceptance(
+                    charter_version=CHARTER, licence_version=LICENCE, accepted_at=now, accepted_by=user_id
+                ),
+                status=OrganisationStatus.ACTIVE,
+                valid_until=now + timedelta(days=365),
+                applied_at=now,
+                decided_at=now,
+                decided_by="seed",
+            )
+            await orders.organisations.write(
+                org, record.model_dump(mode="json"), expected_rev=0, by="seed", change="seeded"
+            )
+        user = User(
+            user_id=user_id,
+            organisation_id=org,
+            email=f"{user_id}@labo.example.fr",
+            display_name="Membre",
+            roles=[Role(r) for r in roles],
+            active=active,
+        )
+        current = await orders.users.get(user_id)
+        await orders.users.write(
+            user_id,
+            user.model_dump(mode="json"),
+            expected_rev=current["rev"] if current else 0,
+            by="seed",
+            change="seeded",
+        )
+
+    in_records(work)
+
+
+def set_organisation_status(org: str, status: str) -> None:
+    """Suspend / reinstate an organisation in the records, as an operator would."""
+
+    async def work(orders: Orders) -> None:
+        await membership.change_status(
+            orders,
+            membership.SYSTEM,
+            org,
+            OrganisationStatus(status),
+            "test",
+            None,
+        )
+
+    in_records(work)

@@ -13,7 +13,7 @@ from dinamis_shared.auth import ensure_local_signing_key
 from dinamis_shared.events import RequestUpdatedV1
 from dinamis_shared.testing import start_service, stop_service
 from dinamis_shared.watch import EventWatcher
-from tests.integration.orders_api import Caller, new_member_org, orders_api, square, tasking, uid
+from tests.integration.orders_api import Caller, new_member_org, orders_api, square, tasking
 
 ORDERS, INGEST, CATALOG, SUPPLIER = 18621, 18622, 18623, 18624
 
@@ -46,7 +46,7 @@ def services(tmp_path_factory):
 
 
 async def test_request_to_fulfilled_acquisition(services, settings):
-    operator = Caller(services, uid("op"), "dinamis", ["operator"], api=orders_api(ORDERS))
+    operator = Caller.staff(services, api=orders_api(ORDERS))
     _, member = new_member_org(services, operator)
     req = member.call("POST", "/requests", json=tasking(aoi=square(4.80, 45.70, 0.07))).json()
     rid, period = req["request_id"], req["quota_period"]

@@ -49,7 +49,7 @@ def _orders_api(operator):
 
 @pytest.fixture(scope="module")
 def operator(keyfile, stack_services):
-    return Caller(keyfile, uid("op"), "dinamis", ["operator"])
+    return Caller.staff(keyfile)
 
 
 @pytest.fixture(scope="module")

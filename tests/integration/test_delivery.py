@@ -36,8 +36,10 @@ from dinamis_shared.events import (
 from dinamis_shared.testing import start_service, stop_service
 from dinamis_shared.watch import EventWatcher
 from dinamis_sim.simulator import SimulatedScene, announce, stage_package, write_package
+from tests.integration.orders_api import ensure_staff, seed_member
 
 PORT = 18404
+ORDERS_PORT = 18407
 API = f"http://127.0.0.1:{PORT}"
 ORG, OTHER_ORG = "org-lyon", "org-brest"
 TOPICS = [ProductReadyV1.topic(), ProductFailedV1.topic(), DeliveryRequestedV1.topic() + ".dlq"]
@@ -78,6 +80,14 @@ def key_file(tmp_path_factory) -> Path:
 
 
 def token(key_file: Path, org: str = ORG, roles=("member",), user: str = "u-alice") -> dict:
+    """A token for `user` of `org` with `roles` — as the orders service's records say:
+    members are seeded there, operators are staff accounts (the token only says who)."""
+    if {"operator", "admin"} & set(roles):
+        user = f"op-{user}"
+        ensure_staff(user, [r for r in roles if r in ("operator", "admin")])
+    else:
+        user = user if org == ORG else f"{user}-{org}"
+        seed_member(org, user, roles)
     return {
         "Authorization": "Bearer "
         + mint_token(ensure_local_signing_key(key_file), user_id=user, organisation_id=org, roles=list(roles))
@@ -125,9 +135,19 @@ def scene(settings, tmp_path_factory) -> dict:
 
 
 @pytest.fixture(scope="module")
-def delivery(scene, key_file, tmp_path_factory):
+def orders(key_file, tmp_path_factory):
+    """The authority on who may do what (delivery asks it about every caller)."""
+    env = {"DINAMIS_AUTH_LOCAL_KEY_FILE": str(key_file), "DINAMIS_ORDERS_SUPPLIER_URL": ""}
+    proc = start_service("orders", ORDERS_PORT, tmp_path_factory.mktemp("orders"), env=env)
+    yield f"http://127.0.0.1:{ORDERS_PORT}"
+    stop_service(proc)
+
+
+@pytest.fixture(scope="module")
+def delivery(scene, key_file, orders, tmp_path_factory):
     logs = tmp_path_factory.mktemp("delivery")
     env = {
+        "DINAMIS_ORDERS_URL": orders,
         "DINAMIS_AUTH_LOCAL_KEY_FILE": str(key_file),
         "DINAMIS_DELIVERY_EXPIRY_SWEEP_S": "1",
         "DINAMIS_DELIVERY_SESSION_TIMEOUT_MS": "6000",

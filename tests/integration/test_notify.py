@@ -51,9 +51,11 @@ from dinamis_shared.events import (
 )
 from dinamis_shared.examples import example_events
 from dinamis_shared.testing import start_service, stop_service
+from tests.integration.orders_api import ensure_staff, seed_member
 
 ROOT = Path(__file__).resolve().parents[2]
 PORT = 18501
+ORDERS_PORT = 18509
 API = f"http://127.0.0.1:{PORT}"
 HOOK_PORT = 18551
 WEB = "https://dinamis.test/app"
@@ -84,6 +86,7 @@ class Notify:
     def env(self) -> dict[str, str]:
         return {
             "DINAMIS_AUTH_LOCAL_KEY_FILE": str(self.key_file),
+            "DINAMIS_ORDERS_URL": f"http://127.0.0.1:{ORDERS_PORT}",
             "DINAMIS_NOTIFY_MONGO_DATABASE": self.database,
             "DINAMIS_NOTIFY_PUBLIC_WEB_URL": WEB,
             "DINAMIS_NOTIFY_DIGEST_INTERVAL_S": "2",
@@ -100,7 +103,14 @@ class Notify:
     def stop(self) -> None:
         stop_service(self.proc)
 
-    def token(self, user_id: str, org: str, roles: list[str]) -> dict[str, str]:
+    def token(self, user_id: str, org: str, roles: list[str], *, registered: bool = True) -> dict[str, str]:
+        """A token for `user_id`; unless `registered=False`, the orders service's records
+        make them what the test means (staff account, or user of an active organisation):
+        the token itself only says who."""
+        if registered and {"operator", "admin"} & set(roles):
+            ensure_staff(user_id, [r for r in roles if r in ("operator", "admin")])
+        elif registered:
+            seed_member(org, user_id, roles)
         return {
             "Authorization": "Bearer "
             + mint_token(self.key, user_id=user_id, organisation_id=org, roles=roles)
@@ -110,9 +120,17 @@ class Notify:
 @pytest.fixture(scope="module")
 def notify(tmp_path_factory, settings):
     service = Notify(tmp_path_factory.mktemp("notify"), f"notify_test_{uuid.uuid4().hex[:8]}")
+    # The authority on who may do what: notify asks it about every caller.
+    orders = start_service(
+        "orders",
+        ORDERS_PORT,
+        service.tmp,
+        env={"DINAMIS_AUTH_LOCAL_KEY_FILE": str(service.key_file), "DINAMIS_ORDERS_SUPPLIER_URL": ""},
+    )
     service.start()
     yield service
     service.stop()
+    stop_service(orders)
     client = clients.mongo_client(settings)
     asyncio.run(client.drop_database(service.database))
 
@@ -471,7 +489,7 @@ async def test_webhooks_signed_retried_dead_lettered(notify, kafka, settings, re
         unknown = await http.post(
             "/v1/webhooks",
             json={"url": f"http://127.0.0.1:{HOOK_PORT}/x"},
-            headers=notify.token(outsider, org, ["member"]),
+            headers=notify.token(outsider, org, ["member"], registered=False),
         )
         assert unknown.status_code == 403, unknown.text
         ops = await http.post(

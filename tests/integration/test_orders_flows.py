@@ -60,7 +60,7 @@ def services(tmp_path_factory, keyfile):
 
 @pytest.fixture(scope="module")
 def operator(keyfile, services):
-    return Caller(keyfile, uid("op"), "dinamis", ["operator"], api=API)
+    return Caller.staff(keyfile, api=API)
 
 
 @pytest.fixture

@@ -112,30 +112,62 @@ async def simulate(args: argparse.Namespace) -> int:
 
 
 def token(args: argparse.Namespace) -> int:
-    """Mint a bearer token with the laptop's local signing key (development stand-in for
-    the identity provider)."""
+    """Development convenience: print a bearer token.
+
+    Default: a real token from the local Keycloak (`DINAMIS_KEYCLOAK_URL`, realm
+    `dinamis`) for a user, through the development-only `dinamis-dev` client (password
+    grant). `--local`: a token signed with the laptop's development key instead (fast,
+    refused in production). Either way the token says only who you are: what you may do
+    is what the orders service's records say about that `sub`."""
+    import os
     from datetime import timedelta
     from pathlib import Path
 
-    from dinamis_shared.auth import ensure_local_signing_key, mint_token
+    import httpx
+
+    from dinamis_shared.auth import LOCAL_ISSUER, ensure_local_signing_key, mint_token
     from dinamis_shared.settings import ServiceSettings
 
-    settings = ServiceSettings()
-    if settings.environment == "production" or settings.auth_jwks_url:
+    if os.environ.get("DINAMIS_ENVIRONMENT") == "production":
         print(
-            "dinamis token: refused, an identity provider is configured (DINAMIS_AUTH_JWKS_URL)",
+            "dinamis token: development only (production tokens come from the identity provider)",
             file=sys.stderr,
         )
+        return 2
+    settings = ServiceSettings()
+    if not args.local:
+        if not args.email:
+            print("dinamis token: give --email (Keycloak user) or --local --user SUB", file=sys.stderr)
+            return 2
+        base = os.environ.get("DINAMIS_KEYCLOAK_URL", "http://127.0.0.1:8180")
+        answer = httpx.post(
+            f"{base}/realms/dinamis/protocol/openid-connect/token",
+            data={
+                "grant_type": "password",
+                "client_id": "dinamis-dev",
+                "username": args.email,
+                "password": args.password,
+            },
+            timeout=30,
+        )
+        if answer.status_code != 200:
+            print(
+                f"dinamis token: Keycloak refused ({answer.status_code}): {answer.text[:200]}",
+                file=sys.stderr,
+            )
+            return 1
+        print(answer.json()["access_token"])
+        return 0
+    if not args.user:
+        print("dinamis token --local: give --user SUB", file=sys.stderr)
         return 2
     key = ensure_local_signing_key(Path(args.key_file or settings.auth_local_key_file))
     print(
         mint_token(
             key,
             user_id=args.user,
-            organisation_id=args.org,
-            roles=args.role or ["member"],
             ttl=timedelta(hours=args.hours),
-            issuer=settings.auth_issuer,
+            issuer=LOCAL_ISSUER,
             audience=settings.auth_audience,
         )
     )
@@ -145,12 +177,15 @@ def token(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="dinamis")
     sub = parser.add_subparsers(dest="group", required=True)
-    tok = sub.add_parser("token", help="mint a development bearer token (local signing key)")
-    tok.add_argument("--user", required=True)
-    tok.add_argument("--org", required=True)
-    tok.add_argument("--role", action="append", choices=["member", "referent", "operator", "admin"])
+    tok = sub.add_parser(
+        "token", help="development only: a bearer token from the local Keycloak (or --local key)"
+    )
+    tok.add_argument("--email", help="the Keycloak user (deploy/local/keycloak.py user EMAIL)")
+    tok.add_argument("--password", default="dinamis-dev-password")
+    tok.add_argument("--local", action="store_true", help="sign with the laptop's development key instead")
+    tok.add_argument("--user", help="with --local: the subject (sub) the token names")
     tok.add_argument("--hours", type=float, default=12.0)
-    tok.add_argument("--key-file", help="default: DINAMIS_AUTH_LOCAL_KEY_FILE")
+    tok.add_argument("--key-file", help="with --local; default: DINAMIS_AUTH_LOCAL_KEY_FILE")
     supplier = sub.add_parser("supplier", help="supplier-side tools").add_subparsers(
         dest="command", required=True
     )

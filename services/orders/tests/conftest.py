@@ -15,11 +15,11 @@ from dinamis_orders.adapters.aggregates import AlreadyExists, ConcurrentUpdate, 
 from dinamis_orders.domain.acquisition import PENDING, AcquisitionRequest, Change, RequestDraft
 from dinamis_orders.domain.organisations import Application
 from dinamis_orders.domain.quota import Balance, EntryKind, QuotaError
-from dinamis_orders.service import membership
+from dinamis_orders.service import entitlements, membership
 from dinamis_orders.service.context import Orders
 from dinamis_orders.service.ports import CatalogueUnavailable
 from dinamis_orders.settings import OrdersSettings
-from dinamis_shared.auth import Principal, Role
+from dinamis_shared.auth import Identity, Principal, Role
 from dinamis_shared.events import Event, SensorFamily
 
 # Drafts are validated against the wall clock (a tasking window must end in the future):
@@ -301,11 +301,11 @@ class FakeOrders(Orders):
         return self.clock
 
     async def member_org(self, org: str = "org-labo", user: str = "usr-author") -> Principal:
-        """An approved organisation; returns its referent (who submits requests)."""
-        principal = Principal(
-            user_id=user, organisation_id=org, roles=frozenset({Role.REFERENT, Role.MEMBER})
-        )
+        """An approved organisation; returns its referent (who submits requests), as the
+        records now entitle them."""
+        applicant = await entitlements.resolve(self, Identity(sub=user))
         application = Application(
+            organisation_id=org,
             name=f"Labo {org}",
             category="french-research",
             legal_representative={"name": "Jeanne Martin", "email": "d@labo.example.fr", "title": "Dir"},
@@ -314,9 +314,9 @@ class FakeOrders(Orders):
             referent_email="referent@labo.example.fr",
             referent_name="Paul Referent",
         )
-        await membership.apply(self, principal, application)
+        await membership.apply(self, applicant, application)
         await membership.decide(self, OPERATOR, org, True, None, None)
-        return principal
+        return await entitlements.resolve(self, Identity(sub=user))
 
 
 OPERATOR = Principal(user_id="op-paul", organisation_id="dinamis", roles=frozenset({Role.OPERATOR}))

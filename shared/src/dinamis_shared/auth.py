@@ -1,20 +1,39 @@
-"""Who is calling: OIDC bearer JWTs (RS256) and API keys, as a `Principal`.
+"""Who is calling, and what the platform's records let them do now: a `Principal`.
 
-Production verifies tokens against the identity provider's JWKS URL
-(`DINAMIS_AUTH_JWKS_URL`); on a laptop a local RSA key stands in for it
-(`DINAMIS_AUTH_LOCAL_KEY_FILE`, created on first use; `dinamis token` mints tokens
-with it). Only RS256 is accepted: no `none`, no HMAC algorithm a public key could be
-abused as a secret for.
+One authority for entitlements. A bearer token (OIDC, RS256) says only *who* the
+caller is (`sub`, and the e-mail if present): an `Identity`. Claims such as `org` or
+`roles` are ignored. What the caller may do now (organisation, its status, the user's
+active flag and roles, staff = user of the platform's own organisation, the contractor
+delegation, the end of the membership) comes from the orders service's records:
+
+- the orders service resolves it locally (`Authenticator(..., entitlements=...)`);
+- every other service asks the orders service through ONE client,
+  `OrdersEntitlements` (`POST /v1/access/whoami`, forwarding the caller's own
+  credentials), with a short per-sub cache (`auth_entitlements_ttl_s`, 5 s at most).
+
+Tokens are verified against the identity provider's JWKS (`DINAMIS_AUTH_JWKS_URL`,
+issuer `DINAMIS_AUTH_ISSUER`, audience, expiry). Outside production a local RSA key
+(`DINAMIS_AUTH_LOCAL_KEY_FILE`, issuer `https://auth.dinamis.local/`) is accepted as
+well, told apart by the issuer, so tests mint tokens fast; production accepts only the
+configured provider. Only RS256 is accepted: no `none`, no HMAC algorithm a public key
+could be abused as a secret for.
 
 API keys (`access-key` / `secret-key` headers, as the public DINAMIS SDK sends them)
 are issued and stored (hashed) by the orders service. Other services resolve them
-through the orders service's API (`OrdersApiKeyResolver`), never from a local copy.
+through the orders service's API (`OrdersApiKeyResolver`, same short cache), never
+from a local copy.
+
+Routes depend on `CurrentPrincipal` (a caller in good standing: an active user of an
+active member organisation, or active staff; anything else is 403 with the reason)
+or, for the few routes that make sense for anyone authenticated (`/v1/me`, applying
+for membership, reading one's own organisation's record), `AuthenticatedPrincipal`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import time
 import uuid
@@ -49,25 +68,6 @@ class Role(StrEnum):
 STAFF_ROLES = frozenset({Role.OPERATOR, Role.ADMIN})
 
 
-class Principal(BaseModel):
-    """An authenticated caller. `organisation_id` is the organisation the token speaks for."""
-
-    model_config = ConfigDict(frozen=True)
-
-    user_id: Identifier
-    organisation_id: Identifier
-    roles: frozenset[Role] = Field(default_factory=frozenset)
-    via: str = "jwt"  # "jwt" or "api-key"
-    key_id: str | None = None
-
-    @property
-    def is_staff(self) -> bool:
-        return bool(self.roles & STAFF_ROLES)
-
-    def has(self, *roles: Role) -> bool:
-        return bool(self.roles & set(roles))
-
-
 class Unauthenticated(DinamisError):
     code = "unauthenticated"
     http_status = 401
@@ -78,6 +78,71 @@ class Forbidden(DinamisError):
     code = "forbidden"
     http_status = 403
     message_fr = "Accès refusé."
+
+
+class Identity(BaseModel):
+    """Who a verified token says the caller is — and nothing more. What they may do is
+    the orders service's records' answer (`Principal`), never a claim."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sub: Identifier
+    email: str | None = None
+    issuer: str = LOCAL_ISSUER
+
+
+# Standings (`Principal.standing`): why a caller may or may not use the platform now.
+GOOD_STANDINGS = frozenset({"member", "staff"})
+
+
+class Principal(BaseModel):
+    """An authenticated caller and what the orders service's records entitle them to now.
+
+    `organisation_id` is the organisation of the user's record (None: a sub unknown to
+    the platform); `roles` come from that record (operator/admin only for users of the
+    platform's own organisation); `standing` is the decision code of
+    `member_standing` ("member", "staff", "not-a-member", "organisation-suspended",
+    "organisation-pending", "organisation-inactive", "user-inactive"); `access_until`
+    is the earliest of the membership end and (contractors) the contract end."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: Identifier
+    organisation_id: Identifier | None = None
+    roles: frozenset[Role] = Field(default_factory=frozenset)
+    via: str = "jwt"  # "jwt" or "api-key"
+    key_id: str | None = None
+    email: str | None = None
+    standing: str = "unresolved"
+    reason: str | None = None
+    access_until: datetime | None = None
+
+    @property
+    def is_staff(self) -> bool:
+        return bool(self.roles & STAFF_ROLES)
+
+    @property
+    def in_good_standing(self) -> bool:
+        return self.standing in GOOD_STANDINGS
+
+    def has(self, *roles: Role) -> bool:
+        return bool(self.roles & set(roles))
+
+    @property
+    def member_organisation(self) -> str:
+        """The caller's organisation (403 for a sub unknown to the platform)."""
+        if self.organisation_id is None:
+            raise Forbidden(
+                "not a user of any organisation",
+                code="not-a-member",
+                message_fr="utilisateur d'aucune organisation",
+            )
+        return self.organisation_id
+
+    def refusal(self) -> Forbidden:
+        """The 403 to answer a caller not in good standing (French first, code = standing)."""
+        fr, _, en = (self.reason or "accès refusé / access denied").partition(" / ")
+        return Forbidden(en or fr, code=self.standing, message_fr=fr)
 
 
 # --- keys -------------------------------------------------------------------------
@@ -112,31 +177,40 @@ def mint_token(
     key: rsa.RSAPrivateKey,
     *,
     user_id: str,
-    organisation_id: str,
-    roles: list[str] | tuple[str, ...],
+    organisation_id: str | None = None,
+    roles: list[str] | tuple[str, ...] = (),
     ttl: timedelta = timedelta(hours=12),
     issuer: str = LOCAL_ISSUER,
     audience: str = AUDIENCE,
     now: datetime | None = None,
+    email: str | None = None,
 ) -> str:
-    """A token as the identity provider would issue it (local key; tests and `dinamis token`)."""
+    """A token signed with the local development key (tests; `dinamis token --local`).
+
+    Development only: production accepts only the configured identity provider's
+    tokens. `organisation_id` and `roles`, when given, are written as `org`/`roles`
+    claims solely so tests can show they are ignored."""
     issued = now or datetime.now(UTC)
-    claims = {
+    claims: dict[str, Any] = {
         "iss": issuer,
         "aud": audience,
         "sub": user_id,
-        "org": organisation_id,
-        "roles": [Role(r).value for r in roles],
         "iat": int(issued.timestamp()),
         "nbf": int(issued.timestamp()),
         "exp": int((issued + ttl).timestamp()),
         "jti": uuid.uuid4().hex,
     }
+    if organisation_id is not None:
+        claims["org"] = organisation_id
+    if roles:
+        claims["roles"] = [str(r) for r in roles]
+    if email is not None:
+        claims["email"] = email
     return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": "local"})
 
 
 class TokenVerifier:
-    """Verifies RS256 bearer tokens against a JWKS URL or a local public key."""
+    """Verifies RS256 bearer tokens of one issuer against a JWKS URL or a local public key."""
 
     def __init__(
         self,
@@ -155,6 +229,10 @@ class TokenVerifier:
         self.audience = audience
         self.leeway_s = leeway_s
 
+    @property
+    def blocking(self) -> bool:
+        return self._jwks is not None
+
     def _key_for(self, token: str) -> Any:
         if self._jwks is not None:
             try:
@@ -163,7 +241,8 @@ class TokenVerifier:
                 raise ConnectionError(f"identity provider keys unreachable: {exc}") from exc
         return self._public_key
 
-    def verify_sync(self, token: str) -> Principal:
+    def verify_sync(self, token: str) -> Identity:
+        """The caller's identity (`sub`, e-mail): any other claim is ignored."""
         try:
             key = self._key_for(token)
             claims = jwt.decode(
@@ -179,45 +258,168 @@ class TokenVerifier:
             raise Unauthenticated("token expired", code="token-expired") from exc
         except (jwt.PyJWTError, ValueError) as exc:
             raise Unauthenticated(f"invalid token: {exc}", code="invalid-token") from exc
-        org = claims.get("org")
-        raw_roles = claims.get("roles", [])
-        if not isinstance(org, str) or not isinstance(raw_roles, list):
-            raise Unauthenticated("token lacks the 'org' and 'roles' claims", code="invalid-token")
+        email = claims.get("email")
         try:
-            roles = frozenset(Role(r) for r in raw_roles)
-            return Principal(user_id=claims["sub"], organisation_id=org, roles=roles)
+            return Identity(
+                sub=claims["sub"], email=email if isinstance(email, str) else None, issuer=self.issuer
+            )
         except ValueError as exc:
-            raise Unauthenticated(f"invalid claims: {exc}", code="invalid-token") from exc
+            raise Unauthenticated(f"invalid subject: {exc}", code="invalid-token") from exc
 
-    async def verify(self, token: str) -> Principal:
+    async def verify(self, token: str) -> Identity:
         if self._jwks is None:
             return self.verify_sync(token)
         return await asyncio.to_thread(self.verify_sync, token)  # JWKS fetch is blocking I/O
+
+
+class IssuerVerifiers:
+    """Several trusted issuers (development: Keycloak and the local key), told apart by
+    the token's `iss`; the signature is then checked against that issuer's keys only."""
+
+    def __init__(self, verifiers: list[TokenVerifier]) -> None:
+        if not verifiers:
+            raise ValueError("no trusted token issuer")
+        self.by_issuer = {v.issuer: v for v in verifiers}
+
+    def _pick(self, token: str) -> TokenVerifier:
+        try:
+            issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"invalid token: {exc}", code="invalid-token") from exc
+        verifier = self.by_issuer.get(issuer) if isinstance(issuer, str) else None
+        if verifier is None:
+            raise Unauthenticated("token from an untrusted issuer", code="invalid-token")
+        return verifier
+
+    def verify_sync(self, token: str) -> Identity:
+        return self._pick(token).verify_sync(token)
+
+    async def verify(self, token: str) -> Identity:
+        return await self._pick(token).verify(token)
+
+
+class Verifier(Protocol):
+    async def verify(self, token: str) -> Identity: ...
 
 
 class ApiKeyResolver(Protocol):
     async def __call__(self, access_key: str, secret_key: str) -> Principal: ...
 
 
+class EntitlementsResolver(Protocol):
+    """What a verified identity may do now. `credentials` are the caller's own headers
+    (`Authorization`), which a remote resolver forwards to authenticate its question."""
+
+    async def __call__(self, identity: Identity, credentials: dict[str, str]) -> Principal: ...
+
+
+class _TtlCache:
+    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic, size: int = 10_000) -> None:
+        if not 0 <= ttl_s <= 5:
+            raise ValueError("entitlements are cached 5 s at most (auth_entitlements_ttl_s)")
+        self.ttl_s, self.clock, self.size = ttl_s, clock, size
+        self.entries: dict[Any, tuple[float, Principal]] = {}
+
+    def get(self, key: Any) -> Principal | None:
+        hit = self.entries.get(key)
+        if hit is None:
+            return None
+        if hit[0] <= self.clock():
+            self.entries.pop(key, None)
+            return None
+        return hit[1]
+
+    def put(self, key: Any, principal: Principal) -> None:
+        if self.ttl_s <= 0:
+            return
+        if len(self.entries) >= self.size:
+            self.entries.clear()
+        self.entries[key] = (self.clock() + self.ttl_s, principal)
+
+    def invalidate(self, *, user_id: str | None = None, organisation_id: str | None = None) -> int:
+        """Drop the entries of a user, or of every user of an organisation."""
+        doomed = [
+            k
+            for k, (_, p) in self.entries.items()
+            if (user_id is not None and p.user_id == user_id)
+            or (organisation_id is not None and p.organisation_id == organisation_id)
+        ]
+        for k in doomed:
+            self.entries.pop(k, None)
+        return len(doomed)
+
+
+class OrdersEntitlements:
+    """The one client every service but orders uses to learn what a caller may do now:
+    `POST {orders_url}/v1/access/whoami` with the caller's own `Authorization` header
+    (the answer is about the caller only, so it cannot enumerate anyone), cached per
+    (issuer, sub) for `ttl_s` seconds (5 at most). `invalidate` drops entries early
+    (`user-changed` / `organisation-changed` consumers)."""
+
+    def __init__(
+        self,
+        orders_url: str,
+        ttl_s: float = 5.0,
+        client: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.url = orders_url.rstrip("/") + "/v1/access/whoami"
+        self.cache = _TtlCache(ttl_s, clock)
+        self._client = client
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=5.0)
+        return self._client
+
+    async def __call__(self, identity: Identity, credentials: dict[str, str]) -> Principal:
+        key = (identity.issuer, identity.sub)
+        if (hit := self.cache.get(key)) is not None:
+            return hit
+        try:
+            response = await self.client.post(self.url, headers=credentials)
+        except httpx.HTTPError as exc:
+            raise ConnectionError(f"the orders service (entitlements) is unreachable: {exc}") from exc
+        if response.status_code == 401:
+            raise Unauthenticated("the orders service did not recognise these credentials")
+        response.raise_for_status()
+        principal = Principal.model_validate(response.json())
+        if principal.user_id != identity.sub:
+            raise Unauthenticated("entitlements answered for another subject")
+        self.cache.put(key, principal)
+        return principal
+
+    def invalidate(self, *, user_id: str | None = None, organisation_id: str | None = None) -> int:
+        return self.cache.invalidate(user_id=user_id, organisation_id=organisation_id)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+
 class OrdersApiKeyResolver:
-    """Resolves API keys by asking the orders service (which stores them hashed).
+    """Resolves API keys by asking the orders service (which stores them hashed, and
+    answers with the owner's current entitlements).
 
-    Successful answers are cached for `ttl_s` seconds per (key, secret digest): a
-    revoked key stops working within that delay."""
+    Answers are cached for `ttl_s` seconds (5 at most) per (key, secret digest): a
+    revoked key, or a suspended owner, stops working within that delay."""
 
-    def __init__(self, orders_url: str, ttl_s: float = 30.0, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        orders_url: str,
+        ttl_s: float = 5.0,
+        client: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.url = orders_url.rstrip("/") + "/v1/api-keys/verify"
-        self.ttl_s = ttl_s
+        self.cache = _TtlCache(ttl_s, clock)
         self._client = client or httpx.AsyncClient(timeout=5.0)
-        self._cache: dict[tuple[str, str], tuple[float, Principal]] = {}
 
     async def __call__(self, access_key: str, secret_key: str) -> Principal:
-        import hashlib
-
         cache_key = (access_key, hashlib.sha256(secret_key.encode()).hexdigest())
-        hit = self._cache.get(cache_key)
-        if hit and hit[0] > time.monotonic():
-            return hit[1]
+        if (hit := self.cache.get(cache_key)) is not None:
+            return hit
         response = await self._client.post(
             self.url, json={"access_key": access_key, "secret_key": secret_key}
         )
@@ -225,30 +427,48 @@ class OrdersApiKeyResolver:
             raise Unauthenticated("unknown or revoked API key", code="invalid-api-key")
         response.raise_for_status()
         principal = Principal.model_validate(response.json())
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[cache_key] = (time.monotonic() + self.ttl_s, principal)
+        self.cache.put(cache_key, principal)
         return principal
+
+    def invalidate(self, *, user_id: str | None = None, organisation_id: str | None = None) -> int:
+        return self.cache.invalidate(user_id=user_id, organisation_id=organisation_id)
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
 
 class Authenticator:
-    """Turns a request's credentials into a Principal. Bearer JWT first, then API key."""
+    """Turns a request's credentials into a Principal: bearer JWT (identity verified
+    here, entitlements from the orders service's records), else API key."""
 
-    def __init__(self, verifier: TokenVerifier, api_keys: ApiKeyResolver | None = None) -> None:
+    def __init__(
+        self,
+        verifier: Verifier,
+        api_keys: ApiKeyResolver | None = None,
+        entitlements: EntitlementsResolver | None = None,
+    ) -> None:
         self.verifier = verifier
         self.api_keys = api_keys
+        self.entitlements = entitlements
+
+    async def identify(self, headers: object) -> Identity | None:
+        """The bearer token's identity, or None when the request carries no bearer token."""
+        get = headers.get  # type: ignore[attr-defined]
+        authorization = get("authorization")
+        if not authorization:
+            return None
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("Authorization must be 'Bearer <token>'", code="invalid-token")
+        return await self.verifier.verify(token.strip())
 
     async def authenticate(self, headers: object) -> Principal:
         get = headers.get  # type: ignore[attr-defined]
-        authorization = get("authorization")
-        if authorization:
-            scheme, _, token = authorization.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                raise Unauthenticated("Authorization must be 'Bearer <token>'", code="invalid-token")
-            return await self.verifier.verify(token.strip())
+        identity = await self.identify(headers)
+        if identity is not None:
+            if self.entitlements is None:
+                raise RuntimeError("no entitlements resolver: who may do what is the orders service's answer")
+            return await self.entitlements(identity, {"Authorization": get("authorization")})
         access_key, secret_key = get("access-key"), get("secret-key")
         if access_key and secret_key and self.api_keys is not None:
             if len(access_key) > 200 or len(secret_key) > 200:
@@ -256,24 +476,67 @@ class Authenticator:
             return await self.api_keys(access_key, secret_key)
         raise Unauthenticated("no credentials: send 'Authorization: Bearer <token>' or API key headers")
 
+    def invalidate(self, *, user_id: str | None = None, organisation_id: str | None = None) -> None:
+        """Forget cached entitlements early (on `user-changed` / `organisation-changed`)."""
+        for source in (self.entitlements, self.api_keys):
+            drop = getattr(source, "invalidate", None)
+            if drop is not None:
+                drop(user_id=user_id, organisation_id=organisation_id)
 
-def authenticator_from_settings(settings: object, api_keys: ApiKeyResolver | None = None) -> Authenticator:
-    """The Authenticator a service's settings describe (`auth_*` fields of ServiceSettings)."""
-    s = settings
-    if s.auth_jwks_url:  # type: ignore[attr-defined]
-        verifier = TokenVerifier(jwks_url=s.auth_jwks_url, issuer=s.auth_issuer, audience=s.auth_audience)  # type: ignore[attr-defined]
-    else:
-        key = ensure_local_signing_key(Path(s.auth_local_key_file))  # type: ignore[attr-defined]
-        verifier = TokenVerifier(public_key=key.public_key(), issuer=s.auth_issuer, audience=s.auth_audience)  # type: ignore[attr-defined]
-    return Authenticator(verifier, api_keys)
+
+def verifier_from_settings(settings: object) -> IssuerVerifiers:
+    """The trusted token issuers: the configured provider (JWKS URL + issuer) and, outside
+    production, the local development key (issuer https://auth.dinamis.local/)."""
+    s: Any = settings
+    production = getattr(s, "environment", "development") == "production"
+    verifiers: list[TokenVerifier] = []
+    if s.auth_jwks_url:
+        verifiers.append(
+            TokenVerifier(jwks_url=s.auth_jwks_url, issuer=s.auth_issuer, audience=s.auth_audience)
+        )
+    elif production:
+        raise ValueError("production needs auth_jwks_url: the local signing key is for development only")
+    if not production:
+        local_issuer = LOCAL_ISSUER if s.auth_jwks_url else s.auth_issuer
+        if all(v.issuer != local_issuer for v in verifiers):
+            key = ensure_local_signing_key(Path(s.auth_local_key_file))
+            verifiers.append(
+                TokenVerifier(public_key=key.public_key(), issuer=local_issuer, audience=s.auth_audience)
+            )
+    return IssuerVerifiers(verifiers)
+
+
+def authenticator_from_settings(
+    settings: object,
+    api_keys: ApiKeyResolver | None = None,
+    entitlements: EntitlementsResolver | None = None,
+) -> Authenticator:
+    """The Authenticator a service's settings describe (`auth_*` fields of ServiceSettings).
+
+    Without `entitlements` (every service but orders), callers' entitlements are asked
+    of the orders service (`settings.orders_url`) through `OrdersEntitlements`; API keys
+    likewise through `OrdersApiKeyResolver` when no resolver is given."""
+    s: Any = settings
+    ttl_s = float(getattr(s, "auth_entitlements_ttl_s", 5.0))
+    if entitlements is None:
+        entitlements = OrdersEntitlements(s.orders_url, ttl_s=ttl_s)
+    if api_keys is None:
+        api_keys = OrdersApiKeyResolver(s.orders_url, ttl_s=ttl_s)
+    return Authenticator(verifier_from_settings(s), api_keys, entitlements)
 
 
 def install_authenticator(app: object, authenticator: Authenticator) -> None:
     app.state.authenticator = authenticator  # type: ignore[attr-defined]
 
 
-async def current_principal(request: Request) -> Principal:
-    """FastAPI dependency: the authenticated caller (401 problem details otherwise)."""
+def authenticator_of(app: object) -> Authenticator | None:
+    found = getattr(getattr(app, "state", None), "authenticator", None)
+    return found if isinstance(found, Authenticator) else None
+
+
+async def authenticated_principal(request: Request) -> Principal:
+    """FastAPI dependency: the authenticated caller whatever their standing (401 otherwise).
+    Only for routes that make sense for anyone: `/v1/me`, applying for membership..."""
     authenticator: Authenticator | None = getattr(request.app.state, "authenticator", None)
     if authenticator is None:
         raise RuntimeError("no authenticator installed on this app")
@@ -282,11 +545,22 @@ async def current_principal(request: Request) -> Principal:
     return principal
 
 
+async def current_principal(request: Request) -> Principal:
+    """FastAPI dependency: an authenticated caller in good standing now — an active user
+    of an active member organisation, or active staff. Anyone else: 403 with the reason
+    (unknown to the platform, organisation suspended/pending/expired, user deactivated)."""
+    principal = await authenticated_principal(request)
+    if not principal.in_good_standing:
+        raise principal.refusal()
+    return principal
+
+
+AuthenticatedPrincipal = Annotated[Principal, Depends(authenticated_principal)]
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
 def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
-    """FastAPI dependency factory: the caller must hold one of `roles`."""
+    """FastAPI dependency factory: the caller, in good standing, must hold one of `roles`."""
 
     async def dependency(principal: CurrentPrincipal) -> Principal:
         if not principal.has(*roles):

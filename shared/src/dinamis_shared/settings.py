@@ -94,6 +94,8 @@ class ServiceSettings(BaseSettings):
     auth_issuer: str = "https://auth.dinamis.local/"
     auth_audience: str = "dinamis"
     auth_local_key_file: str = ".stack/auth/signing-key.pem"
+    # Seconds other services cache the orders service's entitlements answers (5 at most).
+    auth_entitlements_ttl_s: float = 5.0
     # Where API keys are verified (the orders service).
     orders_url: str = "http://127.0.0.1:8103"
 

@@ -8,12 +8,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from dinamis_shared.auth import (
+    LOCAL_ISSUER,
     Authenticator,
-    Role,
+    Identity,
+    Principal,
     TokenVerifier,
     Unauthenticated,
     ensure_local_signing_key,
     mint_token,
+    verifier_from_settings,
 )
 from dinamis_shared.health import prefers_english
 
@@ -28,15 +31,14 @@ def verifier(key):
     return TokenVerifier(public_key=key.public_key())
 
 
-def test_minted_token_verifies(key, verifier):
-    token = mint_token(key, user_id="user-marie", organisation_id="org-inrae", roles=["member", "referent"])
-    p = verifier.verify_sync(token)
-    assert (p.user_id, p.organisation_id, p.roles) == (
-        "user-marie",
-        "org-inrae",
-        {Role.MEMBER, Role.REFERENT},
+def test_token_says_who_and_nothing_more(key, verifier):
+    """Claims such as `org` and `roles` are ignored: entitlements come from the records."""
+    token = mint_token(
+        key, user_id="user-marie", organisation_id="org-inrae", roles=["operator"], email="m@inrae.fr"
     )
-    assert not p.is_staff
+    identity = verifier.verify_sync(token)
+    assert identity == Identity(sub="user-marie", email="m@inrae.fr", issuer=verifier.issuer)
+    assert not hasattr(identity, "roles") and not hasattr(identity, "organisation_id")
 
 
 def test_key_file_is_private_and_reused(tmp_path):
@@ -105,22 +107,7 @@ def test_wrong_audience_issuer_and_missing_claims_refused(key, verifier):
         mint_token(key, user_id="u1", organisation_id="o1", roles=["member"], audience="other"),
         mint_token(key, user_id="u1", organisation_id="o1", roles=["member"], issuer="https://evil/"),
         jwt.encode(
-            {"sub": "u1", "iss": verifier.issuer, "aud": "dinamis", "iat": 1, "exp": 2**40},
-            key,
-            algorithm="RS256",
-        ),
-        jwt.encode(
-            {
-                "sub": "u1",
-                "org": "o1",
-                "roles": ["king"],
-                "iss": verifier.issuer,
-                "aud": "dinamis",
-                "iat": 1,
-                "exp": 2**40,
-            },
-            key,
-            algorithm="RS256",
+            {"iss": verifier.issuer, "aud": "dinamis", "iat": 1, "exp": 2**40}, key, algorithm="RS256"
         ),
         jwt.encode(
             {
@@ -148,9 +135,14 @@ async def test_authenticator_headers(key, verifier):
         seen.append((access, secret))
         raise Unauthenticated("unknown key", code="invalid-api-key")
 
-    auth = Authenticator(verifier, api_keys)
-    token = mint_token(key, user_id="u1", organisation_id="o1", roles=["member"])
-    assert (await auth.authenticate({"authorization": f"Bearer {token}"})).user_id == "u1"
+    async def records(identity: Identity, credentials: dict[str, str]) -> Principal:
+        assert credentials["Authorization"].startswith("Bearer ")
+        return Principal(user_id=identity.sub, organisation_id="org-records", standing="member")
+
+    auth = Authenticator(verifier, api_keys, records)
+    token = mint_token(key, user_id="u1", organisation_id="o1", roles=["admin"])
+    p = await auth.authenticate({"authorization": f"Bearer {token}"})
+    assert (p.user_id, p.organisation_id, p.roles, p.is_staff) == ("u1", "org-records", frozenset(), False)
     with pytest.raises(Unauthenticated):
         await auth.authenticate({"authorization": f"Basic {token}"})
     with pytest.raises(Unauthenticated, match="no credentials"):
@@ -158,6 +150,33 @@ async def test_authenticator_headers(key, verifier):
     with pytest.raises(Unauthenticated, match="unknown key"):
         await auth.authenticate({"access-key": "ak", "secret-key": "sk"})
     assert seen == [("ak", "sk")]
+
+
+def test_development_trusts_the_provider_and_the_local_key_production_only_the_provider(tmp_path):
+    from types import SimpleNamespace
+
+    common = {
+        "auth_issuer": "http://127.0.0.1:8180/realms/dinamis",
+        "auth_audience": "dinamis",
+        "auth_local_key_file": str(tmp_path / "k.pem"),
+    }
+    dev = verifier_from_settings(
+        SimpleNamespace(environment="development", auth_jwks_url="http://127.0.0.1:8180/certs", **common)
+    )
+    assert set(dev.by_issuer) == {common["auth_issuer"], LOCAL_ISSUER}
+    prod = verifier_from_settings(
+        SimpleNamespace(environment="production", auth_jwks_url="https://idp.example/certs", **common)
+    )
+    assert set(prod.by_issuer) == {common["auth_issuer"]}
+    local = mint_token(ensure_local_signing_key(tmp_path / "k.pem"), user_id="u1")
+    with pytest.raises(Unauthenticated):  # production: the local key's tokens are refused
+        prod.verify_sync(local)
+    stranger = mint_token(ensure_local_signing_key(tmp_path / "k.pem"), user_id="u1", issuer="https://evil/")
+    with pytest.raises(Unauthenticated, match="untrusted issuer"):
+        dev.verify_sync(stranger)
+    assert dev.verify_sync(local).sub == "u1"
+    with pytest.raises(ValueError, match="production needs auth_jwks_url"):
+        verifier_from_settings(SimpleNamespace(environment="production", auth_jwks_url=None, **common))
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,12 @@ from dinamis_notify.service.live import Hub
 from dinamis_notify.service.notifier import Notifier
 from dinamis_notify.service.webhooks import Webhooks
 from dinamis_notify.settings import NotifySettings
-from dinamis_shared.auth import OrdersApiKeyResolver, authenticator_from_settings, install_authenticator
+from dinamis_shared.auth import (
+    Authenticator,
+    OrdersApiKeyResolver,
+    authenticator_from_settings,
+    install_authenticator,
+)
 from dinamis_shared.periodic import BackgroundTasks, every
 from dinamis_shared.service import Resources
 
@@ -37,6 +42,8 @@ class NotifyContainer:
     digests: Digests
     notifier: Notifier
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
+    # Set at start: `user-changed` / `organisation-changed` drop its cached entitlements.
+    authenticator: Authenticator | None = None
 
 
 def bootstrap(resources: Resources) -> NotifyContainer:
@@ -76,9 +83,8 @@ async def start(app: FastAPI, notify: NotifyContainer) -> None:
     to back (each idles until woken when nothing is due) and a digest round every
     `digest_interval_s` (the first one after an interval)."""
     settings = notify.settings
-    install_authenticator(
-        app, authenticator_from_settings(settings, OrdersApiKeyResolver(settings.orders_url))
-    )
+    notify.authenticator = authenticator_from_settings(settings, OrdersApiKeyResolver(settings.orders_url))
+    install_authenticator(app, notify.authenticator)
     await notify.store.ensure_indexes()
     notify.tasks.start(every(0, {"webhook deliveries": notify.webhooks.delivery_pass}), "webhooks")
     notify.tasks.start(

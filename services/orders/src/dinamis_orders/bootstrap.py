@@ -13,7 +13,7 @@ from dinamis_orders.adapters.aggregates import OutboxRelay
 from dinamis_orders.adapters.catalogue import HttpCatalogue
 from dinamis_orders.adapters.mongo import MongoStores
 from dinamis_orders.adapters.supplier import HttpSupplier
-from dinamis_orders.service import membership, periodic
+from dinamis_orders.service import entitlements, membership, periodic
 from dinamis_orders.service.context import Orders, utc_now
 from dinamis_orders.service.ports import Catalogue, Clock, Supplier
 from dinamis_orders.settings import OrdersSettings
@@ -61,7 +61,9 @@ async def start(app: FastAPI, container: Container) -> None:
     async def local_api_keys(access_key: str, secret_key: str) -> Principal:
         return await membership.verify_api_key(orders, access_key, secret_key)
 
-    install_authenticator(app, authenticator_from_settings(settings, local_api_keys))
+    install_authenticator(
+        app, authenticator_from_settings(settings, local_api_keys, entitlements.local_entitlements(orders))
+    )
     tasks = container.tasks
     tasks.start(
         retry(container.stores.create_indexes, backoff=Backoff(base=0.25), what="creating indexes"),

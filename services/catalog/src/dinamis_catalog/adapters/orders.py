@@ -71,10 +71,11 @@ def _fingerprint(credentials: dict[str, str]) -> str:
 class ItemAccess:
     """Asks the orders service whether a caller stands as a member (`GET /v1/me`) and which
     items it may read (`POST /v1/access/items`, the decision signed URLs use). Answers are
-    kept `ttl_s` seconds per credentials (and item) so a map view does not ask once per
-    tile; item decisions are asked from the tiler's worker threads (sync client)."""
+    kept `ttl_s` seconds (5 at most: a suspension bites within seconds) per credentials
+    (and item) so a map view does not ask once per tile; item decisions are asked from the
+    tiler's worker threads (sync client)."""
 
-    def __init__(self, orders_url: str, ttl_s: float = 60.0) -> None:
+    def __init__(self, orders_url: str, ttl_s: float = 5.0) -> None:
         self.orders_url = orders_url.rstrip("/")
         self.ttl_s = ttl_s
         self.client = httpx.Client(timeout=5.0)

@@ -43,15 +43,24 @@ class UnknownObject(DinamisError):
     http_status = 404
 
 
-def _expiry(duration_seconds: int | None, settings: CatalogSettings) -> tuple[timedelta, datetime]:
+def _expiry(
+    duration_seconds: int | None, settings: CatalogSettings, access_until: datetime | None = None
+) -> tuple[timedelta, datetime]:
+    """The URLs' lifetime: the duration asked for (default, capped), and never past the end
+    of the caller's membership or contract (`Principal.access_until`, from the records)."""
     cap = settings.sign_max_seconds
     seconds = settings.sign_default_seconds if duration_seconds is None else duration_seconds
     if seconds <= 0:
         raise SigningRefused(
             "duration_seconds must be positive", message_fr="duration_seconds doit être positif"
         )
+    now = datetime.now(UTC)
     ttl = timedelta(seconds=min(seconds, cap))
-    return ttl, datetime.now(UTC) + ttl
+    if access_until is not None:  # (past: the orders service's decisions refuse, with the reason)
+        ttl = max(
+            timedelta(seconds=1), min(ttl, timedelta(seconds=int((access_until - now).total_seconds())))
+        )
+    return ttl, now + ttl
 
 
 def _split(url: str, settings: CatalogSettings) -> tuple[str, str]:
@@ -119,9 +128,9 @@ async def sign_urls(
     """Signed GET URLs for archive assets. Callers: members of an active organisation (any
     item); contractors (items obtained by their commissioning body, during the delegation);
     staff. Default expiry 7 days, capped (`DINAMIS_CATALOG_SIGN_MAX_SECONDS`)."""
-    await _authenticate(request)
+    principal = await _authenticate(request)
     settings = catalog.settings
-    ttl, expiry = _expiry(duration_seconds, settings)
+    ttl, expiry = _expiry(duration_seconds, settings, principal.access_until)
     keys = {}
     for url in dict.fromkeys(_check_count(urls)):
         bucket, key = _split(url, settings)
@@ -160,11 +169,11 @@ async def sign_urls_put(
     (`<storage>/uploads/<organisation>/<user>/...`). Callers: active members."""
     principal = await _authenticate(request)
     settings = catalog.settings
-    ttl, expiry = _expiry(duration_seconds, settings)
+    ttl, expiry = _expiry(duration_seconds, settings, principal.access_until)
     standing = await catalog.orders.standing(forwarded_credentials(request.headers))
     if not standing["allowed"]:
         raise Forbidden(standing["reason"], code=standing["code"])
-    prefix = f"{principal.organisation_id}/{principal.user_id}/"
+    prefix = f"{principal.member_organisation}/{principal.user_id}/"
     signed = {}
     for url in dict.fromkeys(_check_count(urls)):
         bucket, key = _split(url, settings)

@@ -91,9 +91,13 @@ def _summary(record: dict, product_id: str, now: datetime) -> dict:
     return out
 
 
-async def _presign(request: Request, record: dict) -> str:
+async def _presign(request: Request, record: dict, principal: Principal) -> str:
+    """A presigned GET URL living `download_url_ttl_s`, and never past the end of the
+    caller's membership or contract (`access_until`, from the orders service's records)."""
     delivery = container(request)
     ttl = timedelta(seconds=delivery.settings.download_url_ttl_s)
+    if principal.access_until is not None:
+        ttl = max(timedelta(seconds=1), min(ttl, principal.access_until - datetime.now(UTC)))
     return await asyncio.to_thread(
         delivery.presigner.presigned_get_object, record["bucket"], record["object_key"], expires=ttl
     )
@@ -114,7 +118,7 @@ async def download(
         raise ProductNotDownloadable(f"product {product_id} could not be built: {record['reason']}")
     if _is_expired(record, datetime.now(UTC)):
         raise ProductGone(f"product {product_id} expired on {record['expires_at']:%Y-%m-%d %H:%M} UTC")
-    return RedirectResponse(await _presign(request, record), status_code=307)
+    return RedirectResponse(await _presign(request, record, principal), status_code=307)
 
 
 async def _order_records(request: Request, order_id: str, principal: Principal) -> list[dict]:
@@ -146,7 +150,7 @@ async def order_metalink(order_id: IdentifierPath, request: Request, principal: 
     for r in records:
         if r["status"] != ProductStatus.READY.value or _is_expired(r, now):
             continue
-        url = await _presign(request, r)
+        url = await _presign(request, r, principal)
         name = r["object_key"].rsplit("/", 1)[-1]
         files.append(
             f'  <file name="{escape(name)}">\n    <size>{r["size_bytes"]}</size>\n'

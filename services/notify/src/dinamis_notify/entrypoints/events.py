@@ -41,7 +41,14 @@ def subscriptions(notify: NotifyContainer) -> list[tuple[type[Event], EventHandl
     notifier = notify.notifier
 
     async def handle(envelope: Envelope) -> None:
-        """Consumes every event of CONSUMED; tells people (e-mail, stream, webhooks)."""
+        """Consumes every event of CONSUMED; tells people (e-mail, stream, webhooks).
+        A user or organisation change also drops the cached entitlements it concerns."""
+        event = envelope.event
+        if notify.authenticator is not None:
+            if isinstance(event, UserChangedV1):
+                notify.authenticator.invalidate(user_id=event.user_id)
+            elif isinstance(event, OrganisationChangedV1):
+                notify.authenticator.invalidate(organisation_id=event.organisation_id)
         await notifier.handle(envelope)
 
     return [(model, handle) for model in CONSUMED]

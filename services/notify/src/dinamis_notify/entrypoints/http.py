@@ -9,9 +9,11 @@ operations stream for operators and admins).
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import AsyncIterator
 from typing import Literal
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,10 +23,11 @@ from dinamis_notify.domain.preferences import Preferences, PreferencesUpdate
 from dinamis_notify.domain.routing import OPERATIONS_FEED, org_feed
 from dinamis_notify.service.live import sse_events
 from dinamis_notify.service.webhooks import public_endpoint
-from dinamis_shared.auth import CurrentPrincipal, Forbidden, Principal, Role
+from dinamis_shared.auth import CurrentPrincipal, Forbidden, Principal, Role, authenticator_of
 from dinamis_shared.errors import DinamisError
 
 router = APIRouter(tags=["notify"])
+RECHECK_S = 2.0  # how often an open live stream re-checks its caller's entitlements
 
 EventName = Literal[
     "scene-ingested",
@@ -52,7 +55,7 @@ class Overloaded(DinamisError):
 
 
 def _feeds(principal: Principal) -> frozenset[str]:
-    feeds = {org_feed(principal.organisation_id)}
+    feeds = {org_feed(principal.member_organisation)}
     if principal.is_staff:
         feeds.add(OPERATIONS_FEED)
     return frozenset(feeds)
@@ -111,10 +114,10 @@ async def register_webhook(
     user for their organisation's feed; operators and admins for the operations feed."""
     if registration.feed == "operations" and not principal.has(Role.OPERATOR, Role.ADMIN):
         raise Forbidden("the operations feed is for operators", message_fr="Flux réservé aux opérateurs.")
-    feed = OPERATIONS_FEED if registration.feed == "operations" else org_feed(principal.organisation_id)
+    feed = OPERATIONS_FEED if registration.feed == "operations" else org_feed(principal.member_organisation)
     endpoint, secret = await notify.webhooks.register(
         owner=principal.user_id,
-        organisation_id=principal.organisation_id,
+        organisation_id=principal.member_organisation,
         feed=feed,
         url=registration.url,
         event_types=list(registration.event_types),
@@ -166,8 +169,42 @@ async def list_deliveries(
 # --- live stream --------------------------------------------------------------------
 
 
+async def _while_entitled(
+    request: Request, principal: Principal, chunks: AsyncIterator[str]
+) -> AsyncIterator[str]:
+    """Pass the stream on while the caller still stands as they did when it opened: at
+    most every `RECHECK_S` seconds (on the next entry or heartbeat) their entitlements are
+    asked again (the orders service's answer, cached 5 s at most); a suspended
+    organisation, a deactivated or demoted user gets `event: revoked` and the end."""
+    authenticator = authenticator_of(request.app)
+    next_check = time.monotonic() + RECHECK_S
+    try:
+        async for chunk in chunks:
+            yield chunk
+            if authenticator is None or time.monotonic() < next_check:
+                continue
+            next_check = time.monotonic() + RECHECK_S
+            try:
+                now: Principal | None = await authenticator.authenticate(request.headers)
+            except DinamisError:
+                now = None
+            if (
+                now is None
+                or not now.in_good_standing
+                or now.organisation_id != principal.organisation_id
+                or now.is_staff != principal.is_staff
+            ):
+                yield "event: revoked\ndata: {}\n\n"
+                return
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
 @router.get("/events/stream")
 async def event_stream(
+    request: Request,
     notify: Notify,
     principal: CurrentPrincipal,
     last_event_id: str | None = Header(default=None, alias="Last-Event-ID"),
@@ -198,13 +235,17 @@ async def event_stream(
             message_fr="compte désactivé ou rattaché à une autre organisation",
         )
     return StreamingResponse(
-        sse_events(
-            notify.hub,
-            _feeds(principal),
-            principal.user_id,
-            notify.store.stream_after,
-            after,
-            notify.settings.sse_heartbeat_s,
+        _while_entitled(
+            request,
+            principal,
+            sse_events(
+                notify.hub,
+                _feeds(principal),
+                principal.user_id,
+                notify.store.stream_after,
+                after,
+                notify.settings.sse_heartbeat_s,
+            ),
         ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},

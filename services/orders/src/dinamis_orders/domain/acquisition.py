@@ -268,7 +268,7 @@ class AcquisitionRequest(BaseModel):
         request = cls.model_validate(
             {
                 "request_id": request_id,
-                "organisation_id": principal.organisation_id,
+                "organisation_id": principal.member_organisation,
                 "submitted_by": principal.user_id,
                 **draft.model_dump(mode="json", exclude={"aoi"}),
                 "aoi": aoi.geojson(),
@@ -288,7 +288,7 @@ class AcquisitionRequest(BaseModel):
         )
         submitted = RequestSubmittedV1(
             request_id=request_id,
-            organisation_id=principal.organisation_id,
+            organisation_id=principal.member_organisation,
             submitted_by=principal.user_id,
             kind=draft.kind,
             sensor_family=draft.sensor_family,

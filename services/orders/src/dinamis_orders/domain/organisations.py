@@ -98,6 +98,9 @@ class Application(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+    organisation_id: Identifier | None = Field(
+        default=None, description="The identifier asked for (default: one is chosen)."
+    )
     name: str = Field(min_length=2, max_length=300)
     category: OrganisationCategory
     country: str = Field(default="FR", pattern=r"^[A-Z]{2}$")

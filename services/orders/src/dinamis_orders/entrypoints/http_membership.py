@@ -10,18 +10,19 @@ from fastapi import APIRouter, Body, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from dinamis_orders.domain.organisations import Application, UserUpdate, member_standing
-from dinamis_orders.entrypoints.deps import OrdersDep, Staff, own_or_staff
+from dinamis_orders.entrypoints.deps import OrdersDep, OwnOrganisationReader, Staff, own_or_staff
 from dinamis_orders.service import membership
-from dinamis_shared.auth import CurrentPrincipal
+from dinamis_shared.auth import AuthenticatedPrincipal, CurrentPrincipal
 from dinamis_shared.events import Identifier, OrganisationStatus
 
 router = APIRouter(prefix="/v1", tags=["membership"])
 
 
 @router.post("/organisations", status_code=201)
-async def apply(orders: OrdersDep, principal: CurrentPrincipal, application: Application) -> dict:
+async def apply(orders: OrdersDep, principal: AuthenticatedPrincipal, application: Application) -> dict:
     """Apply for membership (adhésion). Caller: the organisation's legal representative or their
-    delegate, authenticated with a token for the organisation applied for; they become its referent."""
+    delegate, not yet a user of any organisation (or the referent of a refused application of the
+    same organisation); they become its referent."""
     return await membership.apply(orders, principal, application)
 
 
@@ -41,15 +42,18 @@ async def list_organisations(
 
 
 @router.get("/organisations/{org_id}")
-async def get_organisation(orders: OrdersDep, principal: CurrentPrincipal, org_id: Identifier) -> dict:
-    """Members of that organisation, and staff."""
+async def get_organisation(orders: OrdersDep, principal: OwnOrganisationReader, org_id: Identifier) -> dict:
+    """Active users of that organisation (also while it is pending, suspended or expired), and staff."""
     own_or_staff(principal, org_id)
     return await orders.organisations.require(org_id, "organisation")
 
 
 @router.get("/organisations/{org_id}/history")
-async def organisation_history(orders: OrdersDep, principal: CurrentPrincipal, org_id: Identifier) -> dict:
-    """Members of that organisation, and staff: every change, who made it, when and why."""
+async def organisation_history(
+    orders: OrdersDep, principal: OwnOrganisationReader, org_id: Identifier
+) -> dict:
+    """Active users of that organisation (whatever its status), and staff: every change, who
+    made it, when and why."""
     own_or_staff(principal, org_id)
     await orders.organisations.require(org_id, "organisation")
     return {"history": await orders.organisations.history(org_id)}
@@ -104,7 +108,7 @@ async def put_user(
 
 
 @router.get("/me")
-async def me(orders: OrdersDep, principal: CurrentPrincipal) -> dict:
+async def me(orders: OrdersDep, principal: AuthenticatedPrincipal) -> dict:
     """Anyone authenticated: who the platform thinks you are, and whether you may use it now."""
     org, user = await orders.standing_of(principal)
     return {
@@ -135,8 +139,10 @@ async def list_api_keys(orders: OrdersDep, principal: CurrentPrincipal) -> dict:
 
 
 @router.delete("/api-keys/{access_key}")
-async def revoke_api_key(orders: OrdersDep, principal: CurrentPrincipal, access_key: Identifier) -> dict:
-    """The key's owner, and staff."""
+async def revoke_api_key(
+    orders: OrdersDep, principal: AuthenticatedPrincipal, access_key: Identifier
+) -> dict:
+    """The key's owner (whatever their standing: revoking only takes access away), and staff."""
     return await membership.revoke_api_key(orders, principal, access_key)
 
 
@@ -162,9 +168,18 @@ class ItemsQuery(BaseModel):
 
 
 @router.post("/access/items")
-async def item_access(orders: OrdersDep, principal: CurrentPrincipal, body: ItemsQuery) -> dict:
+async def item_access(orders: OrdersDep, principal: AuthenticatedPrincipal, body: ItemsQuery) -> dict:
     """Anyone authenticated, about themselves: may I read these catalogue items? The catalog's
     signing endpoint forwards its caller's credentials here, so decisions come from the
     current membership state, never from a copy."""
     decisions = await membership.item_decisions(orders, principal, body.item_ids)
     return {"decisions": {k: v.model_dump() for k, v in decisions.items()}}
+
+
+@router.post("/access/whoami")
+async def whoami(principal: AuthenticatedPrincipal) -> dict:
+    """Anyone authenticated, about themselves: what the records entitle them to now
+    (organisation, roles, standing, staff, `access_until`). Every other service asks
+    this through `dinamis_shared.auth.OrdersEntitlements`, forwarding its caller's own
+    credentials, so it can neither be asked about someone else nor enumerate users."""
+    return principal.model_dump(mode="json")

@@ -55,10 +55,13 @@ class Orders:
         return User.model_validate(_strip(state)) if state else None
 
     async def standing_of(self, principal: Principal) -> tuple[Organisation | None, User | None]:
+        """The caller's organisation and user records (as they are now)."""
+        if principal.organisation_id is None:
+            return None, await self.user(principal.user_id)
         org = await self.organisation(principal.organisation_id)
         user = await self.user(principal.user_id)
         if user is not None and user.organisation_id != principal.organisation_id:
-            user = None  # a token for another organisation than the one the user belongs to
+            user = None  # moved to another organisation since the principal was resolved
         return org, user
 
 

@@ -17,11 +17,18 @@ from dinamis_orders.domain.organisations import (
     User,
     UserUpdate,
 )
+from dinamis_orders.service import entitlements
 from dinamis_orders.service.context import Orders
-from dinamis_shared.auth import Forbidden, Principal, Role, Unauthenticated
+from dinamis_shared.auth import Forbidden, Identity, Principal, Role, Unauthenticated
 from dinamis_shared.events import ContractorDelegation, OrganisationCategory, OrganisationStatus
 
 log = logging.getLogger(__name__)
+
+
+# The orders service itself acting on a schedule (membership expiry): never a caller.
+SYSTEM = Principal(
+    user_id="orders", organisation_id="dinamis", roles=frozenset({Role.OPERATOR}), standing="staff"
+)
 
 
 def _state(model: Organisation | User) -> dict:
@@ -29,20 +36,34 @@ def _state(model: Organisation | User) -> dict:
 
 
 async def apply(orders: Orders, principal: Principal, application: Application) -> dict:
-    """The legal representative applies for their organisation (the token's organisation).
-    A refused organisation may apply again (a new revision of the same record)."""
+    """The legal representative (or their delegate) applies for their organisation and
+    becomes its referent. The caller must be unknown to the platform (no user record),
+    or the referent of a refused application re-applying for the same organisation (a
+    new revision of the same record). Staff do not apply."""
     now = orders.now()
-    if principal.organisation_id == orders.settings.staff_organisation_id:
+    org_id = application.organisation_id or f"org-{secrets.token_hex(5)}"
+    if principal.organisation_id == orders.settings.staff_organisation_id or principal.is_staff:
         raise Forbidden(
             "DINAMIS staff do not apply for membership",
             message_fr="le personnel DINAMIS ne demande pas d'adhésion",
         )
-    previous = await orders.organisations.get(principal.organisation_id)
+    if principal.organisation_id is not None and principal.organisation_id != org_id:
+        raise Forbidden(
+            f"you are already a user of {principal.organisation_id!r}",
+            code="already-a-user",
+            message_fr=f"vous êtes déjà utilisateur de {principal.organisation_id!r}",
+        )
+    previous = await orders.organisations.get(org_id)
     if previous is not None and previous["status"] != OrganisationStatus.REFUSED.value:
         raise rules.MembershipError(
-            f"organisation {principal.organisation_id!r} has already applied ({previous['status']})",
+            f"organisation {org_id!r} has already applied ({previous['status']})",
             code="already-exists",
-            message_fr=f"{principal.organisation_id!r} a déjà une adhésion ({previous['status']})",
+            message_fr=f"{org_id!r} a déjà une adhésion ({previous['status']})",
+        )
+    if previous is not None and principal.organisation_id != org_id:
+        raise Forbidden(
+            "only the referent of a refused application applies again",
+            message_fr="seul le référent d'une demande refusée la renouvelle",
         )
     if application.category is OrganisationCategory.CONTRACTOR:
         body = await orders.organisation(application.commissioning_organisation_id or "")
@@ -59,7 +80,7 @@ async def apply(orders: Orders, principal: Principal, application: Application) 
             end=application.contract_end,  # type: ignore[arg-type]
         )
     org = Organisation(
-        organisation_id=principal.organisation_id,
+        organisation_id=org_id,
         name=application.name,
         category=application.category,
         country=application.country,
@@ -91,11 +112,11 @@ async def apply(orders: Orders, principal: Principal, application: Application) 
         change="applied",
         events=[org.changed_event(rev + 1, principal.user_id, now)],
     )
-    await _save_user(orders, referent, principal.user_id, now, change="referent of the application")
+    await save_user(orders, referent, principal.user_id, now, change="referent of the application")
     return saved
 
 
-async def _save_user(
+async def save_user(
     orders: Orders, user: User, by: str, now: datetime, change: str, rev: int | None = None
 ) -> dict:
     """Write a user; `rev` is the revision the caller checked (a concurrent change fails)."""
@@ -225,7 +246,7 @@ async def put_user(
             message_fr="cet utilisateur appartient à une autre organisation",
         )
     user = User(user_id=user_id, organisation_id=org_id, **update.model_dump())
-    return await _save_user(
+    return await save_user(
         orders,
         user,
         principal.user_id,
@@ -310,7 +331,9 @@ async def verify_api_key(orders: Orders, access_key: str, secret_key: str) -> Pr
         raise Unauthenticated(
             "unknown or revoked API key", code="invalid-api-key", message_fr="clé d'API inconnue ou révoquée"
         )
-    # The key acts with the roles its owner still has today, and only while active.
+    # The key acts with the roles its owner still has today (and no more than it was
+    # created with), only while the owner is active, with the owner's current standing
+    # (the caller's gate refuses it while their organisation is suspended).
     user = await orders.user(state["user_id"])
     if user is None or not user.active or user.organisation_id != state["organisation_id"]:
         raise Unauthenticated(
@@ -318,12 +341,13 @@ async def verify_api_key(orders: Orders, access_key: str, secret_key: str) -> Pr
             code="invalid-api-key",
             message_fr="le titulaire de la clé d'API n'est plus un utilisateur actif",
         )
-    return Principal(
-        user_id=state["user_id"],
-        organisation_id=state["organisation_id"],
-        roles=frozenset(Role(r) for r in state["roles"]) & frozenset(user.roles),
-        via="api-key",
-        key_id=access_key,
+    owner = await entitlements.resolve(orders, Identity(sub=state["user_id"]))
+    return owner.model_copy(
+        update={
+            "roles": owner.roles & frozenset(Role(r) for r in state["roles"]),
+            "via": "api-key",
+            "key_id": access_key,
+        }
     )
 
 
@@ -371,7 +395,7 @@ async def expire_memberships(orders: Orders) -> int:
             try:
                 await change_status(
                     orders,
-                    Principal(user_id="orders", organisation_id="dinamis", roles=frozenset({Role.OPERATOR})),
+                    SYSTEM,
                     state["organisation_id"],
                     OrganisationStatus.EXPIRED,
                     "fin de la période d'adhésion / membership period over",

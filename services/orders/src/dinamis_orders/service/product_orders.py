@@ -124,7 +124,7 @@ async def place(orders: Orders, principal: Principal, draft: ProductOrderDraft) 
     }
     requested = DeliveryRequestedV1(
         order_id=order_id,
-        organisation_id=principal.organisation_id,
+        organisation_id=principal.member_organisation,
         user_id=principal.user_id,
         products=specs,
         requested_at=now,

@@ -65,9 +65,11 @@ async def quote(orders: Orders, principal: Principal, draft: RequestDraft) -> di
     """Area, quota impact, co-financing needed and overlap warnings, before submitting."""
     await membership.require_member(orders, principal, staff_ok=False)
     aoi = parse_aoi(draft.aoi, draft.sensor_family, orders.settings.max_request_km2)
-    org = await orders.organisation(principal.organisation_id)
+    org = await orders.organisation(principal.member_organisation)
     period = quota_period(draft, orders.now())
-    balance = await orders.ledger.balance(quota_id(principal.organisation_id, draft.sensor_family, period))
+    balance = await orders.ledger.balance(
+        quota_id(principal.member_organisation, draft.sensor_family, period)
+    )
     shortfall = max(0.0, round(aoi.area_km2 - balance.available, 6))
     catalogue = await catalogue_overlap(orders, aoi, draft)
     pending = [o.shown_to(principal) for o in await pending_overlap(orders, aoi, draft.sensor_family)]

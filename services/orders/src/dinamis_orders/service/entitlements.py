@@ -1,0 +1,118 @@
+"""What a caller may do now, from the orders service's records: the one authority.
+
+A token says only who the caller is (`Identity`: `sub`, e-mail). The user record keyed
+by that `sub` says the rest: its organisation and that organisation's status and end,
+the user's active flag and roles, staff (a user of the platform's own organisation —
+the only place the operator and admin roles exist), a contractor's delegation window.
+The orders service's routes resolve it here, in process; every other service asks
+`POST /v1/access/whoami` through `dinamis_shared.auth.OrdersEntitlements`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from dinamis_orders.domain import organisations as rules
+from dinamis_orders.domain.organisations import Organisation, User
+from dinamis_orders.service.context import Orders
+from dinamis_shared.auth import STAFF_ROLES, EntitlementsResolver, Identity, Principal, Role
+
+
+def entitlements_of(
+    staff_organisation_id: str,
+    user_id: str,
+    user: User | None,
+    org: Organisation | None,
+    now: datetime,
+    *,
+    email: str | None = None,
+) -> Principal:
+    """The pure decision: a user record (or none) and its organisation -> a Principal."""
+    if user is None:
+        return Principal(
+            user_id=user_id,
+            email=email,
+            standing="not-a-member",
+            reason="inconnu de DINAMIS : demandez une adhésion ou une invitation"
+            " / unknown to DINAMIS: apply for membership or ask for an invitation",
+        )
+    roles = frozenset(user.roles)
+    base: dict[str, Any] = {
+        "user_id": user_id,
+        "organisation_id": user.organisation_id,
+        "email": email or str(user.email),
+    }
+    if not user.active:
+        return Principal(
+            **base,
+            roles=roles - STAFF_ROLES,
+            standing="user-inactive",
+            reason="compte désactivé / account deactivated",
+        )
+    if user.organisation_id == staff_organisation_id:
+        if roles & STAFF_ROLES:
+            return Principal(
+                **base, roles=roles, standing="staff", reason="personnel DINAMIS / DINAMIS staff"
+            )
+        return Principal(**base, roles=roles, standing="not-a-member", reason="aucun rôle / no role")
+    roles = roles - STAFF_ROLES  # operator and admin exist only in the platform's own organisation
+    as_member = Principal(**base, roles=roles)
+    decision = rules.member_standing(as_member, org, user, now)
+    until = org.valid_until if org is not None else None
+    if org is not None and org.delegation is not None:
+        until = org.delegation.end if until is None else min(until, org.delegation.end)
+    return Principal(**base, roles=roles, standing=decision.code, reason=decision.reason, access_until=until)
+
+
+async def resolve(orders: Orders, identity: Identity) -> Principal:
+    """The current entitlements of `identity.sub` (no cache: the records are right here)."""
+    user = await orders.user(identity.sub)
+    org = None
+    if user is not None and user.organisation_id != orders.settings.staff_organisation_id:
+        org = await orders.organisation(user.organisation_id)
+    return entitlements_of(
+        orders.settings.staff_organisation_id, identity.sub, user, org, orders.now(), email=identity.email
+    )
+
+
+def local_entitlements(orders: Orders) -> EntitlementsResolver:
+    async def entitlements(identity: Identity, credentials: dict[str, str]) -> Principal:
+        return await resolve(orders, identity)
+
+    return entitlements
+
+
+async def ensure_staff(
+    orders: Orders,
+    user_id: str,
+    email: str,
+    display_name: str,
+    roles: list[Role],
+    *,
+    by: str = "bootstrap",
+    active: bool = True,
+) -> dict:
+    """Create or update a DINAMIS staff account (a user of the platform's own organisation).
+
+    The first admin comes from here (`python -m dinamis_orders.staff`, run by whoever
+    operates the database); later ones are added by admins through
+    `PUT /v1/organisations/dinamis/users/{sub}`."""
+    from dinamis_orders.service.membership import save_user
+
+    if not set(roles) <= {Role.OPERATOR, Role.ADMIN}:
+        raise ValueError("staff hold the operator and/or admin roles")
+    user = User(
+        user_id=user_id,
+        organisation_id=orders.settings.staff_organisation_id,
+        email=email,
+        display_name=display_name,
+        language="fr",
+        roles=roles,
+        active=active,
+    )
+    current = await orders.users.get(user_id)
+    if current is not None and current["organisation_id"] != orders.settings.staff_organisation_id:
+        raise ValueError(f"{user_id} is a user of {current['organisation_id']}, not staff")
+    return await save_user(
+        orders, user, by, orders.now(), change="staff account", rev=current["rev"] if current else 0
+    )
