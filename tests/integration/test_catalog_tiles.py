@@ -278,10 +278,8 @@ def test_unlisted_tile_matrix_sets_are_not_found(scene, search_id):
             assert (
                 problem["code"] == "tile-matrix-set-not-offered" and "n'est pas proposée" in problem["detail"]
             )
-    r = tile(
-        search_id, CDB := morecantile.Tile(0, 0, 8), tms="CDB1GlobalGrid", headers={"Accept-Language": "en"}
-    )
-    assert r.status_code == 404 and r.json()["detail"].startswith("tile matrix set"), CDB
+    r = tile(search_id, morecantile.Tile(0, 0, 8), tms="CDB1GlobalGrid", headers={"Accept-Language": "en"})
+    assert r.status_code == 404 and r.json()["detail"].startswith("tile matrix set"), r.text
 
 
 def test_bypass_strings_and_abusive_parameters_are_refused(scene, search_id, member):
@@ -396,7 +394,7 @@ def test_memory_returns_to_its_baseline_after_large_tiles(scene, search_id, memb
         for tms_id, tms in grids.items():
             for z in zooms[tms_id]:
                 r = tile(search_id, center_tile(scene, z, tms), member.headers, tms=tms_id, tilesize="512")
-                assert r.status_code in (200, 204), r.text
+                assert r.status_code == 200, r.text  # the scene's centre: always drawn
 
     round_of_tiles()  # warm: COGs opened, caches filled
     time.sleep(1)
