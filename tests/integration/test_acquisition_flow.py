@@ -14,8 +14,9 @@ from dinamis_shared.events import RequestUpdatedV1
 from dinamis_shared.testing import start_service, stop_service
 from dinamis_shared.watch import EventWatcher
 from tests.integration.orders_api import Caller, new_member_org, orders_api, square, tasking
+from tests.ports import free_ports
 
-ORDERS, INGEST, CATALOG, SUPPLIER = 18621, 18622, 18623, 18624
+ORDERS, INGEST, CATALOG, SUPPLIER = free_ports(4)
 
 
 @pytest.fixture(scope="module")

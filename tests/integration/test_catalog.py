@@ -22,9 +22,10 @@ from dinamis_shared.examples import lyon_item
 from dinamis_shared.testing import start_service, stop_service
 from dinamis_shared.watch import EventWatcher
 from dinamis_sim.simulator import SimulatedScene, announce, stage_package, write_package
+from tests.ports import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
-PORT = 18202
+PORT, INGEST_PORT = free_ports(2)
 API = f"http://127.0.0.1:{PORT}"
 
 
@@ -201,7 +202,7 @@ async def test_post_search_without_json_content_type_is_a_client_error(catalog, 
 
 async def test_scene_from_a_supplier_is_searchable_through_ingest_and_catalog(settings, catalog, tmp_path):
     """The whole chain: simulator delivery -> ingest -> scene-ingested -> catalog search."""
-    ingest = start("ingest", 18203, tmp_path)
+    ingest = start("ingest", INGEST_PORT, tmp_path)
     try:
         s3 = clients.s3_client(settings)
         lon, lat = random.uniform(-4, 7), random.uniform(43.5, 49.5)

@@ -21,9 +21,9 @@ from dinamis_shared.testing import start_service, stop_service
 from tests.integration.scenes import ingest_scene
 from tests.integration.stac_offline import SchemaNotVendored, offline_schemas, schema_store
 from tests.integration.test_catalog import ingested, publish
+from tests.ports import free_ports
 
-PORT = 18701
-INGEST_PORT = 18703
+PORT, INGEST_PORT = free_ports(2)
 API = f"http://127.0.0.1:{PORT}"
 COLLECTION = "pleiades-neo-ortho"  # where simulated PNEO4 ortho scenes go
 CLASSES = ["core", "features", "item-search", "filter"]

@@ -17,8 +17,9 @@ import pytest
 from dinamis_shared.testing import start_service, stop_service
 from tests.integration.orders_api import Caller, new_member_org, orders_api, uid
 from tests.integration.scenes import ingest_scene
+from tests.ports import free_ports
 
-CATALOG, ORDERS, INGEST = 18611, 18612, 18613
+CATALOG, ORDERS, INGEST = free_ports(3)
 API = f"http://127.0.0.1:{CATALOG}"
 
 

@@ -27,8 +27,9 @@ from dinamis_catalog.entrypoints.tiles import OFFERED_TMS  # the grids' geometry
 from dinamis_shared.testing import start_service, stop_service
 from tests.integration.orders_api import Caller, new_member_org, orders_api, uid
 from tests.integration.scenes import ingest_scene
+from tests.ports import free_ports
 
-ORDERS, CATALOG, INGEST, TILES = 18711, 18712, 18713, 18714
+ORDERS, CATALOG, INGEST, TILES = free_ports(4)
 API = f"http://127.0.0.1:{CATALOG}"
 TILER = f"http://127.0.0.1:{TILES}"
 PUBLIC_RESOLUTION_M = 10.0

@@ -37,8 +37,9 @@ from dinamis_shared.testing import start_service, stop_service
 from dinamis_shared.watch import EventWatcher
 from dinamis_sim.simulator import SimulatedScene, announce, stage_package, write_package
 from tests.integration.orders_api import ensure_staff, seed_member
+from tests.ports import free_ports
 
-PORT = 18404
+PORT, INGEST_PORT, CATALOG_PORT = free_ports(3)
 ORDERS_PORT = 18407
 API = f"http://127.0.0.1:{PORT}"
 ORG, OTHER_ORG = "org-lyon", "org-brest"
@@ -98,9 +99,9 @@ def token(key_file: Path, org: str = ORG, roles=("member",), user: str = "u-alic
 def scene(settings, tmp_path_factory) -> dict:
     """A Pléiades Neo PAN + MS scene near Lyon, ingested and catalogued for real."""
     logs = tmp_path_factory.mktemp("scene")
-    ingest = start_service("ingest", 18401, logs)
+    ingest = start_service("ingest", INGEST_PORT, logs)
     catalog = start_service(
-        "catalog", 18403, logs, env={"DINAMIS_CATALOG_PUBLIC_URL": "http://127.0.0.1:18403"}
+        "catalog", CATALOG_PORT, logs, env={"DINAMIS_CATALOG_PUBLIC_URL": f"http://127.0.0.1:{CATALOG_PORT}"}
     )
     try:
         s3 = clients.s3_client(settings)

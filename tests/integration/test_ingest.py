@@ -27,9 +27,10 @@ from dinamis_shared.testing import start_service, stop_service
 from dinamis_shared.watch import EventWatcher
 from dinamis_sim.simulator import SimulatedScene, announce, stage_package, write_package
 from tests.conftest import stack
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-PORT = 18201
+PORT = free_port()
 SECRET = "test-supplier-secret"
 TOPICS = [SceneIngestedV1.topic(), SceneRejectedV1.topic(), SceneAcquiredV1.topic() + ".dlq"]
 

@@ -52,12 +52,13 @@ from dinamis_shared.events import (
 from dinamis_shared.examples import example_events
 from dinamis_shared.testing import start_service, stop_service
 from tests.integration.orders_api import ensure_staff, seed_member
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-PORT = 18501
+PORT = free_port()
 ORDERS_PORT = 18509
 API = f"http://127.0.0.1:{PORT}"
-HOOK_PORT = 18551
+HOOK_PORT = free_port()
 WEB = "https://dinamis.test/app"
 GROUP = "notify"
 EXAMPLES = {type(e): e for e in example_events()}

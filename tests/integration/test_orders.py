@@ -36,8 +36,9 @@ from tests.integration.orders_api import (
     tasking,
     uid,
 )
+from tests.ports import free_port
 
-PORT = 18601
+PORT = free_port()
 API = orders_api(PORT)
 
 

@@ -29,8 +29,9 @@ from dinamis_shared.examples import lyon_item
 from dinamis_shared.testing import start_service, stop_service
 from dinamis_shared.watch import EventWatcher
 from tests.integration.orders_api import Caller, application, new_member_org, orders_api, square, tasking, uid
+from tests.ports import free_port, free_ports
 
-CATALOG_PORT, ORDERS_PORT = 18602, 18603
+CATALOG_PORT, ORDERS_PORT = free_ports(2)
 API = orders_api(ORDERS_PORT)
 
 
@@ -394,7 +395,7 @@ async def test_100_concurrent_approvals_never_overdraw_a_quota(keyfile, operator
 async def test_outbox_survives_a_killed_process(keyfile, operator, settings, tmp_path):
     """A replica that wrote a state change and was SIGKILLed before publishing: the next
     replica publishes the change's events once, with their stored ids."""
-    port = 18604
+    port = free_port()
     env = {
         "DINAMIS_AUTH_LOCAL_KEY_FILE": str(keyfile),
         "DINAMIS_ORDERS_SUPPLIER_URL": "",

@@ -16,11 +16,12 @@ import httpx
 import pytest
 
 from tests.conftest import stack
+from tests.ports import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
 # Ports apart from `make up`'s (81xx), so the test can run beside a running platform.
-PORTS = {"ingest": 18101, "catalog": 18102, "orders": 18103, "delivery": 18104, "notify": 18105}
+PORTS = dict(zip(("ingest", "catalog", "orders", "delivery", "notify"), free_ports(5), strict=True))
 USES = {  # server -> services that must turn not-ready without it
     "kafka": {"ingest", "catalog", "orders", "delivery", "notify"},
     "ferretdb": {"orders", "delivery", "notify"},
