@@ -25,6 +25,7 @@ def test_service_prefix_wins_over_platform_prefix(monkeypatch):
 
 
 def test_production_refuses_development_credentials(monkeypatch):
+    monkeypatch.delenv("DINAMIS_AUTH_JWKS_URL", raising=False)  # the local stack's env may set it
     monkeypatch.setenv("DINAMIS_ENVIRONMENT", "production")
     with pytest.raises(ValidationError, match="s3_secret_key is unset or a local-stack development secret"):
         DemoSettings()
