@@ -8,6 +8,7 @@ settings, readiness covers both, and a catalog replica is then one unit to scale
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -41,6 +42,8 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
     settings = settings or CatalogSettings()
     stac_settings = StacSettings(
         stac_fastapi_title=settings.title,
+        # The OpenAPI where the DINAMIS SDK looks for it (`<signing endpoint>/openapi.json`).
+        openapi_url="/openapi.json",
         use_api_hydrate=True,
         enable_transactions_extensions=False,
         cors_origins=["*"],
@@ -65,6 +68,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
     )
 
     install_dinamis_error_handler(app)
+    advertise_login(app, settings)
 
     @app.middleware("http")
     async def json_bodies_only(
@@ -85,6 +89,34 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         return await call_next(request)
 
     return app
+
+
+def advertise_login(app: FastAPI, settings: CatalogSettings) -> None:
+    """Say in the OpenAPI where users log in: `components.securitySchemes.OAuth2PasswordBearer`
+    with the identity provider's token endpoint (`flows.password.tokenUrl`), required by the
+    signing routes. The DINAMIS SDK reads it there and logs in with the device flow at
+    `<tokenUrl minus /token>/auth/device` (client `gdal`). Nothing when no provider is set."""
+    if not settings.oidc_token_url:
+        return
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+            schemes["OAuth2PasswordBearer"] = {
+                "type": "oauth2",
+                "description": "Jeton du fournisseur d'identité DINAMIS (flux « device » du SDK) / "
+                "a token of the DINAMIS identity provider (the SDK's device flow).",
+                "flows": {"password": {"tokenUrl": settings.oidc_token_url, "scopes": {}}},
+            }
+            for path in signing.SIGNING_PATHS:
+                for operation in schema.get("paths", {}).get(path, {}).values():
+                    operation["security"] = [{"OAuth2PasswordBearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def main() -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from dinamis_shared.auth import LOCAL_ISSUER
 from dinamis_shared.settings import ServiceSettings
 
 
@@ -29,6 +30,20 @@ class CatalogSettings(ServiceSettings):
     archive_public_url: str = "http://127.0.0.1:8333"
     sign_default_seconds: int = 7 * 24 * 3600
     sign_max_seconds: int = 7 * 24 * 3600
+    # Where users log in (the DINAMIS SDK's device flow): the identity provider's token
+    # endpoint, advertised in the OpenAPI as `OAuth2PasswordBearer`'s `tokenUrl`. Default:
+    # `<issuer>/protocol/openid-connect/token` of DINAMIS_OIDC_ISSUER, else of the trusted
+    # issuer (`auth_issuer`) when it is not the local development key's.
+    oidc_issuer: str = ""
+    oidc_token_url: str = ""
+
+    @model_validator(mode="after")
+    def _default_token_url(self) -> CatalogSettings:
+        if not self.oidc_token_url:
+            issuer = (self.oidc_issuer or self.auth_issuer).rstrip("/")
+            if issuer and issuer != LOCAL_ISSUER.rstrip("/"):
+                self.oidc_token_url = f"{issuer}/protocol/openid-connect/token"
+        return self
 
 
 class TilesSettings(CatalogSettings):

@@ -25,6 +25,7 @@ from dinamis_shared.auth import Forbidden, Principal, current_principal
 from dinamis_shared.errors import DinamisError
 
 router = APIRouter(tags=["signing"])
+SIGNING_PATHS = ("/sign_urls", "/sign_urls_put")  # their OpenAPI says where to log in (app.py)
 MAX_URLS = 100
 UPLOAD_BUCKET = "uploads"
 # archive/<collection>/<yyyy>/<mm>/<dd>/<scene>/v<n>/<file>
