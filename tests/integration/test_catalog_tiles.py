@@ -1,8 +1,10 @@
 """Map tiles (`dinamis-catalog-tiles`, titiler-pgstac) rendered from a real scene that
 ingest archived in the private object store: a registered search, public PNG tiles at
 10 m per pixel or coarser in every tile matrix set offered and tile size, authenticated
-ones finer (only the items the caller may read); strict parameters, bounded
-registration, and the tiler's memory after large tiles."""
+ones finer (only the items the caller may read); public tiles drawn from >= 10 m data,
+averaged, with the server's stretch (the reviewer's multi-grid and windowed-rescale
+attacks re-run); strict parameters, bounded registration, and the tiler's memory after
+large tiles."""
 
 from __future__ import annotations
 
@@ -19,11 +21,16 @@ import morecantile
 import numpy as np
 import psycopg
 import pytest
+import rasterio
 from pyproj import CRS, Geod, Transformer
+from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
+from rasterio.transform import from_bounds
+from rasterio.vrt import WarpedVRT
 
 from dinamis_catalog.entrypoints.tiles import OFFERED_TMS  # the grids' geometry, not the rule
+from dinamis_catalog.tiles_app import TilesSettings, gdal_environment
 from dinamis_shared.testing import start_service, stop_service
 from tests.integration.orders_api import Caller, new_member_org, orders_api, uid
 from tests.integration.scenes import ingest_scene
@@ -97,6 +104,29 @@ def register(body: dict, **kwargs) -> httpx.Response:
 
 
 @pytest.fixture(scope="module")
+async def fine_scene(settings, services, tmp_path_factory):
+    """A 6 m scene (1024 px over 6144 m): its archive COG has one overview, at 12 m."""
+    lon, lat = random.uniform(0.5, 6.5), random.uniform(43.5, 49.0)
+    return await ingest_scene(
+        settings,
+        API,
+        tmp_path_factory.mktemp("fine"),
+        lon,
+        lat,
+        datetime(2026, 5, 3, 10, 30, tzinfo=UTC),
+        size=1024,
+        extent_m=6144,
+    )
+
+
+@pytest.fixture(scope="module")
+def fine_search_id(fine_scene) -> str:
+    r = register({"collections": [fine_scene["collection"]], "ids": [fine_scene["id"]]})
+    assert r.status_code == 200, r.text
+    return r.json()["id"]
+
+
+@pytest.fixture(scope="module")
 def search_id(scene) -> str:
     r = register({"collections": [scene["collection"]], "ids": [scene["id"]]})
     assert r.status_code == 200, r.text
@@ -121,7 +151,7 @@ def tile(
     fmt: str = "png",
     **params,
 ) -> httpx.Response:
-    params = {"assets": "pan", "rescale": "0,4000", **params}
+    params = {"assets": "pan", **params}
     url = f"{TILER}/searches/{search_id}/tiles/{tms}/{t.z}/{t.x}/{t.y}.{fmt}"
     return httpx.get(url, params=params, headers=headers or {}, timeout=60)
 
@@ -231,7 +261,7 @@ def test_full_resolution_tiles_need_an_account_and_show_only_readable_items(
     t = center_tile(scene, 14)  # 6.6 m per pixel
     r = tile(search_id, t)
     assert r.status_code == 401 and r.json()["code"] == "unauthenticated"
-    r = tile(search_id, t, member.headers)
+    r = tile(search_id, t, member.headers, rescale="0,4000")
     assert r.status_code == 200, r.text
     assert r.headers["cache-control"] == "private, no-store"
     assert served_metres_per_pixel(r) < PUBLIC_RESOLUTION_M
@@ -241,7 +271,7 @@ def test_full_resolution_tiles_need_an_account_and_show_only_readable_items(
     t13 = center_tile(scene, 13)
     assert tile(search_id, t13).status_code == 200
     assert tile(search_id, t13, tilesize="512").status_code == 401
-    r = tile(search_id, t13, member.headers, tilesize="512")
+    r = tile(search_id, t13, member.headers, tilesize="512", rescale="0,4000")
     assert r.status_code == 200 and r.headers["cache-control"] == "private, no-store"
     # Not a member (an organisation DINAMIS does not know): refused with the reason.
     outsider = Caller(keyfile, uid("usr"), uid("org"), ["member"])
@@ -260,6 +290,128 @@ def test_full_resolution_tiles_need_an_account_and_show_only_readable_items(
     )
     r = tile(search_id, t, contractor.headers)
     assert r.status_code == 204, r.text
+
+
+def expected_public_tile(
+    scene: dict, tms: morecantile.TileMatrixSet, t: morecantile.Tile, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Our own rendering of a public tile, from the archive COG: its first overview at or
+    above 10 m, warped to the tile's grid with average resampling, stretched 0-4095 to
+    0-255 (rio-tiler's linear rescale, truncated): (gray, valid)."""
+    from dinamis_catalog.entrypoints.tiles import archive_path
+
+    settings = TilesSettings()
+    path = archive_path(scene["assets"]["pan"]["href"], settings.archive_public_url)
+    assert path is not None
+    with rasterio.open(path) as full:
+        assert abs(full.transform.a) < PUBLIC_RESOLUTION_M and full.overviews(1) == [2]
+        with rasterio.open(path, overview_level=0) as overview:
+            assert abs(overview.transform.a) >= PUBLIC_RESOLUTION_M
+            grid = from_bounds(*tms.xy_bounds(t), size, size)
+            crs = rasterio.CRS.from_wkt(tms.rasterio_crs.to_wkt())
+            with WarpedVRT(
+                overview, crs=crs, transform=grid, width=size, height=size, resampling=Resampling.average
+            ) as vrt:
+                values, valid = vrt.read(1).astype("float64"), vrt.read_masks(1) > 0
+    gray = np.trunc(np.clip(values, 0, 4095) / 4095 * 255).astype(np.uint8)
+    return gray, valid
+
+
+def test_public_tiles_are_averaged_from_10_m_data_with_the_server_stretch(
+    fine_scene, fine_search_id, monkeypatch
+):
+    """The reviewer's attack re-run on a 6 m scene: whatever tile size, grid or rescale an
+    anonymous client asks, a public tile equals our own rendering of the COG's 12 m
+    overview (average, fixed stretch); the windowed rescales and other sizes are refused."""
+    cases = [
+        ("WebMercatorQuad", 13, 256),  # ~9-13 m depending on latitude: public only >= 10 m
+        ("WebMercatorQuad", 12, 512),
+        ("WebMercatorQuad", 12, 256),
+        ("EuropeanETRS89_LAEAQuad", 10, 256),  # 17.2 m
+        ("FranceLambert93Quad", 8, 512),  # 9.4 m at 512: private; 256 is 18.75 m
+        ("FranceLambert93Quad", 8, 256),
+    ]
+    for name, value in gdal_environment(TilesSettings()).items():  # to read the archive COG
+        monkeypatch.setenv(name, value)
+    compared = 0
+    for tms_id, z, size in cases:
+        tms = OFFERED_TMS[tms_id]
+        t = center_tile(fine_scene, z, tms)
+        r = tile(fine_search_id, t, tms=tms_id, tilesize=str(size))
+        if r.status_code == 401:  # finer than 10 m here
+            continue
+        assert r.status_code == 200, (tms_id, z, size, r.text)
+        gray, alpha = pixels(r.content)
+        expected, valid = expected_public_tile(fine_scene, tms, t, size)
+        both = (alpha > 0) & valid
+        assert both.mean() > 0.05, (tms_id, z, size)
+        diff = np.abs(gray[both].astype(int) - expected[both].astype(int))
+        assert diff.max() <= 1 and (diff == 0).mean() > 0.99, (tms_id, z, size, diff.max())
+        compared += 1
+        # The windowed rescales (exact 12-bit values in 17 PNGs), resampling choices,
+        # buffers and other sizes: refused, with the reason.
+        for params, code in (
+            ({"rescale": "0,255"}, "rescale-not-allowed"),
+            ({"rescale": "255,510"}, "rescale-not-allowed"),
+            ({"resampling": "nearest"}, "resampling-not-allowed"),
+            ({"reproject": "nearest"}, "reproject-not-allowed"),
+            ({"expression": "b1*16"}, "expression-not-allowed"),
+            ({"assets": "pan|expression=b1*16"}, "asset-option-not-allowed"),
+            ({"nodata": "1000"}, "nodata-not-allowed"),
+            ({"buffer": "1"}, "buffer-not-allowed"),
+            ({"padding": "1"}, "padding-not-allowed"),
+        ):
+            refused = tile(fine_search_id, t, tms=tms_id, tilesize=str(size), **params)
+            assert refused.status_code == 400, (params, refused.text)
+            assert refused.json()["code"] == code, refused.text
+        r = tile(fine_search_id, t, tms=tms_id, tilesize=str(size), rescale="0,255")
+        assert "n'est pas permis sur les tuiles publiques" in r.json()["detail"]
+        for fmt in ("jpeg", "webp"):
+            assert tile(fine_search_id, t, tms=tms_id, tilesize=str(size), fmt=fmt).status_code == 200
+    assert compared >= 4
+
+
+def test_an_anonymous_client_gets_two_tile_sizes_per_offered_grid(fine_scene, fine_search_id):
+    """The set of grids a public tile can be drawn on: 256 and 512 px in each offered
+    tile matrix set, nothing else."""
+    for tms_id in sorted(OFFERED):
+        tms = OFFERED_TMS[tms_id]
+        sizes_served: set[int] = set()
+        for z in range(tms.minzoom, tms.maxzoom + 1):
+            t = center_tile(fine_scene, z, tms)
+            if (
+                not 10
+                <= metres_per_pixel(
+                    tuple(tms.xy_bounds(t)), CRS.from_wkt(tms.rasterio_crs.to_wkt()), 256, 256
+                )
+                <= 60
+            ):
+                continue
+            for size in (64, 128, 200, 255, 256, 257, 300, 384, 511, 512):
+                r = tile(fine_search_id, t, tms=tms_id, tilesize=str(size))
+                if r.status_code == 200:
+                    sizes_served.add(size)
+                else:
+                    assert r.status_code in (400, 401), (tms_id, z, size, r.text)
+                    if r.status_code == 400:
+                        assert r.json()["code"] == "tilesize-not-allowed"
+        assert sizes_served <= {256, 512} and 256 in sizes_served, (tms_id, sizes_served)
+
+
+def test_members_keep_their_choices_on_tiles_finer_than_public(member, fine_scene, fine_search_id):
+    t = center_tile(fine_scene, 15)  # ~3.3 m per pixel
+    assert tile(fine_search_id, t, rescale="0,255").status_code == 401
+    drawn = {}
+    for rescale in ("0,255", "0,4000"):
+        r = tile(fine_search_id, t, member.headers, rescale=rescale, resampling="nearest", tilesize="300")
+        assert r.status_code == 200, r.text
+        assert r.headers["cache-control"] == "private, no-store"
+        gray, alpha = pixels(r.content)
+        assert gray.shape == (300, 300) and alpha.max() > 0
+        drawn[rescale] = gray[alpha > 0]
+    assert not np.array_equal(drawn["0,255"], drawn["0,4000"])
+    # Without rescale: the server's stretch, also for members.
+    assert tile(fine_search_id, t, member.headers, buffer="2").status_code == 200
 
 
 def test_unlisted_tile_matrix_sets_are_not_found(scene, search_id):
@@ -298,7 +450,6 @@ def test_bypass_strings_and_abusive_parameters_are_refused(scene, search_id, mem
         {"exitwhenfull": "1"},
         {"algorithm": "terrainrgb"},
         {"rescale": "4000,0"},
-        {"rescale": None},
     ]
     for params in abusive:
         for headers in ({}, member.headers):  # authenticated callers have the same bounds
@@ -317,7 +468,7 @@ def test_bypass_strings_and_abusive_parameters_are_refused(scene, search_id, mem
         r = tile(search_id, t, fmt=fmt)
         assert r.status_code == 200 and r.headers["content-type"] == media, (fmt, r.text)
     r = httpx.get(f"{TILER}/searches/{search_id}/WebMercatorQuad/tilejson.json?assets=pan", timeout=30)
-    assert r.status_code == 422
+    assert r.status_code == 200 and "rescale" not in r.json()["tiles"][0]  # the server's stretch
     r = httpx.get(
         f"{TILER}/searches/{search_id}/WebMercatorQuad/tilejson.json?assets=pan&rescale=0,4000&tile_format=tif",
         timeout=30,
@@ -331,7 +482,7 @@ def test_bad_tile_requests_are_client_errors(scene, search_id):
         (tile(search_id, t, assets="metadata-pan"), 400, "asset-not-drawable"),
         (tile(search_id, t, assets="thumbnail"), 400, "asset-not-drawable"),
         (tile(search_id, t, assets="nope"), 404, "invalid-asset-name"),
-        (tile(search_id, t, expression="__import__('os')"), 400, "invalid-expression"),
+        (tile(search_id, t, expression="__import__('os')"), 400, "expression-not-allowed"),
         (tile("0" * 32, t), 404, "mosaic-not-found"),
         (tile("../../etc", t), 404, None),
     ]

@@ -1,15 +1,22 @@
 """Tiles: which hrefs the tiler may read, the ground resolution that makes a tile public,
-strict tile parameters, search registration bounds, and how tiles may be cached (no
-server needed)."""
+strict tile parameters, what public tiles read and how they are stretched, search
+registration bounds, and how tiles may be cached (no server needed)."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import httpx
 import morecantile
+import numpy as np
 import pytest
+import rasterio
 from pydantic import ValidationError
+from rasterio.enums import Resampling
+from rasterio.transform import from_bounds, from_origin
+from rasterio.vrt import WarpedVRT
+from rio_tiler.models import ImageData
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -18,14 +25,21 @@ from starlette.routing import Route
 from dinamis_catalog.entrypoints.tiles import (
     OFFERED_TMS,
     InvalidTileParameter,
+    PublicAssetReader,
     RateLimiter,
     RegisterBody,
     RegisterBodyLimit,
     TileMatrixSetNotOffered,
+    TileRequestRefused,
     archive_path,
     cache_control,
+    check_public_query,
     check_tile_query,
     ground_resolution,
+    open_public,
+    pixel_metres,
+    public_stretch,
+    render_8bit,
     strict_int,
     tile_address,
 )
@@ -151,7 +165,7 @@ def test_tiles_outside_their_matrix_are_refused(path, status):
 )
 def test_tilesize_is_a_plain_bounded_integer(raw):
     with pytest.raises(InvalidTileParameter) as refused:
-        check_tile_query({"tilesize": [raw], "rescale": ["0,4000"]}, needs_rescale=True)
+        check_tile_query({"tilesize": [raw], "rescale": ["0,4000"]})
     assert refused.value.http_status == 422 and refused.value.message_fr
 
 
@@ -182,17 +196,158 @@ def test_tilesize_is_a_plain_bounded_integer(raw):
 def test_tile_parameters_are_bounded(query, ok):
     query = {"rescale": ["0,4000"], **query}
     if ok:
-        check_tile_query(query, needs_rescale=True)
+        check_tile_query(query)
     else:
         with pytest.raises(InvalidTileParameter):
-            check_tile_query(query, needs_rescale=True)
+            check_tile_query(query)
 
 
-@pytest.mark.parametrize("rescale", [[], ["0"], ["4000,0"], ["0,nan"], ["0,inf"], ["a,b"], ["0,1"] * 5])
-def test_tiles_are_always_rescaled_to_8_bits(rescale):
+@pytest.mark.parametrize("rescale", [["0"], ["4000,0"], ["0,0"], ["0,nan"], ["0,inf"], ["a,b"], ["0,1"] * 5])
+def test_a_client_rescale_is_well_formed(rescale):
     with pytest.raises(InvalidTileParameter):
-        check_tile_query({"rescale": rescale} if rescale else {}, needs_rescale=True)
-    check_tile_query({"rescale": ["0,4000", "-1.5,2.25"]}, needs_rescale=True)
+        check_tile_query({"rescale": rescale})
+    check_tile_query({"rescale": ["0,4000", "-1.5,2.25"]})
+    check_tile_query({})  # optional: the server's stretch
+
+
+# --- Public tiles ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ({}, None),
+        ({"tilesize": ["256"]}, None),
+        ({"tilesize": ["512"]}, None),
+        ({"tilesize": ["64"]}, "tilesize-not-allowed"),
+        ({"tilesize": ["255"]}, "tilesize-not-allowed"),
+        ({"tilesize": ["384"]}, "tilesize-not-allowed"),
+        ({"assets": ["pan"], "bidx": ["1"]}, None),
+        ({"assets": ["ms|bidx=3,2,1"]}, None),
+        ({"assets": ["ms|expression=b1*16"]}, "asset-option-not-allowed"),
+        ({"rescale": ["0,255"]}, "rescale-not-allowed"),
+        ({"rescale": ["0,4000"]}, "rescale-not-allowed"),
+        ({"buffer": ["1"]}, "buffer-not-allowed"),
+        ({"padding": ["1"]}, "padding-not-allowed"),
+        ({"resampling": ["nearest"]}, "resampling-not-allowed"),
+        ({"resampling": ["average"]}, "resampling-not-allowed"),
+        ({"reproject": ["nearest"]}, "reproject-not-allowed"),
+        ({"expression": ["b1%256"]}, "expression-not-allowed"),
+        ({"nodata": ["1234"]}, "nodata-not-allowed"),
+        ({"unscale": ["true"]}, "unscale-not-allowed"),
+        ({"color_formula": ["gamma r 2"]}, "color-formula-not-allowed"),
+    ],
+)
+def test_public_tiles_take_no_sampling_or_stretch_parameter(query, code):
+    ints = check_tile_query(query)
+    if code is None:
+        check_public_query(query, ints)
+        return
+    with pytest.raises(TileRequestRefused) as refused:
+        check_public_query(query, ints)
+    assert refused.value.http_status == 400 and refused.value.code == code
+    assert "n'est pas permis" in (refused.value.message_fr or "") or "tuiles publiques" in (
+        refused.value.message_fr or ""
+    )
+
+
+def test_refused_rescale_says_so_in_french():
+    with pytest.raises(TileRequestRefused) as refused:
+        check_public_query({"rescale": ["0,255"]}, {})
+    assert (refused.value.message_fr or "").startswith("rescale n'est pas permis sur les tuiles publiques")
+
+
+@pytest.fixture(scope="module")
+def cog_6m(tmp_path_factory):
+    """A 12-bit 1024 px image at 6 m (noise: every pixel differs), as a COG with one
+    overview (12 m, average), and a 300 px one without overview."""
+    tmp = tmp_path_factory.mktemp("cog")
+    data = np.random.default_rng(7).integers(0, 4096, (1024, 1024)).astype("uint16")
+    profile = {
+        "driver": "GTiff",
+        "count": 1,
+        "dtype": "uint16",
+        "crs": "EPSG:32631",
+        "transform": from_origin(448000, 5412000, 6, 6),
+    }
+    with rasterio.open(tmp / "src.tif", "w", width=1024, height=1024, **profile) as dst:
+        dst.write(data, 1)
+    rasterio.shutil.copy(
+        tmp / "src.tif", tmp / "cog.tif", driver="COG", BLOCKSIZE="512", OVERVIEW_RESAMPLING="AVERAGE"
+    )
+    with rasterio.open(tmp / "small.tif", "w", width=300, height=300, **profile) as dst:
+        dst.write(data[:300, :300], 1)
+    return tmp, data
+
+
+def test_public_reads_come_from_data_at_least_10_m(cog_6m):
+    tmp, data = cog_6m
+    with contextlib.ExitStack() as stack:
+        assert pixel_metres(stack.enter_context(rasterio.open(tmp / "cog.tif"))) == 6.0
+        overview = open_public(str(tmp / "cog.tif"), 10.0, stack)  # the COG's 12 m overview
+        assert (
+            not isinstance(overview, WarpedVRT) and overview.width == 512 and pixel_metres(overview) == 12.0
+        )
+        # No overview that coarse: a whole-factor average decimation (5 x 6 m).
+        decimated = open_public(str(tmp / "cog.tif"), 30.0, stack)
+        assert isinstance(decimated, WarpedVRT) and pixel_metres(decimated) == 30.0
+        small = open_public(str(tmp / "small.tif"), 10.0, stack)
+        assert pixel_metres(small) == 12.0
+        assert small.read(1)[0, 0] == pytest.approx(data[:2, :2].mean(), abs=1)
+
+
+@pytest.mark.parametrize("tilesize", [256, 512])
+def test_public_tiles_are_averaged_from_the_overview_whatever_the_client_asks(cog_6m, tilesize):
+    tmp, _ = cog_6m
+    tms = OFFERED_TMS["WebMercatorQuad"]
+    with rasterio.open(tmp / "cog.tif") as src:
+        w, s, e, n = rasterio.warp.transform_bounds(src.crs, "EPSG:4326", *src.bounds)
+    t = tms.tile((w + e) / 2, (s + n) / 2, 13)
+    with rasterio.open(tmp / "cog.tif", overview_level=0) as overview:
+        grid = from_bounds(*tms.xy_bounds(t), tilesize, tilesize)
+        with WarpedVRT(
+            overview,
+            crs="EPSG:3857",
+            transform=grid,
+            width=tilesize,
+            height=tilesize,
+            resampling=Resampling.average,
+        ) as vrt:
+            expected = vrt.read(1)
+    with PublicAssetReader(str(tmp / "cog.tif"), tms=tms, public_resolution_m=10.0) as reader:
+        asked = reader.tile(
+            t.x,
+            t.y,
+            t.z,
+            tilesize=tilesize,
+            resampling_method="nearest",
+            reproject_method="nearest",
+            buffer=4,
+        )
+        with pytest.raises(TileRequestRefused):
+            reader.tile(t.x, t.y, t.z, tilesize=tilesize, expression="b1*16")
+    assert asked.data.shape == (1, tilesize, tilesize)
+    np.testing.assert_array_equal(asked.data[0], expected)
+
+
+def test_the_server_stretch_per_collection_statistics_or_data_type():
+    uint16 = ImageData(np.ma.MaskedArray(np.zeros((2, 4, 4), "uint16")))
+    assert public_stretch(uint16, "spot", {"spot": (100, 3000)}, (0, 4095)) == [(100.0, 3000.0)] * 2
+    assert public_stretch(uint16, "pneo", {"spot": (100, 3000)}, (0, 4095)) == [(0, 4095)] * 2
+    uint16.dataset_statistics = [(10, 2000), (20, 3000)]
+    assert public_stretch(uint16, "pneo", {}, (0, 4095)) == [(10.0, 2000.0), (20.0, 3000.0)]
+    uint8 = ImageData(np.ma.MaskedArray(np.zeros((1, 4, 4), "uint8")))
+    assert public_stretch(uint8, None, {}, (0, 4095)) == [(0.0, 255.0)]
+
+
+def test_tiles_are_rendered_in_8_bits_with_or_without_a_client_rescale():
+    stretched = ImageData(np.ma.MaskedArray(np.full((1, 8, 8), 200.0)))  # a mean of stretched items
+    content, media = render_8bit(stretched, output_format=None)
+    assert media in ("image/png", "image/jpeg") and content
+    assert stretched.data.dtype == np.uint8 and stretched.data.max() == 200
+    raw = ImageData(np.ma.MaskedArray(np.full((1, 8, 8), 2000, "uint16")))
+    render_8bit(raw, rescale=[(0, 4000)], output_format=None)
+    assert raw.data.dtype == np.uint8 and raw.data.max() == 127
 
 
 def test_strict_int():

@@ -59,6 +59,13 @@ class TilesSettings(CatalogSettings):
     # tile size) is at least this are public; finer ones need an account and show only the
     # items it may read (10 m: coarser than any product we hold).
     tiles_public_resolution_m: float = Field(default=10.0, gt=0)
+    # Public tiles are drawn from data already this coarse (the first COG overview at or
+    # above `tiles_public_resolution_m`, else an average decimation), averaged, and
+    # stretched to 8 bits by the server: per collection here ([min, max] for every band),
+    # else the item's `raster:bands` statistics, else 0-255 for 8-bit data and
+    # `tiles_public_stretch_default` for deeper data (12-bit products).
+    tiles_public_stretch: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    tiles_public_stretch_default: tuple[float, float] = (0.0, 4095.0)
     # Search registration: body size, registrations per minute per client (principal or
     # address, per process), days unused after which a registration expires (purged hourly).
     tiles_register_max_bytes: int = Field(default=64 * 1024, gt=0)

@@ -16,7 +16,16 @@ answers 204 (titiler's answer for an empty mosaic).
 
 Only the tile matrix sets of `OFFERED_TMS` are served (the rule holds in each); every tile
 parameter is parsed strictly and bounded (`tile_guard`); tiles are 8-bit renderings
-(`rescale` is required, png/jpeg/webp only): never the archive's radiometry.
+(png/jpeg/webp only): never the archive's radiometry.
+
+Public tiles show what a >= 10 m product shows, whatever the series of requests: each
+asset is read from data already that coarse (the COG's first overview at or above the
+public resolution, else an average decimation of the full image: `open_public`), with
+average resampling the client cannot change, stretched to 8 bits by the server (per
+collection, `public_stretch`), in 256 or 512 px tiles only, without buffer or padding,
+and without client `rescale`, `expression`, `nodata` or resampling choices. Finer tiles
+(authenticated, filtered items) keep the client's choices (`rescale` optional: the
+server's stretch without it).
 
 The archive is private: asset hrefs (`<archive_public_url>/archive/<key>`, `s3://archive/<key>`)
 are read as `/vsis3/archive/<key>` with the service's own S3 credentials (GDAL environment set
@@ -26,12 +35,14 @@ by the tiles process); any other href is refused, so a tile never fetches a fore
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
 import re
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -39,7 +50,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 import attr
 import morecantile
+import numpy as np
 import psycopg
+import rasterio
+from affine import Affine
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 from morecantile import TileMatrixSet
@@ -47,6 +61,10 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pyproj import CRS, Geod
+from rasterio.enums import Resampling
+from rasterio.io import DatasetReader
+from rasterio.vrt import WarpedVRT
+from rio_tiler.io import Reader
 from rio_tiler.models import ImageData
 from rio_tiler.types import AssetInfo, AssetType
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -171,6 +189,21 @@ MAX_RESCALES = 4
 IMAGE_FORMATS = ("png", "jpeg", "jpg", "webp")
 # Query parameters that would export more than an 8-bit picture, or run arbitrary work.
 REFUSED_PARAMS = ("algorithm", "algorithm_params")
+# Public tiles: two sizes only (a bounded set of grids per tile matrix set), and none of
+# the parameters that choose how source pixels are sampled or mapped to grey levels.
+PUBLIC_TILESIZES = (256, 512)
+PUBLIC_REFUSED_PARAMS = (
+    "rescale",
+    "buffer",
+    "padding",
+    "resampling",
+    "reproject",
+    "expression",
+    "nodata",
+    "unscale",
+    "color_formula",
+)
+PUBLIC_RESAMPLING = "average"
 
 
 def _invalid(name: str, detail: str, detail_fr: str) -> InvalidTileParameter:
@@ -189,7 +222,7 @@ def strict_int(name: str, raw: str, low: int, high: int) -> int:
     return value
 
 
-def check_tile_query(query: Mapping[str, list[str]], needs_rescale: bool) -> dict[str, int]:
+def check_tile_query(query: Mapping[str, list[str]]) -> dict[str, int]:
     """Refuse malformed or abusive tile parameters; the integers, parsed."""
     ints: dict[str, int] = {}
     for name, values in query.items():
@@ -206,12 +239,6 @@ def check_tile_query(query: Mapping[str, list[str]], needs_rescale: bool) -> dic
             formats = ", ".join(IMAGE_FORMATS)
             raise _invalid(name, f"must be one of {formats}", f"doit valoir {formats}")
     rescales = query.get("rescale", [])
-    if needs_rescale and not rescales:
-        raise _invalid(
-            "rescale",
-            "is required (min,max of the values drawn from black to white)",
-            "est obligatoire (min,max des valeurs dessinées du noir au blanc)",
-        )
     if len(rescales) > MAX_RESCALES:
         raise _invalid("rescale", f"at most {MAX_RESCALES} ranges", f"au plus {MAX_RESCALES} intervalles")
     for raw in rescales:
@@ -219,6 +246,32 @@ def check_tile_query(query: Mapping[str, list[str]], needs_rescale: bool) -> dic
         if not match or float(match["lo"]) >= float(match["hi"]):
             raise _invalid("rescale", "must be min,max with min < max", "doit être min,max avec min < max")
     return ints
+
+
+def check_public_query(query: Mapping[str, list[str]], ints: Mapping[str, int]) -> None:
+    """A public tile: 256 or 512 px, no parameter that chooses the sampling or the stretch
+    (400), each asset drawn with at most its band indexes (`name|bidx=...`)."""
+    for name in PUBLIC_REFUSED_PARAMS:
+        if name in query:
+            raise TileRequestRefused(
+                f"{name} is not allowed on public tiles (the server chooses it)",
+                code=f"{name.replace('_', '-')}-not-allowed",
+                message_fr=f"{name} n'est pas permis sur les tuiles publiques (le serveur le choisit)",
+            )
+    if ints.get("tilesize", PUBLIC_TILESIZES[0]) not in PUBLIC_TILESIZES:
+        raise TileRequestRefused(
+            "tilesize must be 256 or 512 on public tiles",
+            code="tilesize-not-allowed",
+            message_fr="tilesize doit valoir 256 ou 512 sur les tuiles publiques",
+        )
+    for raw in query.get("assets", []):
+        for option in raw.split("|")[1:]:
+            if option.partition("=")[0] != "bidx":
+                raise TileRequestRefused(
+                    "assets options other than bidx are not allowed on public tiles",
+                    code="asset-option-not-allowed",
+                    message_fr="seule l'option bidx des fichiers est permise sur les tuiles publiques",
+                )
 
 
 @dataclass(frozen=True)
@@ -276,15 +329,17 @@ async def tile_guard(request: Request) -> None:
             code="tile-format-not-offered",
             message_fr=f"le format de tuile '{fmt}' n'est pas proposé (png, jpeg, webp)",
         )
-    route = request.scope.get("route")
-    name = getattr(route, "name", "")
+    name = getattr(request.scope.get("route"), "name", "")
     query = _query_lists(request.query_params.multi_items())
-    ints = check_tile_query(query, needs_rescale=name in ("tile", "tilejson"))
+    ints = check_tile_query(query)
     address = tile_address(request.path_params, ints)
     request.state.tile_public = None
+    request.state.tile_rescaled = bool(query.get("rescale"))
     if address is not None:
         settings = tiles_container(request).settings
         request.state.tile_public = is_public(address, settings.tiles_public_resolution_m)
+        if request.state.tile_public and name == "tile":
+            check_public_query(query, ints)
 
 
 # --- Reading the private archive ------------------------------------------------------
@@ -306,11 +361,133 @@ def archive_path(href: str, archive_public_url: str) -> str | None:
     return f"/vsis3/{ARCHIVE_BUCKET}/{key}"
 
 
+def pixel_metres(dataset: DatasetReader | WarpedVRT) -> float:
+    """The finer side of a pixel of `dataset`, in metres (projected units, or degrees
+    at the dataset's centre)."""
+    a, e = abs(dataset.transform.a), abs(dataset.transform.e)
+    crs = dataset.crs
+    if crs is not None and crs.is_geographic:
+        lat = math.radians((dataset.bounds.bottom + dataset.bounds.top) / 2)
+        return min(a * 111_320 * math.cos(lat), e * 110_574)
+    factor = crs.linear_units_factor[1] if crs is not None else 1.0
+    return min(a, e) * factor
+
+
+def open_public(path: str, resolution_m: float, stack: contextlib.ExitStack) -> DatasetReader | WarpedVRT:
+    """`path` as a dataset no finer than `resolution_m`: the image itself when it is that
+    coarse, else its first overview that is (COG overviews are averages), else a warped
+    view of it decimated by a whole factor with average resampling (on the image's own
+    grid). Whatever tile is asked, its pixels come from this dataset only."""
+    src = stack.enter_context(rasterio.open(path))
+    native = pixel_metres(src)
+    if native >= resolution_m:
+        return src
+    for level, factor in enumerate(src.overviews(1)):
+        if native * factor >= resolution_m * 0.999:
+            overview = stack.enter_context(rasterio.open(path, overview_level=level))
+            if pixel_metres(overview) >= resolution_m * 0.999:
+                return overview
+    k = math.ceil(resolution_m / native)
+    return stack.enter_context(
+        WarpedVRT(
+            src,
+            crs=src.crs,
+            transform=src.transform * Affine.scale(k),
+            width=max(1, math.ceil(src.width / k)),
+            height=max(1, math.ceil(src.height / k)),
+            resampling=Resampling.average,
+        )
+    )
+
+
+@attr.s
+class PublicAssetReader(Reader):
+    """An asset as public tiles read it: from `open_public`, average resampling (read and
+    warp), no buffer, padding, expression, nodata or unscale from the client."""
+
+    public_resolution_m: float = attr.ib(default=10.0, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.dataset and self.input is not None:
+            self.dataset = open_public(self.input, self.public_resolution_m, self._ctx_stack)
+        super().__attrs_post_init__()
+
+    def part(self, *args: Any, **kwargs: Any) -> ImageData:
+        if kwargs.get("expression"):
+            raise TileRequestRefused(
+                "expression is not allowed on public tiles",
+                code="expression-not-allowed",
+                message_fr="expression n'est pas permis sur les tuiles publiques",
+            )
+        for name in ("buffer", "padding", "nodata", "unscale", "vrt_options", "align_bounds_with_dataset"):
+            kwargs.pop(name, None)
+        kwargs["resampling_method"] = PUBLIC_RESAMPLING
+        kwargs["reproject_method"] = PUBLIC_RESAMPLING
+        return super().part(*args, **kwargs)
+
+
+def public_stretch(
+    image: ImageData,
+    collection: str | None,
+    stretches: Mapping[str, tuple[float, float]],
+    default: tuple[float, float],
+) -> list[tuple[float, float]]:
+    """The server's 8-bit stretch of an item's tile, one (min, max) per band: the
+    collection's (settings), else the item's `raster:bands` statistics, else 0-255 for
+    8-bit data and `default` for deeper data."""
+    if collection is not None and collection in stretches:
+        lo, hi = stretches[collection]
+        return [(float(lo), float(hi))] * image.count
+    stats = image.dataset_statistics
+    if stats and len(stats) == image.count and all(hi > lo for lo, hi in stats):
+        return [(float(lo), float(hi)) for lo, hi in stats]
+    if image.data.dtype == np.uint8:
+        return [(0.0, 255.0)] * image.count
+    return [default] * image.count
+
+
 @attr.s
 class ArchiveReader(SimpleSTACReader):
-    """titiler-pgstac's item reader, reading assets from the private archive by /vsis3."""
+    """titiler-pgstac's item reader, reading assets from the private archive by /vsis3.
+    `public`: through `PublicAssetReader`; `stretch`: the server's 8-bit stretch (public
+    tiles, and finer ones without `rescale`)."""
 
     archive_public_url: str = attr.ib(default="")
+    public: bool = attr.ib(default=False)
+    public_resolution_m: float = attr.ib(default=10.0)
+    stretch: bool = attr.ib(default=True)
+    stretches: Mapping[str, tuple[float, float]] = attr.ib(factory=dict)
+    default_stretch: tuple[float, float] = attr.ib(default=(0.0, 4095.0))
+
+    def __attrs_post_init__(self) -> None:
+        if self.public:
+            self.reader = PublicAssetReader
+            self.reader_options = {**self.reader_options, "public_resolution_m": self.public_resolution_m}
+        super().__attrs_post_init__()
+
+    def tile(
+        self,
+        tile_x: int,
+        tile_y: int,
+        tile_z: int,
+        assets: Sequence[AssetType] | AssetType | None = None,
+        expression: str | None = None,
+        asset_as_band: bool = False,
+        **kwargs: Any,
+    ) -> ImageData:
+        if self.public and expression:
+            raise TileRequestRefused(
+                "expression is not allowed on public tiles",
+                code="expression-not-allowed",
+                message_fr="expression n'est pas permis sur les tuiles publiques",
+            )
+        image = super().tile(
+            tile_x, tile_y, tile_z, assets, expression=expression, asset_as_band=asset_as_band, **kwargs
+        )
+        if self.stretch:
+            ranges = public_stretch(image, self.input.get("collection"), self.stretches, self.default_stretch)
+            image.rescale(ranges)
+        return image
 
     def _get_asset_info(self, asset: AssetType) -> AssetInfo:
         info = super()._get_asset_info(asset)
@@ -329,9 +506,21 @@ class ArchiveReader(SimpleSTACReader):
 @dataclass(init=False)
 class ArchiveReaderParams(DefaultDependency):
     archive_public_url: str
+    public: bool
+    public_resolution_m: float
+    stretch: bool
+    stretches: dict[str, tuple[float, float]]
+    default_stretch: tuple[float, float]
 
     def __init__(self, request: Request) -> None:
-        self.archive_public_url = tiles_container(request).settings.archive_public_url
+        settings = tiles_container(request).settings
+        self.archive_public_url = settings.archive_public_url
+        # A tile route's `tile_guard` decided; elsewhere (no tile), the public reading.
+        self.public = getattr(request.state, "tile_public", None) is not False
+        self.public_resolution_m = settings.tiles_public_resolution_m
+        self.stretch = self.public or not getattr(request.state, "tile_rescaled", False)
+        self.stretches = dict(settings.tiles_public_stretch)
+        self.default_stretch = settings.tiles_public_stretch_default
 
 
 # --- Who sees which item on full-resolution tiles; registrations that expire -------------
@@ -394,6 +583,16 @@ class ArchiveBackend(PGSTACBackend):
         items = super().assets_for_tile(x, y, z, **kwargs)
         return self.item_filter(items) if self.item_filter else items
 
+    def assets_for_point(self, lng: float, lat: float, *args: Any, **kwargs: Any) -> list[Item]:
+        self.info()  # expiry, as for tiles (items only: no pixels)
+        return super().assets_for_point(lng, lat, *args, **kwargs)
+
+    def assets_for_bbox(
+        self, xmin: float, ymin: float, xmax: float, ymax: float, *args: Any, **kwargs: Any
+    ) -> list[Item]:
+        self.info()
+        return super().assets_for_bbox(xmin, ymin, xmax, ymax, *args, **kwargs)
+
 
 @dataclass(init=False)
 class ArchiveBackendParams(DefaultDependency):
@@ -428,10 +627,12 @@ async def backend_params(request: Request) -> ArchiveBackendParams:
 def render_8bit(
     image: ImageData, *, rescale: Any = None, output_format: ImageType | None = None, **kwargs: Any
 ) -> tuple[bytes, str]:
-    """titiler's renderer, always through `rescale` (values to 0-255): a tile is a picture,
-    never the archive's radiometry (`tile_guard` already requires both)."""
+    """titiler's renderer, always to 8 bits: the client's `rescale` (finer tiles only:
+    `tile_guard` refuses it on public ones), else the server's stretch already applied by
+    `ArchiveReader` (values 0-255; a mean of several items is brought back to uint8). A
+    tile is a picture, never the archive's radiometry."""
     if not rescale:
-        raise _invalid("rescale", "is required", "est obligatoire")
+        rescale = [(0.0, 255.0)] * image.count
     if output_format is not None and output_format.value not in IMAGE_FORMATS:
         raise TileRequestRefused(
             "tile format not offered",
@@ -637,6 +838,12 @@ FRENCH = {
     422: "Paramètres de tuile invalides",
     501: "Non disponible",
 }
+ENGLISH = {
+    404: "tile resource not found",
+    400: "invalid tile request",
+    422: "invalid tile parameters",
+    501: "not available",
+}
 
 
 def install_tiler_errors(app: FastAPI) -> None:
@@ -649,8 +856,12 @@ def install_tiler_errors(app: FastAPI) -> None:
         async def handler(request: Request, exc: Exception) -> Response:
             if status == 204:
                 return Response(status_code=204)
+            # The exception's text may name archive paths (/vsis3/...) or item internals:
+            # logged, never returned.
+            log.info("tile request refused (%d): %s: %s", status, type(exc).__name__, str(exc)[:500])
             english = prefers_english(request.headers.get("accept-language", ""))
-            detail = str(exc) if english else f"{FRENCH.get(status, 'Erreur')} ({exc})"
+            generic = ENGLISH.get(status, "tile request error")
+            detail = generic if english else f"{FRENCH.get(status, 'Erreur')} / {generic}"
             name = type(exc).__name__.removesuffix("Error")
             code = re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
             return problem_response(status, type(exc).__name__, detail, code)
@@ -738,7 +949,7 @@ def cache_control(path: str, query: str, status: int, public_resolution_m: float
     if status == 200:
         try:
             query_lists = _query_lists(parse_qsl(query, keep_blank_values=True))
-            ints = check_tile_query(query_lists, needs_rescale=False)
+            ints = check_tile_query(query_lists)
             address = tile_address({"tileMatrixSetId": match["tms"], **match.groupdict()}, ints)
             if address is not None and is_public(address, public_resolution_m):
                 return "public, max-age=3600"
