@@ -437,3 +437,12 @@ def test_gdal_reads_the_archive_with_the_service_credentials():
     defaults = TilesSettings()
     assert defaults.http_port == 8106 and defaults.tiles_public_resolution_m == 10.0
     assert defaults.tiles_register_max_bytes == 65536 and defaults.tiles_register_per_minute == 30
+
+
+def test_public_stretches_are_increasing_ranges():
+    settings = TilesSettings(tiles_public_stretch={"spot-6-7-ortho": (0, 3000)})
+    assert settings.tiles_public_stretch["spot-6-7-ortho"] == (0, 3000)
+    assert settings.tiles_public_stretch_default == (0.0, 4095.0)
+    for bad in ({"tiles_public_stretch": {"x": (10, 10)}}, {"tiles_public_stretch_default": (4095, 0)}):
+        with pytest.raises(ValidationError):
+            TilesSettings(**bad)

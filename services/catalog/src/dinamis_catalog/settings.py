@@ -74,3 +74,11 @@ class TilesSettings(CatalogSettings):
     db_max_conn: int = 4
     # GDAL's block cache for the archive COGs, in MB.
     gdal_cachemax_mb: int = 256
+
+    @model_validator(mode="after")
+    def _stretches_increase(self) -> TilesSettings:
+        ranges = {**self.tiles_public_stretch, "default": self.tiles_public_stretch_default}
+        for name, (lo, hi) in ranges.items():
+            if not lo < hi:
+                raise ValueError(f"tiles public stretch {name}: min must be below max")
+        return self
