@@ -211,6 +211,37 @@ async def test_product_order_follows_delivery_events(keyfile, operator, publishe
     assert r.status_code == 429 and r.json()["code"] == "daily-limit"
 
 
+async def test_product_order_options_are_checked_before_a_daily_slot_is_taken(keyfile, operator, publisher):
+    """Issue 12 (hole 5): 50 orders with a 40-character band name each burnt a daily
+    slot with a 500. Every option is checked against the item first: 422, no slot."""
+    _referent, member = new_member_org(keyfile, operator)
+    doc = catalogue_item(square(2.40, 48.70, 0.05))
+    await publisher.publish(ingested(doc))
+    await indexed(doc["id"])
+    items = [{"collection": "pleiades-neo-ortho", "item_id": doc["id"]}]
+    french = {"Accept-Language": "fr"}
+    bad = [
+        ({"bands": ["B" * 40]}, None),  # beyond the contract's bound: the schema says so
+        ({"bands": ["NIR"]}, "inconnue"),  # not a band of this item
+        ({"crs": "EPSG:32760"}, "prévu pour"),  # UTM 60S, not for Paris
+        ({"crs": "EPSG:4978"}, "cartographique 2D"),
+        ({"crs": "native"}, "projection"),
+        ({"pansharpen": True}, "PAN"),
+    ]
+    for n in range(50):
+        options, why = bad[n % len(bad)]
+        r = member.call("POST", "/product-orders", json={"items": items, **options}, headers=french)
+        assert r.status_code == 422, (options, r.status_code, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        if why is not None:
+            assert r.json()["code"] == "unsupported-option" and why in r.json()["detail"], r.text
+    # Both daily slots (2 here) are still there.
+    for _ in range(2):
+        assert member.call("POST", "/product-orders", json={"items": items}).status_code == 201
+    r = member.call("POST", "/product-orders", json={"items": items})
+    assert r.status_code == 429 and r.json()["code"] == "daily-limit"
+
+
 async def test_contractor_reads_only_its_commissioning_bodys_imagery_during_delegation(
     keyfile, operator, publisher, settings
 ):

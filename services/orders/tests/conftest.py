@@ -17,7 +17,7 @@ from dinamis_orders.domain.organisations import Application
 from dinamis_orders.domain.quota import Balance, EntryKind, QuotaError
 from dinamis_orders.service import entitlements, membership
 from dinamis_orders.service.context import Orders
-from dinamis_orders.service.ports import CatalogueUnavailable
+from dinamis_orders.service.ports import CatalogueUnavailable, SupplierCancellation
 from dinamis_orders.settings import OrdersSettings
 from dinamis_shared.auth import Identity, Principal, Role
 from dinamis_shared.events import Event, SensorFamily
@@ -213,6 +213,7 @@ class FakeCatalogue:
     def __init__(self) -> None:
         self.features: list[dict[str, Any]] = []
         self.items: set[tuple[str, str]] = set()
+        self.documents: dict[tuple[str, str], dict[str, Any]] = {}
         self.unavailable = False
         self.searches: list[dict[str, Any]] = []
 
@@ -234,17 +235,60 @@ class FakeCatalogue:
     async def item_exists(self, collection: str, item_id: str) -> bool:
         return (collection, item_id) in self.items
 
+    async def item(self, collection: str, item_id: str) -> dict[str, Any] | None:
+        """The item as stored in `documents`, else (listed in `items`) a Pléiades Neo
+        ortho over Clermont-Ferrand with a PAN and a 6-band MS image, in Lambert-93."""
+        if (collection, item_id) in self.documents:
+            return copy.deepcopy(self.documents[(collection, item_id)])
+        if (collection, item_id) not in self.items:
+            return None
+        ms = [
+            {"name": n, "eo:common_name": c}
+            for n, c in [
+                ("B0", "blue"),
+                ("B1", "green"),
+                ("B2", "red"),
+                ("B3", "nir"),
+                ("B4", "rededge"),
+                ("B5", "coastal"),
+            ]
+        ]
+        return {
+            "id": item_id,
+            "collection": collection,
+            "geometry": square(3.05, 45.75, 0.09, 0.05),
+            "properties": {"proj:code": "EPSG:2154"},
+            "assets": {
+                "pan": {"roles": ["data"], "bands": [{"name": "P", "eo:common_name": "pan"}]},
+                "ms": {"roles": ["data"], "bands": ms},
+            },
+        }
+
 
 class FakeSupplier:
+    """Orders placed, and cancelled while not `acquiring` (the ids in that set)."""
+
     def __init__(self) -> None:
         self.orders: dict[str, dict] = {}
+        self.cancelled: set[str] = set()
+        self.acquiring: set[str] = set()
         self.down = False
 
     async def place_order(self, request: dict) -> str:
         if self.down:
             raise ConnectionError("supplier unreachable")
+        if request["request_id"] in self.cancelled:
+            raise ValueError("order cancelled")
         self.orders[request["request_id"]] = request
         return f"SIM-{request['request_id']}"
+
+    async def cancel_order(self, request_id: str) -> SupplierCancellation:
+        if self.down:
+            raise ConnectionError("supplier unreachable")
+        if request_id in self.acquiring:
+            return SupplierCancellation(False, f"SIM-{request_id}", "acquiring")
+        self.cancelled.add(request_id)
+        return SupplierCancellation(True, f"SIM-{request_id}", "cancelled")
 
 
 class FakeLicences:

@@ -76,3 +76,62 @@ async def test_outcomes_are_recorded_once(orders, member):
     assert order["status"] == "partially_ready" and order["rev"] == 3
     assert order["products"][0]["download"].endswith(f"/downloads/{first}")
     assert order["products"][1]["reason_code"] == "unsupported-option"
+
+
+# --- issue 12, hole 5: every option checked before a daily slot is taken -----------------
+
+
+@pytest.mark.parametrize(
+    ("options", "why"),
+    [
+        ({"bands": ["X" * 32]}, "inconnue"),
+        ({"bands": ["B0", "b0"]}, "deux fois"),
+        ({"bands": ["P", "B1"]}, "résolutions"),
+        ({"bands": ["P"], "pansharpen": True}, "multispectrale"),
+        ({"crs": "EPSG:4978"}, "cartographique 2D"),  # geocentric
+        ({"crs": "EPSG:99999"}, "inconnu"),
+        ({"crs": "EPSG:32760"}, "prévu pour"),  # UTM 60S, far from Clermont-Ferrand
+    ],
+)
+async def test_bad_options_are_refused_before_a_slot_is_taken(orders, member, options, why):
+    orders.settings.product_orders_per_day = 1
+    with pytest.raises(product_orders.UnsupportedOption) as err:
+        await product_orders.place(
+            orders, member, ProductOrderDraft.model_validate({"items": [ITEM], **options})
+        )
+    assert err.value.http_status == 422 and err.value.code == "unsupported-option"
+    assert why in (err.value.message_fr or "")
+    assert orders.daily_slots.taken == {} and orders.product_orders.events == []
+    await product_orders.place(orders, member, order_of(ITEM))  # the slot is still there
+
+
+async def test_options_the_item_allows_pass(orders, member):
+    draft = ProductOrderDraft.model_validate(
+        {"items": [ITEM], "bands": ["red", "B1", "nir"], "crs": "EPSG:32631", "pansharpen": True}
+    )
+    placed = await product_orders.place(orders, member, draft)
+    assert placed["options"]["bands"] == ["red", "B1", "nir"]
+    native = ProductOrderDraft.model_validate({"items": [ITEM], "crs": "native", "bands": ["P"]})
+    await product_orders.place(orders, member, native)
+
+
+async def test_native_needs_a_projected_scene_and_pansharpening_both_images(orders, member):
+    raw = await orders.catalogue.item("pleiades-neo-ortho", "ITEM-1")
+    assert raw is not None
+    del raw["properties"]["proj:code"], raw["assets"]["pan"]
+    orders.catalogue.documents[("pleiades-neo-ortho", "ITEM-1")] = raw
+    for options, why in (({"crs": "native"}, "projection"), ({"pansharpen": True}, "PAN et une image MS")):
+        with pytest.raises(product_orders.UnsupportedOption) as err:
+            await product_orders.place(
+                orders, member, ProductOrderDraft.model_validate({"items": [ITEM], **options})
+            )
+        assert why in (err.value.message_fr or "")
+    assert orders.daily_slots.taken == {}
+
+
+def test_band_names_are_bounded_by_the_schema():
+    from pydantic import ValidationError
+
+    for bands in (["X" * 40], [""], []):
+        with pytest.raises(ValidationError):
+            ProductOrderDraft.model_validate({"items": [ITEM], "bands": bands})

@@ -141,7 +141,12 @@ async def test_the_periodic_pass_expires_memberships_places_orders_and_closes_re
     )
     supplied.supplier.down = True  # the approval's own placement failed
     steps = periodic.passes(supplied)
-    assert list(steps) == ["membership expiry", "supplier orders", "request expiry"]
+    assert list(steps) == [
+        "membership expiry",
+        "supplier orders",
+        "supplier cancellations",
+        "request expiry",
+    ]
     assert await run_steps(steps) == {}
     assert (await supplied.organisation("org-labo")).status == "active"
     assert (await supplied.requests.require(rid)).status == "approved"

@@ -4,6 +4,10 @@ staging bucket, announced by `scene-acquired` carrying the request id).
 
     POST /orders          {reference, sensor_family, aoi, window, ...}  -> 201 {order_id}
     GET  /orders/{id}     the order and its delivered scenes
+    DELETE /orders/{id}   cancel: 200 {status: cancelled} while nothing is acquired yet
+                          (also for a reference never ordered: a later order for it is
+                          refused, answered as the cancelled record); 409 {order_id,
+                          order_status} once acquiring or delivered
 
 Orders are idempotent by `reference` (the platform's request id) and kept as JSON in the
 staging bucket (`supplier-orders/`), so a restart neither loses nor repeats one. Callers
@@ -25,7 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, ClassVar
 
-from fastapi import FastAPI, Header, Request
+from fastapi import FastAPI, Header, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 from pyproj import Geod
@@ -79,6 +84,11 @@ class NoSuchOrder(DinamisError):
     http_status = 404
 
 
+class AlreadyAcquiring(DinamisError):
+    code = "already-acquiring"
+    http_status = 409
+
+
 class Refused(DinamisError):
     code = "supplier-refused"
     http_status = 400
@@ -104,6 +114,10 @@ def create_app(settings: SupplierSettings | None = None) -> FastAPI:
     broker = make_broker(settings)
     publisher = EventPublisher(broker, "/supplier/airbus-sim")
     tasks: set[asyncio.Task] = set()
+    # Orders being acquired in this process, by reference (the acquisition task and the
+    # cancellation share the record), and one lock ordering placements and cancellations.
+    live: dict[str, dict] = {}
+    ordering = asyncio.Lock()
 
     async def lifespan(app: FastAPI):
         await asyncio.to_thread(clients.ensure_buckets, s3, ("staging",))  # its only bucket
@@ -136,6 +150,10 @@ def create_app(settings: SupplierSettings | None = None) -> FastAPI:
 
     async def acquire(order: dict) -> None:
         await asyncio.sleep(settings.acquisition_delay_s)
+        if order["status"] == "cancelled":
+            return
+        order["status"] = "acquiring"  # from here on, no cancellation
+        await asyncio.to_thread(save, order)
         mission = FLEET[SensorFamily(order["sensor_family"])]
         swath = mission_info(mission).swath_m
         when = datetime.fromisoformat(order["window"]["start"])
@@ -165,6 +183,7 @@ def create_app(settings: SupplierSettings | None = None) -> FastAPI:
             await asyncio.to_thread(save, order)
         order["status"] = "delivered"
         await asyncio.to_thread(save, order)
+        live.pop(order["reference"], None)
 
     @app.post("/orders", status_code=201)
     async def place(
@@ -172,20 +191,22 @@ def create_app(settings: SupplierSettings | None = None) -> FastAPI:
     ) -> dict:
         """The platform's supplier adapter places an acquisition order (idempotent by reference)."""
         check_key(x_api_key)
-        existing = await asyncio.to_thread(load, order.reference)
-        if existing is not None:
-            return existing
         geometry = shape(order.aoi)
-        if geometry.is_empty or not geometry.is_valid:
-            raise Refused("invalid AOI")
-        record = {
-            **order.model_dump(mode="json"),
-            "order_id": f"SIM-{uuid.uuid4().hex[:12]}",
-            "status": "accepted",
-            "scenes": [],
-            "placed_at": datetime.now(UTC).isoformat(),
-        }
-        await asyncio.to_thread(save, record)
+        async with ordering:
+            existing = live.get(order.reference) or await asyncio.to_thread(load, order.reference)
+            if existing is not None:
+                return existing  # placed before, or cancelled before it was placed
+            if geometry.is_empty or not geometry.is_valid:
+                raise Refused("invalid AOI")
+            record = {
+                **order.model_dump(mode="json"),
+                "order_id": f"SIM-{uuid.uuid4().hex[:12]}",
+                "status": "accepted",
+                "scenes": [],
+                "placed_at": datetime.now(UTC).isoformat(),
+            }
+            await asyncio.to_thread(save, record)
+            live[order.reference] = record
         task = asyncio.create_task(acquire(record))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
@@ -199,6 +220,36 @@ def create_app(settings: SupplierSettings | None = None) -> FastAPI:
         if found is None:
             raise NoSuchOrder(f"no order for {reference}")
         return found
+
+    @app.delete("/orders/{reference}")
+    async def cancel(reference: Identifier, x_api_key: Annotated[str | None, Header()] = None) -> Response:
+        """Cancel the order for a platform request, if nothing is acquired yet (idempotent)."""
+        check_key(x_api_key)
+        async with ordering:
+            record = live.get(reference) or await asyncio.to_thread(load, reference)
+            if record is None:  # never ordered: remember it, so a late order is refused
+                record = {"reference": reference, "order_id": None, "scenes": [], "status": "accepted"}
+            if record["status"] in ("acquiring", "delivered"):
+                problem = AlreadyAcquiring(f"order {record['order_id']} is already {record['status']}")
+                return JSONResponse(
+                    {
+                        "type": "about:blank",
+                        "title": "already acquiring",
+                        "status": 409,
+                        "code": problem.code,
+                        "detail": problem.message,
+                        "order_id": record["order_id"],
+                        "order_status": record["status"],
+                    },
+                    status_code=409,
+                    media_type="application/problem+json",
+                )
+            if record["status"] != "cancelled":
+                record["status"] = "cancelled"  # acquire() sees it after its delay
+                record["cancelled_at"] = datetime.now(UTC).isoformat()
+                await asyncio.to_thread(save, record)
+            live.pop(reference, None)
+        return JSONResponse({"order_id": record["order_id"], "status": "cancelled"})
 
     @app.get("/healthz")
     async def healthz() -> dict:

@@ -8,11 +8,14 @@
 Who may call it: a supplier holding its shared secret. Requests older (or newer)
 than 5 minutes are refused, so a captured request cannot be replayed later; one
 replayed within the window only announces the same delivery again, which ingest
-treats idempotently.
+treats idempotently. An unknown supplier, a missing header and a bad signature get the
+same 401 after the same work (the body read, the timestamp checked, an HMAC computed):
+the answer does not say which supplier names exist.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 
 from fastapi import APIRouter, Header, Request
@@ -32,6 +35,20 @@ def _refuse(status: int, code: str, fr: str, en: str) -> JSONResponse:
     return problem_response(status, en, f"{fr} / {en}", code)
 
 
+# Checked against when the supplier is unknown (never matches a signature made without it).
+_DECOY = secrets.token_urlsafe(32)
+
+
+def _unauthenticated() -> JSONResponse:
+    """The one answer to an unknown supplier, an unsigned request and a bad signature."""
+    return _refuse(
+        401,
+        "unauthenticated",
+        "Fournisseur inconnu, requête non signée ou signature invalide",
+        "unknown supplier, unsigned request or invalid signature",
+    )
+
+
 @router.post("/{supplier}/deliveries", status_code=202)
 async def push_delivery(
     supplier: str,
@@ -41,14 +58,6 @@ async def push_delivery(
 ) -> JSONResponse:
     """Announce a delivery staged in the `staging` bucket. Callers: suppliers (HMAC)."""
     ingest = container(request)
-    secret = ingest.settings.supplier_secrets.get(supplier)
-    if secret is None or not x_dinamis_timestamp or not x_dinamis_signature:
-        return _refuse(
-            401,
-            "unauthenticated",
-            "Fournisseur inconnu ou requête non signée",
-            "unknown supplier or unsigned request",
-        )
     too_large = _refuse(413, "body-too-large", "Corps de requête trop volumineux", "request body too large")
     try:
         if int(request.headers.get("content-length", "0")) > MAX_BODY:
@@ -60,6 +69,8 @@ async def push_delivery(
         body += chunk
         if len(body) > MAX_BODY:
             return too_large
+    if not x_dinamis_timestamp or not x_dinamis_signature:
+        return _unauthenticated()
     try:
         skew = abs(time.time() - int(x_dinamis_timestamp))
     except ValueError:
@@ -71,8 +82,13 @@ async def push_delivery(
             "Requête trop ancienne ou datée du futur (rejeu ?)",
             "request older than 5 minutes or from the future (replay?)",
         )
-    if not verify(secret.get_secret_value(), x_dinamis_timestamp, x_dinamis_signature, body):
-        return _refuse(401, "bad-signature", "Signature invalide", "invalid signature")
+    # An unknown supplier goes through the same steps as a bad signature (a throwaway
+    # secret, the same HMAC work) and gets the same answer: names cannot be enumerated.
+    secret = ingest.settings.supplier_secrets.get(supplier)
+    key = secret.get_secret_value() if secret is not None else _DECOY
+    signed = verify(key, x_dinamis_timestamp, x_dinamis_signature, body)
+    if secret is None or not signed:
+        return _unauthenticated()
     try:
         event = SceneAcquiredV1.model_validate_json(body)
     except ValidationError as exc:

@@ -1,5 +1,5 @@
 """The catalogue's STAC API, as the orders service uses it: footprints of imagery over
-an AOI (overlap warnings), and whether an item exists (product orders)."""
+an AOI (overlap warnings), and an item (product orders: it exists, its bands, its CRS)."""
 
 from __future__ import annotations
 
@@ -53,9 +53,13 @@ class HttpCatalogue:
             raise CatalogueUnavailable(str(exc)) from exc
 
     async def item_exists(self, collection: str, item_id: str) -> bool:
+        return await self.item(collection, item_id) is not None
+
+    async def item(self, collection: str, item_id: str) -> dict[str, Any] | None:
         async with httpx.AsyncClient(timeout=self.timeout_s) as client:
             response = await client.get(f"{self.base_url}/collections/{collection}/items/{item_id}")
         if response.status_code == 404:
-            return False
+            return None
         response.raise_for_status()
-        return True
+        found = response.json()
+        return found if isinstance(found, dict) else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import httpx
 
+from dinamis_orders.service.ports import SupplierCancellation
 from dinamis_shared.errors import DinamisError
 
 
@@ -38,4 +39,25 @@ class HttpSupplier:
         if 400 <= response.status_code < 500:
             raise SupplierRefused(f"supplier refused the order: {response.status_code} {response.text[:500]}")
         response.raise_for_status()  # 5xx: an outage, retried
-        return response.json()["order_id"]
+        placed = response.json()
+        if placed.get("status") == "cancelled" or not placed.get("order_id"):
+            raise SupplierRefused(f"the supplier's order for {request['request_id']} was cancelled")
+        return placed["order_id"]
+
+    async def cancel_order(self, request_id: str) -> SupplierCancellation:
+        """`DELETE /orders/{reference}`: 200 cancelled (or never placed, now refused),
+        409 already acquiring (the body says the order and its status)."""
+        async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+            response = await client.delete(
+                f"{self.base_url}/orders/{request_id}", headers={"X-Api-Key": self.api_key}
+            )
+        if response.status_code == 409:
+            body = response.json()
+            return SupplierCancellation(False, body.get("order_id"), body.get("order_status"))
+        if 400 <= response.status_code < 500:
+            raise SupplierRefused(
+                f"supplier refused the cancellation: {response.status_code} {response.text[:500]}"
+            )
+        response.raise_for_status()
+        body = response.json()
+        return SupplierCancellation(True, body.get("order_id"), body.get("status"))

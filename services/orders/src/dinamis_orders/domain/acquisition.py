@@ -18,7 +18,15 @@ from shapely.geometry import box, shape
 
 from dinamis_orders.domain.aoi import Aoi, covered_share
 from dinamis_orders.domain.quota import period_of, quota_id
-from dinamis_orders.domain.requests import FINAL, Action, Actor, InvalidTransition, RequestState, transition
+from dinamis_orders.domain.requests import (
+    FINAL,
+    Action,
+    Actor,
+    InvalidTransition,
+    RequestState,
+    public_status,
+    transition,
+)
 from dinamis_shared.auth import Forbidden, Principal
 from dinamis_shared.events import (
     AcquisitionWindow,
@@ -147,10 +155,15 @@ PENDING = (
     RequestState.UNDER_REVIEW,
     RequestState.NEEDS_COFINANCING,
     RequestState.APPROVED,
+    RequestState.CANCELLING,
     RequestState.IN_PROGRESS,
 )
 # Requests the supplier may still deliver for (the expiry pass looks at them).
-LIVE = (RequestState.IN_PROGRESS, RequestState.APPROVED)
+LIVE = (RequestState.IN_PROGRESS, RequestState.APPROVED, RequestState.CANCELLING)
+CANCELLATION_ASKED = (
+    "annulation demandée : le quota reste réservé jusqu'à la confirmation du fournisseur"
+    " / cancellation asked: the quota stays reserved until the supplier confirms"
+)
 QUOTA_FELL = "quota disponible en baisse : nouveau co-financement à confirmer / quota fell: confirm again"
 
 
@@ -315,7 +328,19 @@ class AcquisitionRequest(BaseModel):
         return Change(change.request, [rejected, *change.events], change.change, change.why, by)
 
     def cancel(self, actor: Actor, by: str, now: datetime, reason: str | None = None) -> Change:
-        return self._move(Action.CANCEL, actor, by, now, reason)
+        """Cancelled at once before approval; once approved, the supplier order may have
+        been placed: `cancelling` (quota still reserved, no event: the contract has no
+        such state) until the supplier confirms (`confirm_cancellation`)."""
+        target = transition(self.status, Action.CANCEL, actor)
+        if target is not RequestState.CANCELLING:
+            return self._move(Action.CANCEL, actor, by, now, reason)
+        new = self._with(status=target, last_reason=reason, cancellation_requested_by=by)
+        return Change(new, [], "cancellation requested", reason or CANCELLATION_ASKED, by)
+
+    def confirm_cancellation(self, actor: Actor, by: str, now: datetime, why: str) -> Change:
+        """The supplier (or an operator, for orders placed by hand) confirmed that nothing
+        is acquired: cancelled, the quota may be given back."""
+        return self._move(Action.CONFIRM_CANCELLATION, actor, by, now, why)
 
     def require_cofinancing(
         self, offer: Cofinancing, actor: Actor, by: str, now: datetime, reason: str | None
@@ -452,8 +477,8 @@ class AcquisitionRequest(BaseModel):
             request_id=self.request_id,
             organisation_id=self.organisation_id,
             submitted_by=self.submitted_by,
-            status=self.status,
-            previous_status=previous,
+            status=public_status(self.status),
+            previous_status=None if previous is None else public_status(previous),
             changed_by=by,
             changed_at=at,
             reason=reason,

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
-from dinamis_shared.auth import Principal, Role
+from dinamis_shared.auth import Forbidden, Principal, Role
 from dinamis_shared.errors import DinamisError
 from dinamis_shared.events import (
     ContractorDelegation,
@@ -161,6 +161,8 @@ class User(BaseModel):
     language: str = Field(default="fr", pattern=r"^(fr|en)$")
     roles: list[Role] = Field(default_factory=lambda: [Role.MEMBER])
     active: bool = True
+    # Deactivated by DINAMIS staff: only staff lift it (a referent cannot reactivate).
+    deactivated_by_staff: bool = False
 
     def changed_event(self, revision: int, by: str, at: datetime) -> UserChangedV1:
         return UserChangedV1(
@@ -187,6 +189,29 @@ class UserUpdate(BaseModel):
     language: str = Field(default="fr", pattern=r"^(fr|en)$")
     roles: list[Role] = Field(default_factory=lambda: [Role.MEMBER], min_length=1, max_length=2)
     active: bool = True
+
+
+def edit_user(user: User, update: UserUpdate, *, by_staff: bool) -> User:
+    """`user` as `update` makes it. A deactivation by staff is lifted only by staff; a
+    referent editing such a user leaves them inactive unless they ask to reactivate
+    (then Forbidden)."""
+    blocked = user.deactivated_by_staff and not by_staff
+    if blocked and update.active:
+        raise Forbidden(
+            "this user was deactivated by DINAMIS staff: only staff can reactivate them",
+            code="deactivated-by-staff",
+            message_fr=(
+                "cet utilisateur a été désactivé par le personnel DINAMIS : seul le personnel "
+                "peut le réactiver"
+            ),
+        )
+    flag = (not update.active) if by_staff else user.deactivated_by_staff
+    return User(
+        user_id=user.user_id,
+        organisation_id=user.organisation_id,
+        **update.model_dump(),
+        deactivated_by_staff=flag,
+    )
 
 
 def approve(org: Organisation, by: str, now: datetime, valid_until: datetime | None) -> Organisation:

@@ -4,11 +4,20 @@ may make them. Every change of a request's state goes through `transition`.
     submitted -> under_review -> approved | rejected | needs_cofinancing
     needs_cofinancing -> approved | rejected | cancelled
     approved -> in_progress -> fulfilled | partially_fulfilled | expired
-    before the supplier has the order (submitted, under_review, needs_cofinancing,
-    approved) -> cancelled, by the request's author; once `in_progress` the supplier is
-    acquiring and imagery will arrive: no cancellation (it would refund quota for
-    imagery still delivered)
+    before any supplier order (submitted, under_review, needs_cofinancing) -> cancelled,
+    by the request's author
+    approved -> cancelling, by the author: the supplier order may have been placed, so
+    the quota stays reserved until the supplier confirms the cancellation
+    cancelling -> cancelled (the supplier, or an operator, confirmed: quota refunded)
+               | in_progress (the supplier is already acquiring: the cancellation is
+                 refused) | expired
+    once `in_progress` the supplier is acquiring and imagery will arrive: no
+    cancellation (it would refund quota for imagery still delivered)
     approved -> expired (system): never placed with the supplier before the window ended
+
+`cancelling` is the orders service's own state: the event contract (`RequestStatus`,
+`request-updated`) does not carry it. Events name it by the public state it stands for
+(`approved`, see `public_status`); entering it writes the history only.
 """
 
 from __future__ import annotations
@@ -18,8 +27,29 @@ from enum import StrEnum
 from dinamis_shared.errors import DinamisError
 from dinamis_shared.events import RequestStatus
 
-# The states are part of the event contract (`request-updated`).
-RequestState = RequestStatus
+
+class RequestState(StrEnum):
+    """The contract's states (`RequestStatus`, carried by `request-updated`), plus
+    `cancelling`, known to the orders service only."""
+
+    SUBMITTED = "submitted"
+    UNDER_REVIEW = "under_review"
+    NEEDS_COFINANCING = "needs_cofinancing"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    IN_PROGRESS = "in_progress"
+    FULFILLED = "fulfilled"
+    PARTIALLY_FULFILLED = "partially_fulfilled"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    CANCELLING = "cancelling"
+
+
+def public_status(state: RequestState) -> RequestStatus:
+    """The state as the event contract names it (`cancelling` is still `approved`)."""
+    if state is RequestState.CANCELLING:
+        return RequestStatus.APPROVED
+    return RequestStatus(state.value)
 
 
 FINAL = {
@@ -41,6 +71,7 @@ class Action(StrEnum):
     FULFIL_PARTIALLY = "fulfil_partially"
     EXPIRE = "expire"
     CANCEL = "cancel"
+    CONFIRM_CANCELLATION = "confirm_cancellation"
 
 
 class Actor(StrEnum):
@@ -62,7 +93,12 @@ EDGES: dict[tuple[RequestState, Action], tuple[RequestState, set[Actor]]] = {
     (S.IN_PROGRESS, A.FULFIL_PARTIALLY): (S.PARTIALLY_FULFILLED, {Actor.SYSTEM}),
     (S.IN_PROGRESS, A.EXPIRE): (S.EXPIRED, {Actor.SYSTEM}),
     (S.APPROVED, A.EXPIRE): (S.EXPIRED, {Actor.SYSTEM}),
+    (S.CANCELLING, A.CONFIRM_CANCELLATION): (S.CANCELLED, {Actor.SYSTEM, Actor.OPERATOR}),
+    (S.CANCELLING, A.START_ACQUISITION): (S.IN_PROGRESS, {Actor.SYSTEM, Actor.OPERATOR}),
+    (S.CANCELLING, A.EXPIRE): (S.EXPIRED, {Actor.SYSTEM}),
 }
+# No cancellation from these: final, being cancelled, or the supplier is acquiring.
+NOT_CANCELLABLE = {*FINAL, RequestState.IN_PROGRESS, RequestState.CANCELLING}
 
 
 class InvalidTransition(DinamisError):
@@ -78,14 +114,20 @@ class TransitionForbidden(DinamisError):
 def transition(state: RequestState, action: Action, actor: Actor) -> RequestState:
     """The state after `action` by `actor`, or InvalidTransition / TransitionForbidden."""
     if action is Action.CANCEL:
-        if state in FINAL or state is RequestState.IN_PROGRESS:
+        if state is RequestState.CANCELLING:
+            raise InvalidTransition(
+                "l'annulation de cette demande attend déjà la confirmation du fournisseur / "
+                "this request's cancellation already awaits the supplier's confirmation"
+            )
+        if state in NOT_CANCELLABLE:
             raise InvalidTransition(
                 f"une demande « {state} » ne peut plus être annulée / a {state} request "
                 "can no longer be cancelled"
             )
         if actor is not Actor.AUTHOR:
             raise TransitionForbidden("seul l'auteur peut annuler sa demande / only the author may cancel")
-        return RequestState.CANCELLED
+        # Approved: the supplier order may have been placed; the supplier decides.
+        return RequestState.CANCELLING if state is RequestState.APPROVED else RequestState.CANCELLED
     edge = EDGES.get((state, action))
     if edge is None:
         allowed_now = allowed_actions(state)
@@ -105,6 +147,6 @@ def transition(state: RequestState, action: Action, actor: Actor) -> RequestStat
 def allowed_actions(state: RequestState) -> list[str]:
     """The actions possible from `state` (whoever the actor), for error messages and UIs."""
     actions = [action.value for (source, action) in EDGES if source == state]
-    if state not in FINAL and state is not RequestState.IN_PROGRESS:
+    if state not in NOT_CANCELLABLE:
         actions.append(Action.CANCEL.value)
     return actions

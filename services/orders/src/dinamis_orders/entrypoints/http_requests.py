@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dinamis_orders.domain.acquisition import RequestDraft
 from dinamis_orders.domain.quota import quota_id
-from dinamis_orders.domain.requests import Action, allowed_actions
+from dinamis_orders.domain.requests import Action, RequestState, allowed_actions
 from dinamis_orders.entrypoints.deps import OrdersDep, Staff, own_or_staff
 from dinamis_orders.service import product_orders, quotes, review
 from dinamis_orders.service.context import Orders
@@ -93,7 +93,7 @@ async def submit(orders: OrdersDep, principal: CurrentPrincipal, draft: RequestD
 async def list_requests(
     orders: OrdersDep,
     principal: CurrentPrincipal,
-    status: RequestStatus | None = None,
+    status: RequestState | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> dict:

@@ -245,13 +245,16 @@ async def put_user(
             "this user belongs to another organisation",
             message_fr="cet utilisateur appartient à une autre organisation",
         )
-    user = User(user_id=user_id, organisation_id=org_id, **update.model_dump())
+    if existing is None:
+        user = User(user_id=user_id, organisation_id=org_id, **update.model_dump())
+    else:  # a deactivation by staff is lifted only by staff
+        user = rules.edit_user(existing, update, by_staff=principal.is_staff)
     return await save_user(
         orders,
         user,
         principal.user_id,
         orders.now(),
-        change="edited by referent",
+        change="edited by staff" if principal.is_staff else "edited by referent",
         rev=current["rev"] if current else 0,
     )
 

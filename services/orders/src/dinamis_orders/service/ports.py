@@ -4,6 +4,7 @@ HTTP) implement them in `adapters/`; the unit tests, with in-memory fakes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -110,10 +111,29 @@ class Catalogue(Protocol):
 
     async def item_exists(self, collection: str, item_id: str) -> bool: ...
 
+    async def item(self, collection: str, item_id: str) -> dict[str, Any] | None:
+        """The STAC item, or None when the catalogue does not have it."""
+        ...
+
+
+@dataclass(frozen=True)
+class SupplierCancellation:
+    """The supplier's answer to a cancellation: `cancelled` (nothing acquired, nothing
+    will be; also when no order was ever placed: a later order for it is refused), or
+    not, because it is already acquiring (`order_id`, `status` say what it has)."""
+
+    cancelled: bool
+    order_id: str | None = None
+    status: str | None = None
+
 
 class Supplier(Protocol):
     async def place_order(self, request: dict) -> str:
         """Place (idempotently, keyed by the request id) an order; return the supplier's order id."""
+        ...
+
+    async def cancel_order(self, request_id: str) -> SupplierCancellation:
+        """Cancel the order for `request_id` if it is not acquiring yet (idempotent)."""
         ...
 
 

@@ -5,11 +5,13 @@ follows `product-ready` / `product-failed`."""
 from __future__ import annotations
 
 import secrets
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from dinamis_orders.adapters.aggregates import ConcurrentUpdate
 from dinamis_orders.domain.aoi import parse_aoi
+from dinamis_orders.domain.product_options import BAND_NAME_MAX, UnsupportedOption, check_options
 from dinamis_orders.service import membership
 from dinamis_orders.service.context import Orders
 from dinamis_shared.auth import Forbidden, Principal
@@ -24,6 +26,8 @@ from dinamis_shared.events import (
     ProductSpec,
 )
 from dinamis_shared.retry import Backoff, retry
+
+BandName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=BAND_NAME_MAX)]
 
 
 class ItemRef(BaseModel):
@@ -44,7 +48,7 @@ class ProductOrderDraft(BaseModel):
     )
     crs: str = Field(default="EPSG:2154", pattern=r"^(EPSG:\d{4,6}|native)$")
     format: OutputFormat = OutputFormat.COG
-    bands: list[str] | None = Field(default=None, max_length=8)
+    bands: list[BandName] | None = Field(default=None, min_length=1, max_length=8)
     pansharpen: bool = False
 
 
@@ -69,13 +73,25 @@ async def _take_daily_slot(orders: Orders, principal: Principal, order_id: str) 
         )
 
 
-async def _check_items_exist(orders: Orders, items: list[ItemRef]) -> None:
-    for ref in items:
-        if not await orders.catalogue.item_exists(ref.collection, ref.item_id):
+async def _check_items(orders: Orders, draft: ProductOrderDraft, aoi: dict | None) -> None:
+    """Each item exists, and every option holds for it (before any slot is taken)."""
+    seen: set[tuple[str, str]] = set()
+    for ref in draft.items:
+        if (ref.collection, ref.item_id) in seen:
+            continue
+        seen.add((ref.collection, ref.item_id))
+        item = await orders.catalogue.item(ref.collection, ref.item_id)
+        if item is None:
             raise ItemNotFound(
                 f"item {ref.collection}/{ref.item_id} is not in the catalogue",
                 message_fr=f"l'image {ref.collection}/{ref.item_id} n'est pas au catalogue",
             )
+        try:
+            check_options(item, crs=draft.crs, bands=draft.bands, pansharpen=draft.pansharpen, aoi=aoi)
+        except UnsupportedOption as exc:
+            raise UnsupportedOption(
+                f"{ref.item_id}: {exc.message}", message_fr=f"{ref.item_id} : {exc.message_fr}"
+            ) from None
 
 
 async def place(orders: Orders, principal: Principal, draft: ProductOrderDraft) -> dict:
@@ -89,10 +105,9 @@ async def place(orders: Orders, principal: Principal, draft: ProductOrderDraft) 
             code="item-access",
             message_fr=f"images non autorisées : {', '.join(refused)}",
         )
-    await _check_items_exist(orders, draft.items)
+    await _check_items(orders, draft, aoi.geojson() if aoi else None)
     now = orders.now()
     order_id = f"ord-{now:%Y%m%d}-{secrets.token_hex(5)}"
-    await _take_daily_slot(orders, principal, order_id)
     aoi_model = GeoJSONGeometry.model_validate(aoi.geojson()) if aoi else None
     specs = [
         ProductSpec(
@@ -129,6 +144,8 @@ async def place(orders: Orders, principal: Principal, draft: ProductOrderDraft) 
         products=specs,
         requested_at=now,
     )
+    # Last, once everything above is valid: a refused order never spends a slot.
+    await _take_daily_slot(orders, principal, order_id)
     return await orders.product_orders.write(
         order_id, state, expected_rev=0, by=principal.user_id, change="placed", events=[requested]
     )

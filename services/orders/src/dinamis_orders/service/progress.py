@@ -24,7 +24,9 @@ async def start_acquisition(
 ) -> dict:
     request = await orders.requests.require(request_id)
     if request.status is not RequestState.APPROVED and actor is Actor.SYSTEM:
-        return view(request)  # already started (a redelivered approval), or cancelled meanwhile
+        # Already started (a redelivered approval), or cancelled / being cancelled meanwhile
+        # (the cancellation asks the supplier, which then knows of this order).
+        return view(request)
     change = request.start_acquisition(supplier_order_id, orders.now(), actor, by)
     return view(await orders.requests.save(change))
 
@@ -78,8 +80,9 @@ async def _record_scene(orders: Orders, event: SceneIngestedV1, request_id: str)
     if request is None:
         log.warning("scene %s names unknown request %s", event.scene_id, request_id)
         return
-    if request.status is RequestState.APPROVED:
-        # The supplier delivered before the in_progress write (or it failed): start it now.
+    if request.status in (RequestState.APPROVED, RequestState.CANCELLING):
+        # The supplier delivered before the in_progress write (or it failed), or while
+        # the author's cancellation awaited it: it is acquiring, start it now.
         change = request.start_acquisition(request.supplier_order_id or "delivered", orders.now())
         request = await orders.requests.save(change)
     if request.status in LICENSED:

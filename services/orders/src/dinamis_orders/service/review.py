@@ -10,7 +10,7 @@ from dinamis_orders.domain.acquisition import AcquisitionRequest, RequestDraft
 from dinamis_orders.domain.aoi import parse_aoi
 from dinamis_orders.domain.quota import EntryKind, InsufficientQuota
 from dinamis_orders.domain.requests import Action, Actor, InvalidTransition, RequestState
-from dinamis_orders.service import membership
+from dinamis_orders.service import cancellation, membership
 from dinamis_orders.service.context import Orders
 from dinamis_orders.service.progress import start_acquisition
 from dinamis_orders.service.quota_ops import cofinancing_offer, release_rest, view
@@ -48,6 +48,15 @@ async def act(
         raise DinamisError("a reason is required", code="reason-required", message_fr="un motif est requis")
     if action is Action.APPROVE:
         return await approve(orders, principal, request, actor)
+    if action is Action.CONFIRM_CANCELLATION:  # an operator: the supplier cancelled by hand
+        request.check(action, actor)
+        if not reason:
+            raise DinamisError(
+                "say how the supplier confirmed the cancellation",
+                code="reason-required",
+                message_fr="indiquez comment le fournisseur a confirmé l'annulation",
+            )
+        return view(await cancellation.confirm_by_hand(orders, request, by, reason))
     if action is Action.START_ACQUISITION:  # an operator ordered from the supplier by hand
         if not reason:
             raise DinamisError(
@@ -73,7 +82,11 @@ async def act(
         offer = await cofinancing_offer(orders, request)
         change = request.require_cofinancing(offer, actor, by, now, reason)
     saved = await orders.requests.save(change)
-    if saved.status is RequestState.CANCELLED and request.reserved_km2:
+    if saved.status is RequestState.CANCELLING:
+        saved = await cancellation.settle(orders, saved)
+        if saved.status is RequestState.IN_PROGRESS:
+            raise cancellation.refused(saved.request_id)
+    elif saved.status is RequestState.CANCELLED and request.reserved_km2:
         await release_rest(orders, saved, by)
     return view(saved)
 
@@ -104,7 +117,8 @@ async def approve(orders: Orders, principal: Principal, request: AcquisitionRequ
     except ConcurrentUpdate:
         # Someone changed the request meanwhile. Keep the reservation only if it ended approved.
         latest = await orders.requests.require(request.request_id)
-        if latest.status not in (RequestState.APPROVED, RequestState.IN_PROGRESS) and plan.reserve_km2 > 0:
+        holding = (RequestState.APPROVED, RequestState.CANCELLING, RequestState.IN_PROGRESS)
+        if latest.status not in holding and plan.reserve_km2 > 0:
             await orders.ledger.settle(
                 request.quota_id, request.request_id, plan.reserve_km2, EntryKind.RELEASE, "orders"
             )

@@ -1,0 +1,226 @@
+"""Issue 12, the holes a security review reproduced against the running platform, each
+closed and kept closed here (orders service, supplier simulator, ingest push endpoint)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from dinamis_shared.signing import signature
+from dinamis_shared.testing import start_service, stop_service
+from tests.integration.orders_api import Caller, new_member_org, orders_api, square, tasking
+from tests.ports import free_ports
+
+ORDERS, SUPPLIER, GATE, INGEST = free_ports(4)
+API = orders_api(ORDERS)
+SUPPLIER_KEY = {"X-Api-Key": "dinamis-dev-supplier-key"}
+ACQUISITION_DELAY_S = 8.0
+
+
+class Gate(BaseHTTPRequestHandler):
+    """Between orders and the simulator: placements fail (503, as in an outage), so the
+    test places the order itself when it means to (the placement in flight when the
+    author cancels); cancellations and reads go through."""
+
+    def do_POST(self) -> None:
+        self.send_response(503)
+        self.end_headers()
+
+    def _forward(self, method: str) -> None:
+        headers = {"X-Api-Key": self.headers.get("X-Api-Key", "")}
+        r = httpx.request(method, f"http://127.0.0.1:{SUPPLIER}{self.path}", headers=headers, timeout=30)
+        self.send_response(r.status_code)
+        self.send_header("Content-Type", r.headers.get("content-type", "application/json"))
+        self.end_headers()
+        self.wfile.write(r.content)
+
+    def do_DELETE(self) -> None:
+        self._forward("DELETE")
+
+    def do_GET(self) -> None:
+        self._forward("GET")
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory, keyfile):
+    logs = tmp_path_factory.mktemp("holes")
+    gate = ThreadingHTTPServer(("127.0.0.1", GATE), Gate)
+    threading.Thread(target=gate.serve_forever, daemon=True).start()
+    env = {
+        "DINAMIS_AUTH_LOCAL_KEY_FILE": str(keyfile),
+        "DINAMIS_ORDERS_SUPPLIER_URL": f"http://127.0.0.1:{GATE}",
+        "DINAMIS_ORDERS_CATALOG_URL": "http://127.0.0.1:9",
+        "DINAMIS_ORDERS_PERIODIC_INTERVAL_S": "3600",
+        "DINAMIS_ORDERS_PRODUCT_ORDERS_PER_DAY": "3",
+        "DINAMIS_SUPPLIER_ACQUISITION_DELAY_S": str(ACQUISITION_DELAY_S),
+        "DINAMIS_SUPPLIER_HTTP_PORT": str(SUPPLIER),
+    }
+    procs = [
+        start_service("supplier-sim", SUPPLIER, logs, env=env),
+        start_service("orders", ORDERS, logs, env=env),
+    ]
+    yield
+    for proc in reversed(procs):
+        stop_service(proc)
+    gate.shutdown()
+
+
+@pytest.fixture(scope="module")
+def operator(keyfile, services):
+    return Caller.staff(keyfile, api=API)
+
+
+def supplier(method: str, path: str, **kwargs) -> httpx.Response:
+    return httpx.request(
+        method, f"http://127.0.0.1:{SUPPLIER}{path}", headers=SUPPLIER_KEY, timeout=30, **kwargs
+    )
+
+
+def approved_request(keyfile, operator, lon: float) -> tuple[Caller, dict, str]:
+    _, member = new_member_org(keyfile, operator)
+    req = member.call("POST", "/requests", json=tasking(aoi=square(lon, 45.70, 0.07))).json()
+    rid, period = req["request_id"], req["quota_period"]
+    quota = f"/quotas/{member.org}/pleiades-neo/{period}"
+    operator.call("POST", quota, json={"km2": 200, "reason": "dotation"})
+    operator.call("POST", f"/requests/{rid}/actions", json={"action": "start_review"})
+    r = operator.call("POST", f"/requests/{rid}/actions", json={"action": "approve"})
+    assert r.status_code == 200 and r.json()["status"] == "approved", r.text
+    return member, req, quota
+
+
+def place_at_supplier(req: dict) -> dict:
+    """The platform's placement, in flight: the supplier has the order, orders has not
+    recorded `in_progress` yet."""
+    body = {k: req[k] for k in ("sensor_family", "aoi", "window", "max_cloud_cover")}
+    r = supplier("POST", "/orders", json={"reference": req["request_id"], **body})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+# --- 1. cancel/approval race ----------------------------------------------------------
+
+
+def test_cancel_between_approval_and_acquisition_waits_for_the_supplier(keyfile, operator):
+    member, req, quota = approved_request(keyfile, operator, 4.80)
+    rid = req["request_id"]
+    placed = place_at_supplier(req)
+    assert placed["status"] == "accepted"
+    r = member.call("POST", f"/requests/{rid}/actions", json={"action": "cancel"})
+    assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
+    assert supplier("GET", f"/orders/{rid}").json()["status"] == "cancelled"
+    balance = member.call("GET", quota).json()
+    assert balance["reserved_km2"] == 0 and balance["available_km2"] == 200
+    history = [h["change"] for h in member.call("GET", f"/requests/{rid}/history").json()["history"]]
+    assert history[-2:] == ["cancellation requested", "confirm_cancellation"]
+    # The supplier never acquires it, and a late placement is refused.
+    time.sleep(ACQUISITION_DELAY_S + 1)
+    order = supplier("GET", f"/orders/{rid}").json()
+    assert order["status"] == "cancelled" and order["scenes"] == []
+
+
+def test_cancel_before_any_placement_is_remembered_by_the_supplier(keyfile, operator):
+    member, req, quota = approved_request(keyfile, operator, 4.90)
+    rid = req["request_id"]
+    r = member.call("POST", f"/requests/{rid}/actions", json={"action": "cancel"})
+    assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
+    late = place_at_supplier(req)  # the placement that raced the cancellation
+    assert late["status"] == "cancelled" and late["order_id"] is None
+    assert member.call("GET", quota).json()["available_km2"] == 200
+
+
+def test_cancel_once_the_supplier_acquires_is_refused_in_french(keyfile, operator):
+    member, req, quota = approved_request(keyfile, operator, 5.00)
+    rid = req["request_id"]
+    placed = place_at_supplier(req)
+    deadline = time.monotonic() + ACQUISITION_DELAY_S + 30
+    while supplier("GET", f"/orders/{rid}").json()["status"] == "accepted":
+        assert time.monotonic() < deadline, "the simulator never started acquiring"
+        time.sleep(0.1)
+    r = member.call(
+        "POST", f"/requests/{rid}/actions", json={"action": "cancel"}, headers={"Accept-Language": "fr"}
+    )
+    history = member.call("GET", f"/requests/{rid}/history").json()["history"]
+    assert r.status_code == 409, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["code"] == "supplier-acquiring", (r.text, history)
+    problem = r.json()
+    assert problem["code"] == "supplier-acquiring" and "fournisseur" in problem["detail"]
+    state = member.call("GET", f"/requests/{rid}").json()
+    assert state["status"] == "in_progress" and state["supplier_order_id"] == placed["order_id"]
+    balance = member.call("GET", quota).json()
+    # Not refunded: reserved, or already consumed by the scenes delivered since.
+    assert balance["available_km2"] == pytest.approx(200 - req["area_km2"], abs=1e-3)
+    again = member.call("POST", f"/requests/{rid}/actions", json={"action": "cancel"})
+    assert again.status_code == 409
+
+
+# --- 3. a deactivation by staff wins over the referent --------------------------------
+
+
+def test_a_referent_cannot_reactivate_a_user_an_operator_deactivated(keyfile, operator):
+    referent, member = new_member_org(keyfile, operator)
+    user = {"email": f"{member.user}@labo.example.fr", "display_name": "Marie", "language": "fr"}
+    path = f"/organisations/{member.org}/users/{member.user}"
+    r = operator.call("PUT", path, json={**user, "active": False})
+    assert r.status_code == 200 and r.json()["active"] is False, r.text
+    r = referent.call("PUT", path, json={**user, "active": True}, headers={"Accept-Language": "fr"})
+    assert r.status_code == 403, r.text
+    assert r.json()["code"] == "deactivated-by-staff" and "personnel" in r.json()["detail"]
+    assert member.call("GET", "/me").json()["principal"]["standing"] == "user-inactive"
+    assert member.call("GET", "/requests").status_code == 403
+    # Staff lift it; then the referent manages the user as before.
+    assert operator.call("PUT", path, json={**user, "active": True}).json()["active"] is True
+    assert member.call("GET", "/requests").status_code == 200
+    assert referent.call("PUT", path, json={**user, "active": False}).json()["active"] is False
+    assert referent.call("PUT", path, json={**user, "active": True}).json()["active"] is True
+
+
+# --- 6. supplier names are not enumerable on ingest's signed push endpoint --------------
+
+
+@pytest.fixture(scope="module")
+def ingest(tmp_path_factory):
+    proc = start_service(
+        "ingest",
+        INGEST,
+        tmp_path_factory.mktemp("ingest"),
+        env={"DINAMIS_INGEST_SUPPLIER_SECRETS": json.dumps({"airbus": "holes-supplier-secret"})},
+    )
+    yield f"http://127.0.0.1:{INGEST}/v1/suppliers"
+    stop_service(proc)
+
+
+def test_unknown_supplier_and_bad_signature_answer_the_same(ingest):
+    body = b'{"scene_id": "x"}'
+
+    def push(supplier: str, signed: bool = True) -> httpx.Response:
+        ts = str(int(time.time()))
+        headers = {"X-Dinamis-Timestamp": ts, "Content-Type": "application/json"}
+        if signed:
+            headers["X-Dinamis-Signature"] = signature("not-the-secret", ts, body)
+        return httpx.post(f"{ingest}/{supplier}/deliveries", content=body, headers=headers, timeout=10)
+
+    known, unknown, unsigned = push("airbus"), push("acme"), push("acme", signed=False)
+    assert known.status_code == unknown.status_code == unsigned.status_code == 401
+    assert known.json() == unknown.json() == unsigned.json()
+    assert known.headers["content-type"] == unknown.headers["content-type"]
+    assert known.json()["code"] == "unauthenticated"
+
+    # Similar timing: the same work either way (interleaved, medians, a loaded machine's margin).
+    times: dict[str, list[float]] = {"airbus": [], "acme": []}
+    for _ in range(21):
+        for supplier in times:
+            start = time.perf_counter()
+            push(supplier)
+            times[supplier].append(time.perf_counter() - start)
+    known_s, unknown_s = (statistics.median(t) for t in times.values())
+    assert abs(known_s - unknown_s) < max(0.05, 0.5 * min(known_s, unknown_s)), times
