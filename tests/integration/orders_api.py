@@ -107,13 +107,38 @@ def new_member_org(
     r = operator.call("POST", f"/organisations/{org}/decision", json={"decision": "approve"})
     assert r.status_code == 200 and r.json()["status"] == "active", r.text
     member = Caller(keyfile, uid("usr"), org, ["member"], api=operator.api)
-    r = referent.call(
+    adder = referent
+    if referent.call("GET", "/me").json()["principal"]["standing"] != "member":
+        adder = operator  # a contractor outside its contract manages nothing: staff add the user
+    r = adder.call(
         "PUT",
         f"/organisations/{org}/users/{member.user}",
         json={"email": f"{member.user}@labo.example.fr", "display_name": "Marie", "language": "fr"},
     )
     assert r.status_code == 200, r.text
     return referent, member
+
+
+def new_contractor_org(
+    keyfile: Path, operator: Caller, body_referent: Caller, end: datetime, start: datetime | None = None
+) -> Caller:
+    """An approved contractor organisation working for `body_referent`'s organisation
+    (a French public body) until `end`: its referent, calling the operator's API."""
+    org = uid("org")
+    referent = Caller(keyfile, uid("ref"), org, ["referent", "member"], api=operator.api)
+    body = application(
+        f"Bureau {org}",
+        "contractor",
+        organisation_id=org,
+        commissioning_organisation_id=body_referent.org,
+        contract_start=(start or datetime.now(UTC) - timedelta(days=30)).isoformat(),
+        contract_end=end.isoformat(),
+    )
+    r = referent.call("POST", "/organisations", json=body)
+    assert r.status_code == 201, r.text
+    r = operator.call("POST", f"/organisations/{org}/decision", json={"decision": "approve"})
+    assert r.status_code == 200 and r.json()["status"] == "active", r.text
+    return referent
 
 
 def square(lon: float, lat: float, size: float) -> dict:

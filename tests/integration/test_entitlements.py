@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from dinamis_shared.testing import start_service, stop_service
 from tests.integration.identity import keycloak_url, new_user, password_token
-from tests.integration.orders_api import Caller, application, new_member_org, orders_api, uid
+from tests.integration.orders_api import (
+    Caller,
+    application,
+    new_contractor_org,
+    new_member_org,
+    orders_api,
+    uid,
+)
 
 ORDERS, DELIVERY, NOTIFY, CATALOG = 18631, 18632, 18633, 18634
 API = orders_api(ORDERS)
@@ -155,6 +163,36 @@ def test_deactivation_bites_everywhere_within_seconds(keyfile, operator):
     assert r.status_code == 200, r.text
     after = refused_everywhere_within_ttl(member)
     assert set(after.values()) == {403}, after
+
+
+def test_a_contractor_is_refused_everywhere_once_its_contract_ends(keyfile, operator):
+    """Issue 12 (A): the delegation window is part of standing, not only of item access."""
+    body, _ = new_member_org(keyfile, operator, "french-public")
+    end = datetime.now(UTC) + timedelta(seconds=10)
+    contractor = new_contractor_org(keyfile, operator, body, end)
+    me = contractor.call("GET", "/me").json()["principal"]
+    assert me["standing"] == "member" and datetime.fromisoformat(me["access_until"]) == end
+    before = statuses(contractor)
+    assert all(s in (200, 400, 404) for s in before.values()), before
+    time.sleep(max(0.0, (end - datetime.now(UTC)).total_seconds()) + 0.5)
+    after = refused_everywhere_within_ttl(contractor)
+    assert set(after.values()) == {403}, after
+    r = contractor.call("GET", "/requests")
+    assert r.json()["code"] == "delegation-expired", r.text
+    assert contractor.call("GET", "/me").json()["principal"]["standing"] == "delegation-expired"
+
+
+def test_a_contractor_is_refused_everywhere_once_its_commissioning_body_is_suspended(keyfile, operator):
+    body, _ = new_member_org(keyfile, operator, "french-public")
+    contractor = new_contractor_org(keyfile, operator, body, datetime.now(UTC) + timedelta(days=90))
+    assert all(s in (200, 400, 404) for s in statuses(contractor).values())
+    r = operator.call(
+        "POST", f"/organisations/{body.org}/status", json={"status": "suspended", "reason": "audit"}
+    )
+    assert r.status_code == 200, r.text
+    after = refused_everywhere_within_ttl(contractor)
+    assert set(after.values()) == {403}, after
+    assert contractor.call("GET", "/requests").json()["code"] == "commissioning-inactive"
 
 
 def test_a_demoted_operators_old_token_is_refused_within_seconds(keyfile, operator):

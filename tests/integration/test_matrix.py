@@ -178,18 +178,6 @@ ROUTES: dict[str, Rule] = {
     ),
 }
 
-# Known holes: (route, subject) -> what happens. Reported, not fixed here (the orders
-# service's owners fix them); the cell is an expected failure until then.
-CONTRACT_ENDED = (
-    "a contractor whose contract ended is still in good standing (standing 'member': "
-    "member_standing ignores the delegation window, only item access checks it)"
-)
-KNOWN_HOLES: dict[tuple[str, str], str] = {
-    (route, "contractor-ended"): CONTRACT_ENDED
-    for route, r in ROUTES.items()
-    if r.kind in ("standing", "members") and route != "catalog POST /sign_urls"
-}
-
 
 def expected(route_rule: Rule, subject: str) -> tuple[str, frozenset[int]]:
     """("ok", extra statuses) or ("deny", the statuses a refusal may have)."""
@@ -657,18 +645,19 @@ def test_authorisation_matrix_of_every_service(matrix):
     cells, mismatches = matrix["cells"], matrix["mismatches"]
     n_routes = len({c.route for c in cells})
     print(f"\nauthorisation matrix: {n_routes} routes x {len(SUBJECTS)} subjects = {len(cells)} calls")
-    unexpected = [m for m in mismatches if (m.route, m.subject) not in KNOWN_HOLES]
-    holes = [m for m in mismatches if (m.route, m.subject) in KNOWN_HOLES]
-    print(f"{len(holes)} known holes (test_known_holes_are_closed), {len(unexpected)} unexpected")
-    for m in holes:
-        print("known hole:", m.line)
+    unexpected = mismatches
+    print(f"{len(unexpected)} unexpected")
     assert n_routes * len(SUBJECTS) == len(cells)
     assert not unexpected, f"{len(unexpected)} of {len(cells)} cells unexpected:\n" + "\n".join(
         m.line for m in unexpected
     )
 
 
-@pytest.mark.xfail(reason="known holes, reported to the orders service's owners: " + CONTRACT_ENDED)
 def test_known_holes_are_closed(matrix):
-    holes = [m for m in matrix["mismatches"] if (m.route, m.subject) in KNOWN_HOLES]
-    assert not holes, f"{len(holes)} known holes still open:\n" + "\n".join(m.line for m in holes)
+    """Issue 12 (A), once a known hole: a contractor whose contract ended kept standing
+    'member' on every route needing standing. Now refused everywhere (403)."""
+    cells = [c for c in matrix["cells"] if c.subject == "contractor-ended"]
+    gated = [c for c in cells if ROUTES[c.route].kind in ("standing", "members")]
+    assert len(gated) >= 15
+    assert all(c.status == 403 for c in gated), "\n".join(c.line for c in gated if c.status != 403)
+    assert not [m for m in matrix["mismatches"] if m.subject == "contractor-ended"]

@@ -14,7 +14,15 @@ import pytest
 
 from dinamis_shared.signing import signature
 from dinamis_shared.testing import start_service, stop_service
-from tests.integration.orders_api import Caller, new_member_org, orders_api, square, tasking
+from tests.integration.orders_api import (
+    Caller,
+    application,
+    new_member_org,
+    orders_api,
+    square,
+    tasking,
+    uid,
+)
 from tests.ports import free_ports
 
 ORDERS, SUPPLIER, GATE, INGEST = free_ports(4)
@@ -182,6 +190,55 @@ def test_a_referent_cannot_reactivate_a_user_an_operator_deactivated(keyfile, op
     assert member.call("GET", "/requests").status_code == 200
     assert referent.call("PUT", path, json={**user, "active": False}).json()["active"] is False
     assert referent.call("PUT", path, json={**user, "active": True}).json()["active"] is True
+
+
+# --- C. applications: the staff organisation's id is reserved; re-applying needs an active referent
+
+
+def test_nobody_applies_as_the_staff_organisation(keyfile, operator):
+    for org_id in ("dinamis", "Dinamis"):
+        stranger = Caller(keyfile, uid("evil"), org_id, ["referent"], api=API)
+        r = stranger.call(
+            "POST",
+            "/organisations",
+            json=application("DINAMIS", organisation_id=org_id),
+            headers={"Accept-Language": "fr"},
+        )
+        assert r.status_code == 409, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["code"] == "reserved-identifier" and "réservé" in r.json()["detail"]
+        assert stranger.call("GET", "/me").json()["principal"]["organisation_id"] is None
+    assert operator.call("GET", "/organisations/dinamis").status_code == 404
+
+
+def test_only_an_active_referent_reapplies_for_a_refused_organisation(keyfile, operator):
+    org = uid("org")
+    referent = Caller(keyfile, uid("ref"), org, ["referent", "member"], api=API)
+    body = application(f"Labo {org}", organisation_id=org)
+    assert referent.call("POST", "/organisations", json=body).status_code == 201
+    member = Caller(keyfile, uid("usr"), org, ["member"], api=API)
+    gone = Caller(keyfile, uid("usr"), org, ["member"], api=API)
+    for caller, active in ((member, True), (gone, False)):  # users staff added while pending
+        r = operator.call(
+            "PUT",
+            f"/organisations/{org}/users/{caller.user}",
+            json={"email": f"{caller.user}@labo.example.fr", "display_name": "M", "active": active},
+        )
+        assert r.status_code == 200, r.text
+    r = operator.call(
+        "POST", f"/organisations/{org}/decision", json={"decision": "refuse", "reason": "dossier"}
+    )
+    assert r.status_code == 200 and r.json()["status"] == "refused", r.text
+    stranger = Caller(keyfile, uid("usr"), org, ["referent"], api=API)
+    for caller in (member, gone, stranger):
+        r = caller.call("POST", "/organisations", json=body, headers={"Accept-Language": "fr"})
+        assert r.status_code == 403, r.text
+        assert r.json()["code"] == "not-the-referent" and "référent" in r.json()["detail"]
+        me = caller.call("GET", "/me").json()
+        assert me["user"] is None or "referent" not in me["user"]["roles"]
+    assert operator.call("GET", f"/organisations/{org}").json()["status"] == "refused"
+    r = referent.call("POST", "/organisations", json=body)
+    assert r.status_code == 201 and r.json()["status"] == "pending", r.text
 
 
 # --- 6. supplier names are not enumerable on ingest's signed push endpoint --------------

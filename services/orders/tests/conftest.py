@@ -344,23 +344,40 @@ class FakeOrders(Orders):
         assert isinstance(self.clock, FakeClock)
         return self.clock
 
-    async def member_org(self, org: str = "org-labo", user: str = "usr-author") -> Principal:
+    async def member_org(
+        self, org: str = "org-labo", user: str = "usr-author", category: str = "french-research", **extra: Any
+    ) -> Principal:
         """An approved organisation; returns its referent (who submits requests), as the
         records now entitle them."""
         applicant = await entitlements.resolve(self, Identity(sub=user))
         application = Application(
             organisation_id=org,
             name=f"Labo {org}",
-            category="french-research",
+            category=category,
             legal_representative={"name": "Jeanne Martin", "email": "d@labo.example.fr", "title": "Dir"},
             accept_charter="charte-dinamis-2024",
             accept_licence="licence-produits-dinamis-2024",
             referent_email="referent@labo.example.fr",
             referent_name="Paul Referent",
+            **extra,
         )
         await membership.apply(self, applicant, application)
         await membership.decide(self, OPERATOR, org, True, None, None)
         return await entitlements.resolve(self, Identity(sub=user))
+
+    async def contractor_org(
+        self, body: str, org: str, user: str, start: datetime, end: datetime
+    ) -> Principal:
+        """An approved contractor organisation working for `body` from `start` to `end`;
+        returns its referent, as the records now entitle them."""
+        return await self.member_org(
+            org,
+            user,
+            "contractor",
+            commissioning_organisation_id=body,
+            contract_start=start,
+            contract_end=end,
+        )
 
 
 OPERATOR = Principal(user_id="op-paul", organisation_id="dinamis", roles=frozenset({Role.OPERATOR}))

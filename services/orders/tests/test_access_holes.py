@@ -1,7 +1,10 @@
 """Issue 12, identity and access holes (unit, on the fakes): a deactivation by staff
-wins over the referent."""
+wins over the referent; a contractor's access ends with its contract or its
+commissioning body."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -9,6 +12,7 @@ from dinamis_orders.domain import organisations as rules
 from dinamis_orders.domain.organisations import User, UserUpdate
 from dinamis_orders.service import entitlements, membership
 from dinamis_shared.auth import Forbidden, Identity, Role
+from dinamis_shared.events import OrganisationStatus
 
 from .conftest import OPERATOR
 
@@ -50,3 +54,145 @@ async def test_a_referent_cannot_reactivate_a_user_staff_deactivated(orders):
     await membership.put_user(orders, referent, "org-a", "usr-m", _update(False))
     await membership.put_user(orders, referent, "org-a", "usr-m", _update(True))
     assert (await entitlements.resolve(orders, Identity(sub="usr-m"))).standing == "member"
+
+
+# --- A. a contractor's access ends with its contract or its commissioning body ------------
+
+
+async def test_a_contractor_loses_standing_when_its_contract_ends(orders):
+    await orders.member_org("org-body", "ref-body", "french-public")
+    now = orders.now()
+    p = await orders.contractor_org(
+        "org-body", "org-bet", "ref-bet", now - timedelta(days=1), now + timedelta(days=10)
+    )
+    assert p.standing == "member" and p.in_good_standing
+    assert p.access_until == now + timedelta(days=10)  # before both memberships end
+    await membership.require_member(orders, p)
+    orders.fake_clock.advance(timedelta(days=10))
+    p = await entitlements.resolve(orders, Identity(sub="ref-bet"))
+    assert p.standing == "delegation-expired" and not p.in_good_standing
+    with pytest.raises(Forbidden) as err:
+        await membership.require_member(orders, p)
+    assert err.value.code == "delegation-expired" and "contrat" in (err.value.message_fr or "")
+
+
+async def test_a_contractor_loses_standing_with_its_commissioning_body(orders):
+    await orders.member_org("org-body", "ref-body", "french-public")
+    now = orders.now()
+    far = now + timedelta(days=365 * 4)
+    await orders.contractor_org("org-body", "org-bet", "ref-bet", now - timedelta(days=1), far)
+    p = await entitlements.resolve(orders, Identity(sub="ref-bet"))
+    body = await orders.organisation("org-body")
+    assert body is not None and p.access_until == body.valid_until < far  # the body's end counts
+    await membership.change_status(orders, OPERATOR, "org-body", OrganisationStatus.SUSPENDED, "audit", None)
+    p = await entitlements.resolve(orders, Identity(sub="ref-bet"))
+    assert p.standing == "commissioning-inactive" and not p.in_good_standing
+    decisions = await membership.item_decisions(orders, p, ["item-1"])
+    assert decisions["item-1"].code == "commissioning-inactive"
+
+
+def test_delegation_refusal_rule():
+    from dinamis_orders.domain.organisations import Organisation
+    from dinamis_shared.events import ContractorDelegation
+
+    now = datetime.now(UTC)
+    base = {
+        "name": "X",
+        "legal_representative": {"name": "Jeanne", "email": "j@x.fr", "title": "Dir"},
+        "acceptance": {
+            "charter_version": "c",
+            "licence_version": "l",
+            "accepted_at": now,
+            "accepted_by": "u",
+        },
+        "applied_at": now,
+        "status": "active",
+        "valid_until": now + timedelta(days=30),
+    }
+    body = Organisation(organisation_id="body", category="french-public", **base)
+    contractor = Organisation(
+        organisation_id="bet",
+        category="contractor",
+        delegation=ContractorDelegation(
+            commissioning_organisation_id="body", start=now - timedelta(days=2), end=now + timedelta(days=1)
+        ),
+        **base,
+    )
+    assert rules.delegation_refusal(contractor, body, now) is None
+    assert rules.delegation_refusal(contractor, None, now).code == "commissioning-inactive"  # type: ignore[union-attr]
+    other = body.model_copy(update={"organisation_id": "other"})
+    assert rules.delegation_refusal(contractor, other, now).code == "commissioning-inactive"  # type: ignore[union-attr]
+    later = now + timedelta(days=1)
+    assert rules.delegation_refusal(contractor, body, later).code == "delegation-expired"  # type: ignore[union-attr]
+    earlier = now - timedelta(days=3)
+    assert rules.delegation_refusal(contractor, body, earlier).code == "delegation-not-started"  # type: ignore[union-attr]
+    assert rules.access_until(contractor, body) == now + timedelta(days=1)
+
+
+# --- C. applications: the staff organisation's id is reserved; re-applying takes an active referent
+
+
+async def test_nobody_applies_as_the_staff_organisation(orders):
+    from dinamis_orders.domain.organisations import MembershipError
+
+    stranger = await entitlements.resolve(orders, Identity(sub="usr-stranger"))
+    for org_id in ("dinamis", "DINAMIS"):
+        with pytest.raises(MembershipError) as err:
+            await orders.member_org(org_id, "usr-stranger")
+        assert err.value.code == "reserved-identifier" and err.value.http_status == 409
+        assert "réservé" in (err.value.message_fr or "")
+    assert await orders.organisations.get("dinamis") is None
+    assert await orders.user(stranger.user_id) is None
+
+
+async def test_only_an_active_referent_reapplies_for_a_refused_organisation(orders):
+    from dinamis_orders.domain.organisations import MembershipError
+
+    await orders.member_org("org-a", "ref-a")
+    await membership.put_user(orders, OPERATOR, "org-a", "usr-m", _update(True))
+    await membership.put_user(orders, OPERATOR, "org-a", "usr-off", _update(False))
+    await membership.change_status(orders, OPERATOR, "org-a", OrganisationStatus.SUSPENDED, "x", None)
+    # (a refusal: straight into the records, as a refused application would leave it)
+    state = await orders.organisations.get("org-a")
+    assert state is not None
+    await orders.organisations.write(
+        "org-a", {**state, "status": "refused"}, expected_rev=state["rev"], by="op", change="refused"
+    )
+    for sub, code in (
+        ("usr-m", "not-the-referent"),
+        ("usr-off", "not-the-referent"),
+        ("usr-x", "not-the-referent"),
+    ):
+        with pytest.raises(Forbidden) as err:
+            await orders.member_org("org-a", sub)
+        assert err.value.code == code
+        user = await orders.user(sub)
+        assert user is None or Role.REFERENT not in user.roles
+    await orders.member_org("org-a", "ref-a")  # the active referent may: applied, then approved
+    with pytest.raises(MembershipError) as already:  # active now: nobody applies again
+        await orders.member_org("org-a", "ref-a")
+    assert already.value.code == "already-exists"
+    assert (await entitlements.resolve(orders, Identity(sub="ref-a"))).standing == "member"
+
+
+def test_check_application_rule():
+    from dinamis_orders.domain.organisations import MembershipError
+
+    ref = User(user_id="r", organisation_id="o", email="r@x.fr", display_name="R", roles=[Role.REFERENT])
+    rules.check_application("o", staff_organisation_id="staff", applicant=None, previous=None)
+    rules.check_application(
+        "o", staff_organisation_id="staff", applicant=ref, previous=OrganisationStatus.REFUSED
+    )
+    with pytest.raises(MembershipError):
+        rules.check_application("Staff", staff_organisation_id="staff", applicant=None, previous=None)
+    with pytest.raises(Forbidden):
+        rules.check_application("p", staff_organisation_id="staff", applicant=ref, previous=None)
+    with pytest.raises(MembershipError):
+        rules.check_application(
+            "o", staff_organisation_id="staff", applicant=ref, previous=OrganisationStatus.ACTIVE
+        )
+    inactive = ref.model_copy(update={"active": False})
+    with pytest.raises(Forbidden):
+        rules.check_application(
+            "o", staff_organisation_id="staff", applicant=inactive, previous=OrganisationStatus.REFUSED
+        )

@@ -57,10 +57,15 @@ def _expiry(
         )
     now = datetime.now(UTC)
     ttl = timedelta(seconds=min(seconds, cap))
-    if access_until is not None:  # (past: the orders service's decisions refuse, with the reason)
-        ttl = max(
-            timedelta(seconds=1), min(ttl, timedelta(seconds=int((access_until - now).total_seconds())))
-        )
+    if access_until is not None:
+        left = int((access_until - now).total_seconds())
+        if left < 1:  # ended (or ends within the second): nothing to sign, not a near-zero URL
+            raise Forbidden(
+                "your access (membership or contract) has ended",
+                code="access-ended",
+                message_fr="votre accès (adhésion ou contrat) a pris fin",
+            )
+        ttl = min(ttl, timedelta(seconds=left))
     return ttl, now + ttl
 
 

@@ -191,6 +191,50 @@ class UserUpdate(BaseModel):
     active: bool = True
 
 
+# Never an applicant's: the platform's own organisation (staff), whatever the case.
+RESERVED_ORGANISATION_IDS = frozenset({"dinamis"})
+
+
+def check_application(
+    org_id: str,
+    *,
+    staff_organisation_id: str,
+    applicant: User | None,
+    previous: OrganisationStatus | None,
+) -> None:
+    """May `applicant` (their user record, or None: unknown to the platform) apply for
+    `org_id`, whose current status is `previous` (None: never applied)? A reserved
+    identifier never; a user of another organisation never; an organisation that already
+    applied only after a refusal, and then only by an active referent of it."""
+    reserved = RESERVED_ORGANISATION_IDS | {staff_organisation_id}
+    if org_id.casefold() in {r.casefold() for r in reserved}:
+        raise MembershipError(
+            f"the identifier {org_id!r} is reserved",
+            code="reserved-identifier",
+            message_fr=f"l'identifiant {org_id!r} est réservé",
+        )
+    if applicant is not None and applicant.organisation_id != org_id:
+        raise Forbidden(
+            f"you are already a user of {applicant.organisation_id!r}",
+            code="already-a-user",
+            message_fr=f"vous êtes déjà utilisateur de {applicant.organisation_id!r}",
+        )
+    if previous is None:
+        return
+    if previous is not OrganisationStatus.REFUSED:
+        raise MembershipError(
+            f"organisation {org_id!r} has already applied ({previous})",
+            code="already-exists",
+            message_fr=f"{org_id!r} a déjà une adhésion ({previous})",
+        )
+    if applicant is None or not applicant.active or Role.REFERENT not in applicant.roles:
+        raise Forbidden(
+            "only an active referent of a refused application applies again",
+            code="not-the-referent",
+            message_fr="seul un référent actif d'une demande refusée la renouvelle",
+        )
+
+
 def edit_user(user: User, update: UserUpdate, *, by_staff: bool) -> User:
     """`user` as `update` makes it. A deactivation by staff is lifted only by staff; a
     referent editing such a user leaves them inactive unless they ask to reactivate
@@ -286,10 +330,40 @@ def _no(code: str, fr: str, en: str) -> Decision:
     return Decision(allowed=False, code=code, reason=f"{fr} / {en}")
 
 
+def delegation_refusal(
+    org: Organisation, commissioning: Organisation | None, now: datetime
+) -> Decision | None:
+    """Why a contractor may not act now (None: its delegation runs and its commissioning
+    body is an active member). A contractor has access only through its delegation."""
+    d = org.delegation
+    if d is None or now >= d.end:
+        return _no("delegation-expired", "contrat de prestation terminé", "contract ended")
+    if now < d.start:
+        return _no(
+            "delegation-not-started", "contrat de prestation pas encore commencé", "contract not started"
+        )
+    if (
+        commissioning is None
+        or commissioning.organisation_id != d.commissioning_organisation_id
+        or not commissioning.is_active(now)
+    ):
+        return _no(
+            "commissioning-inactive",
+            "l'organisme commanditaire n'est plus adhérent",
+            "the commissioning body is no longer a member",
+        )
+    return None
+
+
 def member_standing(
-    principal: Principal, org: Organisation | None, user: User | None, now: datetime
+    principal: Principal,
+    org: Organisation | None,
+    user: User | None,
+    now: datetime,
+    commissioning: Organisation | None = None,
 ) -> Decision:
-    """May this caller act as a member of their organisation right now?"""
+    """May this caller act as a member of their organisation right now? A contractor also
+    needs its delegation running and its commissioning body (`commissioning`) active."""
     if principal.is_staff:
         return Decision(allowed=True, code="staff", reason="personnel DINAMIS / DINAMIS staff")
     if org is None:
@@ -304,7 +378,25 @@ def member_standing(
         return _no(
             "user-inactive", "compte non activé par le référent", "account not activated by the referent"
         )
+    if org.category is OrganisationCategory.CONTRACTOR:
+        refusal = delegation_refusal(org, commissioning, now)
+        if refusal is not None:
+            return refusal
     return Decision(allowed=True, code="member", reason="membre / member")
+
+
+def access_until(org: Organisation | None, commissioning: Organisation | None) -> datetime | None:
+    """The earliest of the membership end, the contract end and (for a contractor) the
+    commissioning body's membership end."""
+    ends = []
+    if org is not None:
+        ends.append(org.valid_until)
+        if org.delegation is not None:
+            ends.append(org.delegation.end)
+            if commissioning is not None:
+                ends.append(commissioning.valid_until)
+    known = [e for e in ends if e is not None]
+    return min(known) if known else None
 
 
 def may_read_item(
@@ -320,21 +412,13 @@ def may_read_item(
     Members of an active organisation read the whole catalogue. A contractor reads only
     items obtained by its commissioning body, while its delegation runs and that body's
     own membership is active."""
-    standing = member_standing(principal, org, user, now)
+    standing = member_standing(principal, org, user, now, commissioning_org)
     if not standing.allowed or principal.is_staff:
         return standing
     assert org is not None
     if org.category is not OrganisationCategory.CONTRACTOR:
         return standing
-    if not org.delegation_valid(now):
-        return _no("delegation-expired", "délégation hors de sa période", "delegation outside its period")
-    assert org.delegation is not None
-    if commissioning_org is None or not commissioning_org.is_active(now):
-        return _no(
-            "commissioning-inactive",
-            "l'organisme commanditaire n'est plus adhérent",
-            "the commissioning body is no longer a member",
-        )
+    assert org.delegation is not None  # member_standing checked the delegation
     if org.delegation.commissioning_organisation_id not in item_obtained_by:
         return _no(
             "not-licensed",

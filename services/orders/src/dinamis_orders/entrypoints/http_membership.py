@@ -115,7 +115,9 @@ async def me(orders: OrdersDep, principal: AuthenticatedPrincipal) -> dict:
         "principal": principal.model_dump(mode="json"),
         "organisation": org.model_dump(mode="json") if org else None,
         "user": user.model_dump(mode="json") if user else None,
-        "standing": member_standing(principal, org, user, orders.now()).model_dump(),
+        "standing": member_standing(
+            principal, org, user, orders.now(), await orders.commissioning_of(org)
+        ).model_dump(),
     }
 
 

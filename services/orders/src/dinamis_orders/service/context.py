@@ -54,6 +54,12 @@ class Orders:
         state = await self.users.get(user_id)
         return User.model_validate(_strip(state)) if state else None
 
+    async def commissioning_of(self, org: Organisation | None) -> Organisation | None:
+        """The commissioning body of a contractor organisation (None for others)."""
+        if org is None or org.delegation is None:
+            return None
+        return await self.organisation(org.delegation.commissioning_organisation_id)
+
     async def standing_of(self, principal: Principal) -> tuple[Organisation | None, User | None]:
         """The caller's organisation and user records (as they are now)."""
         if principal.organisation_id is None:

@@ -26,8 +26,10 @@ def entitlements_of(
     now: datetime,
     *,
     email: str | None = None,
+    commissioning: Organisation | None = None,
 ) -> Principal:
-    """The pure decision: a user record (or none) and its organisation -> a Principal."""
+    """The pure decision: a user record (or none), its organisation and (a contractor's)
+    commissioning body -> a Principal."""
     if user is None:
         return Principal(
             user_id=user_id,
@@ -57,10 +59,8 @@ def entitlements_of(
         return Principal(**base, roles=roles, standing="not-a-member", reason="aucun rôle / no role")
     roles = roles - STAFF_ROLES  # operator and admin exist only in the platform's own organisation
     as_member = Principal(**base, roles=roles)
-    decision = rules.member_standing(as_member, org, user, now)
-    until = org.valid_until if org is not None else None
-    if org is not None and org.delegation is not None:
-        until = org.delegation.end if until is None else min(until, org.delegation.end)
+    decision = rules.member_standing(as_member, org, user, now, commissioning)
+    until = rules.access_until(org, commissioning)
     return Principal(**base, roles=roles, standing=decision.code, reason=decision.reason, access_until=until)
 
 
@@ -71,7 +71,13 @@ async def resolve(orders: Orders, identity: Identity) -> Principal:
     if user is not None and user.organisation_id != orders.settings.staff_organisation_id:
         org = await orders.organisation(user.organisation_id)
     return entitlements_of(
-        orders.settings.staff_organisation_id, identity.sub, user, org, orders.now(), email=identity.email
+        orders.settings.staff_organisation_id,
+        identity.sub,
+        user,
+        org,
+        orders.now(),
+        email=identity.email,
+        commissioning=await orders.commissioning_of(org),
     )
 
 

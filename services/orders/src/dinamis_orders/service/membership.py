@@ -38,8 +38,9 @@ def _state(model: Organisation | User) -> dict:
 async def apply(orders: Orders, principal: Principal, application: Application) -> dict:
     """The legal representative (or their delegate) applies for their organisation and
     becomes its referent. The caller must be unknown to the platform (no user record),
-    or the referent of a refused application re-applying for the same organisation (a
-    new revision of the same record). Staff do not apply."""
+    or an active referent of a refused application re-applying for the same organisation
+    (a new revision of the same record). Staff do not apply; the staff organisation's
+    identifier is reserved (`rules.check_application`)."""
     now = orders.now()
     org_id = application.organisation_id or f"org-{secrets.token_hex(5)}"
     if principal.organisation_id == orders.settings.staff_organisation_id or principal.is_staff:
@@ -47,24 +48,13 @@ async def apply(orders: Orders, principal: Principal, application: Application) 
             "DINAMIS staff do not apply for membership",
             message_fr="le personnel DINAMIS ne demande pas d'adhésion",
         )
-    if principal.organisation_id is not None and principal.organisation_id != org_id:
-        raise Forbidden(
-            f"you are already a user of {principal.organisation_id!r}",
-            code="already-a-user",
-            message_fr=f"vous êtes déjà utilisateur de {principal.organisation_id!r}",
-        )
     previous = await orders.organisations.get(org_id)
-    if previous is not None and previous["status"] != OrganisationStatus.REFUSED.value:
-        raise rules.MembershipError(
-            f"organisation {org_id!r} has already applied ({previous['status']})",
-            code="already-exists",
-            message_fr=f"{org_id!r} a déjà une adhésion ({previous['status']})",
-        )
-    if previous is not None and principal.organisation_id != org_id:
-        raise Forbidden(
-            "only the referent of a refused application applies again",
-            message_fr="seul le référent d'une demande refusée la renouvelle",
-        )
+    rules.check_application(
+        org_id,
+        staff_organisation_id=orders.settings.staff_organisation_id,
+        applicant=await orders.user(principal.user_id),
+        previous=OrganisationStatus(previous["status"]) if previous else None,
+    )
     if application.category is OrganisationCategory.CONTRACTOR:
         body = await orders.organisation(application.commissioning_organisation_id or "")
         if body is None or body.category is not OrganisationCategory.FRENCH_PUBLIC or not body.is_active(now):
@@ -362,7 +352,8 @@ async def require_member(orders: Orders, principal: Principal, staff_ok: bool = 
     `staff_ok`: staff act on the platform, but ask for imagery only through a member body)."""
     org, user = await orders.standing_of(principal)
     as_member = principal if staff_ok else principal.model_copy(update={"roles": frozenset()})
-    decision = rules.member_standing(as_member, org, user, orders.now())
+    commissioning = await orders.commissioning_of(org)
+    decision = rules.member_standing(as_member, org, user, orders.now(), commissioning)
     if not decision.allowed:
         fr, _, en = decision.reason.partition(" / ")
         raise Forbidden(en or fr, code=decision.code, message_fr=fr)
@@ -373,9 +364,7 @@ async def item_decisions(orders: Orders, principal: Principal, item_ids: list[st
     """May the caller read each item? (Used by the catalog's signing endpoint and product orders.)"""
     now = orders.now()
     org, user = await orders.standing_of(principal)
-    commissioning = None
-    if org is not None and org.delegation is not None:
-        commissioning = await orders.organisation(org.delegation.commissioning_organisation_id)
+    commissioning = await orders.commissioning_of(org)
     obtained = await orders.licences.obtained_by(item_ids)
     return {
         item_id: rules.may_read_item(principal, org, user, commissioning, obtained[item_id], now)
