@@ -38,6 +38,10 @@ from dinamis_shared.settings import ServiceSettings
 from dinamis_shared.testing import start_service, stop_service
 from dinamis_sim.coverage import france_outline_l93
 
+# The benchmarks run the platform on the local stack, in development (the services'
+# default, production, refuses the local stack's credentials).
+os.environ["DINAMIS_ENVIRONMENT"] = "development"
+
 PORT = 18402
 API = f"http://127.0.0.1:{PORT}"
 COLLECTION = "bench-catalog"

@@ -56,6 +56,10 @@ from dinamis_shared.testing import start_service, stop_service
 from dinamis_shared.watch import EventWatcher
 from dinamis_sim.simulator import SimulatedScene, announce, stage_package, write_package
 
+# The benchmarks run the platform on the local stack, in development (the services'
+# default, production, refuses the local stack's credentials).
+os.environ["DINAMIS_ENVIRONMENT"] = "development"
+
 
 def shapely_transform(func, geom):
     """Apply func(xs, ys) -> (xs, ys) to every vertex."""

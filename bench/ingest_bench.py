@@ -40,6 +40,10 @@ from dinamis_shared.watch import EventWatcher
 from dinamis_sim.coverage import CELL_M, coverage_cells
 from dinamis_sim.simulator import SimulatedScene, announce, coverage_scene, stage_package, write_package
 
+# The benchmarks run the platform on the local stack, in development (the services'
+# default, production, refuses the local stack's credentials).
+os.environ["DINAMIS_ENVIRONMENT"] = "development"
+
 MB = 1024 * 1024
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import tempfile
 import time
 import uuid
@@ -20,6 +21,10 @@ from dinamis_shared.events import ProductReadyV1
 from dinamis_shared.examples import example_events
 from dinamis_shared.settings import ServiceSettings
 from dinamis_shared.testing import start_service, stop_service
+
+# The benchmarks run the platform on the local stack, in development (the services'
+# default, production, refuses the local stack's credentials).
+os.environ["DINAMIS_ENVIRONMENT"] = "development"
 
 
 def rss_mb(pid: int) -> float:

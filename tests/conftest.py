@@ -11,6 +11,11 @@ from pathlib import Path
 
 import pytest
 
+# The tests run the platform in development (the local stack's credentials, the local
+# signing key); the services' default is production. Set before any settings are built,
+# and inherited by the services the tests start.
+os.environ["DINAMIS_ENVIRONMENT"] = "development"
+
 from dinamis_shared.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[1]

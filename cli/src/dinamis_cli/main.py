@@ -128,9 +128,12 @@ def token(args: argparse.Namespace) -> int:
     from dinamis_shared.auth import LOCAL_ISSUER, ensure_local_signing_key, mint_token
     from dinamis_shared.settings import ServiceSettings
 
-    if os.environ.get("DINAMIS_ENVIRONMENT") == "production":
+    # Unset means production (the platform's default): `source deploy/local/stack.env` sets
+    # DINAMIS_ENVIRONMENT=development on a laptop.
+    if os.environ.get("DINAMIS_ENVIRONMENT", "production") == "production":
         print(
-            "dinamis token: development only (production tokens come from the identity provider)",
+            "dinamis token: development only (production tokens come from the identity provider;"
+            " on the local stack, `source deploy/local/stack.env` sets DINAMIS_ENVIRONMENT=development)",
             file=sys.stderr,
         )
         return 2

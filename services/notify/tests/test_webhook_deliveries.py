@@ -172,3 +172,24 @@ async def test_an_idle_delivery_pass_waits_until_a_delivery_is_queued(hooks, not
     await hooks.enqueue(envelope(), FEED, "product-ready")  # wakes it
     assert await asyncio.wait_for(idle, 1) == 0
     assert await hooks.delivery_pass() == 1 and time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize("status", ["suspended", "expired", "pending", "refused"])
+async def test_no_webhook_for_an_organisation_no_longer_active(hooks, store, receiver, status):
+    """Security review: `entitled()` checked only the user. An organisation suspended (or
+    expired...) according to `organisation-changed` gets nothing more, though its user
+    is still active; reinstated, it gets the new events again."""
+    await store.remember_organisation("o1", 1, "active")
+    endpoint = await register(hooks)
+    await hooks.enqueue(envelope(), FEED, "product-ready")
+    await store.remember_organisation("o1", 2, status)
+    assert await hooks.deliver_due() == 1
+    (delivery,) = store.deliveries.values()
+    assert delivery["status"] == "cancelled" and receiver.posts == []
+    with pytest.raises(Forbidden):  # nor may its users register new endpoints
+        await register(hooks)
+
+    await store.remember_organisation("o1", 3, "active")
+    await hooks.enqueue(envelope("ce-2"), FEED, "product-ready")
+    assert await hooks.deliver_due() == 1
+    assert len(receiver.posts) == 1 and store.webhooks[endpoint["id"]]["status"] == "active"

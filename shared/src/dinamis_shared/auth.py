@@ -534,13 +534,20 @@ def authenticator_of(app: object) -> Authenticator | None:
     return found if isinstance(found, Authenticator) else None
 
 
+# Request state key of the principal the request guard (dinamis_shared.guard) found
+# before reading the body: the dependency below then does not verify twice.
+PREAUTHENTICATED = "preauthenticated_principal"
+
+
 async def authenticated_principal(request: Request) -> Principal:
     """FastAPI dependency: the authenticated caller whatever their standing (401 otherwise).
     Only for routes that make sense for anyone: `/v1/me`, applying for membership..."""
-    authenticator: Authenticator | None = getattr(request.app.state, "authenticator", None)
-    if authenticator is None:
-        raise RuntimeError("no authenticator installed on this app")
-    principal = await authenticator.authenticate(request.headers)
+    principal = getattr(request.state, PREAUTHENTICATED, None)
+    if not isinstance(principal, Principal):
+        authenticator: Authenticator | None = getattr(request.app.state, "authenticator", None)
+        if authenticator is None:
+            raise RuntimeError("no authenticator installed on this app")
+        principal = await authenticator.authenticate(request.headers)
     request.state.principal = principal
     return principal
 

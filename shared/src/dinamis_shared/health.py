@@ -2,15 +2,23 @@
 
 - `GET /healthz`: the process is alive (no dependency is checked).
 - `GET /readyz`: every dependency the service declared answers; 503 and the
-  failing ones otherwise. Checks run concurrently, each bounded by a timeout.
+  failing ones otherwise. Checks run concurrently, each bounded by a timeout. Anyone
+  sees `{"status", "checks": {name: "ok"|"failed"}}`; why a check failed (exception
+  text: host names, user names) is logged, and shown (`details`) only to clients of
+  the operations network (`readyz_details_networks`).
 - `GET /metrics`: Prometheus exposition.
+
+Error bodies never carry exception text: an unexpected error is a bare 500 problem
+(`internal-error`), an outage a 503 problem; the text is in the logs only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from enum import StrEnum
 
 from fastapi import APIRouter, FastAPI, Request
@@ -19,6 +27,10 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
 from dinamis_shared.errors import DinamisError, is_outage
+
+log = logging.getLogger(__name__)
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 READY = Gauge("dinamis_dependency_ready", "1 if the dependency answered the last check", ["dependency"])
 
@@ -50,7 +62,26 @@ async def _run_check(name: str, check: Check, timeout_s: float) -> dict:
     return result
 
 
-def health_router(checks: dict[str, Check], timeout_s: float) -> APIRouter:
+def parse_networks(networks: str) -> tuple[Network, ...]:
+    """`"127.0.0.0/8, ::1/128"` → the networks (empty string: none)."""
+    return tuple(ipaddress.ip_network(n.strip(), strict=False) for n in networks.split(",") if n.strip())
+
+
+def client_in(request: Request, networks: Sequence[Network]) -> bool:
+    """True when the request's peer address is in one of `networks`."""
+    host = request.client.host if request.client else None
+    if not host or not networks:
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:  # e.g. "testclient"
+        return False
+    return any(address in network for network in networks)
+
+
+def health_router(
+    checks: dict[str, Check], timeout_s: float, details_networks: Sequence[Network] = ()
+) -> APIRouter:
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz")
@@ -59,16 +90,24 @@ def health_router(checks: dict[str, Check], timeout_s: float) -> APIRouter:
         return {"status": "alive"}
 
     @router.get("/readyz")
-    async def readyz() -> JSONResponse:
-        """Readiness: each dependency answers. Anyone may call it (no secrets in it)."""
+    async def readyz(request: Request) -> JSONResponse:
+        """Readiness: each dependency answers. Anyone may call it: the answer says only
+        which checks failed; why (exception text) is logged, and shown to clients of the
+        operations network (`readyz_details_networks`) only."""
         names = list(checks)
         results = await asyncio.gather(*(_run_check(n, checks[n], timeout_s) for n in names))
         deps = dict(zip(names, results, strict=True))
         ready = all(r["ok"] for r in results)
-        return JSONResponse(
-            {"status": "ready" if ready else "not-ready", "dependencies": deps},
-            status_code=200 if ready else 503,
-        )
+        for name, result in deps.items():
+            if not result["ok"]:
+                log.warning("readiness check failed", extra={"check": name, "error": result.get("error")})
+        body: dict[str, object] = {
+            "status": "ready" if ready else "not-ready",
+            "checks": {name: "ok" if r["ok"] else "failed" for name, r in deps.items()},
+        }
+        if client_in(request, details_networks):
+            body["details"] = deps
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @router.get("/metrics")
     async def metrics() -> Response:
@@ -115,34 +154,60 @@ def install_problem_handlers(app: FastAPI) -> None:
     _install_generic_handlers(app)
 
 
+def dinamis_error_response(exc: DinamisError, accept_language: str = "") -> JSONResponse:
+    """The problem details of one of our errors (French first, unless English is preferred)."""
+    english = prefers_english(accept_language)
+    detail = exc.message if english or not exc.message_fr else f"{exc.message_fr} ({exc.message})"
+    response = problem_response(exc.http_status, type(exc).__name__, detail, exc.code)
+    if exc.http_status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def unavailable_response() -> JSONResponse:
+    """503: a store, the bus or another service is down (retry later). No detail."""
+    response = problem_response(
+        503,
+        "Service unavailable",
+        "Service momentanément indisponible, réessayez / service temporarily unavailable, retry",
+        "unavailable",
+    )
+    response.headers["Retry-After"] = "5"
+    return response
+
+
+def internal_error_response() -> JSONResponse:
+    """500 without the exception's text (SQL, host names, URLs): that goes to the logs."""
+    return problem_response(
+        500,
+        "Internal error",
+        "Erreur interne ; elle a été journalisée / internal error; it has been logged",
+        "internal-error",
+    )
+
+
 def install_dinamis_error_handler(app: FastAPI) -> None:
     """Our errors as problem details (also on a library app that keeps its own format)."""
 
     @app.exception_handler(DinamisError)
     async def _dinamis_error(request: Request, exc: DinamisError) -> JSONResponse:
-        english = prefers_english(request.headers.get("accept-language", ""))
-        detail = exc.message if english or not exc.message_fr else f"{exc.message_fr} ({exc.message})"
-        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
-        response = problem_response(exc.http_status, type(exc).__name__, detail, exc.code)
-        if headers:
-            response.headers.update(headers)
-        return response
+        return dinamis_error_response(exc, request.headers.get("accept-language", ""))
 
 
-def _install_generic_handlers(app: FastAPI) -> None:
+def install_catch_all_handler(app: FastAPI) -> None:
+    """Any other exception: 503 problem for an outage, else a 500 problem with no
+    exception text (the traceback is logged by the server)."""
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # A store or the bus is down: say so (503, retry later) rather than a bare 500.
         if is_outage(exc):
-            response = problem_response(
-                503,
-                "Service unavailable",
-                "Service momentanément indisponible, réessayez / service temporarily unavailable, retry",
-                "unavailable",
-            )
-            response.headers["Retry-After"] = "5"
-            return response
-        raise exc
+            return unavailable_response()
+        return internal_error_response()
+
+
+def _install_generic_handlers(app: FastAPI) -> None:
+    install_catch_all_handler(app)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

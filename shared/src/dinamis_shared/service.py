@@ -1,7 +1,8 @@
 """One process per service replica: a FastStream Kafka broker and a FastAPI app.
 
 `create_service_app` wires what every service has (broker, subscriptions, store
-clients, /healthz /readyz /metrics, JSON logs, problem details); the service's own
+clients, /healthz /readyz /metrics, JSON logs, problem details, request body limits
+and authentication before the body: `guard.py`); the service's own
 module only declares its settings, dependencies, subscriptions and routers.
 
 Composition: each service has one typed container (its `bootstrap.py`), built once
@@ -29,7 +30,15 @@ from dinamis_shared import clients
 from dinamis_shared.bus import EventHandler, EventPublisher, make_broker, subscribe
 from dinamis_shared.cloudevents import trace_id_of
 from dinamis_shared.events import Event
-from dinamis_shared.health import Check, Dependency, health_router, install_problem_handlers
+from dinamis_shared.guard import RequestGuard
+from dinamis_shared.health import (
+    Check,
+    Dependency,
+    health_router,
+    install_catch_all_handler,
+    install_problem_handlers,
+    parse_networks,
+)
 from dinamis_shared.logs import configure_logging, trace_id_var
 from dinamis_shared.settings import ServiceSettings
 
@@ -59,6 +68,9 @@ class ServiceDefinition(Generic[C]):
     # Awaited with (app, container) once started / before stopping (pools, tasks...).
     on_startup: Sequence[Callable[[FastAPI, C], Any]] = ()
     on_shutdown: Sequence[Callable[[FastAPI, C], Any]] = ()
+    # Request body limits (bytes) of the routes that need more (or less) than
+    # `settings.http_max_body_bytes`, by path prefix (the longest prefix wins).
+    body_limits: dict[str, int] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -197,7 +209,15 @@ def create_service_app(definition: ServiceDefinition[Any]) -> FastAPI:
     app.state.container = container
     if definition.app_factory is None:  # a library app (stac-fastapi) keeps its own error format
         install_problem_handlers(app)
-    app.include_router(health_router(resources.checks(deps), settings.readiness_timeout_s))
+    else:  # ...but never shows an unexpected exception's text either
+        install_catch_all_handler(app)
+    app.include_router(
+        health_router(
+            resources.checks(deps),
+            settings.readiness_timeout_s,
+            parse_networks(settings.readyz_details_networks),
+        )
+    )
     for router in definition.routers:
         app.include_router(router)
 
@@ -209,6 +229,13 @@ def create_service_app(definition: ServiceDefinition[Any]) -> FastAPI:
         finally:
             trace_id_var.reset(token)
 
+    # Outermost of ours: body size limits, and authentication before the body (guard.py).
+    app.add_middleware(
+        RequestGuard,
+        service_app=app,
+        max_body_bytes=settings.http_max_body_bytes,
+        body_limits=definition.body_limits,
+    )
     return app
 
 

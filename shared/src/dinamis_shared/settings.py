@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -60,11 +60,20 @@ class ServiceSettings(BaseSettings):
 
     SERVICE: ClassVar[str] = "service"
 
-    environment: Literal["development", "test", "production"] = "development"
+    # Production unless said otherwise: a deployment that forgets to set it gets the
+    # refusals below, never the development conveniences. `make up`, `make test`, the
+    # tests and docker-compose set DINAMIS_ENVIRONMENT=development explicitly.
+    environment: Literal["development", "test", "production"] = "production"
     log_level: str = "INFO"
 
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    # Request bodies larger than this are refused (413), unless the route has a limit of
+    # its own (`ServiceDefinition.body_limits`).
+    http_max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    # Clients whose address is in one of these networks (comma-separated; "" = nobody)
+    # see why /readyz checks failed; anyone else sees only which ones did.
+    readyz_details_networks: str = "127.0.0.0/8,::1/128"
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_client_id: str | None = None
@@ -137,6 +146,14 @@ class ServiceSettings(BaseSettings):
             data["s3_secret_key"] = dev_s3_secret(key)
         return data
 
+    @field_validator("readyz_details_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from dinamis_shared.health import parse_networks
+
+        parse_networks(value)  # ValueError: not a network
+        return value
+
     def _env_name(self, field: str) -> str:
         prefix = self.model_config.get("env_prefix") or "DINAMIS_"
         return f"{prefix}{field}".upper()
@@ -159,7 +176,9 @@ class ServiceSettings(BaseSettings):
         if DEV_PG_PASSWORD in self.postgres_dsn.get_secret_value():
             problems.append("postgres_dsn uses the local-stack development password")
         if not self.auth_jwks_url:
-            problems.append("auth_jwks_url is unset (the local signing key is for development only)")
+            problems.append(
+                "auth_jwks_url is unset (auth_local_key_file, the local signing key, is for development only)"
+            )
         if problems:
             raise ValueError("unsafe settings in production: " + "; ".join(problems))
         return self

@@ -74,9 +74,18 @@ async def check_subscriptions(
 def start_service(
     name: str, port: int, log_dir: Path, env: dict[str, str] | None = None, ready_s: float = 60
 ) -> subprocess.Popen:
-    """Run `dinamis-<name>` from this checkout's venv on `port`, and wait for /readyz."""
+    """Run `dinamis-<name>` from this checkout's venv on `port`, and wait for /readyz.
+
+    The service gets this process's environment (the local stack's settings), in the
+    development environment unless the caller's `env` says otherwise (the services'
+    default, production, refuses the local stack's credentials)."""
     root = Path(__file__).resolve().parents[3]
-    full_env = {**os.environ, f"DINAMIS_{name.upper()}_HTTP_PORT": str(port), **(env or {})}
+    full_env = {
+        **os.environ,
+        "DINAMIS_ENVIRONMENT": os.environ.get("DINAMIS_ENVIRONMENT", "development"),
+        f"DINAMIS_{name.upper()}_HTTP_PORT": str(port),
+        **(env or {}),
+    }
     log = (log_dir / f"{name}-{port}.log").open("wb")
     proc = subprocess.Popen(
         [root / ".venv" / "bin" / f"dinamis-{name}"], env=full_env, stdout=log, stderr=log

@@ -2,7 +2,8 @@
 
 Every route needs an authenticated caller (bearer JWT or API key). Members of the
 organisation that ordered, and DINAMIS staff (operator, admin), may list and
-download; anyone else gets 403. Unknown → 404; expired → 410 Gone.
+download; anyone else gets 403 (also once their `access_until` has passed:
+`access-ended`). Unknown → 404; expired → 410 Gone.
 """
 
 from __future__ import annotations
@@ -42,6 +43,14 @@ class ProductGone(DinamisError):
     code = "product-expired"
     http_status = 410
     message_fr = "Ce produit a expiré et a été supprimé ; commandez-le à nouveau."
+
+
+class AccessEnded(DinamisError):
+    """The caller's membership or contract (`access_until`) has ended: no new URL."""
+
+    code = "access-ended"
+    http_status = 403
+    message_fr = "Votre accès (adhésion ou contrat) a pris fin : aucun lien de téléchargement."
 
 
 class ProductNotDownloadable(DinamisError):
@@ -93,11 +102,15 @@ def _summary(record: dict, product_id: str, now: datetime) -> dict:
 
 async def _presign(request: Request, record: dict, principal: Principal) -> str:
     """A presigned GET URL living `download_url_ttl_s`, and never past the end of the
-    caller's membership or contract (`access_until`, from the orders service's records)."""
+    caller's membership or contract (`access_until`, from the orders service's records).
+    An access that has ended (or ends within the second) gets no URL: 403 `access-ended`."""
     delivery = container(request)
     ttl = timedelta(seconds=delivery.settings.download_url_ttl_s)
     if principal.access_until is not None:
-        ttl = max(timedelta(seconds=1), min(ttl, principal.access_until - datetime.now(UTC)))
+        remaining = principal.access_until - datetime.now(UTC)
+        if remaining < timedelta(seconds=1):
+            raise AccessEnded(f"access ended on {principal.access_until:%Y-%m-%d %H:%M:%S} UTC")
+        ttl = min(ttl, remaining)
     return await asyncio.to_thread(
         delivery.presigner.presigned_get_object, record["bucket"], record["object_key"], expires=ttl
     )

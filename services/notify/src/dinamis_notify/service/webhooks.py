@@ -33,6 +33,7 @@ from dinamis_notify.settings import NotifySettings
 from dinamis_shared.auth import Forbidden
 from dinamis_shared.cloudevents import Envelope
 from dinamis_shared.errors import DinamisError
+from dinamis_shared.events import OrganisationStatus
 from dinamis_shared.retry import exponential_delay
 from dinamis_shared.signing import signed_headers
 
@@ -112,7 +113,10 @@ class Webhooks:
         active user of the directory entitled to the feed; the URL must be a permitted target."""
         if await self.store.count_webhooks_of(owner) >= MAX_ENDPOINTS_PER_OWNER:
             raise TooManyWebhooks(f"at most {MAX_ENDPOINTS_PER_OWNER} webhooks per user")
-        if not entitled(await self.store.user(owner), {"organisation_id": organisation_id, "feed": feed}):
+        endpoint = {"organisation_id": organisation_id, "feed": feed}
+        if not entitled(
+            await self.store.user(owner), endpoint, await self.store.organisation(organisation_id)
+        ):
             raise Forbidden(
                 "webhooks are for active users known to the platform (their account, from orders)",
                 message_fr="Webhooks réservés aux utilisateurs actifs connus de la plateforme.",
@@ -267,8 +271,10 @@ class Webhooks:
         if endpoint["status"] == "failing":
             await store.update_delivery(delivery["_id"], status="held")
             return
-        if not entitled(await store.user(delivery["owner_user_id"]), endpoint):
-            # The owner left, was deactivated or lost the role the feed needs: stop sending.
+        owner = await store.user(delivery["owner_user_id"])
+        if not entitled(owner, endpoint, await store.organisation(endpoint["organisation_id"])):
+            # The owner left, was deactivated or lost the role the feed needs, or the
+            # organisation is suspended, expired...: stop sending.
             await store.update_delivery(
                 delivery["_id"], status="cancelled", last_error="owner no longer entitled to this feed"
             )
@@ -328,14 +334,19 @@ class Webhooks:
         await store.update_delivery(delivery["_id"], **self._retry_at(n), last_error=result.error)
 
 
-def entitled(owner: dict | None, endpoint: dict) -> bool:
+def entitled(owner: dict | None, endpoint: dict, organisation: dict | None = None) -> bool:
     """May the endpoint's owner still receive its feed? An active user of the endpoint's
-    organisation (and, for the operations feed, still an operator or admin)."""
+    organisation (and, for the operations feed, still an operator or admin), while that
+    organisation is active: once `organisation-changed` says it is suspended, expired,
+    pending or refused, nothing more is sent. `organisation` is notify's record of it
+    (from those events); None when notify has not heard of it yet."""
     if (
         owner is None
         or not owner.get("active")
         or owner.get("organisation_id") != endpoint["organisation_id"]
     ):
+        return False
+    if organisation is not None and organisation.get("status") != OrganisationStatus.ACTIVE.value:
         return False
     if endpoint["feed"] == "operations":
         return bool({"operator", "admin"} & set(owner.get("roles", [])))
