@@ -81,7 +81,7 @@ def _orders_api(operator):
 
 @pytest.fixture(scope="module")
 def operator(keyfile, services):
-    return Caller(keyfile, uid("op"), "dinamis", ["operator"])
+    return Caller.staff(keyfile)
 
 
 @pytest.fixture(scope="module")
