@@ -9,32 +9,11 @@ from __future__ import annotations
 from dinamis_notify.bootstrap import NotifyContainer
 from dinamis_shared.bus import EventHandler
 from dinamis_shared.cloudevents import Envelope
-from dinamis_shared.events import (
-    Event,
-    OrganisationChangedV1,
-    ProductFailedV1,
-    ProductReadyV1,
-    RequestApprovedV1,
-    RequestRejectedV1,
-    RequestSubmittedV1,
-    RequestUpdatedV1,
-    SceneIngestedV1,
-    SceneRejectedV1,
-    UserChangedV1,
-)
+from dinamis_shared.events import Event, OrganisationChangedV1, UserChangedV1
+from dinamis_shared.topics import CONSUMES
 
-CONSUMED: tuple[type[Event], ...] = (
-    SceneIngestedV1,
-    SceneRejectedV1,
-    RequestSubmittedV1,
-    RequestApprovedV1,
-    RequestRejectedV1,
-    RequestUpdatedV1,
-    ProductReadyV1,
-    ProductFailedV1,
-    OrganisationChangedV1,
-    UserChangedV1,
-)
+# What notify consumes is declared once, in the registry the Kafka ACLs are built from.
+CONSUMED: tuple[type[Event], ...] = CONSUMES["notify"]
 
 
 def subscriptions(notify: NotifyContainer) -> list[tuple[type[Event], EventHandler]]:
