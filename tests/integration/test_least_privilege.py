@@ -2,7 +2,8 @@
 refuses an unauthenticated client and a wrong password, a service principal can write
 only the topics it produces and read only those it consumes; S3 refuses an anonymous
 request and a service key outside its buckets, and allows what each service needs;
-ingest archives only from the staging bucket."""
+ingest archives only from the staging bucket; the databases (FerretDB, PostgreSQL)
+refuse anonymous clients and wrong passwords."""
 
 from __future__ import annotations
 
@@ -37,8 +38,9 @@ from dinamis_shared.testing import start_service, stop_service
 from dinamis_shared.topics import CONSUMES
 from dinamis_shared.watch import EventWatcher
 from dinamis_sim.simulator import SimulatedScene, announce, write_package
+from tests.ports import free_port
 
-PORT = 18291
+PORT = free_port()
 EXAMPLES = {type(e): e for e in example_events()}
 http = urllib3.PoolManager(retries=False, timeout=10)
 
@@ -341,3 +343,56 @@ async def test_ingest_refuses_a_delivery_outside_staging(settings, ingest_servic
     assert not [o for o in admin.list_objects("archive", recursive=True) if event.scene_id in o.object_name]
     for o in admin.list_objects("uploads", prefix=prefix, recursive=True):
         admin.remove_object("uploads", o.object_name)
+
+
+# --- databases --------------------------------------------------------------------
+
+
+def _without_credentials(url: str) -> str:
+    """The same server address with no user, password or auth options."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}:{parts.port}/"
+
+
+async def _mongo_count(url: str) -> int:
+    from pymongo import AsyncMongoClient
+
+    client: AsyncMongoClient = AsyncMongoClient(url, serverSelectionTimeoutMS=5000)
+    try:
+        return await client["dinamis"]["organisations"].count_documents({})
+    finally:
+        await client.close()
+
+
+async def test_ferretdb_refuses_anonymous_clients_and_wrong_passwords(settings):
+    from pymongo.errors import OperationFailure
+
+    assert await _mongo_count(settings.mongo_url) >= 0  # the platform's credentials work
+    bare = _without_credentials(settings.mongo_url)
+    with pytest.raises(OperationFailure):
+        await _mongo_count(bare)
+    wrong = bare.replace("://", "://dinamis:not-the-password@") + "?authMethod=PLAIN".replace(
+        "Method", "Mechanism"
+    )
+    with pytest.raises(OperationFailure):
+        await _mongo_count(wrong)
+
+
+async def test_postgresql_refuses_anonymous_clients_and_wrong_passwords(settings):
+    from urllib.parse import urlsplit
+
+    import psycopg
+
+    dsn = urlsplit(settings.postgres_dsn.get_secret_value())
+    for user, password in (("dinamis", None), ("dinamis", "not-the-password"), ("postgres", None)):
+        with pytest.raises(psycopg.OperationalError):
+            await psycopg.AsyncConnection.connect(
+                host=dsn.hostname,
+                port=dsn.port,
+                dbname="dinamis",
+                user=user,
+                password=password,
+                connect_timeout=5,
+            )
