@@ -1,5 +1,8 @@
 """Part of `make up`: the institution's workflow on the running platform, through the
-services' HTTP APIs, with tokens minted by the laptop's identity stand-in:
+services' HTTP APIs, as real people would do it: each one is a Keycloak user (realm
+`dinamis`) with tokens from Keycloak; what they may do comes from the orders service's
+records (the operator is bootstrapped as staff the way an installation's first staff is,
+with `python -m dinamis_orders.staff`):
 
 1. an organisation applies (charter and licence accepted), an operator approves it, its
    referent activates a member, the operator allocates a Pléiades Neo quota;
@@ -11,7 +14,7 @@ services' HTTP APIs, with tokens minted by the laptop's identity stand-in:
 
 from __future__ import annotations
 
-import os
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -19,13 +22,12 @@ from pathlib import Path
 
 import httpx
 
-from dinamis_shared.auth import ensure_local_signing_key, mint_token
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import keycloak  # deploy/local/keycloak.py
 
 ORDERS = "http://127.0.0.1:8103/v1"
 DELIVERY = "http://127.0.0.1:8104"
-KEY = ensure_local_signing_key(
-    Path(os.environ.get("DINAMIS_AUTH_LOCAL_KEY_FILE", ".stack/auth/signing-key.pem"))
-)
+PASSWORD = "demo-dinamis-2026-lyon"
 ORG = "org-demo-inrae-lyon"
 LYON = {
     "type": "Polygon",
@@ -33,19 +35,20 @@ LYON = {
 }
 
 
-def headers(user: str, org: str, *roles: str) -> dict:
-    return {
-        "Authorization": f"Bearer {mint_token(KEY, user_id=user, organisation_id=org, roles=list(roles))}"
-    }
+class Person:
+    """A Keycloak user of the realm; a fresh access token (they live 5 minutes) per call."""
+
+    def __init__(self, email: str, first: str, last: str) -> None:
+        self.email = email
+        self.sub = keycloak.ensure_user(email, PASSWORD, first, last)
+
+    @property
+    def headers(self) -> dict:
+        return {"Authorization": f"Bearer {keycloak.password_token(self.email, PASSWORD)}"}
 
 
-OPERATOR = headers("operator-paul", "dinamis", "operator")
-REFERENT = headers("referent-jeanne", ORG, "referent", "member")
-MEMBER = headers("member-marie", ORG, "member")
-
-
-def call(method: str, path: str, who: dict, ok: tuple[int, ...] = (200, 201), **kw) -> dict:
-    r = httpx.request(method, ORDERS + path, headers=who, timeout=60, **kw)
+def call(method: str, path: str, who: Person, ok: tuple[int, ...] = (200, 201), **kw) -> dict:
+    r = httpx.request(method, ORDERS + path, headers=who.headers, timeout=60, **kw)
     if r.status_code not in ok:
         sys.exit(f"!! {method} {path}: {r.status_code} {r.text[:400]}")
     return r.json()
@@ -61,13 +64,22 @@ def wait(what: str, check, timeout: float = 180.0):
 
 
 def main() -> None:
-    print("==> demo: membership, quota, acquisition request, product order")
+    print("==> demo: membership, quota, acquisition request, product order (Keycloak identities)")
+    operator = Person("paul.operateur@dinamis.example.fr", "Paul", "Opérateur")
+    referent = Person("jeanne.martin@inrae.example.fr", "Jeanne", "Martin")
+    member = Person("marie.dupont@inrae.example.fr", "Marie", "Dupont")
+    subprocess.run(
+        [sys.executable, "-m", "dinamis_orders.staff", operator.sub, operator.email, "--role", "operator"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     org = call(
         "POST",
         "/organisations",
-        REFERENT,
+        referent,
         ok=(201, 409),
         json={
+            "organisation_id": ORG,
             "name": "INRAE Lyon (démo)",
             "category": "french-research",
             "legal_representative": {
@@ -82,11 +94,11 @@ def main() -> None:
         },
     )
     if org.get("status") == "pending":
-        call("POST", f"/organisations/{ORG}/decision", OPERATOR, json={"decision": "approve"})
+        call("POST", f"/organisations/{ORG}/decision", operator, json={"decision": "approve"})
     call(
         "PUT",
-        f"/organisations/{ORG}/users/member-marie",
-        REFERENT,
+        f"/organisations/{ORG}/users/{member.sub}",
+        referent,
         json={"email": "marie.dupont@inrae.example.fr", "display_name": "Marie Dupont", "language": "fr"},
     )
     start = datetime.now(UTC) + timedelta(days=1)
@@ -98,24 +110,24 @@ def main() -> None:
         "title": "Îlots de chaleur, Lyon",
         "justification": "Cartographie de la végétation urbaine (projet démo).",
     }
-    quote = call("POST", "/requests/quote", MEMBER, json=draft)
+    quote = call("POST", "/requests/quote", member, json=draft)
     period = quote["quota"]["period"]
     call(
-        "POST", f"/quotas/{ORG}/pleiades-neo/{period}", OPERATOR, json={"km2": 500, "reason": "dotation démo"}
+        "POST", f"/quotas/{ORG}/pleiades-neo/{period}", operator, json={"km2": 500, "reason": "dotation démo"}
     )
     print(
         f"    organisation {ORG} active; quote: {quote['area_km2']:.1f} km²,"
         f" {len(quote['warnings'])} warning(s)"
     )
-    req = call("POST", "/requests", MEMBER, json=draft)
+    req = call("POST", "/requests", member, json=draft)
     rid = req["request_id"]
-    call("POST", f"/requests/{rid}/actions", OPERATOR, json={"action": "start_review"})
-    call("POST", f"/requests/{rid}/actions", OPERATOR, json={"action": "approve"})
+    call("POST", f"/requests/{rid}/actions", operator, json={"action": "start_review"})
+    call("POST", f"/requests/{rid}/actions", operator, json={"action": "approve"})
     print(f"    request {rid} approved; the supplier simulator acquires...")
     done = wait(
         "the request to be fulfilled",
         lambda: (
-            (s := call("GET", f"/requests/{rid}", MEMBER))["status"] in ("fulfilled", "partially_fulfilled")
+            (s := call("GET", f"/requests/{rid}", member))["status"] in ("fulfilled", "partially_fulfilled")
             and s
         ),
     )
@@ -123,7 +135,7 @@ def main() -> None:
         f"    request {rid} {done['status']}: {len(done['scenes'])} scene(s),"
         f" {done['covered_share']:.0%} covered"
     )
-    balance = call("GET", f"/quotas/{ORG}/pleiades-neo/{period}", MEMBER)
+    balance = call("GET", f"/quotas/{ORG}/pleiades-neo/{period}", member)
     print(
         f"    quota {period}: {balance['consumed_km2']:.1f} km² consumed,"
         f" {balance['available_km2']:.1f} available"
@@ -136,7 +148,7 @@ def main() -> None:
     order = call(
         "POST",
         "/product-orders",
-        MEMBER,
+        member,
         json={
             "items": [{"collection": "pleiades-neo-ortho", "item_id": scene}],
             "aoi": clip,
@@ -146,12 +158,12 @@ def main() -> None:
     oid = order["order_id"]
     ready = wait(
         "the product",
-        lambda: (o := call("GET", f"/product-orders/{oid}", MEMBER))["status"] != "processing" and o,
+        lambda: (o := call("GET", f"/product-orders/{oid}", member))["status"] != "processing" and o,
     )
     product = ready["products"][0]
     if product["status"] != "ready":
         sys.exit(f"!! product {product['product_id']}: {product.get('reason')}")
-    r = httpx.get(product["download"], headers=MEMBER, timeout=30)
+    r = httpx.get(product["download"], headers=member.headers, timeout=30)
     print(
         f"    product order {oid} ready: {product['size_bytes']} bytes, {product['crs']}; "
         f"GET {product['download']} -> {r.status_code} (presigned redirect)"
