@@ -35,8 +35,8 @@ from pyproj import Transformer
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import SceneIngestedV1
 from dinamis_shared.settings import ServiceSettings
-from dinamis_shared.testing import start_service, stop_service
 from dinamis_sim.coverage import france_outline_l93
+from dinamis_testkit.testing import start_service, stop_service
 
 # The benchmarks run the platform on the local stack, in development (the services'
 # default, production, refuses the local stack's credentials).

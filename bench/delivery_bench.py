@@ -52,9 +52,9 @@ from dinamis_shared.events import (
     SceneIngestedV1,
 )
 from dinamis_shared.settings import ServiceSettings
-from dinamis_shared.testing import start_service, stop_service
-from dinamis_shared.watch import EventWatcher
 from dinamis_sim.simulator import SimulatedScene, announce, stage_package, write_package
+from dinamis_testkit.testing import start_service, stop_service
+from dinamis_testkit.watch import EventWatcher
 
 # The benchmarks run the platform on the local stack, in development (the services'
 # default, production, refuses the local stack's credentials).

@@ -35,10 +35,10 @@ from dinamis_shared import clients
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import Mission, SceneIngestedV1, SceneRejectedV1
 from dinamis_shared.settings import ServiceSettings
-from dinamis_shared.testing import start_service, stop_service
-from dinamis_shared.watch import EventWatcher
 from dinamis_sim.coverage import CELL_M, coverage_cells
 from dinamis_sim.simulator import SimulatedScene, announce, coverage_scene, stage_package, write_package
+from dinamis_testkit.testing import start_service, stop_service
+from dinamis_testkit.watch import EventWatcher
 
 # The benchmarks run the platform on the local stack, in development (the services'
 # default, production, refuses the local stack's credentials).

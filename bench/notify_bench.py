@@ -18,9 +18,9 @@ from aiokafka import AIOKafkaProducer
 from dinamis_shared import clients, cloudevents
 from dinamis_shared.auth import ensure_local_signing_key, mint_token
 from dinamis_shared.events import ProductReadyV1
-from dinamis_shared.examples import example_events
 from dinamis_shared.settings import ServiceSettings
-from dinamis_shared.testing import start_service, stop_service
+from dinamis_testkit.examples import example_events
+from dinamis_testkit.testing import start_service, stop_service
 
 # The benchmarks run the platform on the local stack, in development (the services'
 # default, production, refuses the local stack's credentials).

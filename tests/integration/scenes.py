@@ -13,8 +13,8 @@ import httpx
 from dinamis_shared import clients
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import SceneIngestedV1
-from dinamis_shared.watch import EventWatcher
 from dinamis_sim.simulator import SimulatedScene, announce, stage_package, write_package
+from dinamis_testkit.watch import EventWatcher
 
 
 async def ingest_scene(

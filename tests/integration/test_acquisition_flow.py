@@ -11,8 +11,8 @@ import pytest
 
 from dinamis_shared.auth import ensure_local_signing_key
 from dinamis_shared.events import RequestUpdatedV1
-from dinamis_shared.testing import start_service, stop_service
-from dinamis_shared.watch import EventWatcher
+from dinamis_testkit.testing import start_service, stop_service
+from dinamis_testkit.watch import EventWatcher
 from tests.integration.orders_api import Caller, new_member_org, orders_api, square, tasking
 from tests.ports import free_ports
 

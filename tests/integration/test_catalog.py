@@ -18,10 +18,10 @@ from pystac_client import Client
 from dinamis_shared import clients
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import SceneAcquiredV1, SceneIngestedV1
-from dinamis_shared.examples import lyon_item
-from dinamis_shared.testing import start_service, stop_service
-from dinamis_shared.watch import EventWatcher
 from dinamis_sim.simulator import SimulatedScene, announce, stage_package, write_package
+from dinamis_testkit.examples import lyon_item
+from dinamis_testkit.testing import start_service, stop_service
+from dinamis_testkit.watch import EventWatcher
 from tests.ports import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]

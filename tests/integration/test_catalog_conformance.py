@@ -16,8 +16,8 @@ import pytest
 from stac_api_validator.validations import QueryConfig, validate_api
 from stac_validator.stac_validator import StacValidate
 
-from dinamis_shared.examples import lyon_item
-from dinamis_shared.testing import start_service, stop_service
+from dinamis_testkit.examples import lyon_item
+from dinamis_testkit.testing import start_service, stop_service
 from tests.integration.scenes import ingest_scene
 from tests.integration.stac_offline import SchemaNotVendored, offline_schemas, schema_store
 from tests.integration.test_catalog import ingested, publish

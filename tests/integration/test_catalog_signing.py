@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dinamis_shared.testing import start_service, stop_service
+from dinamis_testkit.testing import start_service, stop_service
 from tests.integration.orders_api import Caller, new_member_org, orders_api, uid
 from tests.integration.scenes import ingest_scene
 from tests.ports import free_ports

@@ -31,7 +31,7 @@ from rasterio.vrt import WarpedVRT
 
 from dinamis_catalog.entrypoints.tiles import OFFERED_TMS  # the grids' geometry, not the rule
 from dinamis_catalog.tiles_app import TilesSettings, gdal_environment
-from dinamis_shared.testing import start_service, stop_service
+from dinamis_testkit.testing import start_service, stop_service
 from tests.integration.orders_api import Caller, new_member_org, orders_api, uid
 from tests.integration.scenes import ingest_scene
 from tests.ports import free_ports

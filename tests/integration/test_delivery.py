@@ -33,9 +33,9 @@ from dinamis_shared.events import (
     ProductSpec,
     SceneIngestedV1,
 )
-from dinamis_shared.testing import start_service, stop_service
-from dinamis_shared.watch import EventWatcher
 from dinamis_sim.simulator import SimulatedScene, announce, stage_package, write_package
+from dinamis_testkit.testing import start_service, stop_service
+from dinamis_testkit.watch import EventWatcher
 from tests.integration.orders_api import ensure_staff, seed_member
 from tests.ports import free_ports
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from dinamis_shared.testing import start_service, stop_service
+from dinamis_testkit.testing import start_service, stop_service
 from tests.integration.identity import keycloak_url, new_user, password_token
 from tests.integration.orders_api import (
     Caller,

@@ -23,9 +23,9 @@ from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import SceneAcquiredV1, SceneIngestedV1, SceneRejectedV1
 from dinamis_shared.signing import signature
 from dinamis_shared.stac import validate_item
-from dinamis_shared.testing import start_service, stop_service
-from dinamis_shared.watch import EventWatcher
 from dinamis_sim.simulator import SimulatedScene, announce, stage_package, write_package
+from dinamis_testkit.testing import start_service, stop_service
+from dinamis_testkit.watch import EventWatcher
 from tests.conftest import stack
 from tests.ports import free_port
 

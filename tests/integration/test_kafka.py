@@ -18,8 +18,8 @@ from dinamis_shared import cloudevents
 from dinamis_shared.bus import EventPublisher, make_broker, subscribe
 from dinamis_shared.errors import DinamisError
 from dinamis_shared.events import SceneAcquiredV1
-from dinamis_shared.examples import example_events
 from dinamis_shared.topics import all_topic_names
+from dinamis_testkit.examples import example_events
 
 SCENE_ACQUIRED = next(e for e in example_events() if isinstance(e, SceneAcquiredV1))
 TOPIC = SceneAcquiredV1.topic()

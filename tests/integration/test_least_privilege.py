@@ -32,12 +32,12 @@ from dinamis_shared.events import (
     SceneRejectedV1,
     UserChangedV1,
 )
-from dinamis_shared.examples import example_events
 from dinamis_shared.settings import ServiceSettings
-from dinamis_shared.testing import start_service, stop_service
 from dinamis_shared.topics import CONSUMES
-from dinamis_shared.watch import EventWatcher
 from dinamis_sim.simulator import SimulatedScene, announce, write_package
+from dinamis_testkit.examples import example_events
+from dinamis_testkit.testing import start_service, stop_service
+from dinamis_testkit.watch import EventWatcher
 from tests.ports import free_port
 
 PORT = free_port()

@@ -29,8 +29,8 @@ import pytest
 
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import SceneIngestedV1
-from dinamis_shared.examples import lyon_item
-from dinamis_shared.testing import start_service, stop_service
+from dinamis_testkit.examples import lyon_item
+from dinamis_testkit.testing import start_service, stop_service
 from tests.integration.identity import new_user, password_token
 from tests.integration.orders_api import (
     application,

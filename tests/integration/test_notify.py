@@ -49,8 +49,8 @@ from dinamis_shared.events import (
     SceneRejectedV1,
     UserChangedV1,
 )
-from dinamis_shared.examples import example_events
-from dinamis_shared.testing import start_service, stop_service
+from dinamis_testkit.examples import example_events
+from dinamis_testkit.testing import start_service, stop_service
 from tests.integration.orders_api import ensure_staff, seed_member
 from tests.ports import free_port
 

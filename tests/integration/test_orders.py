@@ -22,9 +22,9 @@ from dinamis_shared.events import (
     SceneIngestedV1,
     UserChangedV1,
 )
-from dinamis_shared.examples import lyon_item
-from dinamis_shared.testing import start_service, stop_service
-from dinamis_shared.watch import EventWatcher
+from dinamis_testkit.examples import lyon_item
+from dinamis_testkit.testing import start_service, stop_service
+from dinamis_testkit.watch import EventWatcher
 from tests.integration.orders_api import (
     CHARTER,
     Caller,

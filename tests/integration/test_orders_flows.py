@@ -25,9 +25,9 @@ from dinamis_shared.events import (
     ProductReadyV1,
     SceneIngestedV1,
 )
-from dinamis_shared.examples import lyon_item
-from dinamis_shared.testing import start_service, stop_service
-from dinamis_shared.watch import EventWatcher
+from dinamis_testkit.examples import lyon_item
+from dinamis_testkit.testing import start_service, stop_service
+from dinamis_testkit.watch import EventWatcher
 from tests.integration.orders_api import Caller, application, new_member_org, orders_api, square, tasking, uid
 from tests.ports import free_port, free_ports
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from dinamis_shared.signing import signature
-from dinamis_shared.testing import start_service, stop_service
+from dinamis_testkit.testing import start_service, stop_service
 from tests.integration.orders_api import (
     Caller,
     application,

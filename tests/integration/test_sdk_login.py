@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from dinamis_shared.testing import start_service, stop_service
+from dinamis_testkit.testing import start_service, stop_service
 from tests.integration.identity import approve_device, keycloak_url, new_user
 from tests.integration.orders_api import seed_member, uid
 from tests.integration.scenes import ingest_scene

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from dinamis_shared.auth import ensure_local_signing_key, mint_token
-from dinamis_shared.testing import start_service, stop_service
+from dinamis_testkit.testing import start_service, stop_service
 from tests.ports import free_port
 
 pytestmark = pytest.mark.integration

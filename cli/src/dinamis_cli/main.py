@@ -27,9 +27,9 @@ from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import Mission, SceneAcquiredV1, SceneIngestedV1, SceneRejectedV1
 from dinamis_shared.settings import ServiceSettings
 from dinamis_shared.signing import signed_headers
-from dinamis_shared.watch import EventWatcher
 from dinamis_sim.coverage import coverage_cells
 from dinamis_sim.simulator import SimulatedScene, announce, coverage_scene, stage_package, write_package
+from dinamis_testkit.watch import EventWatcher
 
 
 def _scenes(args: argparse.Namespace) -> list[tuple[SimulatedScene, str | None]]:

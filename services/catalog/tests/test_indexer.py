@@ -13,7 +13,7 @@ from dinamis_catalog.domain.extent import grown_collection
 from dinamis_catalog.service.indexer import Indexer, UnknownCollection
 from dinamis_shared.cloudevents import Envelope
 from dinamis_shared.events import SceneIngestedV1
-from dinamis_shared.examples import lyon_item
+from dinamis_testkit.examples import lyon_item
 
 PUBLIC = "https://catalog.example"
 THUMB = "s3://archive/pleiades-neo-ortho/2026/06/12/S/v1/thumb.png"

@@ -5,7 +5,7 @@ nothing else."""
 from dinamis_delivery.app import DeliverySettings, create_app
 from dinamis_delivery.entrypoints.events import GROUP, TOPIC
 from dinamis_shared.events import DeliveryRequestedV1
-from dinamis_shared.testing import subscribed_topics
+from dinamis_testkit.testing import subscribed_topics
 
 
 def test_wiring():

@@ -14,7 +14,7 @@ from dinamis_shared import cloudevents
 from dinamis_shared.bus import dead_letter_headers
 from dinamis_shared.errors import DinamisError, RetriesExhausted
 from dinamis_shared.events import DeliveryRequestedV1
-from dinamis_shared.examples import example_events
+from dinamis_testkit.examples import example_events
 
 REQUEST = next(e for e in example_events() if isinstance(e, DeliveryRequestedV1))
 

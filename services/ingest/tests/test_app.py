@@ -2,7 +2,7 @@
 
 from dinamis_ingest.app import create_app
 from dinamis_shared.events import SceneAcquiredV1
-from dinamis_shared.testing import check_subscriptions
+from dinamis_testkit.testing import check_subscriptions
 
 
 async def test_consumes_its_topics_and_dead_letters_malformed_messages():

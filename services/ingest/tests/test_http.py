@@ -12,8 +12,8 @@ from dinamis_ingest.app import IngestSettings, create_app
 from dinamis_ingest.entrypoints.http import MAX_BODY
 from dinamis_shared.cloudevents import encode
 from dinamis_shared.events import SceneAcquiredV1
-from dinamis_shared.examples import example_events
 from dinamis_shared.signing import signature
+from dinamis_testkit.examples import example_events
 
 SECRET = "s3cr3t"
 EVENT = next(e for e in example_events() if isinstance(e, SceneAcquiredV1))

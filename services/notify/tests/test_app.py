@@ -3,7 +3,7 @@
 
 from dinamis_notify.app import create_app
 from dinamis_notify.entrypoints.events import CONSUMED
-from dinamis_shared.testing import check_subscriptions
+from dinamis_testkit.testing import check_subscriptions
 
 
 async def test_consumes_its_topics_and_dead_letters_malformed_messages():

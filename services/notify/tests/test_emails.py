@@ -8,7 +8,7 @@ from dinamis_notify.domain.messages import CATALOGUE
 from dinamis_notify.domain.routing import Kind, route
 from dinamis_notify.service.emails import render_digest, render_notification
 from dinamis_shared.events import Event, ProductReadyV1, RequestRejectedV1
-from dinamis_shared.examples import example_events
+from dinamis_testkit.examples import example_events
 
 EXAMPLES = {type(e): e for e in example_events()}
 WEB = "https://dinamis.example/app"

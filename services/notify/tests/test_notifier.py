@@ -13,7 +13,7 @@ from dinamis_notify.service.notifier import Notifier
 from dinamis_notify.service.webhooks import Webhooks
 from dinamis_shared.cloudevents import Envelope
 from dinamis_shared.events import Event, ProductFailedV1, ProductReadyV1, UserChangedV1
-from dinamis_shared.examples import example_events
+from dinamis_testkit.examples import example_events
 
 EXAMPLES = {type(e): e for e in example_events()}
 NOW = datetime(2026, 7, 1, tzinfo=UTC)

@@ -31,7 +31,7 @@ from dinamis_shared.events import (
     SceneIngestedV1,
     SceneRejectedV1,
 )
-from dinamis_shared.examples import example_events
+from dinamis_testkit.examples import example_events
 
 EXAMPLES = {type(e): e for e in example_events()}
 NOW = datetime(2026, 7, 1, tzinfo=UTC)

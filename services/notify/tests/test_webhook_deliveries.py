@@ -18,8 +18,8 @@ from dinamis_notify.service.webhooks import (
 )
 from dinamis_shared.auth import Forbidden
 from dinamis_shared.cloudevents import Envelope
-from dinamis_shared.examples import example_events
 from dinamis_shared.signing import verify
+from dinamis_testkit.examples import example_events
 
 FEED = "org:o1"
 URL = "http://127.0.0.1:18999/hook"

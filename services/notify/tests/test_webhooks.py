@@ -3,8 +3,8 @@ from datetime import UTC, datetime
 
 from dinamis_notify.service.webhooks import backoff_delay, structured_cloudevent
 from dinamis_shared.cloudevents import Envelope
-from dinamis_shared.examples import example_events
 from dinamis_shared.signing import signature, signed_headers, verify
+from dinamis_testkit.examples import example_events
 
 
 def test_backoff_grows_exponentially_with_jitter_and_a_cap():

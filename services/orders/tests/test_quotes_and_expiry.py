@@ -103,7 +103,7 @@ async def test_a_request_that_acquired_something_is_partially_fulfilled(orders, 
         ],
     }
     from dinamis_shared.events import SceneIngestedV1
-    from dinamis_shared.examples import lyon_item
+    from dinamis_testkit.examples import lyon_item
 
     item = {**lyon_item(), "id": "scene-q", "geometry": quarter}
     await progress.record_scene(

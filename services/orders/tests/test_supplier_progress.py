@@ -8,8 +8,8 @@ from dinamis_orders.adapters.aggregates import ConcurrentUpdate
 from dinamis_orders.domain.requests import Action
 from dinamis_orders.service import progress, review
 from dinamis_shared.events import RequestUpdatedV1, SceneIngestedV1
-from dinamis_shared.examples import lyon_item
 from dinamis_shared.retry import Backoff
+from dinamis_testkit.examples import lyon_item
 
 NO_WAIT = Backoff(base=0.0, cap=0.0)
 # The request's AOI, and its two halves (the scenes the supplier delivers).

@@ -17,8 +17,8 @@ from dinamis_shared.errors import (
     UnknownEventType,
 )
 from dinamis_shared.events import EVENT_MODELS, SceneAcquiredV1, SceneIngestedV1
-from dinamis_shared.examples import example_events
 from dinamis_shared.topics import TOPICS, all_topic_names
+from dinamis_testkit.examples import example_events
 
 EXAMPLES = example_events()
 

@@ -21,8 +21,8 @@ from faststream.kafka import TestKafkaBroker
 from dinamis_shared import cloudevents
 from dinamis_shared.bus import CONSUMED
 from dinamis_shared.events import Event
-from dinamis_shared.examples import example_events
 from dinamis_shared.topics import TOPICS, topic_for
+from dinamis_testkit.examples import example_events
 
 
 def subscribed_topics(app: FastAPI) -> set[str]:
