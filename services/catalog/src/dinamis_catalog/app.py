@@ -64,6 +64,8 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
             routers=[previews.router, signing.router],
             on_startup=[start_catalog],
             on_shutdown=[stop_catalog],
+            # A search may carry a detailed `intersects` geometry (a department's outline).
+            body_limits={"/search": 4 * 1024 * 1024},
         )
     )
 
