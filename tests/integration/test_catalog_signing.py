@@ -5,6 +5,7 @@ suspended organisations and contractors outside their delegation; bad URLs refus
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -31,6 +32,8 @@ def stack_services(tmp_path_factory, keyfile):
         "DINAMIS_ORDERS_URL": f"http://127.0.0.1:{ORDERS}",
         "DINAMIS_CATALOG_PUBLIC_URL": API,
         "DINAMIS_CATALOG_SIGN_MAX_SECONDS": "86400",
+        "DINAMIS_CATALOG_UPLOAD_URLS_PER_HOUR": "6",
+        "DINAMIS_CATALOG_UPLOAD_MAX_OBJECTS": "3",
         "DINAMIS_ORDERS_CATALOG_URL": API,
     }
     procs = [
@@ -185,3 +188,44 @@ def test_sign_urls_put_only_under_own_upload_prefix(keyfile, operator):
     theirs = f"http://127.0.0.1:8333/uploads/other-org/{member.user}/x.json"
     r = httpx.post(f"{API}/sign_urls_put", params={"urls": [theirs]}, headers=member.headers, timeout=30)
     assert r.status_code == 400 and r.json()["code"] == "outside-upload-prefix"
+
+
+def test_upload_urls_are_short_lived_counted_and_capped(keyfile, operator):
+    """PUT URLs live 15 minutes at most whatever is asked; a user's folder holds at most
+    DINAMIS_CATALOG_UPLOAD_MAX_OBJECTS (3 here) objects; at most
+    DINAMIS_CATALOG_UPLOAD_URLS_PER_HOUR (6 here) URLs an hour."""
+    _, member = new_member_org(keyfile, operator)
+    base = f"http://127.0.0.1:8333/uploads/{member.org}/{member.user}"
+
+    def sign_put(name: str, **params) -> httpx.Response:
+        return httpx.post(
+            f"{API}/sign_urls_put",
+            params={"urls": [f"{base}/{name}"], **params},
+            headers=member.headers,
+            timeout=30,
+        )
+
+    issued = 0
+    for n in range(3):
+        r = sign_put(f"f{n}.json", duration_seconds=7 * 24 * 3600)
+        assert r.status_code == 200, r.text
+        issued += 1
+        href = r.json()["hrefs"][f"{base}/f{n}.json"]
+        assert int(re.search(r"X-Amz-Expires=(\d+)", href).group(1)) <= 900
+        assert httpx.put(href, content=b"{}").status_code == 200
+    full = sign_put("f3.json")
+    assert full.status_code == 429 and full.json()["code"] == "upload-limit", full.text
+    assert "plein" in full.json()["detail"] or "full" in full.json()["detail"]
+    # Another member of the same organisation has their own folder and their own count.
+    _, other = new_member_org(keyfile, operator)
+    other_base = f"http://127.0.0.1:8333/uploads/{other.org}/{other.user}"
+    answers = [
+        httpx.post(
+            f"{API}/sign_urls_put",
+            params={"urls": [f"{other_base}/g{n}.json"]},
+            headers=other.headers,
+            timeout=30,
+        ).status_code
+        for n in range(7)
+    ]
+    assert answers == [200] * 6 + [429], answers

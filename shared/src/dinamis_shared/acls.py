@@ -110,8 +110,9 @@ def acls(*, development: bool = True) -> list[Acl]:
 S3_RIGHTS: dict[str, dict[str, tuple[str, ...]]] = {
     # reads the staged packages, writes the archive (COGs, STAC item, manifest)
     "ingest": {"staging": ("Read", "List"), "archive": ("Read", "Write", "List")},
-    # presigns archive GETs (assets, previews) and upload PUTs (the SDK's upload helper)
-    "catalog": {"archive": ("Read", "List"), "uploads": ("Write",)},
+    # presigns archive GETs (assets, previews) and upload PUTs (the SDK's upload helper);
+    # lists a user's upload folder to cap what it holds
+    "catalog": {"archive": ("Read", "List"), "uploads": ("Write", "List")},
     # GDAL reads the archive COGs to render tiles
     "catalog-tiles": {"archive": ("Read",)},
     # reads the archive, writes, presigns and expires products in the delivery bucket

@@ -30,6 +30,12 @@ class CatalogSettings(ServiceSettings):
     archive_public_url: str = "http://127.0.0.1:8333"
     sign_default_seconds: int = 7 * 24 * 3600
     sign_max_seconds: int = 7 * 24 * 3600
+    # Upload (PUT) URLs of the SDK's upload helper: short-lived, counted per user, and
+    # refused once the user's upload folder holds too much.
+    sign_put_max_seconds: int = 900
+    upload_urls_per_hour: int = 200
+    upload_max_objects: int = 1000
+    upload_max_bytes: int = 20 * 1024**3
     # Where users log in (the DINAMIS SDK's device flow): the identity provider's token
     # endpoint, advertised in the OpenAPI as `OAuth2PasswordBearer`'s `tokenUrl`. Default:
     # `<issuer>/protocol/openid-connect/token` of DINAMIS_OIDC_ISSUER, else of the trusted

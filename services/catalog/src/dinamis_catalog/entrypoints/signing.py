@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -37,6 +39,58 @@ ARCHIVE_KEY = re.compile(
 class SigningRefused(DinamisError):
     code = "signing-refused"
     http_status = 400
+
+
+class UploadLimit(DinamisError):
+    code = "upload-limit"
+    http_status = 429
+    message_fr = "Limite de dépôt atteinte."
+
+
+class UploadWindow:
+    """PUT URLs issued per user over the last hour (per process: each replica counts its
+    own; with N replicas a user gets at most N times the limit)."""
+
+    def __init__(self, per_hour: int, clock=time.monotonic) -> None:
+        self.per_hour, self.clock = per_hour, clock
+        self.issued: dict[str, deque[float]] = {}
+
+    def take(self, user: str, n: int) -> None:
+        now = self.clock()
+        times = self.issued.setdefault(user, deque())
+        while times and times[0] <= now - 3600:
+            times.popleft()
+        if len(times) + n > self.per_hour:
+            raise UploadLimit(
+                f"at most {self.per_hour} upload URLs per hour",
+                message_fr=f"au plus {self.per_hour} URL de dépôt par heure",
+            )
+        times.extend([now] * n)
+        if len(self.issued) > 10_000:  # bounded memory: forget idle users
+            for key in [k for k, v in self.issued.items() if not v or v[-1] <= now - 3600]:
+                del self.issued[key]
+
+
+def _upload_window(request: Request, settings: CatalogSettings) -> UploadWindow:
+    window = getattr(request.app.state, "upload_window", None)
+    if window is None:
+        window = request.app.state.upload_window = UploadWindow(settings.upload_urls_per_hour)
+    return window
+
+
+def _check_upload_folder(s3, prefix: str, settings: CatalogSettings) -> None:
+    """Refuse new upload URLs once the user's folder holds too many objects or bytes."""
+    count = size = 0
+    for obj in s3.list_objects(UPLOAD_BUCKET, prefix=prefix, recursive=True):
+        count += 1
+        size += obj.size or 0
+        if count >= settings.upload_max_objects or size >= settings.upload_max_bytes:
+            raise UploadLimit(
+                f"your upload folder is full ({settings.upload_max_objects} objects or "
+                f"{settings.upload_max_bytes} bytes at most): delete some first",
+                message_fr=f"votre dossier de dépôt est plein (au plus {settings.upload_max_objects} "
+                f"objets ou {settings.upload_max_bytes} octets) : supprimez-en d'abord",
+            )
 
 
 class UnknownObject(DinamisError):
@@ -172,15 +226,19 @@ async def sign_urls_put(
     duration_seconds: Annotated[int | None, Query()] = None,
 ) -> dict:
     """Signed PUT URLs under the caller's own upload prefix
-    (`<storage>/uploads/<organisation>/<user>/...`). Callers: active members."""
+    (`<storage>/uploads/<organisation>/<user>/...`), one object each. Callers: active
+    members. Short-lived (`sign_put_max_seconds`, 15 min), at most `upload_urls_per_hour`
+    per user, refused (429) once the folder holds `upload_max_objects` objects or
+    `upload_max_bytes` bytes."""
     principal = await _authenticate(request)
     settings = catalog.settings
-    ttl, expiry = _expiry(duration_seconds, settings, principal.access_until)
+    put_seconds = min(duration_seconds or settings.sign_put_max_seconds, settings.sign_put_max_seconds)
+    ttl, expiry = _expiry(put_seconds, settings, principal.access_until)
     standing = await catalog.orders.standing(forwarded_credentials(request.headers))
     if not standing["allowed"]:
         raise Forbidden(standing["reason"], code=standing["code"])
     prefix = f"{principal.member_organisation}/{principal.user_id}/"
-    signed = {}
+    keys: dict[str, str] = {}
     for url in dict.fromkeys(_check_count(urls)):
         bucket, key = _split(url, settings)
         if bucket != UPLOAD_BUCKET or not key.startswith(prefix) or key == prefix:
@@ -189,6 +247,11 @@ async def sign_urls_put(
                 code="outside-upload-prefix",
                 message_fr=f"les dépôts se font sous {UPLOAD_BUCKET}/{prefix} : {url}",
             )
+        keys[url] = key
+    await asyncio.to_thread(_check_upload_folder, catalog.s3, prefix, settings)
+    _upload_window(request, settings).take(principal.user_id, len(keys))
+    signed = {}
+    for url, key in keys.items():
         signed[url] = await asyncio.to_thread(
             catalog.s3.presigned_put_object, UPLOAD_BUCKET, key, expires=ttl
         )
