@@ -97,13 +97,19 @@ def application(name: str, category: str = "french-research", **extra) -> dict:
 def new_member_org(
     keyfile: Path, operator: Caller, category: str = "french-research", **extra
 ) -> tuple[Caller, Caller]:
-    """An approved organisation: (its referent, one active member), calling the operator's API."""
+    """An approved organisation: (its referent, one active member), calling the operator's API.
+    A contractor's running contract is confirmed by a referent of its commissioning body."""
     org = uid("org")
     referent = Caller(keyfile, uid("ref"), org, ["referent", "member"], api=operator.api)
     r = referent.call(
         "POST", "/organisations", json=application(f"Labo {org}", category, organisation_id=org, **extra)
     )
     assert r.status_code == 201, r.text
+    if category == "contractor" and datetime.fromisoformat(extra["contract_end"]) > datetime.now(UTC):
+        # A contract runs only once a referent of the commissioning body confirms it.
+        body = referent_of(keyfile, extra["commissioning_organisation_id"], operator.api)
+        r = body.call("POST", f"/organisations/{body.org}/delegations/{org}/confirm")
+        assert r.status_code == 200 and r.json()["delegation_status"] == "confirmed", r.text
     r = operator.call("POST", f"/organisations/{org}/decision", json={"decision": "approve"})
     assert r.status_code == 200 and r.json()["status"] == "active", r.text
     member = Caller(keyfile, uid("usr"), org, ["member"], api=operator.api)
@@ -136,9 +142,22 @@ def new_contractor_org(
     )
     r = referent.call("POST", "/organisations", json=body)
     assert r.status_code == 201, r.text
+    r = body_referent.call("POST", f"/organisations/{body_referent.org}/delegations/{org}/confirm")
+    assert r.status_code == 200 and r.json()["delegation_status"] == "confirmed", r.text
     r = operator.call("POST", f"/organisations/{org}/decision", json={"decision": "approve"})
     assert r.status_code == 200 and r.json()["status"] == "active", r.text
     return referent
+
+
+def referent_of(keyfile: Path, org: str, api: str | None) -> Caller:
+    """An active referent of `org` (from the records), holding a token."""
+
+    async def work(orders: Orders) -> str:
+        found = await orders.users.find({"organisation_id": org, "roles": "referent", "active": True})
+        assert found, f"{org} has no active referent"
+        return found[0]["user_id"]
+
+    return Caller(keyfile, in_records(work), org, ["referent", "member"], api=api)
 
 
 def square(lon: float, lat: float, size: float) -> dict:

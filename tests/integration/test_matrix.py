@@ -80,6 +80,7 @@ OWNERS = frozenset({"member", "referent"})
 #   members        as standing, but staff 403 (they ask for imagery only through a member body)
 #   own-org        as standing, but the owners' organisation and staff only: other-org 403/404
 #   referent       the owners' referent and staff; a plain member 403
+#   body-referent  the owners' referent only (staff and a plain member 403)
 #   author-or-ref  the request's author (member) or the owners' referent; staff 403/404 too
 #   owner          the record's owner (member) only; everyone else 403/404 (staff too)
 #   owner-or-staff the record's owner (member) and staff; everyone else 403/404
@@ -111,6 +112,13 @@ ROUTES: dict[str, Rule] = {
     "orders POST /v1/organisations/{org_id}/status": rule("staff", 409, why="active -> active: 409"),
     "orders GET /v1/organisations/{org_id}/users": rule("referent"),
     "orders PUT /v1/organisations/{org_id}/users/{user_id}": rule("referent"),
+    "orders GET /v1/organisations/{org_id}/delegations": rule("referent"),
+    "orders POST /v1/organisations/{org_id}/delegations/{contractor_id}/confirm": rule(
+        "body-referent", 409, why="already confirmed (and over): 409"
+    ),
+    "orders POST /v1/organisations/{org_id}/delegations/{contractor_id}/end": rule(
+        "referent", 409, why="ended once: then 409"
+    ),
     "orders GET /v1/me": rule("authenticated"),
     "orders GET /v1/api-keys": rule("standing"),
     "orders POST /v1/api-keys": rule("standing"),
@@ -199,6 +207,7 @@ def expected(route_rule: Rule, subject: str) -> tuple[str, frozenset[int]]:
     allowed = {
         "own-org": OWNERS | STAFF,
         "referent": {"referent"} | STAFF,
+        "body-referent": {"referent"},
         "author-or-ref": OWNERS,
         "owner": {"member"},
         "owner-or-staff": {"member"} | STAFF,
@@ -208,6 +217,8 @@ def expected(route_rule: Rule, subject: str) -> tuple[str, frozenset[int]]:
     if subject in allowed:
         return ok
     if kind in ("staff", "members") or (kind == "referent" and subject in OWNERS):
+        return ("deny", frozenset({403}))
+    if kind == "body-referent" and subject in OWNERS | STAFF:
         return ("deny", frozenset({403}))
     return ("deny", frozenset({403, 404}))
 
@@ -450,10 +461,12 @@ def build_world(orders: str, item: dict) -> World:
     seed_member(suspended_org, sub, ["member"])
     set_organisation_status(suspended_org, "suspended")
     subjects["suspended"] = Subject("suspended", email)
-    # A contractor of the owners' organisation whose contract ended yesterday.
+    # A contractor of the owners' organisation (its referent confirms the contract) whose
+    # contract ends in a few seconds: over before the matrix runs.
     sub, email = keycloak("contractor")
     contractor = Subject("contractor-ended", email)
     now = datetime.now(UTC)
+    contract_end = now + timedelta(seconds=5)
     contractor_org = uid("org")
     r = call(
         contractor,
@@ -465,10 +478,12 @@ def build_world(orders: str, item: dict) -> World:
             organisation_id=contractor_org,
             commissioning_organisation_id=org,
             contract_start=(now - timedelta(days=60)).isoformat(),
-            contract_end=(now - timedelta(days=1)).isoformat(),
+            contract_end=contract_end.isoformat(),
         ),
     )
     assert r.status_code == 201, r.text
+    r = call(referent, "POST", f"{orders}/organisations/{org}/delegations/{contractor_org}/confirm")
+    assert r.status_code == 200, r.text
     approve(contractor_org)
     subjects["contractor-ended"] = contractor
 
@@ -514,6 +529,7 @@ def build_world(orders: str, item: dict) -> World:
 
     ids = {
         "org_id": org,
+        "contractor_id": contractor_org,
         "user_id": uid("usr"),  # a user the referent (or staff) adds
         "access_key": key["access_key"],
         "request_id": request_id,
@@ -536,6 +552,7 @@ def build_world(orders: str, item: dict) -> World:
             "email": "nouvelle@labo.example.fr",
             "display_name": "Nouvelle",
         },
+        "orders POST /v1/organisations/{org_id}/delegations/{contractor_id}/end": {"reason": "matrice"},
         "orders POST /v1/api-keys/verify": {"access_key": key["access_key"], "secret_key": key["secret_key"]},
         "orders POST /v1/access/items": {"item_ids": [item["id"]]},
         "orders POST /v1/quotas/{org_id}/{family}/{period}": {"km2": 1, "reason": "matrice"},
@@ -552,6 +569,7 @@ def build_world(orders: str, item: dict) -> World:
         "catalog POST /sign_urls": {"urls": [asset], "duration_seconds": 600},
         "catalog POST /sign_urls_put": {"urls": [upload], "duration_seconds": 600},
     }
+    time.sleep(max(0.0, (contract_end - datetime.now(UTC)).total_seconds()) + 1)  # the contract is over
     return World(subjects=subjects, ids=ids, bodies=bodies, params=params)
 
 

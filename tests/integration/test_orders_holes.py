@@ -7,6 +7,7 @@ import json
 import statistics
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -239,6 +240,70 @@ def test_only_an_active_referent_reapplies_for_a_refused_organisation(keyfile, o
     assert operator.call("GET", f"/organisations/{org}").json()["status"] == "refused"
     r = referent.call("POST", "/organisations", json=body)
     assert r.status_code == 201 and r.json()["status"] == "pending", r.text
+
+
+# --- B. a contractor's delegation is confirmed (and ended) by its commissioning body -----
+
+
+def test_a_contractor_has_no_access_until_its_commissioning_body_confirms(keyfile, operator):
+    body, body_member = new_member_org(keyfile, operator, "french-public")
+    other, _ = new_member_org(keyfile, operator, "french-public")
+    org = uid("org")
+    contractor = Caller(keyfile, uid("ref"), org, ["referent", "member"], api=API)
+    now = datetime.now(UTC)
+    declared = application(
+        f"Bureau {org}",
+        "contractor",
+        organisation_id=org,
+        commissioning_organisation_id=body.org,
+        contract_start=(now - timedelta(days=1)).isoformat(),
+        contract_end=datetime(2126, 1, 1, tzinfo=UTC).isoformat(),
+    )
+    r = contractor.call("POST", "/organisations", json=declared, headers={"Accept-Language": "fr"})
+    assert r.status_code == 422 and r.json()["code"] == "invalid-contract", r.text
+    assert "5 ans" in r.json()["detail"]
+    end = now + timedelta(days=90)
+    r = contractor.call("POST", "/organisations", json={**declared, "contract_end": end.isoformat()})
+    assert r.status_code == 201 and r.json()["delegation_status"] == "unconfirmed", r.text
+    r = operator.call("POST", f"/organisations/{org}/decision", json={"decision": "approve"})
+    assert r.status_code == 200, r.text
+    # Approved, but the body never vouched for the contract: no access through it.
+    assert contractor.call("GET", "/me").json()["principal"]["standing"] == "delegation-unconfirmed"
+    r = contractor.call("GET", "/requests", headers={"Accept-Language": "fr"})
+    assert r.status_code == 403 and r.json()["code"] == "delegation-unconfirmed", r.text
+    assert "commanditaire" in r.json()["detail"]
+    # Shown to the body's referents (and staff), not to its plain members nor to others.
+    delegations = f"/organisations/{body.org}/delegations"
+    r = body.call("GET", delegations)
+    assert r.status_code == 200, r.text
+    assert [(d["organisation_id"], d["delegation_status"]) for d in r.json()["delegations"]] == [
+        (org, "unconfirmed")
+    ]
+    assert operator.call("GET", delegations).status_code == 200
+    assert body_member.call("GET", delegations).status_code == 403
+    assert other.call("GET", delegations).status_code == 403
+    confirm = f"{delegations}/{org}/confirm"
+    for caller in (body_member, other, operator, contractor):
+        assert caller.call("POST", confirm).status_code == 403, caller.user
+    r = other.call("POST", f"/organisations/{other.org}/delegations/{org}/confirm")
+    assert r.status_code == 404 and r.json()["code"] == "delegation-not-found", r.text
+    # The body's referent confirms: the contractor works until the contract end.
+    r = body.call("POST", confirm)
+    assert r.status_code == 200 and r.json()["delegation_status"] == "confirmed", r.text
+    me = contractor.call("GET", "/me").json()["principal"]
+    assert me["standing"] == "member" and datetime.fromisoformat(me["access_until"]) == end
+    assert contractor.call("GET", "/requests").status_code == 200
+    assert body.call("POST", confirm).status_code == 409
+    # ... until the body ends it, with a reason.
+    r = body.call("POST", f"{delegations}/{org}/end", json={"reason": "marché résilié"})
+    assert r.status_code == 200 and r.json()["delegation_status"] == "ended", r.text
+    r = contractor.call("GET", "/requests")
+    assert r.status_code == 403 and r.json()["code"] == "delegation-ended", r.text
+    history = operator.call("GET", f"/organisations/{org}/history").json()["history"]
+    changes = [(h["change"], h["by"], h.get("why")) for h in history]
+    assert (f"delegation confirmed by {body.org}", body.user, None) in changes
+    assert changes[-1] == (f"delegation ended by {body.org}", body.user, "marché résilié")
+    assert body.call("POST", f"{delegations}/{org}/end", json={"reason": "encore"}).status_code == 409
 
 
 # --- 6. supplier names are not enumerable on ingest's signed push endpoint --------------

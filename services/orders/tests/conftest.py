@@ -40,7 +40,9 @@ class FakeClock:
 
 def _matches(state: dict, query: dict) -> bool:
     for key, want in query.items():
-        have = state.get(key)
+        have: Any = state
+        for part in key.split("."):  # MongoDB's dotted paths into sub-documents
+            have = have.get(part) if isinstance(have, dict) else None
         if isinstance(want, dict) and "$in" in want:
             if have not in want["$in"]:
                 return False
@@ -366,18 +368,39 @@ class FakeOrders(Orders):
         return await entitlements.resolve(self, Identity(sub=user))
 
     async def contractor_org(
-        self, body: str, org: str, user: str, start: datetime, end: datetime
+        self,
+        body_referent: Principal,
+        org: str,
+        user: str,
+        start: datetime,
+        end: datetime,
+        *,
+        confirm: bool = True,
     ) -> Principal:
-        """An approved contractor organisation working for `body` from `start` to `end`;
-        returns its referent, as the records now entitle them."""
-        return await self.member_org(
-            org,
-            user,
-            "contractor",
+        """An approved contractor organisation working for `body_referent`'s organisation
+        from `start` to `end`, its delegation confirmed by that referent (unless not
+        `confirm`); returns its referent, as the records now entitle them."""
+        body = body_referent.organisation_id
+        assert body is not None
+        applicant = await entitlements.resolve(self, Identity(sub=user))
+        application = Application(
+            organisation_id=org,
+            name=f"Bureau {org}",
+            category="contractor",
+            legal_representative={"name": "Jeanne Martin", "email": "d@bet.example.fr", "title": "Dir"},
+            accept_charter="charte-dinamis-2024",
+            accept_licence="licence-produits-dinamis-2024",
+            referent_email="referent@bet.example.fr",
+            referent_name="Paul Referent",
             commissioning_organisation_id=body,
             contract_start=start,
             contract_end=end,
         )
+        await membership.apply(self, applicant, application)
+        if confirm:
+            await membership.decide_delegation(self, body_referent, body, org, confirm=True)
+        await membership.decide(self, OPERATOR, org, True, None, None)
+        return await entitlements.resolve(self, Identity(sub=user))
 
 
 OPERATOR = Principal(user_id="op-paul", organisation_id="dinamis", roles=frozenset({Role.OPERATOR}))

@@ -60,10 +60,10 @@ async def test_a_referent_cannot_reactivate_a_user_staff_deactivated(orders):
 
 
 async def test_a_contractor_loses_standing_when_its_contract_ends(orders):
-    await orders.member_org("org-body", "ref-body", "french-public")
+    body = await orders.member_org("org-body", "ref-body", "french-public")
     now = orders.now()
     p = await orders.contractor_org(
-        "org-body", "org-bet", "ref-bet", now - timedelta(days=1), now + timedelta(days=10)
+        body, "org-bet", "ref-bet", now - timedelta(days=1), now + timedelta(days=10)
     )
     assert p.standing == "member" and p.in_good_standing
     assert p.access_until == now + timedelta(days=10)  # before both memberships end
@@ -77,10 +77,10 @@ async def test_a_contractor_loses_standing_when_its_contract_ends(orders):
 
 
 async def test_a_contractor_loses_standing_with_its_commissioning_body(orders):
-    await orders.member_org("org-body", "ref-body", "french-public")
+    referent = await orders.member_org("org-body", "ref-body", "french-public")
     now = orders.now()
     far = now + timedelta(days=365 * 4)
-    await orders.contractor_org("org-body", "org-bet", "ref-bet", now - timedelta(days=1), far)
+    await orders.contractor_org(referent, "org-bet", "ref-bet", now - timedelta(days=1), far)
     p = await entitlements.resolve(orders, Identity(sub="ref-bet"))
     body = await orders.organisation("org-body")
     assert body is not None and p.access_until == body.valid_until < far  # the body's end counts
@@ -116,6 +116,7 @@ def test_delegation_refusal_rule():
         delegation=ContractorDelegation(
             commissioning_organisation_id="body", start=now - timedelta(days=2), end=now + timedelta(days=1)
         ),
+        delegation_status="confirmed",
         **base,
     )
     assert rules.delegation_refusal(contractor, body, now) is None
@@ -127,6 +128,14 @@ def test_delegation_refusal_rule():
     earlier = now - timedelta(days=3)
     assert rules.delegation_refusal(contractor, body, earlier).code == "delegation-not-started"  # type: ignore[union-attr]
     assert rules.access_until(contractor, body) == now + timedelta(days=1)
+    # B: only a delegation its commissioning body confirmed (and has not ended) counts.
+    for status, code in (
+        (None, "delegation-unconfirmed"),
+        ("unconfirmed", "delegation-unconfirmed"),
+        ("ended", "delegation-ended"),
+    ):
+        declared = contractor.model_copy(update={"delegation_status": status})
+        assert rules.delegation_refusal(declared, body, now).code == code  # type: ignore[union-attr]
 
 
 # --- C. applications: the staff organisation's id is reserved; re-applying takes an active referent
@@ -196,3 +205,69 @@ def test_check_application_rule():
         rules.check_application(
             "o", staff_organisation_id="staff", applicant=inactive, previous=OrganisationStatus.REFUSED
         )
+
+
+# --- B. a contractor's delegation is confirmed (or ended) by its commissioning body -----------
+
+
+def test_contract_rules():
+    now = datetime.now(UTC)
+    rules.check_contract(now - timedelta(days=9), now + timedelta(days=365 * 5 - 1), now)
+    rules.check_contract(now - timedelta(days=9), now - timedelta(days=1), now)  # over: no access, allowed
+    for start, end in ((now, now), (now, now - timedelta(days=1)), (now, now + timedelta(days=365 * 5 + 1))):
+        with pytest.raises(rules.InvalidContract) as err:
+            rules.check_contract(start, end, now)
+        assert err.value.http_status == 422 and err.value.code == "invalid-contract"
+
+
+async def test_a_contractor_has_no_access_until_its_commissioning_body_confirms(orders):
+    referent = await orders.member_org("org-body", "ref-body", "french-public")
+    now = orders.now()
+    end = now + timedelta(days=30)
+    p = await orders.contractor_org(
+        referent, "org-bet", "ref-bet", now - timedelta(days=1), end, confirm=False
+    )
+    assert p.standing == "delegation-unconfirmed" and not p.in_good_standing
+    assert (await membership.item_decisions(orders, p, ["i"]))["i"].code == "delegation-unconfirmed"
+    # The body sees who names it; a plain member of it does not, nor staff confirm, nor another body.
+    listed = await membership.list_delegations(orders, referent, "org-body")
+    assert [(d["organisation_id"], d["delegation_status"]) for d in listed] == [("org-bet", "unconfirmed")]
+    await membership.put_user(orders, referent, "org-body", "usr-plain", _update(True))
+    plain = await entitlements.resolve(orders, Identity(sub="usr-plain"))
+    other = await orders.member_org("org-other", "ref-other", "french-public")
+    for who, body in ((plain, "org-body"), (OPERATOR, "org-body"), (other, "org-other"), (other, "org-body")):
+        with pytest.raises((Forbidden, rules.DelegationNotFound)):
+            await membership.decide_delegation(orders, who, body, "org-bet", confirm=True)
+    with pytest.raises(Forbidden):
+        await membership.list_delegations(orders, plain, "org-body")
+    saved = await membership.decide_delegation(orders, referent, "org-body", "org-bet", confirm=True)
+    assert saved["delegation_status"] == "confirmed" and saved["delegation_decided_by"] == "ref-body"
+    p = await entitlements.resolve(orders, Identity(sub="ref-bet"))
+    assert p.standing == "member" and p.access_until == end
+    with pytest.raises(rules.MembershipError) as again:
+        await membership.decide_delegation(orders, referent, "org-body", "org-bet", confirm=True)
+    assert again.value.code == "delegation-decided"
+    history = await orders.organisations.history("org-bet")
+    assert history[-1]["change"] == "delegation confirmed by org-body" and history[-1]["by"] == "ref-body"
+    assert history[-1]["events"] == ["fr.dinamis.organisation-changed.v1"]
+    # The body ends it: no access from now on, the contract end is now.
+    orders.fake_clock.advance(timedelta(days=2))
+    ended = await membership.decide_delegation(
+        orders, referent, "org-body", "org-bet", confirm=False, reason="marché résilié"
+    )
+    assert ended["delegation_status"] == "ended" and ended["delegation_reason"] == "marché résilié"
+    p = await entitlements.resolve(orders, Identity(sub="ref-bet"))
+    assert p.standing == "delegation-ended" and p.access_until == orders.now()
+    assert (await orders.organisations.history("org-bet"))[-1]["why"] == "marché résilié"
+    event = orders.organisations.events[-1]
+    assert event.delegation is not None and event.delegation.end == orders.now()  # type: ignore[attr-defined]
+    with pytest.raises(rules.MembershipError):
+        await membership.decide_delegation(orders, referent, "org-body", "org-bet", confirm=True)
+
+
+async def test_a_contract_end_is_bounded_when_applying(orders):
+    referent = await orders.member_org("org-body", "ref-body", "french-public")
+    now = orders.now()
+    with pytest.raises(rules.InvalidContract):
+        await orders.contractor_org(referent, "org-bet", "ref-bet", now, now + timedelta(days=365 * 100))
+    assert await orders.organisations.get("org-bet") is None

@@ -11,6 +11,7 @@ obtained, only during that period.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
@@ -28,11 +29,32 @@ from dinamis_shared.events import (
 CHARTER_VERSION = "charte-dinamis-2024"
 LICENCE_VERSION = "licence-produits-dinamis-2024"
 MEMBERSHIP_YEARS = 3  # an approved membership runs this long unless the operator says otherwise
+MAX_CONTRACT_YEARS = 5  # a contract declared by a contractor ends at most this far ahead
+
+
+class DelegationStatus(StrEnum):
+    """A contractor's delegation as its commissioning body sees it: declared by the
+    contractor (unconfirmed: no access through it), confirmed by a referent of the body,
+    or ended by the body (or staff)."""
+
+    UNCONFIRMED = "unconfirmed"
+    CONFIRMED = "confirmed"
+    ENDED = "ended"
 
 
 class MembershipError(DinamisError):
     code = "membership"
     http_status = 409
+
+
+class InvalidContract(DinamisError):
+    code = "invalid-contract"
+    http_status = 422
+
+
+class DelegationNotFound(DinamisError):
+    code = "delegation-not-found"
+    http_status = 404
 
 
 class LegalRepresentative(BaseModel):
@@ -64,6 +86,12 @@ class Organisation(BaseModel):
     status: OrganisationStatus = OrganisationStatus.PENDING
     valid_until: AwareDatetime | None = None
     delegation: ContractorDelegation | None = None
+    # The commissioning body's say on the delegation (None on records older than it:
+    # unconfirmed), who said it and when.
+    delegation_status: DelegationStatus | None = None
+    delegation_decided_by: Identifier | None = None
+    delegation_decided_at: AwareDatetime | None = None
+    delegation_reason: str | None = None
     reason: str | None = None
     applied_at: AwareDatetime
     decided_at: AwareDatetime | None = None
@@ -73,10 +101,6 @@ class Organisation(BaseModel):
         return self.status is OrganisationStatus.ACTIVE and (
             self.valid_until is None or self.valid_until > now
         )
-
-    def delegation_valid(self, now: datetime) -> bool:
-        d = self.delegation
-        return d is not None and d.start <= now < d.end
 
     def changed_event(self, revision: int, by: str, at: datetime) -> OrganisationChangedV1:
         return OrganisationChangedV1(
@@ -235,6 +259,81 @@ def check_application(
         )
 
 
+def check_contract(start: datetime, end: datetime, now: datetime) -> None:
+    """A declared contract: it ends after it starts, and at most `MAX_CONTRACT_YEARS`
+    from now (an end already past is allowed: it gives no access)."""
+    if end <= start:
+        raise InvalidContract(
+            "the contract ends before it starts", message_fr="le contrat se termine avant de commencer"
+        )
+    if end > now + timedelta(days=365 * MAX_CONTRACT_YEARS):
+        raise InvalidContract(
+            f"a contract ends at most {MAX_CONTRACT_YEARS} years from now",
+            message_fr=f"un contrat se termine au plus tard dans {MAX_CONTRACT_YEARS} ans",
+        )
+
+
+def _delegation_of(contractor: Organisation, body_id: str) -> ContractorDelegation:
+    d = contractor.delegation
+    if d is None or d.commissioning_organisation_id != body_id:
+        raise DelegationNotFound(
+            f"no contractor delegation of {contractor.organisation_id!r} names {body_id!r}",
+            message_fr=f"aucune délégation de {contractor.organisation_id!r} ne désigne {body_id!r}",
+        )
+    return d
+
+
+def confirm_delegation(contractor: Organisation, body_id: str, by: str, now: datetime) -> Organisation:
+    """A referent of the commissioning body confirms the contract the contractor declared."""
+    d = _delegation_of(contractor, body_id)
+    status = contractor.delegation_status or DelegationStatus.UNCONFIRMED
+    if status != DelegationStatus.UNCONFIRMED:
+        raise MembershipError(
+            f"this delegation is already {status}",
+            code="delegation-decided",
+            message_fr="cette délégation est déjà "
+            + ("confirmée" if status == DelegationStatus.CONFIRMED else "terminée"),
+        )
+    if d.end <= now:
+        raise MembershipError(
+            "this contract is already over", code="delegation-over", message_fr="ce contrat est déjà terminé"
+        )
+    return contractor.model_copy(
+        update={
+            "delegation_status": DelegationStatus.CONFIRMED,
+            "delegation_decided_by": by,
+            "delegation_decided_at": now,
+            "delegation_reason": None,
+        }
+    )
+
+
+def end_delegation(
+    contractor: Organisation, body_id: str, by: str, now: datetime, reason: str
+) -> Organisation:
+    """The commissioning body (or staff) ends a delegation, or turns down one it never
+    confirmed: no access through it from now on; the contract end becomes now if later."""
+    d = _delegation_of(contractor, body_id)
+    if contractor.delegation_status == DelegationStatus.ENDED:
+        raise MembershipError(
+            "this delegation is already ended",
+            code="delegation-decided",
+            message_fr="cette délégation est déjà terminée",
+        )
+    delegation = d
+    if d.start < now < d.end:
+        delegation = ContractorDelegation(commissioning_organisation_id=body_id, start=d.start, end=now)
+    return contractor.model_copy(
+        update={
+            "delegation": delegation,
+            "delegation_status": DelegationStatus.ENDED,
+            "delegation_decided_by": by,
+            "delegation_decided_at": now,
+            "delegation_reason": reason,
+        }
+    )
+
+
 def edit_user(user: User, update: UserUpdate, *, by_staff: bool) -> User:
     """`user` as `update` makes it. A deactivation by staff is lifted only by staff; a
     referent editing such a user leaves them inactive unless they ask to reactivate
@@ -336,11 +435,23 @@ def delegation_refusal(
     """Why a contractor may not act now (None: its delegation runs and its commissioning
     body is an active member). A contractor has access only through its delegation."""
     d = org.delegation
+    if org.delegation_status == DelegationStatus.ENDED:
+        return _no(
+            "delegation-ended",
+            "contrat de prestation terminé par l'organisme commanditaire",
+            "contract ended by the commissioning body",
+        )
     if d is None or now >= d.end:
         return _no("delegation-expired", "contrat de prestation terminé", "contract ended")
     if now < d.start:
         return _no(
             "delegation-not-started", "contrat de prestation pas encore commencé", "contract not started"
+        )
+    if org.delegation_status != DelegationStatus.CONFIRMED:
+        return _no(
+            "delegation-unconfirmed",
+            "contrat de prestation pas encore confirmé par un référent de l'organisme commanditaire",
+            "contract not yet confirmed by a referent of the commissioning body",
         )
     if (
         commissioning is None

@@ -107,6 +107,44 @@ async def put_user(
     return await membership.put_user(orders, principal, org_id, user_id, body)
 
 
+@router.get("/organisations/{org_id}/delegations")
+async def list_delegations(orders: OrdersDep, principal: CurrentPrincipal, org_id: Identifier) -> dict:
+    """The organisation's active referents, and staff: the contractors that declared it as
+    their commissioning body, with their contract and its status (unconfirmed, confirmed,
+    ended)."""
+    return {"delegations": await membership.list_delegations(orders, principal, org_id)}
+
+
+@router.post("/organisations/{org_id}/delegations/{contractor_id}/confirm")
+async def confirm_delegation(
+    orders: OrdersDep, principal: CurrentPrincipal, org_id: Identifier, contractor_id: Identifier
+) -> dict:
+    """The commissioning body's active referents only (not staff): confirm the contract a
+    contractor declared. Until then the contractor has no access through it."""
+    return await membership.decide_delegation(orders, principal, org_id, contractor_id, confirm=True)
+
+
+class EndDelegationBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=3, max_length=4000)
+
+
+@router.post("/organisations/{org_id}/delegations/{contractor_id}/end")
+async def end_delegation(
+    orders: OrdersDep,
+    principal: CurrentPrincipal,
+    org_id: Identifier,
+    contractor_id: Identifier,
+    body: EndDelegationBody,
+) -> dict:
+    """The commissioning body's active referents, and staff: end a contractor's delegation
+    (or turn down one never confirmed), with a reason. Its access through it ends now."""
+    return await membership.decide_delegation(
+        orders, principal, org_id, contractor_id, confirm=False, reason=body.reason
+    )
+
+
 @router.get("/me")
 async def me(orders: OrdersDep, principal: AuthenticatedPrincipal) -> dict:
     """Anyone authenticated: who the platform thinks you are, and whether you may use it now."""

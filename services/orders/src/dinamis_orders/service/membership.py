@@ -13,6 +13,7 @@ from dinamis_orders.domain.organisations import (
     Acceptance,
     Application,
     Decision,
+    DelegationStatus,
     Organisation,
     User,
     UserUpdate,
@@ -64,6 +65,7 @@ async def apply(orders: Orders, principal: Principal, application: Application) 
             )
     delegation = None
     if application.category is OrganisationCategory.CONTRACTOR:
+        rules.check_contract(application.contract_start, application.contract_end, now)  # type: ignore[arg-type]
         delegation = ContractorDelegation(
             commissioning_organisation_id=application.commissioning_organisation_id,  # type: ignore[arg-type]
             start=application.contract_start,  # type: ignore[arg-type]
@@ -84,6 +86,7 @@ async def apply(orders: Orders, principal: Principal, application: Application) 
         ),
         justification=application.justification,
         delegation=delegation,
+        delegation_status=DelegationStatus.UNCONFIRMED if delegation else None,
         applied_at=now,
     )
     referent = User(
@@ -247,6 +250,84 @@ async def put_user(
         change="edited by staff" if principal.is_staff else "edited by referent",
         rev=current["rev"] if current else 0,
     )
+
+
+# --- contractors' delegations, as their commissioning body sees them -------------------------
+
+DELEGATION_FIELDS = (
+    "organisation_id",
+    "name",
+    "category",
+    "siret",
+    "legal_representative",
+    "status",
+    "delegation",
+    "delegation_status",
+    "delegation_decided_by",
+    "delegation_decided_at",
+    "delegation_reason",
+    "applied_at",
+)
+
+
+def _delegation_view(state: dict) -> dict:
+    view = {k: state.get(k) for k in DELEGATION_FIELDS}
+    view["delegation_status"] = view["delegation_status"] or DelegationStatus.UNCONFIRMED.value
+    return view
+
+
+async def list_delegations(orders: Orders, principal: Principal, body_id: str) -> list[dict]:
+    """The contractors that name `body_id` as their commissioning body (whatever their
+    status): for its active referents, and staff."""
+    await check_manages(orders, principal, body_id)
+    found = await orders.organisations.find({"delegation.commissioning_organisation_id": body_id}, limit=1000)
+    return [_delegation_view(s) for s in found]
+
+
+async def decide_delegation(
+    orders: Orders,
+    principal: Principal,
+    body_id: str,
+    contractor_id: str,
+    confirm: bool,
+    reason: str | None = None,
+) -> dict:
+    """An active referent of the commissioning body confirms a contractor's delegation,
+    or ends it (staff may end one too, never confirm: only the body vouches for its
+    contract). The contractor's record changes (history, `organisation-changed`)."""
+    await check_manages(orders, principal, body_id)
+    if confirm and principal.is_staff:
+        raise Forbidden(
+            "only a referent of the commissioning body confirms its contractors",
+            code="not-the-commissioning-body",
+            message_fr="seul un référent de l'organisme commanditaire confirme ses prestataires",
+        )
+    state = await orders.organisations.get(contractor_id)
+    if state is None:
+        raise rules.DelegationNotFound(
+            f"no contractor delegation of {contractor_id!r} names {body_id!r}",
+            message_fr=f"aucune délégation de {contractor_id!r} ne désigne {body_id!r}",
+        )
+    contractor = Organisation.model_validate({k: v for k, v in state.items() if k != "rev"})
+    now = orders.now()
+    by = principal.user_id
+    if confirm:
+        new = rules.confirm_delegation(contractor, body_id, by, now)
+        change = f"delegation confirmed by {body_id}"
+    else:
+        why = reason or "fin de la délégation / delegation ended"
+        new = rules.end_delegation(contractor, body_id, by, now, why)
+        change = "delegation ended by staff" if principal.is_staff else f"delegation ended by {body_id}"
+    saved = await orders.organisations.write(
+        contractor_id,
+        _state(new),
+        expected_rev=state["rev"],
+        by=by,
+        change=change,
+        why=new.delegation_reason,
+        events=[new.changed_event(state["rev"] + 1, by, now)],
+    )
+    return _delegation_view(saved)
 
 
 # --- API keys ------------------------------------------------------------------------------
