@@ -115,14 +115,26 @@ def new_member_org(
     member = Caller(keyfile, uid("usr"), org, ["member"], api=operator.api)
     adder = referent
     if referent.call("GET", "/me").json()["principal"]["standing"] != "member":
-        adder = operator  # a contractor outside its contract manages nothing: staff add the user
-    r = adder.call(
-        "PUT",
-        f"/organisations/{org}/users/{member.user}",
-        json={"email": f"{member.user}@labo.example.fr", "display_name": "Marie", "language": "fr"},
-    )
-    assert r.status_code == 200, r.text
+        adder = operator  # a contractor outside its contract manages nothing: staff invite the user
+    join(adder, member)
     return referent, member
+
+
+def join(inviter: Caller, invitee: Caller, roles: tuple[str, ...] = ("member",), **fields) -> dict:
+    """`inviter` (a referent of `invitee.org`, or staff) invites `invitee`, who accepts with
+    their own token: their user record, as the acceptance made it."""
+    body = {
+        "email": f"{invitee.user}@labo.example.fr",
+        "display_name": "Marie",
+        "language": "fr",
+        "roles": list(roles),
+        **fields,
+    }
+    r = inviter.call("POST", f"/organisations/{invitee.org}/invitations", json=body)
+    assert r.status_code == 201, r.text
+    r = invitee.call("POST", f"/invitations/{r.json()['invitation_id']}/accept")
+    assert r.status_code == 200, r.text
+    return r.json()
 
 
 def new_contractor_org(

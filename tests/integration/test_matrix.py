@@ -113,6 +113,14 @@ ROUTES: dict[str, Rule] = {
     "orders GET /v1/organisations/{org_id}/users": rule("referent"),
     "orders PUT /v1/organisations/{org_id}/users/{user_id}": rule("referent"),
     "orders GET /v1/organisations/{org_id}/delegations": rule("referent"),
+    "orders POST /v1/organisations/{org_id}/invitations": rule("referent"),
+    "orders GET /v1/organisations/{org_id}/invitations": rule("referent"),
+    "orders DELETE /v1/organisations/{org_id}/invitations/{invitation_id}": rule(
+        "referent", 404, why="plausible invitation id: 404"
+    ),
+    "orders POST /v1/invitations/{invitation_id}/accept": rule(
+        "newcomer", 404, why="plausible invitation id: 404 (users: 403 already-a-user)"
+    ),
     "orders POST /v1/organisations/{org_id}/delegations/{contractor_id}/confirm": rule(
         "body-referent", 409, why="already confirmed (and over): 409"
     ),
@@ -432,17 +440,26 @@ def build_world(orders: str, item: dict) -> World:
     # through the API: its referent applies, an operator approves, the referent adds the member.
     referent = subjects["referent"] = Subject("referent", keycloak("referent")[1])
     org = organisation(referent, "french-public")
+
+    def join(subject: Subject, display_name: str) -> None:
+        """The referent invites `subject`, who accepts with their own token."""
+        r = call(
+            referent,
+            "POST",
+            f"{orders}/organisations/{org}/invitations",
+            json={"email": subject.email, "display_name": display_name, "language": "fr"},
+        )
+        assert r.status_code == 201, r.text
+        r = call(subject, "POST", f"{orders}/invitations/{r.json()['invitation_id']}/accept")
+        assert r.status_code == 200, r.text
+
     member_sub, email = keycloak("member")
-    r = call(
-        referent,
-        "PUT",
-        f"{orders}/organisations/{org}/users/{member_sub}",
-        json={"email": email, "display_name": "Marie", "language": "fr"},
-    )
-    assert r.status_code == 200, r.text
     member = subjects["member"] = Subject("member", email)
+    join(member, "Marie")
     # A user of that organisation, deactivated by its referent.
     sub, email = keycloak("deactivated")
+    subjects["deactivated"] = Subject("deactivated", email)
+    join(subjects["deactivated"], "Ancien")
     r = call(
         referent,
         "PUT",
@@ -450,7 +467,6 @@ def build_world(orders: str, item: dict) -> World:
         json={"email": email, "display_name": "Ancien", "active": False},
     )
     assert r.status_code == 200, r.text
-    subjects["deactivated"] = Subject("deactivated", email)
     # Never registered.
     subjects["unregistered"] = Subject("unregistered", keycloak("unregistered")[1])
     # Another organisation (its referent, a member there too); a suspended one.
@@ -530,7 +546,8 @@ def build_world(orders: str, item: dict) -> World:
     ids = {
         "org_id": org,
         "contractor_id": contractor_org,
-        "user_id": uid("usr"),  # a user the referent (or staff) adds
+        "user_id": member_sub,  # a user the referent (or staff) edits
+        "invitation_id": f"inv-{uuid.uuid4().hex}",  # plausible: 404
         "access_key": key["access_key"],
         "request_id": request_id,
         "order_id": order_id,
@@ -549,6 +566,10 @@ def build_world(orders: str, item: dict) -> World:
         "orders POST /v1/organisations/{org_id}/decision": {"decision": "approve"},
         "orders POST /v1/organisations/{org_id}/status": {"status": "active", "reason": "matrice"},
         "orders PUT /v1/organisations/{org_id}/users/{user_id}": {
+            "email": "marie@labo.example.fr",
+            "display_name": "Marie",
+        },
+        "orders POST /v1/organisations/{org_id}/invitations": {
             "email": "nouvelle@labo.example.fr",
             "display_name": "Nouvelle",
         },

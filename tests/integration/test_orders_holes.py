@@ -18,6 +18,7 @@ from dinamis_testkit.testing import start_service, stop_service
 from tests.integration.orders_api import (
     Caller,
     application,
+    join,
     new_member_org,
     orders_api,
     square,
@@ -219,13 +220,14 @@ def test_only_an_active_referent_reapplies_for_a_refused_organisation(keyfile, o
     assert referent.call("POST", "/organisations", json=body).status_code == 201
     member = Caller(keyfile, uid("usr"), org, ["member"], api=API)
     gone = Caller(keyfile, uid("usr"), org, ["member"], api=API)
-    for caller, active in ((member, True), (gone, False)):  # users staff added while pending
-        r = operator.call(
-            "PUT",
-            f"/organisations/{org}/users/{caller.user}",
-            json={"email": f"{caller.user}@labo.example.fr", "display_name": "M", "active": active},
-        )
-        assert r.status_code == 200, r.text
+    for caller in (member, gone):  # users staff invited while pending (they accepted)
+        join(operator, caller)
+    r = operator.call(
+        "PUT",
+        f"/organisations/{org}/users/{gone.user}",
+        json={"email": f"{gone.user}@labo.example.fr", "display_name": "M", "active": False},
+    )
+    assert r.status_code == 200, r.text
     r = operator.call(
         "POST", f"/organisations/{org}/decision", json={"decision": "refuse", "reason": "dossier"}
     )
@@ -304,6 +306,53 @@ def test_a_contractor_has_no_access_until_its_commissioning_body_confirms(keyfil
     assert (f"delegation confirmed by {body.org}", body.user, None) in changes
     assert changes[-1] == (f"delegation ended by {body.org}", body.user, "marché résilié")
     assert body.call("POST", f"{delegations}/{org}/end", json={"reason": "encore"}).status_code == 409
+
+
+# --- D. invitations: nobody is enrolled without their consent --------------------------
+
+
+def test_a_referent_invites_and_only_the_invitee_binds_their_account(keyfile, operator):
+    referent, member = new_member_org(keyfile, operator)
+    victim = Caller(keyfile, uid("usr"), uid("org"), ["referent"], api=API)
+    user = {"email": "victim@labo.example.fr", "display_name": "Victime"}
+    r = referent.call(
+        "PUT",
+        f"/organisations/{member.org}/users/{victim.user}",
+        json=user,
+        headers={"Accept-Language": "fr"},
+    )
+    assert r.status_code == 404 and r.json()["code"] == "not-a-user", r.text
+    assert "invit" in r.json()["detail"]
+    assert victim.call("GET", "/me").json()["user"] is None
+    # An invitation binds nothing until accepted: the victim still applies for their own body.
+    r = referent.call("POST", f"/organisations/{member.org}/invitations", json=user)
+    assert r.status_code == 201 and r.json()["status"] == "pending", r.text
+    invitation = r.json()["invitation_id"]
+    assert victim.call("GET", "/me").json()["user"] is None
+    r = victim.call("POST", "/organisations", json=application("Labo Victime", organisation_id=victim.org))
+    assert r.status_code == 201, r.text
+    r = victim.call("POST", f"/invitations/{invitation}/accept")  # a user now: never moved
+    assert r.status_code == 403 and r.json()["code"] == "already-a-user", r.text
+    assert victim.call("GET", "/me").json()["user"]["organisation_id"] == victim.org
+    # The invitee accepts with their own token (one whose e-mail is another's is refused).
+    eve = Caller(keyfile, uid("usr"), member.org, ["member"], api=API, email="eve@x.example.fr")
+    r = eve.call("POST", f"/invitations/{invitation}/accept")
+    assert r.status_code == 403 and r.json()["code"] == "invitation-not-yours", r.text
+    marie = Caller(keyfile, uid("usr"), member.org, ["member"], api=API, email="victim@labo.example.fr")
+    r = marie.call("POST", f"/invitations/{invitation}/accept")
+    assert r.status_code == 200 and r.json()["organisation_id"] == member.org, r.text
+    assert marie.call("GET", "/requests").status_code == 200
+    again = Caller(keyfile, uid("usr"), member.org, ["member"], api=API)
+    assert again.call("POST", f"/invitations/{invitation}/accept").status_code == 409
+    listed = referent.call("GET", f"/organisations/{member.org}/invitations").json()["invitations"]
+    mine = [i for i in listed if i["invitation_id"] == invitation]
+    assert [(i["status"], i["accepted_by"]) for i in mine] == [("accepted", marie.user)]
+    # Withdrawn: nobody accepts it.
+    r = referent.call("POST", f"/organisations/{member.org}/invitations", json=user)
+    withdrawn = r.json()["invitation_id"]
+    assert referent.call("DELETE", f"/organisations/{member.org}/invitations/{withdrawn}").status_code == 200
+    assert again.call("POST", f"/invitations/{withdrawn}/accept").status_code == 409
+    assert member.call("GET", f"/organisations/{member.org}/invitations").status_code == 403
 
 
 # --- 6. supplier names are not enumerable on ingest's signed push endpoint --------------

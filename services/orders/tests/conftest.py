@@ -13,7 +13,7 @@ import pytest
 
 from dinamis_orders.adapters.aggregates import AlreadyExists, ConcurrentUpdate, NotFound
 from dinamis_orders.domain.acquisition import PENDING, AcquisitionRequest, Change, RequestDraft
-from dinamis_orders.domain.organisations import Application
+from dinamis_orders.domain.organisations import Application, NewInvitation
 from dinamis_orders.domain.quota import Balance, EntryKind, QuotaError
 from dinamis_orders.service import entitlements, membership
 from dinamis_orders.service.context import Orders
@@ -331,6 +331,7 @@ class FakeOrders(Orders):
             organisations=FakeAggregates(),
             users=FakeAggregates(),
             api_keys=FakeAggregates(),
+            invitations=FakeAggregates(),
             requests=FakeRequests(),
             product_orders=FakeAggregates(),
             ledger=FakeQuotas(),
@@ -366,6 +367,20 @@ class FakeOrders(Orders):
         await membership.apply(self, applicant, application)
         await membership.decide(self, OPERATOR, org, True, None, None)
         return await entitlements.resolve(self, Identity(sub=user))
+
+    async def join(
+        self, inviter: Principal, org: str, sub: str, roles: Sequence[Role] = (Role.MEMBER,)
+    ) -> Principal:
+        """`inviter` invites `sub` into `org`, who accepts with their own token."""
+        invitation = await membership.invite(
+            self,
+            inviter,
+            org,
+            NewInvitation(email="m@labo.example.fr", display_name="Marie", roles=list(roles)),
+        )
+        invitee = await entitlements.resolve(self, Identity(sub=sub, email="m@labo.example.fr"))
+        await membership.accept_invitation(self, invitee, invitation["invitation_id"])
+        return await entitlements.resolve(self, Identity(sub=sub))
 
     async def contractor_org(
         self,

@@ -41,7 +41,7 @@ def test_edit_user_rule():
 
 async def test_a_referent_cannot_reactivate_a_user_staff_deactivated(orders):
     referent = await orders.member_org("org-a", "ref-a")
-    await membership.put_user(orders, referent, "org-a", "usr-m", _update(True))
+    await orders.join(referent, "org-a", "usr-m")
     await membership.put_user(orders, OPERATOR, "org-a", "usr-m", _update(False))
     with pytest.raises(Forbidden):
         await membership.put_user(orders, referent, "org-a", "usr-m", _update(True))
@@ -158,7 +158,8 @@ async def test_only_an_active_referent_reapplies_for_a_refused_organisation(orde
     from dinamis_orders.domain.organisations import MembershipError
 
     await orders.member_org("org-a", "ref-a")
-    await membership.put_user(orders, OPERATOR, "org-a", "usr-m", _update(True))
+    await orders.join(OPERATOR, "org-a", "usr-m")
+    await orders.join(OPERATOR, "org-a", "usr-off")
     await membership.put_user(orders, OPERATOR, "org-a", "usr-off", _update(False))
     await membership.change_status(orders, OPERATOR, "org-a", OrganisationStatus.SUSPENDED, "x", None)
     # (a refusal: straight into the records, as a refused application would leave it)
@@ -232,7 +233,7 @@ async def test_a_contractor_has_no_access_until_its_commissioning_body_confirms(
     # The body sees who names it; a plain member of it does not, nor staff confirm, nor another body.
     listed = await membership.list_delegations(orders, referent, "org-body")
     assert [(d["organisation_id"], d["delegation_status"]) for d in listed] == [("org-bet", "unconfirmed")]
-    await membership.put_user(orders, referent, "org-body", "usr-plain", _update(True))
+    await orders.join(referent, "org-body", "usr-plain")
     plain = await entitlements.resolve(orders, Identity(sub="usr-plain"))
     other = await orders.member_org("org-other", "ref-other", "french-public")
     for who, body in ((plain, "org-body"), (OPERATOR, "org-body"), (other, "org-other"), (other, "org-body")):
@@ -271,3 +272,51 @@ async def test_a_contract_end_is_bounded_when_applying(orders):
     with pytest.raises(rules.InvalidContract):
         await orders.contractor_org(referent, "org-bet", "ref-bet", now, now + timedelta(days=365 * 100))
     assert await orders.organisations.get("org-bet") is None
+
+
+# --- D. invitations instead of enrolling a sub without its consent ---------------------------
+
+
+async def test_a_referent_invites_and_only_the_invitee_binds_their_account(orders):
+    from dinamis_orders.domain.organisations import MembershipError, NewInvitation, NotFoundError
+
+    referent = await orders.member_org("org-a", "ref-a")
+    with pytest.raises(NotFoundError) as err:  # no more enrolment of any sub without consent
+        await membership.put_user(orders, referent, "org-a", "usr-victim", _update(True))
+    assert err.value.code == "not-a-user" and "invit" in (err.value.message_fr or "")
+    assert await orders.user("usr-victim") is None
+    # The victim can still apply for their own organisation.
+    await orders.member_org("org-v", "usr-victim")
+    body = NewInvitation(email="marie@labo.example.fr", display_name="Marie")
+    inv = await membership.invite(orders, referent, "org-a", body)
+    assert inv["status"] == "pending" and await orders.user("usr-marie") is None
+    with pytest.raises(Forbidden) as wrong:  # somebody else's token
+        other = await entitlements.resolve(orders, Identity(sub="usr-eve", email="eve@x.fr"))
+        await membership.accept_invitation(orders, other, inv["invitation_id"])
+    assert wrong.value.code == "invitation-not-yours"
+    with pytest.raises(Forbidden) as already:  # a user of another organisation is never moved
+        victim = await entitlements.resolve(orders, Identity(sub="usr-victim", email="marie@labo.example.fr"))
+        await membership.accept_invitation(orders, victim, inv["invitation_id"])
+    assert already.value.code == "already-a-user"
+    assert (await orders.user("usr-victim")).organisation_id == "org-v"  # type: ignore[union-attr]
+    marie = await entitlements.resolve(orders, Identity(sub="usr-marie", email="Marie@labo.example.fr"))
+    await membership.accept_invitation(orders, marie, inv["invitation_id"])
+    p = await entitlements.resolve(orders, Identity(sub="usr-marie"))
+    assert p.organisation_id == "org-a" and p.standing == "member" and p.roles == {Role.MEMBER}
+    assert (await orders.users.history("usr-marie"))[-1]["change"].startswith("accepted invitation")
+    with pytest.raises(MembershipError):
+        stranger = await entitlements.resolve(orders, Identity(sub="usr-x"))
+        await membership.accept_invitation(orders, stranger, inv["invitation_id"])
+    # Revoked or lapsed: nobody accepts.
+    inv2 = await membership.invite(orders, referent, "org-a", body)
+    await membership.revoke_invitation(orders, referent, "org-a", inv2["invitation_id"])
+    inv3 = await membership.invite(orders, referent, "org-a", body)
+    orders.fake_clock.advance(timedelta(days=rules.INVITATION_DAYS))
+    for closed, code in ((inv2, "invitation-closed"), (inv3, "invitation-expired")):
+        with pytest.raises(MembershipError) as lapsed:
+            await membership.accept_invitation(orders, stranger, closed["invitation_id"])
+        assert lapsed.value.code == code
+    with pytest.raises(NotFoundError):
+        await membership.accept_invitation(orders, stranger, "inv-nope")
+    listed = await membership.list_invitations(orders, referent, "org-a")
+    assert sorted(i["status"] for i in listed) == ["accepted", "pending", "revoked"]

@@ -61,6 +61,7 @@ class MongoStores:
         self.organisations = AggregateStore(db, "organisations")
         self.users = AggregateStore(db, "users")
         self.api_keys = AggregateStore(db, "api_keys")
+        self.invitations = AggregateStore(db, "invitations")
         self.requests = AggregateStore(db, "requests", json_fields=("aoi", "scene_footprints"))
         self.product_orders = AggregateStore(db, "product_orders", json_fields=("options",))
         self.ledger = QuotaLedger(db["quota_ledger"])
@@ -70,13 +71,21 @@ class MongoStores:
     @property
     def aggregates(self) -> list[AggregateStore]:
         """The stores whose outbox the relay publishes."""
-        return [self.organisations, self.users, self.api_keys, self.requests, self.product_orders]
+        return [
+            self.organisations,
+            self.users,
+            self.api_keys,
+            self.invitations,
+            self.requests,
+            self.product_orders,
+        ]
 
     async def create_indexes(self) -> None:
         """Every index the service relies on, declared here (created at start-up)."""
         await self.organisations.create_indexes([[("status", ASCENDING)]])
         await self.users.create_indexes([[("organisation_id", ASCENDING)]])
         await self.api_keys.create_indexes([[("user_id", ASCENDING)]])
+        await self.invitations.create_indexes([[("organisation_id", ASCENDING)]])
         await self.requests.create_indexes(
             [[("organisation_id", ASCENDING), ("status", ASCENDING)], [("status", ASCENDING)]]
         )
@@ -96,6 +105,7 @@ class MongoStores:
             organisations=self.organisations,
             users=self.users,
             api_keys=self.api_keys,
+            invitations=self.invitations,
             requests=MongoRequests(self.requests),
             product_orders=self.product_orders,
             ledger=self.ledger,

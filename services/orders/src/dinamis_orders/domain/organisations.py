@@ -52,6 +52,11 @@ class InvalidContract(DinamisError):
     http_status = 422
 
 
+class NotFoundError(DinamisError):
+    code = "not-found"
+    http_status = 404
+
+
 class DelegationNotFound(DinamisError):
     code = "delegation-not-found"
     http_status = 404
@@ -332,6 +337,93 @@ def end_delegation(
             "delegation_reason": reason,
         }
     )
+
+
+INVITATION_DAYS = 14  # an invitation not accepted by then lapses
+
+
+class InvitationStatus(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REVOKED = "revoked"
+
+
+class NewInvitation(BaseModel):
+    """`POST /v1/organisations/{org}/invitations` by the organisation's referent."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email: EmailStr
+    display_name: str = Field(min_length=1, max_length=200)
+    language: str = Field(default="fr", pattern=r"^(fr|en)$")
+    roles: list[Role] = Field(default_factory=lambda: [Role.MEMBER], min_length=1, max_length=2)
+
+
+class Invitation(BaseModel):
+    """A person invited (by e-mail) to become a user of an organisation: no user record
+    binds anyone until the invitee accepts with their own token."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    invitation_id: str
+    organisation_id: Identifier
+    email: EmailStr
+    display_name: str
+    language: str = "fr"
+    roles: list[Role]
+    status: InvitationStatus = InvitationStatus.PENDING
+    invited_by: Identifier
+    invited_at: AwareDatetime
+    expires_at: AwareDatetime
+    accepted_by: Identifier | None = None
+    accepted_at: AwareDatetime | None = None
+
+
+def not_a_user_yet(existing: User | None) -> None:
+    """Only someone without a user record accepts an invitation (or applies): nobody is
+    moved from one organisation to another."""
+    if existing is not None:
+        raise Forbidden(
+            f"you are already a user of {existing.organisation_id!r}",
+            code="already-a-user",
+            message_fr=f"vous êtes déjà utilisateur de {existing.organisation_id!r}",
+        )
+
+
+def accept_invitation(
+    invitation: Invitation, user_id: str, token_email: str | None, existing: User | None, now: datetime
+) -> tuple[Invitation, User]:
+    """The invitee accepts with their own token: they become a user of the organisation
+    (never moved from another: a sub that already has a user record cannot accept)."""
+    not_a_user_yet(existing)
+    if invitation.status != InvitationStatus.PENDING:
+        raise MembershipError(
+            f"this invitation is {invitation.status}",
+            code="invitation-closed",
+            message_fr="cette invitation a déjà été acceptée ou retirée",
+        )
+    if now >= invitation.expires_at:
+        raise MembershipError(
+            "this invitation has lapsed", code="invitation-expired", message_fr="cette invitation a expiré"
+        )
+    if token_email is not None and token_email.casefold() != str(invitation.email).casefold():
+        raise Forbidden(
+            "this invitation was sent to another e-mail address",
+            code="invitation-not-yours",
+            message_fr="cette invitation a été envoyée à une autre adresse électronique",
+        )
+    user = User(
+        user_id=user_id,
+        organisation_id=invitation.organisation_id,
+        email=invitation.email,
+        display_name=invitation.display_name,
+        language=invitation.language,
+        roles=invitation.roles,
+    )
+    accepted = invitation.model_copy(
+        update={"status": InvitationStatus.ACCEPTED, "accepted_by": user_id, "accepted_at": now}
+    )
+    return accepted, user
 
 
 def edit_user(user: User, update: UserUpdate, *, by_staff: bool) -> User:

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from dinamis_orders.domain.organisations import Application, UserUpdate, member_standing
+from dinamis_orders.domain.organisations import Application, NewInvitation, UserUpdate, member_standing
 from dinamis_orders.entrypoints.deps import OrdersDep, OwnOrganisationReader, Staff, own_or_staff
 from dinamis_orders.service import membership
 from dinamis_shared.auth import AuthenticatedPrincipal, CurrentPrincipal
@@ -105,6 +105,38 @@ async def put_user(
     """The organisation's referents (roles member/referent only), and staff: add, edit,
     activate or deactivate a user."""
     return await membership.put_user(orders, principal, org_id, user_id, body)
+
+
+@router.post("/organisations/{org_id}/invitations", status_code=201)
+async def invite(
+    orders: OrdersDep, principal: CurrentPrincipal, org_id: Identifier, body: NewInvitation
+) -> dict:
+    """The organisation's referents (roles member/referent only), and staff: invite someone by
+    e-mail. The answer's `invitation_id` is what the invitee accepts with (valid 14 days)."""
+    return await membership.invite(orders, principal, org_id, body)
+
+
+@router.get("/organisations/{org_id}/invitations")
+async def list_invitations(orders: OrdersDep, principal: CurrentPrincipal, org_id: Identifier) -> dict:
+    """The organisation's referents, and staff."""
+    return {"invitations": await membership.list_invitations(orders, principal, org_id)}
+
+
+@router.delete("/organisations/{org_id}/invitations/{invitation_id}")
+async def revoke_invitation(
+    orders: OrdersDep, principal: CurrentPrincipal, org_id: Identifier, invitation_id: Identifier
+) -> dict:
+    """The organisation's referents, and staff: withdraw an invitation not yet accepted."""
+    return await membership.revoke_invitation(orders, principal, org_id, invitation_id)
+
+
+@router.post("/invitations/{invitation_id}/accept")
+async def accept_invitation(
+    orders: OrdersDep, principal: AuthenticatedPrincipal, invitation_id: Identifier
+) -> dict:
+    """The invitee, with their own login token, not yet a user of any organisation (the
+    token's e-mail, when it has one, must be the invited address): become a user."""
+    return await membership.accept_invitation(orders, principal, invitation_id)
 
 
 @router.get("/organisations/{org_id}/delegations")

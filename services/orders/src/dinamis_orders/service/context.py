@@ -33,6 +33,7 @@ class Orders:
     organisations: Aggregates
     users: Aggregates
     api_keys: Aggregates
+    invitations: Aggregates
     requests: RequestStore
     product_orders: Aggregates
     ledger: Quotas

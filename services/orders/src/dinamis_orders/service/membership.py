@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from dinamis_orders.domain import organisations as rules
 from dinamis_orders.domain.organisations import (
@@ -14,6 +14,8 @@ from dinamis_orders.domain.organisations import (
     Application,
     Decision,
     DelegationStatus,
+    Invitation,
+    NewInvitation,
     Organisation,
     User,
     UserUpdate,
@@ -238,6 +240,16 @@ async def put_user(
             "this user belongs to another organisation",
             message_fr="cet utilisateur appartient à une autre organisation",
         )
+    if existing is None and org_id != staff_org:  # a person joins by accepting an invitation
+        raise rules.NotFoundError(
+            f"{user_id!r} is not a user of {org_id!r}: invite them"
+            f" (POST /v1/organisations/{org_id}/invitations)",
+            code="not-a-user",
+            message_fr=(
+                f"{user_id!r} n'est pas utilisateur de {org_id!r} : invitez cette personne "
+                f"(POST /v1/organisations/{org_id}/invitations)"
+            ),
+        )
     if existing is None:
         user = User(user_id=user_id, organisation_id=org_id, **update.model_dump())
     else:  # a deactivation by staff is lifted only by staff
@@ -328,6 +340,97 @@ async def decide_delegation(
         events=[new.changed_event(state["rev"] + 1, by, now)],
     )
     return _delegation_view(saved)
+
+
+# --- invitations ------------------------------------------------------------------------------
+
+
+async def invite(orders: Orders, principal: Principal, org_id: str, body: NewInvitation) -> dict:
+    """A referent (or staff) invites someone, by e-mail, to become a user of the
+    organisation. Nothing binds any account until the invitee accepts with their own
+    token; the invitation (its id is the secret) is handed to them by the referent."""
+    if org_id == orders.settings.staff_organisation_id:
+        raise Forbidden(
+            "staff accounts are made by admins (PUT /v1/organisations/dinamis/users/{sub})",
+            message_fr="les comptes du personnel sont créés par les administrateurs",
+        )
+    await check_manages(orders, principal, org_id)
+    await orders.organisations.require(org_id, "organisation")
+    if set(body.roles) - {Role.MEMBER, Role.REFERENT}:
+        raise Forbidden(
+            "members of an organisation hold only the member and referent roles",
+            message_fr="les membres d'une organisation n'ont que les rôles member et referent",
+        )
+    now = orders.now()
+    invitation = Invitation(
+        invitation_id=f"inv-{secrets.token_hex(16)}",
+        organisation_id=org_id,
+        **body.model_dump(),
+        invited_by=principal.user_id,
+        invited_at=now,
+        expires_at=now + timedelta(days=rules.INVITATION_DAYS),
+    )
+    return await orders.invitations.write(
+        invitation.invitation_id,
+        invitation.model_dump(mode="json"),
+        expected_rev=0,
+        by=principal.user_id,
+        change="invited",
+    )
+
+
+async def list_invitations(orders: Orders, principal: Principal, org_id: str) -> list[dict]:
+    await check_manages(orders, principal, org_id)
+    return await orders.invitations.find({"organisation_id": org_id}, limit=1000)
+
+
+def _no_invitation(invitation_id: str) -> rules.NotFoundError:
+    return rules.NotFoundError(
+        f"no invitation {invitation_id!r}", message_fr=f"invitation {invitation_id!r} introuvable"
+    )
+
+
+async def revoke_invitation(orders: Orders, principal: Principal, org_id: str, invitation_id: str) -> dict:
+    await check_manages(orders, principal, org_id)
+    state = await orders.invitations.get(invitation_id)
+    if state is None or state["organisation_id"] != org_id:
+        raise _no_invitation(invitation_id)
+    if state["status"] != rules.InvitationStatus.PENDING.value:
+        return state
+    return await orders.invitations.write(
+        invitation_id,
+        {**state, "status": rules.InvitationStatus.REVOKED.value},
+        expected_rev=state["rev"],
+        by=principal.user_id,
+        change="revoked",
+    )
+
+
+async def accept_invitation(orders: Orders, principal: Principal, invitation_id: str) -> dict:
+    """The invitee, with their own login token, becomes a user of the organisation."""
+    if principal.via != "jwt":
+        raise Forbidden(
+            "an invitation is accepted with a login token",
+            message_fr="une invitation s'accepte avec un jeton de connexion",
+        )
+    existing = await orders.user(principal.user_id)
+    rules.not_a_user_yet(existing)
+    state = await orders.invitations.get(invitation_id)
+    if state is None:
+        raise _no_invitation(invitation_id)
+    invitation = Invitation.model_validate({k: v for k, v in state.items() if k != "rev"})
+    now = orders.now()
+    accepted, user = rules.accept_invitation(invitation, principal.user_id, principal.email, existing, now)
+    await orders.invitations.write(
+        invitation_id,
+        accepted.model_dump(mode="json"),
+        expected_rev=state["rev"],
+        by=principal.user_id,
+        change="accepted",
+    )
+    return await save_user(
+        orders, user, principal.user_id, now, change=f"accepted invitation {invitation_id}", rev=0
+    )
 
 
 # --- API keys ------------------------------------------------------------------------------
