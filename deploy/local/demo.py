@@ -5,7 +5,7 @@ records (the operator is bootstrapped as staff the way an installation's first s
 with `python -m dinamis_orders.staff`):
 
 1. an organisation applies (charter and licence accepted), an operator approves it, its
-   referent activates a member, the operator allocates a Pléiades Neo quota;
+   referent invites a member who accepts, the operator allocates a Pléiades Neo quota;
 2. the member asks for an acquisition over Lyon (a quote first), the operator approves,
    the supplier simulator acquires and delivers, ingest archives, the request is fulfilled;
 3. the member orders a clipped Lambert-93 product of the delivered scene and gets its
@@ -95,12 +95,16 @@ def main() -> None:
     )
     if org.get("status") == "pending":
         call("POST", f"/organisations/{ORG}/decision", operator, json={"decision": "approve"})
-    call(
-        "PUT",
-        f"/organisations/{ORG}/users/{member.sub}",
-        referent,
-        json={"email": "marie.dupont@inrae.example.fr", "display_name": "Marie Dupont", "language": "fr"},
-    )
+    if call("GET", "/me", member)["principal"].get("organisation_id") != ORG:
+        # The referent invites Marie by e-mail; she accepts with her own login (no account
+        # is bound to an organisation without its owner's consent).
+        invitation = call(
+            "POST",
+            f"/organisations/{ORG}/invitations",
+            referent,
+            json={"email": member.email, "display_name": "Marie Dupont", "language": "fr"},
+        )
+        call("POST", f"/invitations/{invitation['invitation_id']}/accept", member)
     start = datetime.now(UTC) + timedelta(days=1)
     draft = {
         "kind": "tasking",
