@@ -21,6 +21,7 @@ import json
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -39,8 +40,24 @@ def development() -> bool:
     return os.environ.get("DINAMIS_ENVIRONMENT", "development") != "production"
 
 
+def _retrying(method: str, url: str, **kwargs: object) -> httpx.Response:
+    """One request to Keycloak, retried for a minute while it answers 5xx or not at all:
+    right after its database restarted (tests stop PostgreSQL), its first answers are 500."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            response = httpx.request(method, url, **kwargs)  # type: ignore[arg-type]
+            if response.status_code < 500 or time.monotonic() > deadline:
+                return response
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(1)
+
+
 def admin_client() -> httpx.Client:
-    done = httpx.post(
+    done = _retrying(
+        "POST",
         f"{base()}/realms/master/protocol/openid-connect/token",
         data={
             "grant_type": "password",
@@ -132,7 +149,8 @@ def ensure_user(email: str, password: str, first: str = "Test", last: str = "Use
 
 
 def password_token(email: str, password: str) -> str:
-    done = httpx.post(
+    done = _retrying(
+        "POST",
         f"{base()}/realms/{REALM}/protocol/openid-connect/token",
         data={"grant_type": "password", "client_id": DEV_CLIENT, "username": email, "password": password},
         timeout=30,

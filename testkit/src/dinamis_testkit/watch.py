@@ -58,7 +58,14 @@ class EventWatcher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self.consumer.stop()
+        try:
+            await self.consumer.stop()
+        except asyncio.CancelledError:
+            # After a broker outage aiokafka may surface its own fetcher's cancellation
+            # while stopping; re-raise only if this task itself is being cancelled.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
 
     def events(self, model: type[Event], key: str) -> list[Event]:
         out = []
