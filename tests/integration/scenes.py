@@ -26,6 +26,7 @@ async def ingest_scene(
     acquired_at: datetime,
     size: int = 256,
     extent_m: float = 8000,
+    level: str = "ORTHO",
 ) -> dict:
     """The scene's STAC item as the catalog serves it, once searchable (`size` PAN pixels
     over `extent_m` metres: a small raster covering a few map tiles)."""
@@ -38,6 +39,7 @@ async def ingest_scene(
         size=size,
         extent_m=extent_m,
         job_id=str(uuid.uuid4().int)[:10],
+        level=level,
     )
     checksums = write_package(scene, tmp / "pkg")
     prefix = f"airbus/{scene.scene_id}/"

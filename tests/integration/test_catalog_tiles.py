@@ -584,3 +584,29 @@ def test_registration_body_and_rate_are_bounded(scene):
     assert 429 in statuses and statuses.count(200) <= 30, statuses
     r = register({"collections": ["x"], "ids": [uid("rate")]})
     assert r.status_code == 429 and r.json()["code"] == "too-many-registrations"
+
+
+async def test_sensor_geometry_items_answer_4xx_not_500(settings, services, tmp_path_factory, member):
+    """A scene in sensor geometry (image tiles located by RPCs, no map projection): its
+    tiles are answered, or refused with a 4xx problem — never a server error."""
+    lon, lat = random.uniform(0.5, 6.5), random.uniform(43.5, 49.0)
+    sensor = await ingest_scene(
+        settings,
+        API,
+        tmp_path_factory.mktemp("sensor"),
+        lon,
+        lat,
+        datetime(2026, 5, 4, 10, 30, tzinfo=UTC),
+        level="SENSOR",
+    )
+    # Registered as the member: anonymous registrations of this module's client address
+    # may be spent by the rate-limit test.
+    r = register({"collections": [sensor["collection"]], "ids": [sensor["id"]]}, headers=member.headers)
+    assert r.status_code == 200, r.text
+    search = r.json()["id"]
+    for z, headers in ((12, None), (15, member.headers)):
+        answer = tile(search, center_tile(sensor, z), headers)
+        assert answer.status_code < 500, (z, answer.status_code, answer.text[:300])
+        if answer.status_code >= 400:
+            assert answer.headers["content-type"].startswith("application/problem+json")
+            assert answer.json()["code"] == "sensor-geometry", answer.text

@@ -184,7 +184,9 @@ def create_service_app(definition: ServiceDefinition[Any]) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for hook in definition.on_startup:
             await hook(app, container)
-        starter = asyncio.create_task(_start_broker(resources))
+        # A process that neither consumes nor publishes (the tiler) never logs in to Kafka:
+        # its principal has no right there, and none is needed.
+        starter = asyncio.create_task(_start_broker(resources)) if Dependency.KAFKA in deps else None
         log.info("service starting", extra={"dependencies": [d.value for d in deps]})
         try:
             yield
@@ -192,10 +194,11 @@ def create_service_app(definition: ServiceDefinition[Any]) -> FastAPI:
             for hook in definition.on_shutdown:
                 with contextlib.suppress(Exception):
                     await hook(app, container)
-            starter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await starter
-            await broker.stop()
+            if starter is not None:
+                starter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await starter
+                await broker.stop()
             if resources.mongo is not None:
                 await resources.mongo.close()
 

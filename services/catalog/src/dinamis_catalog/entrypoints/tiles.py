@@ -62,6 +62,7 @@ from psycopg_pool import ConnectionPool
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pyproj import CRS, Geod
 from rasterio.enums import Resampling
+from rasterio.errors import CRSError
 from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
 from rio_tiler.io import Reader
@@ -870,6 +871,21 @@ def install_tiler_errors(app: FastAPI) -> None:
 
     for cls, status in codes.items():
         app.add_exception_handler(cls, handler_for(status))
+
+    async def sensor_geometry(request: Request, exc: Exception) -> Response:
+        """An image in sensor geometry (no map projection, located by RPCs) has no map
+        tiles: the caller's request cannot be served, it is not a server error."""
+        log.info("tile request on an image without map projection: %s", str(exc)[:300])
+        english = prefers_english(request.headers.get("accept-language", ""))
+        detail = (
+            "the image is in sensor geometry (no map projection): it has no map tiles"
+            if english
+            else "l'image est en géométrie capteur (sans projection cartographique) : elle n'a pas "
+            "de tuiles / the image is in sensor geometry (no map projection): it has no map tiles"
+        )
+        return problem_response(422, "SensorGeometry", detail, "sensor-geometry")
+
+    app.add_exception_handler(CRSError, sensor_geometry)
 
     async def invalid_search(request: Request, exc: Exception) -> Response:
         """pgSTAC refuses the search (unknown operator, bad datetime...): the caller's fault.
