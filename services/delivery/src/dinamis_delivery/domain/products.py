@@ -15,20 +15,16 @@ from enum import StrEnum
 from typing import Any
 
 import shapely
-from pyproj import CRS
-from pyproj.exceptions import CRSError
 from shapely.geometry import mapping, shape
 from shapely.validation import explain_validity
 
 from dinamis_shared.auth import Principal
+from dinamis_shared.crs import output_crs_refusal
 from dinamis_shared.events import OutputFormat, ProductFailureReason, ProductSpec
 
 NODATA = 0  # Airbus convention for 12-bit products: 0 is never a measured value
 MAX_AOI_VERTICES = 20_000
 MIN_AOI_AREA_DEG2 = 1e-12  # about 1 cm² at mid-latitudes: below this, nothing to cut
-# A target CRS must cover the clip: its centre within the CRS's area of use, widened
-# by this margin (a neighbouring UTM zone stays usable near a zone boundary).
-AREA_OF_USE_MARGIN_DEG = 1.0
 EXTENSIONS = {OutputFormat.COG: "tif", OutputFormat.JP2: "jp2"}
 MEDIA_TYPES = {
     OutputFormat.COG: "image/tiff; application=geotiff; profile=cloud-optimized",
@@ -214,41 +210,11 @@ def clip_to_aoi(aoi: dict | None, footprint: dict) -> dict | None:
 
 def check_crs(code: str, covered: dict, native_crs: str | None) -> str | None:
     """The target CRS (None = native), refused when unknown, not a map CRS in metres or
-    degrees, or not meant for the place."""
-    if code == "native":
-        if not native_crs:
-            raise _unsupported(
-                "the scene has no map projection (sensor geometry): ask for a CRS such as EPSG:2154",
-                "la scène n'a pas de projection cartographique : demandez un système tel que EPSG:2154",
-            )
-        return None
-    try:
-        crs = CRS.from_user_input(code)
-    except CRSError:
-        raise _unsupported(
-            f"unknown CRS {code}: use EPSG:2154 (Lambert-93), a UTM zone (EPSG:326xx) or native",
-            f"système de coordonnées {code} inconnu : utilisez EPSG:2154 (Lambert-93), "
-            "une zone UTM (EPSG:326xx) ou native",
-        ) from None
-    units = {a.unit_name for a in crs.axis_info}
-    map_crs = (crs.is_projected and units <= {"metre"}) or (crs.is_geographic and len(crs.axis_info) == 2)
-    if not map_crs or crs.is_vertical or crs.is_geocentric:
-        raise _unsupported(
-            f"{code} ({crs.name}) is not a 2D map CRS in metres or degrees",
-            f"{code} ({crs.name}) n'est pas un système cartographique 2D en mètres ou en degrés",
-        )
-    use = crs.area_of_use
-    if use is not None:
-        c = shape(covered).centroid
-        m = AREA_OF_USE_MARGIN_DEG
-        if not (use.west - m <= c.x <= use.east + m and use.south - m <= c.y <= use.north + m):
-            raise _unsupported(
-                f"{code} ({crs.name}) is meant for {use.name}, not for this area: "
-                "ask for the local UTM zone or native",
-                f"{code} ({crs.name}) est prévu pour « {use.name} », pas pour cette zone : "
-                "demandez la zone UTM locale ou native",
-            )
-    return code
+    degrees, or not meant for the place (the rule orders applies too: `dinamis_shared.crs`)."""
+    refusal = output_crs_refusal(code, bool(native_crs), covered)
+    if refusal:
+        raise _unsupported(*refusal)
+    return None if code == "native" else code
 
 
 def _pan_weights(pan: SourceImage, ms: SourceImage) -> tuple[float, ...]:

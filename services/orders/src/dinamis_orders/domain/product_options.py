@@ -9,14 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pyproj import CRS
-from pyproj.exceptions import CRSError
-from shapely.geometry import shape
-
+from dinamis_shared.crs import output_crs_refusal
 from dinamis_shared.errors import DinamisError
 
-# How far outside a CRS's area of use (degrees) a product may still be projected.
-AREA_OF_USE_MARGIN_DEG = 1.0
 BAND_NAME_MAX = 32  # the delivery-requested contract's bound (ProductSpec.bands)
 
 
@@ -97,44 +92,11 @@ def check_bands(bands: Sequence[str] | None, pansharpen: bool, item: dict[str, A
 
 def check_crs(code: str, item: dict[str, Any], aoi: dict[str, Any] | None) -> None:
     """`native` needs a projected scene; any other code a 2D map CRS (metres or degrees)
-    meant for the place."""
-    if code == "native":
-        if not (item.get("properties") or {}).get("proj:code"):
-            raise _refuse(
-                "the scene has no map projection (sensor geometry): ask for a CRS such as EPSG:2154",
-                "la scène n'a pas de projection cartographique : demandez un système tel que EPSG:2154",
-            )
-        return
-    try:
-        crs = CRS.from_user_input(code)
-    except CRSError:
-        raise _refuse(
-            f"unknown CRS {code}: use EPSG:2154 (Lambert-93), a UTM zone (EPSG:326xx) or native",
-            f"système de coordonnées {code} inconnu : utilisez EPSG:2154 (Lambert-93), une zone UTM "
-            "(EPSG:326xx) ou native",
-        ) from None
-    units = {a.unit_name for a in crs.axis_info}
-    map_crs = (crs.is_projected and units <= {"metre"}) or (crs.is_geographic and len(crs.axis_info) == 2)
-    if not map_crs or crs.is_vertical or crs.is_geocentric:
-        raise _refuse(
-            f"{code} ({crs.name}) is not a 2D map CRS in metres or degrees",
-            f"{code} ({crs.name}) n'est pas un système cartographique 2D en mètres ou en degrés",
-        )
-    use, where = crs.area_of_use, aoi or item.get("geometry")
-    if use is None or not where:
-        return
-    try:
-        c = shape(where).centroid
-    except (ValueError, TypeError, AttributeError):
-        return  # the AOI was checked already; an item without a usable footprint: delivery decides
-    m = AREA_OF_USE_MARGIN_DEG
-    if not (use.west - m <= c.x <= use.east + m and use.south - m <= c.y <= use.north + m):
-        raise _refuse(
-            f"{code} ({crs.name}) is meant for {use.name}, not for this area: "
-            "ask for the local UTM zone or native",
-            f"{code} ({crs.name}) est prévu pour « {use.name} », pas pour cette zone : demandez la zone UTM "
-            "locale ou native",
-        )
+    meant for the place (the rule delivery applies too: `dinamis_shared.crs`)."""
+    native_projected = bool((item.get("properties") or {}).get("proj:code"))
+    refusal = output_crs_refusal(code, native_projected, aoi or item.get("geometry"))
+    if refusal:
+        raise _refuse(*refusal)
 
 
 def check_options(
