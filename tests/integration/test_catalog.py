@@ -18,6 +18,7 @@ from pystac_client import Client
 from dinamis_shared import clients
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import SceneAcquiredV1, SceneIngestedV1
+from dinamis_shared.settings import ServiceSettings
 from dinamis_sim.simulator import SimulatedScene, announce, stage_package, write_package
 from dinamis_testkit.examples import lyon_item
 from dinamis_testkit.testing import start_service, stop_service
@@ -27,6 +28,8 @@ from tests.ports import free_ports
 ROOT = Path(__file__).resolve().parents[2]
 PORT, INGEST_PORT = free_ports(2)
 API = f"http://127.0.0.1:{PORT}"
+# Where users reach the object store (archive hrefs, signed URLs).
+STORE = ServiceSettings().s3_public_url
 
 
 def start(name: str, port: int, log_dir: Path) -> subprocess.Popen:
@@ -222,9 +225,7 @@ async def test_scene_from_a_supplier_is_searchable_through_ingest_and_catalog(se
             await watcher.wait(lambda: watcher.events(SceneIngestedV1, scene.scene_id), 120)
         found = await wait_search(catalog, 1, ids=[scene.scene_id], collections=["spot-6-7-ortho"])
         assert [i.id for i in found] == [scene.scene_id]
-        assert (
-            found[0].assets["pan"].href.startswith("http://127.0.0.1:8333/archive/spot-6-7-ortho/2026/07/01/")
-        )
+        assert found[0].assets["pan"].href.startswith(f"{STORE}/archive/spot-6-7-ortho/2026/07/01/")
         assert isinstance(event, SceneAcquiredV1)
     finally:
         stop_service(ingest)

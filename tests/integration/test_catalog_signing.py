@@ -11,10 +11,12 @@ import sys
 import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from dinamis_shared.settings import ServiceSettings
 from dinamis_testkit.testing import start_service, stop_service
 from tests.integration.orders_api import Caller, new_member_org, orders_api, uid
 from tests.integration.scenes import ingest_scene
@@ -22,6 +24,8 @@ from tests.ports import free_ports
 
 CATALOG, ORDERS, INGEST = free_ports(3)
 API = f"http://127.0.0.1:{CATALOG}"
+# Where users reach the object store (archive hrefs, signed URLs).
+STORE = ServiceSettings().s3_public_url
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +88,7 @@ SDK_SCRIPT = textwrap.dedent(
 
 def run_sdk(item: dict, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", SDK_SCRIPT, json.dumps(item), "127.0.0.1:8333"],
+        [sys.executable, "-c", SDK_SCRIPT, json.dumps(item), urlsplit(STORE).netloc],
         env={
             "PATH": "/usr/bin:/bin",
             "HOME": str(Path.home()),
@@ -165,8 +169,8 @@ def test_signing_refused_with_reasons(keyfile, operator, scene):
     _, ok = new_member_org(keyfile, operator)
     bad = {
         "https://evil.example.com/archive/x.tif": "foreign-host",
-        "http://127.0.0.1:8333/delivery/ord-1/p.tif": "outside-archive",
-        "http://127.0.0.1:8333/archive/../staging/x": "signing-refused",
+        f"{STORE}/delivery/ord-1/p.tif": "outside-archive",
+        f"{STORE}/archive/../staging/x": "signing-refused",
         href.replace("/pan.tif", "/manifest.json"): "unknown-object",
         href.replace(scene["id"], "PNEO4-NOPE"): "unknown-object",
         href + "?X-Amz-Signature=1": "signing-refused",
@@ -180,12 +184,12 @@ def test_signing_refused_with_reasons(keyfile, operator, scene):
 
 def test_sign_urls_put_only_under_own_upload_prefix(keyfile, operator):
     _, member = new_member_org(keyfile, operator)
-    mine = f"http://127.0.0.1:8333/uploads/{member.org}/{member.user}/field/labels.geojson"
+    mine = f"{STORE}/uploads/{member.org}/{member.user}/field/labels.geojson"
     r = httpx.post(f"{API}/sign_urls_put", params={"urls": [mine]}, headers=member.headers, timeout=30)
     assert r.status_code == 200, r.text
     put = httpx.put(r.json()["hrefs"][mine], content=b'{"type": "FeatureCollection", "features": []}')
     assert put.status_code == 200, put.text
-    theirs = f"http://127.0.0.1:8333/uploads/other-org/{member.user}/x.json"
+    theirs = f"{STORE}/uploads/other-org/{member.user}/x.json"
     r = httpx.post(f"{API}/sign_urls_put", params={"urls": [theirs]}, headers=member.headers, timeout=30)
     assert r.status_code == 400 and r.json()["code"] == "outside-upload-prefix"
 
@@ -195,7 +199,7 @@ def test_upload_urls_are_short_lived_counted_and_capped(keyfile, operator):
     DINAMIS_CATALOG_UPLOAD_MAX_OBJECTS (3 here) objects; at most
     DINAMIS_CATALOG_UPLOAD_URLS_PER_HOUR (6 here) URLs an hour."""
     _, member = new_member_org(keyfile, operator)
-    base = f"http://127.0.0.1:8333/uploads/{member.org}/{member.user}"
+    base = f"{STORE}/uploads/{member.org}/{member.user}"
 
     def sign_put(name: str, **params) -> httpx.Response:
         return httpx.post(
@@ -218,7 +222,7 @@ def test_upload_urls_are_short_lived_counted_and_capped(keyfile, operator):
     assert "plein" in full.json()["detail"] or "full" in full.json()["detail"]
     # Another member of the same organisation has their own folder and their own count.
     _, other = new_member_org(keyfile, operator)
-    other_base = f"http://127.0.0.1:8333/uploads/{other.org}/{other.user}"
+    other_base = f"{STORE}/uploads/{other.org}/{other.user}"
     answers = [
         httpx.post(
             f"{API}/sign_urls_put",

@@ -301,7 +301,7 @@ def expected_public_tile(
     from dinamis_catalog.entrypoints.tiles import archive_path
 
     settings = TilesSettings()
-    path = archive_path(scene["assets"]["pan"]["href"], settings.archive_public_url)
+    path = archive_path(scene["assets"]["pan"]["href"], settings.s3_public_url)
     assert path is not None
     with rasterio.open(path) as full:
         assert abs(full.transform.a) < PUBLIC_RESOLUTION_M and full.overviews(1) == [2]

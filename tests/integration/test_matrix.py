@@ -29,6 +29,7 @@ import pytest
 
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import SceneIngestedV1
+from dinamis_shared.settings import ServiceSettings
 from dinamis_testkit.examples import lyon_item
 from dinamis_testkit.testing import start_service, stop_service
 from tests.integration.identity import new_user, password_token
@@ -50,6 +51,8 @@ BASE = {
     "notify": f"http://127.0.0.1:{NOTIFY}",
     "catalog": f"http://127.0.0.1:{CATALOG}",
 }
+# Where users reach the object store (archive hrefs, signed URLs).
+STORE = ServiceSettings().s3_public_url
 
 # --- the subjects -------------------------------------------------------------------
 
@@ -358,7 +361,7 @@ async def catalogue_item(settings) -> dict:
     doc["bbox"] = [4.80, 45.70, 4.85, 45.75]
     when = datetime.now(UTC) - timedelta(days=30)
     key = f"pleiades-neo-ortho/{when:%Y/%m/%d}/{doc['id']}/v1/ms.tif"  # an archive object's key
-    doc["assets"]["ms"]["href"] = f"http://127.0.0.1:8333/archive/{key}"
+    doc["assets"]["ms"]["href"] = f"{STORE}/archive/{key}"
     doc["properties"].update(
         {"datetime": when.isoformat().replace("+00:00", "Z"), "constellation": "pleiades-neo"}
     )
@@ -560,7 +563,7 @@ def build_world(orders: str, item: dict) -> World:
         "item_id": item["id"],
         "asset": next(iter(item["assets"])),
     }
-    upload = f"http://127.0.0.1:8333/uploads/{me['organisation_id']}/{me['user_id']}/matrice/a.geojson"
+    upload = f"{STORE}/uploads/{me['organisation_id']}/{me['user_id']}/matrice/a.geojson"
     bodies = {  # chosen by hand where a generated body would not be meaningful
         "orders POST /v1/organisations": application("Labo Matrice", organisation_id=uid("org")),
         "orders POST /v1/organisations/{org_id}/decision": {"decision": "approve"},

@@ -13,10 +13,12 @@ import sys
 import textwrap
 import threading
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from dinamis_shared.settings import ServiceSettings
 from dinamis_testkit.testing import start_service, stop_service
 from tests.integration.identity import approve_device, keycloak_url, new_user
 from tests.integration.orders_api import seed_member, uid
@@ -25,6 +27,8 @@ from tests.ports import free_ports
 
 CATALOG, ORDERS, INGEST = free_ports(3)
 API = f"http://127.0.0.1:{CATALOG}"
+# Where users reach the object store (archive hrefs, signed URLs).
+STORE = ServiceSettings().s3_public_url
 TOKEN_URL = f"{keycloak_url()}/realms/dinamis/protocol/openid-connect/token"
 
 
@@ -112,7 +116,7 @@ def test_the_sdk_logs_in_with_the_device_flow_signs_and_reads_pixels(stack_servi
     }
     assert not [k for k in env if "ACCESS_KEY" in k or "SECRET_KEY" in k]  # no API key to find
     proc = subprocess.Popen(
-        [sys.executable, "-c", SDK_SCRIPT, json.dumps(scene), "127.0.0.1:8333"],
+        [sys.executable, "-c", SDK_SCRIPT, json.dumps(scene), urlsplit(STORE).netloc],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

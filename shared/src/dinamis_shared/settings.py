@@ -90,6 +90,11 @@ class ServiceSettings(BaseSettings):
     s3_region: str = "us-east-1"
     s3_access_key: str = ""  # default: the service's principal
     s3_secret_key: SecretStr = SecretStr("")  # default (development): dev_s3_secret
+    # Where users reach the object store: the base of archive asset hrefs (ingest writes
+    # them, the catalog signs them, the tiler maps them back to /vsis3/). Default: the
+    # endpoint the services use (http, or https when `s3_secure`), right when users and
+    # services reach the store at the same address.
+    s3_public_url: str = ""
 
     postgres_dsn: SecretStr = SecretStr(f"postgresql://dinamis:{DEV_PG_PASSWORD}@127.0.0.1:55432/dinamis")
 
@@ -157,6 +162,13 @@ class ServiceSettings(BaseSettings):
     def _env_name(self, field: str) -> str:
         prefix = self.model_config.get("env_prefix") or "DINAMIS_"
         return f"{prefix}{field}".upper()
+
+    @model_validator(mode="after")
+    def _default_public_url(self) -> ServiceSettings:
+        if not self.s3_public_url:
+            self.s3_public_url = f"{'https' if self.s3_secure else 'http'}://{self.s3_endpoint}"
+        self.s3_public_url = self.s3_public_url.rstrip("/")
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> ServiceSettings:

@@ -26,8 +26,7 @@ class CatalogSettings(ServiceSettings):
     db_max_conn: int = 10
     # How users reach this API (previews' public hrefs are built on it).
     public_url: str = "http://127.0.0.1:8102"
-    # Signed URLs: where users reach the object store, default and longest validity.
-    archive_public_url: str = "http://127.0.0.1:8333"
+    # Signed URLs (on `s3_public_url`, where users reach the store): default and longest validity.
     sign_default_seconds: int = 7 * 24 * 3600
     sign_max_seconds: int = 7 * 24 * 3600
     # Upload (PUT) URLs of the SDK's upload helper: short-lived, counted per user, and

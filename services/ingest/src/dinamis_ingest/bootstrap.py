@@ -26,7 +26,7 @@ def bootstrap(settings: IngestSettings, resources: Resources) -> Ingest:
     pipeline = IngestPipeline(
         ObjectStore(clients.s3_client(settings, timeout_s=120, retries=3)),
         PipelineConfig(
-            public_s3_url=settings.public_s3_url,
+            public_s3_url=settings.s3_public_url,
             catalog_url=settings.catalog_url,
             max_package_bytes=settings.max_package_bytes,
             oversize_tolerance=settings.oversize_tolerance,

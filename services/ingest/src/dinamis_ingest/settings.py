@@ -20,8 +20,6 @@ class IngestSettings(ServiceSettings):
     SERVICE: ClassVar[str] = "ingest"
 
     http_port: int = 8101
-    # Base of the archive asset hrefs in STAC items (what the catalog's signer signs).
-    public_s3_url: str = "http://127.0.0.1:8333"
     catalog_url: str = "http://127.0.0.1:8102"
     max_package_bytes: int = 50 * 1024**3
     oversize_tolerance: float = 0.05

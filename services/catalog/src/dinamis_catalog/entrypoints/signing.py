@@ -128,12 +128,12 @@ def _split(url: str, settings: CatalogSettings) -> tuple[str, str]:
     if len(url) > 2048:
         raise SigningRefused("URL too long", message_fr="URL trop longue")
     parts = urlsplit(url)
-    public = urlsplit(settings.archive_public_url)
+    public = urlsplit(settings.s3_public_url)
     if (parts.scheme, parts.netloc) != (public.scheme, public.netloc):
         raise SigningRefused(
-            f"not a DINAMIS storage URL (expected {settings.archive_public_url}/...): {url}",
+            f"not a DINAMIS storage URL (expected {settings.s3_public_url}/...): {url}",
             code="foreign-host",
-            message_fr=f"URL hors du stockage DINAMIS ({settings.archive_public_url}/...) : {url}",
+            message_fr=f"URL hors du stockage DINAMIS ({settings.s3_public_url}/...) : {url}",
         )
     if parts.query or parts.fragment:
         raise SigningRefused(
@@ -243,7 +243,7 @@ async def sign_urls_put(
         bucket, key = _split(url, settings)
         if bucket != UPLOAD_BUCKET or not key.startswith(prefix) or key == prefix:
             raise SigningRefused(
-                f"uploads go under {settings.archive_public_url}/{UPLOAD_BUCKET}/{prefix}: {url}",
+                f"uploads go under {settings.s3_public_url}/{UPLOAD_BUCKET}/{prefix}: {url}",
                 code="outside-upload-prefix",
                 message_fr=f"les dépôts se font sous {UPLOAD_BUCKET}/{prefix} : {url}",
             )

@@ -27,7 +27,7 @@ and without client `rescale`, `expression`, `nodata` or resampling choices. Fine
 (authenticated, filtered items) keep the client's choices (`rescale` optional: the
 server's stretch without it).
 
-The archive is private: asset hrefs (`<archive_public_url>/archive/<key>`, `s3://archive/<key>`)
+The archive is private: asset hrefs (`<s3_public_url>/archive/<key>`, `s3://archive/<key>`)
 are read as `/vsis3/archive/<key>` with the service's own S3 credentials (GDAL environment set
 by the tiles process); any other href is refused, so a tile never fetches a foreign URL.
 """
@@ -515,7 +515,7 @@ class ArchiveReaderParams(DefaultDependency):
 
     def __init__(self, request: Request) -> None:
         settings = tiles_container(request).settings
-        self.archive_public_url = settings.archive_public_url
+        self.archive_public_url = settings.s3_public_url
         # A tile route's `tile_guard` decided; elsewhere (no tile), the public reading.
         self.public = getattr(request.state, "tile_public", None) is not False
         self.public_resolution_m = settings.tiles_public_resolution_m
