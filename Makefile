@@ -47,7 +47,8 @@ venv:
 # Every server address points at a closed port: a unit test that reaches for one fails.
 NO_SERVERS := DINAMIS_ENVIRONMENT=development DINAMIS_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9 DINAMIS_MONGO_URL=mongodb://127.0.0.1:9/ \
 	DINAMIS_S3_ENDPOINT=127.0.0.1:9 DINAMIS_POSTGRES_DSN=postgresql://none:none@127.0.0.1:9/none \
-	DINAMIS_SMTP_PORT=9 DINAMIS_KEYCLOAK_URL=http://127.0.0.1:9 DINAMIS_ORDERS_URL=http://127.0.0.1:9
+	DINAMIS_SMTP_PORT=9 DINAMIS_KEYCLOAK_URL=http://127.0.0.1:9 DINAMIS_ORDERS_URL=http://127.0.0.1:9 \
+	DINAMIS_AUTH_TOKEN_URL=http://127.0.0.1:9/token
 
 unit: venv
 	$(NO_SERVERS) $(VENV)/python -m pytest -m "not integration" -q $(wildcard shared/tests services cli sim)

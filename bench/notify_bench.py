@@ -44,6 +44,8 @@ async def bench(n: int, port: int) -> dict:
         "DINAMIS_AUTH_LOCAL_KEY_FILE": str(key_file),
         "DINAMIS_NOTIFY_MONGO_DATABASE": database,
         "DINAMIS_NOTIFY_SSE_HEARTBEAT_S": "15",
+        # The bench publishes orders' events itself: notify does not ask orders about them.
+        "DINAMIS_NOTIFY_VERIFY_EVENT_ISSUER": "false",
     }
     proc = start_service("notify", port, tmp, env=env)
     org = f"org-bench-{uuid.uuid4().hex[:8]}"

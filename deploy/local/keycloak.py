@@ -103,6 +103,17 @@ def realm_document() -> dict:
                 "protocolMappers": document["clients"][0]["protocolMappers"],
             }
         )
+    # Service accounts of the confidential clients (client credentials grant): Keycloak
+    # creates them only when a client is created one by one, not by a realm import.
+    document["users"] = [
+        {
+            "username": f"service-account-{c['clientId']}",
+            "enabled": True,
+            "serviceAccountClientId": c["clientId"],
+        }
+        for c in document["clients"]
+        if c.get("serviceAccountsEnabled")
+    ]
     return document
 
 
@@ -116,7 +127,11 @@ def ensure_realm() -> str:
         admin.put(f"/{REALM}", json=settings).raise_for_status()
         done = admin.post(
             f"/{REALM}/partialImport",
-            json={"ifResourceExists": "OVERWRITE", "clients": document["clients"]},
+            json={
+                "ifResourceExists": "OVERWRITE",
+                "clients": document["clients"],
+                "users": document["users"],
+            },
         )
         done.raise_for_status()
         return f"realm {REALM} up to date ({len(document['clients'])} clients)"

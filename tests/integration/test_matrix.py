@@ -88,6 +88,7 @@ OWNERS = frozenset({"member", "referent"})
 #   owner          the record's owner (member) only; everyone else 403/404 (staff too)
 #   owner-or-staff the record's owner (member) and staff; everyone else 403/404
 #   staff          operators and admins; everyone else 403 (anonymous 401)
+#   service        the platform's service clients only: every user 403 (anonymous 401)
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,7 @@ ROUTES: dict[str, Rule] = {
     "orders POST /v1/api-keys/verify": rule("public", why="the key pair in the body is the credential"),
     "orders POST /v1/access/items": rule("authenticated", why="about oneself"),
     "orders POST /v1/access/whoami": rule("authenticated", why="about oneself"),
+    "orders POST /v1/internal/events/verify": rule("service", why="consumers' client-credentials tokens"),
     # orders: quotas, requests, product orders
     "orders GET /v1/quotas/{org_id}/{family}/{period}": rule("own-org"),
     "orders POST /v1/quotas/{org_id}/{family}/{period}": rule("staff"),
@@ -224,10 +226,11 @@ def expected(route_rule: Rule, subject: str) -> tuple[str, frozenset[int]]:
         "owner-or-staff": {"member"} | STAFF,
         "staff": STAFF,
         "members": set(),
+        "service": set(),
     }[kind]
     if subject in allowed:
         return ok
-    if kind in ("staff", "members") or (kind == "referent" and subject in OWNERS):
+    if kind in ("staff", "members", "service") or (kind == "referent" and subject in OWNERS):
         return ("deny", frozenset({403}))
     if kind == "body-referent" and subject in OWNERS | STAFF:
         return ("deny", frozenset({403}))

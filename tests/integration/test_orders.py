@@ -121,7 +121,11 @@ def test_api_keys_are_shown_once_verified_and_revocable(keyfile, operator):
     assert verify.status_code == 401
     # An API key cannot mint another one; another user cannot revoke it.
     assert httpx.post(f"{API}/api-keys", json={"name": "x"}, headers=as_key).status_code == 403
-    assert referent.call("DELETE", f"/api-keys/{pair['access_key']}").status_code == 403
+    # ...and learns nothing from trying: someone else's key answers as one that does not exist.
+    theirs = referent.call("DELETE", f"/api-keys/{pair['access_key']}")
+    nobodys = referent.call("DELETE", f"/api-keys/dk_{'0' * 32}")
+    assert theirs.status_code == nobodys.status_code == 404
+    assert theirs.json()["code"] == nobodys.json()["code"] == "not-found"
     assert member.call("DELETE", f"/api-keys/{pair['access_key']}").json()["revoked_at"]
     assert httpx.get(f"{API}/me", headers=as_key).status_code == 401
 

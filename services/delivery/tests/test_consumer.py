@@ -50,7 +50,8 @@ class FakeDeadLetters:
 
 def consumer(deliverer: FakeDeliverer) -> tuple[RequestConsumer, FakeDeadLetters]:
     resources = SimpleNamespace(broker=None, publisher=None)
-    c = RequestConsumer(DeliverySettings(), resources, deliverer)  # type: ignore[arg-type]
+    # The consume mechanics alone: provenance has tests of its own (shared/tests).
+    c = RequestConsumer(DeliverySettings(verify_event_issuer=False), resources, deliverer)  # type: ignore[arg-type]
     dlq = FakeDeadLetters()
     c.policy.dead_letters = dlq
     return c, dlq

@@ -11,6 +11,7 @@ PRODUCTION = {
     "DINAMIS_ENVIRONMENT": "production",
     "DINAMIS_NOTIFY_S3_SECRET_KEY": "a-real-secret",
     "DINAMIS_NOTIFY_KAFKA_SASL_PASSWORD": "another-real-secret",
+    "DINAMIS_NOTIFY_SERVICE_CLIENT_SECRET": "a-third-real-secret",
     "DINAMIS_POSTGRES_DSN": "postgresql://u:real@db/dinamis",
     "DINAMIS_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
     "DINAMIS_AUTH_JWKS_URL": "https://idp.example.fr/jwks.json",

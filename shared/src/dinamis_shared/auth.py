@@ -89,6 +89,9 @@ class Identity(BaseModel):
     sub: Identifier
     email: str | None = None
     issuer: str = LOCAL_ISSUER
+    # The OAuth2 client the token was issued to (`azp`): a platform service's own client
+    # (`service-<name>`, client credentials) when a service calls another.
+    client_id: str | None = None
 
 
 # Standings (`Principal.standing`): why a caller may or may not use the platform now.
@@ -258,10 +261,13 @@ class TokenVerifier:
             raise Unauthenticated("token expired", code="token-expired") from exc
         except (jwt.PyJWTError, ValueError) as exc:
             raise Unauthenticated(f"invalid token: {exc}", code="invalid-token") from exc
-        email = claims.get("email")
+        email, azp = claims.get("email"), claims.get("azp")
         try:
             return Identity(
-                sub=claims["sub"], email=email if isinstance(email, str) else None, issuer=self.issuer
+                sub=claims["sub"],
+                email=email if isinstance(email, str) else None,
+                issuer=self.issuer,
+                client_id=azp if isinstance(azp, str) else None,
             )
         except ValueError as exc:
             raise Unauthenticated(f"invalid subject: {exc}", code="invalid-token") from exc
@@ -562,6 +568,20 @@ async def current_principal(request: Request) -> Principal:
     return principal
 
 
+async def authenticated_service(request: Request) -> Identity:
+    """FastAPI dependency: the identity of a bearer token, for the internal routes a
+    platform service calls with its own client-credentials token (`Identity.client_id`
+    says which client; the route decides which clients it answers). 401 without one."""
+    authenticator = authenticator_of(request.app)
+    if authenticator is None:
+        raise RuntimeError("no authenticator installed on this app")
+    identity = await authenticator.identify(request.headers)
+    if identity is None:
+        raise Unauthenticated("a service token is required: send 'Authorization: Bearer <token>'")
+    return identity
+
+
+AuthenticatedService = Annotated[Identity, Depends(authenticated_service)]
 AuthenticatedPrincipal = Annotated[Principal, Depends(authenticated_principal)]
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 

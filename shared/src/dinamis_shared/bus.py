@@ -32,6 +32,7 @@ from dinamis_shared import cloudevents
 from dinamis_shared.errors import DinamisError, MalformedEvent, RetriesExhausted, is_outage
 from dinamis_shared.events import Event
 from dinamis_shared.logs import trace_id_var
+from dinamis_shared.provenance import IssuedEvents
 from dinamis_shared.retry import Backoff, retry
 from dinamis_shared.settings import ServiceSettings
 from dinamis_shared.topics import DLQ_SUFFIX, TopicSpec, topic_for
@@ -224,8 +225,12 @@ class ConsumePolicy:
         dead_letters: DeadLetterWriter,
         *,
         max_attempts: int = 5,
+        issued: IssuedEvents | None = None,
     ) -> None:
         self.group_id = group_id
+        # Events of the orders service are confirmed with it before they are handled
+        # (`dinamis_shared.provenance`): a forged one is dead-lettered `not-issued`.
+        self.issued = issued
         self.routes: dict[str, Route] = {
             topic_for(model).name: (topic_for(model), model, h) for model, h in handlers.items()
         }
@@ -252,6 +257,8 @@ class ConsumePolicy:
         token = trace_id_var.set(envelope.trace_id)
         try:
             with HANDLE_SECONDS.labels(spec.name, self.group_id).time():
+                if self.issued is not None:
+                    await self.issued.confirm(envelope)
                 await handler(envelope)
         except Exception as exc:
             if isinstance(exc, DinamisError) and exc.permanent:
@@ -315,6 +322,7 @@ def subscribe(
     *,
     retry_cap_s: float = 10.0,
     max_attempts: int = 5,
+    issued: IssuedEvents | None = None,
     **consumer_options: Any,
 ) -> None:
     """Consume the topics of `handlers`' event types in consumer group `group_id`.
@@ -325,7 +333,9 @@ def subscribe(
     (delivery is at-least-once). Failures follow `ConsumePolicy`; a record to retry is
     not committed (NACK), and comes back after a backoff.
     """
-    policy = ConsumePolicy(group_id, handlers, KafkaDeadLetters(broker, group_id), max_attempts=max_attempts)
+    policy = ConsumePolicy(
+        group_id, handlers, KafkaDeadLetters(broker, group_id), max_attempts=max_attempts, issued=issued
+    )
     backoff = Backoff(cap=retry_cap_s)
 
     async def consume(body: bytes, message: KafkaMessage) -> None:

@@ -28,12 +28,18 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dinamis_shared.auth import PREAUTHENTICATED, authenticated_principal, authenticator_of, current_principal
+from dinamis_shared.auth import (
+    PREAUTHENTICATED,
+    authenticated_principal,
+    authenticated_service,
+    authenticator_of,
+    current_principal,
+)
 from dinamis_shared.errors import DinamisError, is_outage
 from dinamis_shared.health import dinamis_error_response, problem_response, unavailable_response
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-AUTH_DEPENDENCIES = (authenticated_principal, current_principal)
+AUTH_DEPENDENCIES = (authenticated_principal, current_principal, authenticated_service)
 
 
 class _Refused(HTTPException):

@@ -40,6 +40,7 @@ from dinamis_shared.health import (
     parse_networks,
 )
 from dinamis_shared.logs import configure_logging, trace_id_var
+from dinamis_shared.provenance import issued_events_from_settings
 from dinamis_shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -177,8 +178,11 @@ def create_service_app(definition: ServiceDefinition[Any]) -> FastAPI:
     subscriptions = definition.subscriptions
     if callable(subscriptions):
         subscriptions = subscriptions(container)
+    issued = None
     if subscriptions:
-        subscribe(broker, settings.SERVICE, dict(subscriptions), **definition.consumer_options)
+        handlers = dict(subscriptions)
+        issued = issued_events_from_settings(settings, handlers)
+        subscribe(broker, settings.SERVICE, handlers, issued=issued, **definition.consumer_options)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -201,6 +205,8 @@ def create_service_app(definition: ServiceDefinition[Any]) -> FastAPI:
                 await broker.stop()
             if resources.mongo is not None:
                 await resources.mongo.close()
+            if issued is not None:
+                await issued.aclose()
 
     if definition.app_factory is not None:
         app = definition.app_factory(lifespan)

@@ -33,12 +33,24 @@ DEV_SECRET_PREFIX = "dinamis-dev-"
 # The identity of what is not a service (stack tools, tests, the CLI): a super user.
 ADMIN_PRINCIPAL = "admin"
 # Read only under a service's own prefix (see the module docstring).
-IDENTITY_FIELDS = ("kafka_sasl_username", "kafka_sasl_password", "s3_access_key", "s3_secret_key")
+IDENTITY_FIELDS = (
+    "kafka_sasl_username",
+    "kafka_sasl_password",
+    "s3_access_key",
+    "s3_secret_key",
+    "service_client_id",
+    "service_client_secret",
+)
 
 
 def dev_kafka_password(principal: str) -> str:
     """The local stack's Kafka password of `principal` (refused in production)."""
     return f"{DEV_SECRET_PREFIX}kafka-{principal}"
+
+
+def dev_client_secret(service: str) -> str:
+    """The local realm's secret of client `service-<service>` (deploy/local/keycloak.py)."""
+    return f"{DEV_SECRET_PREFIX}{service}"
 
 
 def dev_s3_secret(access_key: str) -> str:
@@ -112,6 +124,18 @@ class ServiceSettings(BaseSettings):
     auth_entitlements_ttl_s: float = 5.0
     # Where API keys are verified (the orders service).
     orders_url: str = "http://127.0.0.1:8103"
+    # The service's own identity at the identity provider (OAuth2 client credentials):
+    # how it proves to the orders service who is asking (`dinamis_shared.provenance`).
+    # Token URL default: `<auth_issuer>/protocol/openid-connect/token` (Keycloak) unless
+    # the issuer is the local development key's. Client default: `service-<service>`;
+    # secret default (development only): `dinamis-dev-<service>`.
+    auth_token_url: str = ""
+    service_client_id: str = ""
+    service_client_secret: SecretStr = SecretStr("")
+    # Consumers ask the orders service whether it issued each of its events before acting
+    # on one (`dinamis_shared.provenance`). Off only in development (tests of a consumer
+    # alone); production refuses it off.
+    verify_event_issuer: bool = True
 
     @property
     def client_id(self) -> str:
@@ -149,6 +173,11 @@ class ServiceSettings(BaseSettings):
             data["kafka_sasl_password"] = dev_kafka_password(user)
         if not data.get("s3_secret_key"):
             data["s3_secret_key"] = dev_s3_secret(key)
+        service = cls.principal().removesuffix("-tiles")
+        if not data.get("service_client_id"):
+            data["service_client_id"] = f"service-{service}"
+        if not data.get("service_client_secret"):
+            data["service_client_secret"] = dev_client_secret(service)
         return data
 
     @field_validator("readyz_details_networks")
@@ -168,6 +197,8 @@ class ServiceSettings(BaseSettings):
         if not self.s3_public_url:
             self.s3_public_url = f"{'https' if self.s3_secure else 'http'}://{self.s3_endpoint}"
         self.s3_public_url = self.s3_public_url.rstrip("/")
+        if not self.auth_token_url and self.auth_issuer.rstrip("/") != "https://auth.dinamis.local":
+            self.auth_token_url = f"{self.auth_issuer.rstrip('/')}/protocol/openid-connect/token"
         return self
 
     @model_validator(mode="after")
@@ -178,6 +209,7 @@ class ServiceSettings(BaseSettings):
         for field, secret in (
             ("kafka_sasl_password", self.kafka_sasl_password),
             ("s3_secret_key", self.s3_secret_key),
+            ("service_client_secret", self.service_client_secret),
         ):
             if secret.get_secret_value().startswith(DEV_SECRET_PREFIX):
                 problems.append(
@@ -185,6 +217,8 @@ class ServiceSettings(BaseSettings):
                 )
         if self.kafka_security_protocol != "SASL_SSL":
             problems.append("kafka_security_protocol must be SASL_SSL (TLS) in production")
+        if not self.verify_event_issuer:
+            problems.append("verify_event_issuer must stay on: consumers trust only events orders issued")
         if DEV_PG_PASSWORD in self.postgres_dsn.get_secret_value():
             problems.append("postgres_dsn uses the local-stack development password")
         if not self.auth_jwks_url:

@@ -30,6 +30,7 @@ MiB = 1024 * 1024
 PRODUCTION_SECRETS = {
     "DINAMIS_DEMO_S3_SECRET_KEY": "a-real-secret",
     "DINAMIS_DEMO_KAFKA_SASL_PASSWORD": "another-real-secret",
+    "DINAMIS_DEMO_SERVICE_CLIENT_SECRET": "a-third-real-secret",
     "DINAMIS_POSTGRES_DSN": "postgresql://u:real@db/dinamis",
     "DINAMIS_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
     "DINAMIS_AUTH_JWKS_URL": "https://idp.example.fr/jwks.json",
@@ -63,6 +64,8 @@ def test_environment_defaults_to_production(monkeypatch):
     [
         ("DINAMIS_DEMO_S3_SECRET_KEY", "dinamis-dev-s3-demo", "s3_secret_key is unset or a local-stack"),
         ("DINAMIS_DEMO_KAFKA_SASL_PASSWORD", "", "kafka_sasl_password is unset or a local-stack"),
+        ("DINAMIS_DEMO_SERVICE_CLIENT_SECRET", "", "service_client_secret is unset or a local-stack"),
+        ("DINAMIS_VERIFY_EVENT_ISSUER", "false", "verify_event_issuer must stay on"),
         ("DINAMIS_POSTGRES_DSN", "postgresql://dinamis:dinamis-dev@db/x", "development password"),
         ("DINAMIS_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT", "must be SASL_SSL"),
         # No identity provider: the local signing key (auth_local_key_file) would be used.

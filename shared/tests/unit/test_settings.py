@@ -33,6 +33,7 @@ def test_production_refuses_development_credentials(monkeypatch):
         DemoSettings()
     monkeypatch.setenv("DINAMIS_DEMO_S3_SECRET_KEY", "a-real-secret")
     monkeypatch.setenv("DINAMIS_DEMO_KAFKA_SASL_PASSWORD", "another-real-secret")
+    monkeypatch.setenv("DINAMIS_DEMO_SERVICE_CLIENT_SECRET", "a-third-real-secret")
     monkeypatch.setenv("DINAMIS_POSTGRES_DSN", "postgresql://u:real@db/dinamis")
     with pytest.raises(ValidationError, match="kafka_security_protocol must be SASL_SSL"):
         DemoSettings()

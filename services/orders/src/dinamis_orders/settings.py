@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from dinamis_shared.settings import ServiceSettings
@@ -36,6 +36,9 @@ class OrdersSettings(ServiceSettings):
     staff_organisation_id: str = "dinamis"
     # Publish the outbox from this replica (off: another replica relays; tests of crashes).
     outbox_relay: bool = True
+    # The identity provider's clients (`azp`) of the services that may ask whether an
+    # event was issued here (`POST /v1/internal/events/verify`): the consumers of orders' events.
+    event_verifiers: list[str] = Field(default_factory=lambda: ["service-delivery", "service-notify"])
     # Days after the acquisition window's end before an unfinished request expires.
     expiry_grace_days: int = 15
     # Seconds between periodic passes (membership expiry, supplier orders, request expiry).

@@ -13,6 +13,7 @@ has room, runs them concurrently, and:
   (announced or dead-lettered): a crash replays unfinished requests, never skips one;
 - on a **rebalance**, waits (bounded) for the requests of the revoked partitions and
   commits them, so the next owner does not redo finished work;
+- builds only requests the orders service confirms it issued (`dinamis_shared.provenance`);
 - treats each request with the platform's one `ConsumePolicy` (as `subscribe()` does):
   malformed → `.dlq` at once; outages retried without limit; other errors retried
   `MAX_ATTEMPTS` times, then dead-lettered. A request is retried in place (its
@@ -35,6 +36,7 @@ from dinamis_shared.bus import ConsumePolicy, KafkaDeadLetters, Outcome
 from dinamis_shared.cloudevents import Envelope
 from dinamis_shared.events import DeliveryRequestedV1
 from dinamis_shared.periodic import every
+from dinamis_shared.provenance import issued_events_from_settings
 from dinamis_shared.retry import Backoff, retry
 from dinamis_shared.service import Resources
 from dinamis_shared.topics import topic_for
@@ -75,8 +77,14 @@ class RequestConsumer:
         dead_letters = KafkaDeadLetters(
             resources.broker, GROUP, backoff=Backoff(base=0.5, cap=1.0, jitter=False)
         )
+        # Only product orders the orders service issued are built (forged → `not-issued`).
+        self.issued = issued_events_from_settings(settings, [DeliveryRequestedV1])
         self.policy = ConsumePolicy(
-            GROUP, {DeliveryRequestedV1: self._deliver}, dead_letters, max_attempts=MAX_ATTEMPTS
+            GROUP,
+            {DeliveryRequestedV1: self._deliver},
+            dead_letters,
+            max_attempts=MAX_ATTEMPTS,
+            issued=self.issued,
         )
         self.partitions: dict[TopicPartition, _Partition] = {}
         self.consumer: AIOKafkaConsumer | None = None
@@ -95,6 +103,8 @@ class RequestConsumer:
             backoff=Backoff(base=0.25, cap=10.0, jitter=False),
             what="request consumer",
         )
+        if self.issued is not None:
+            await self.issued.aclose()
 
     async def _consume(self) -> None:
         s = self.settings

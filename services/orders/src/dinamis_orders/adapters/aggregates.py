@@ -122,6 +122,27 @@ class AggregateStore:
             k: json.loads(v) if k in self.json_fields and isinstance(v, str) else v for k, v in stored.items()
         }
 
+    async def emitted(
+        self, aggregate_id: str, event_id: str, rev_hint: int | None = None, max_scan: int = 1000
+    ) -> dict | None:
+        """The outbox entry (`id`, `type`, `payload`) of event `event_id` of this
+        aggregate, or None if no revision of it emitted that event. Probes the hinted
+        revision first, then the revisions from the latest down (by `_id` only)."""
+        latest = await self.get(aggregate_id)
+        if latest is None:
+            return None
+        revs = [r for r in range(latest["rev"], max(0, latest["rev"] - max_scan), -1) if r != rev_hint]
+        if rev_hint is not None and 1 <= rev_hint <= latest["rev"]:
+            revs.insert(0, rev_hint)
+        for rev in revs:
+            doc = await self.revisions.find_one(
+                {"_id": self.revision_id(aggregate_id, rev)}, projection={"outbox": 1}
+            )
+            for entry in (doc or {}).get("outbox", []):
+                if entry.get("id") == event_id:
+                    return dict(entry)
+        return None
+
     async def require(self, aggregate_id: str, what: str = "objet") -> dict:
         state = await self.get(aggregate_id)
         if state is None:

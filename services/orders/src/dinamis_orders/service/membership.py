@@ -486,9 +486,13 @@ async def list_api_keys(orders: Orders, principal: Principal) -> list[dict]:
 
 
 async def revoke_api_key(orders: Orders, principal: Principal, access_key: str) -> dict:
-    state = await orders.api_keys.require(access_key, "clé d'API")
-    if state["user_id"] != principal.user_id and not principal.is_staff:
-        raise Forbidden("not your API key", message_fr="cette clé ne vous appartient pas")
+    # Someone else's key answers exactly as a key that does not exist: no oracle for
+    # which access-key ids are in use.
+    state = await orders.api_keys.get(access_key)
+    if state is None or (state["user_id"] != principal.user_id and not principal.is_staff):
+        raise rules.NotFoundError(
+            f"API key {access_key!r} not found", message_fr=f"clé d'API {access_key!r} introuvable"
+        )
     if state["revoked_at"] is None:
         state = await orders.api_keys.write(
             access_key,

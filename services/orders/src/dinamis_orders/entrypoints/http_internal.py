@@ -1,0 +1,51 @@
+"""Routes other platform services call with their own client-credentials token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from dinamis_orders.entrypoints.deps import ContainerDep
+from dinamis_orders.service.provenance import was_issued
+from dinamis_shared.auth import AuthenticatedService, Forbidden
+from dinamis_shared.provenance import NotIssued
+
+router = APIRouter(prefix="/v1/internal", tags=["internal"])
+
+
+class EventToVerify(BaseModel):
+    """A CloudEvent as a consumer received it: its id, type and data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200)
+    type: str = Field(min_length=1, max_length=200)
+    data: dict[str, Any]
+
+
+@router.post("/events/verify")
+async def verify_event(body: EventToVerify, caller: AuthenticatedService, container: ContainerDep) -> dict:
+    """Did this service emit this event (same id, type and data)? 200 if it did, 404
+    `not-issued` if not. Only the consumers' own service clients may ask
+    (`event_verifiers`, tokens of the configured identity provider): anyone else 403."""
+    settings = container.settings
+    if caller.issuer != settings.auth_issuer or caller.client_id not in settings.event_verifiers:
+        raise Forbidden(
+            "only the platform's services may verify events",
+            code="not-a-service",
+            message_fr="réservé aux services de la plateforme",
+        )
+    stores = {
+        "order_id": container.stores.product_orders,
+        "request_id": container.stores.requests,
+        "organisation_id": container.stores.organisations,
+        "user_id": container.stores.users,
+    }
+    if not await was_issued(stores, body.id, body.type, body.data):
+        raise NotIssued(
+            f"no event {body.id} ({body.type}) with this data was issued here",
+            message_fr=f"aucun événement {body.id} ({body.type}) avec ces données n'a été émis ici",
+        )
+    return {"issued": True, "id": body.id}
