@@ -24,7 +24,9 @@ def test_pleiades_neo_ms_fs_over_lyon():
     assert img.mission is Mission.PNEO4 and img.processing_level == "ORTHO"
     assert img.spectral_processing == "MS-FS"
     assert img.acquired_at == datetime(2017, 4, 12, 11, 6, 2, 94000, tzinfo=UTC)
-    assert [b.id for b in img.bands] == ["R", "G", "B", "NIR", "DB", "RE"]
+    # Stored order: the RGB file's bands, then the NED file's (its Raster_Index_List), not
+    # the order of Band_Spectral_Range (which puts DB before RE).
+    assert [b.id for b in img.bands] == ["R", "G", "B", "NIR", "RE", "DB"]
     assert img.data_files == ["MS-FS/IMG_RGB_R1C1.TIF", "MS-FS/IMG_NED_R1C1.TIF"]
     assert 4.9 < img.footprint[0][0] < 5.0 and 45.7 < img.footprint[0][1] < 45.8
     assert img.gsd and img.gsd > 1  # the nominal spacing is in degrees: GSD comes from metres

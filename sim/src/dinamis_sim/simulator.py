@@ -32,7 +32,7 @@ from rasterio.windows import Window
 
 from dinamis_shared.events import SceneAcquiredV1, StagingLocation
 from dinamis_shared.hashing import sha256_file
-from dinamis_shared.missions import Mission, mission_info
+from dinamis_shared.missions import Mission, SensorFamily, mission_info
 
 # Spectral ranges (µm) and solar irradiance (W/m²/µm), as in the real metadata.
 SPECTRAL = {
@@ -49,6 +49,10 @@ SPECTRAL = {
     "DB": (0.40, 0.45, 1869.3),
 }
 TILE_PX = 8192  # Airbus splits large images into R<row>C<col> tiles
+# The MS bands in the order the image files store them, as Airbus delivers them: a real
+# SPOT 6 PMS delivery stores red, green, blue, NIR (B2 B1 B0 B3) and lists them so in
+# its metadata; the Pléiades ones in ../shared/data list (and store) B0 first.
+STORED_ORDER = {SensorFamily.SPOT: ("B2", "B1", "B0", "B3")}
 
 
 @dataclass
@@ -74,9 +78,23 @@ class SimulatedScene:
     # ORTHO: map-projected tiles (UTM). SENSOR: tiles in image geometry, located by
     # their RPC model only (geodetic CRS, no geotransform), as Airbus primary products.
     level: str = "ORTHO"
+    # The MS bands in stored order (None: as the mission's deliveries store them, see
+    # STORED_ORDER); the metadata lists them in this order too.
+    band_order: tuple[str, ...] | None = None
+    # Pixels of one band's block instead of the synthetic terrain, for tests that must
+    # tell bands apart: (band id, rows, cols, first row, first col) -> uint16 array.
+    band_pixels: Callable[[str, int, int, int, int], np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         self.mission = Mission(self.mission)
+
+    @property
+    def ms_bands(self) -> list[str]:
+        info = mission_info(self.mission)
+        order = self.band_order or STORED_ORDER.get(info.family) or info.ms_bands
+        if sorted(order) != sorted(info.ms_bands):
+            raise ValueError(f"{self.mission_code} MS bands are {info.ms_bands}, not {order}")
+        return list(order)
 
     @property
     def mission_code(self) -> str:
@@ -109,13 +127,14 @@ def _write_tiles(
     directory: Path,
     stem: str,
     size: int,
-    bands: int,
+    bands: list[str],
     gsd: float,
     ulx: float,
     uly: float,
     epsg: int | None,
     seed: int,
     scale: float,
+    pixels: Callable[[str, int, int, int, int], np.ndarray] | None = None,
 ) -> list[tuple[int, int, str]]:
     tiles = []
     n = math.ceil(size / TILE_PX)
@@ -133,7 +152,7 @@ def _write_tiles(
                     driver="GTiff",
                     width=cols,
                     height=rows,
-                    count=bands,
+                    count=len(bands),
                     dtype="uint16",
                     tiled=True,
                     blockxsize=512,
@@ -144,8 +163,13 @@ def _write_tiles(
                 step = 1024
                 for row in range(0, rows, step):
                     h = min(step, rows - row)
-                    for b in range(bands):
-                        block = _terrain(h, cols, r * TILE_PX + row, c * TILE_PX, scale, b, seed)
+                    for b, band in enumerate(bands):
+                        row0, col0 = r * TILE_PX + row, c * TILE_PX
+                        block = (
+                            pixels(band, h, cols, row0, col0).astype("uint16")
+                            if pixels
+                            else _terrain(h, cols, row0, col0, scale, b, seed)
+                        )
                         dst.write(block, b + 1, window=Window(0, row, cols, h))
             tiles.append((r + 1, c + 1, name))
     return tiles
@@ -192,6 +216,18 @@ def _dim_xml(
         f"<MEASURE_UNIT>watt/m2/micrometers</MEASURE_UNIT></Band_Solar_Irradiance>"
         for b in bands
     )
+    histograms = "".join(
+        f"<Histogram_Band><BAND_ID>{b}</BAND_ID><STX_MIN>0</STX_MIN><STX_MAX>4095</STX_MAX></Histogram_Band>"
+        for b in bands
+    )
+    display = {"B2": "RED", "B1": "GREEN", "B0": "BLUE", "B3": "ALPHA", "R": "RED", "G": "GREEN", "B": "BLUE"}
+    shown = sorted((c, b) for b in bands if (c := display.get(b)))
+    display_order = "".join(f"<{c}_CHANNEL>{b}</{c}_CHANNEL>" for c, b in shown)
+    raster_display = (
+        f"<Raster_Display><Band_Display_Order>{display_order}</Band_Display_Order></Raster_Display>"
+        if display_order
+        else ""
+    )
     n = math.ceil(size / TILE_PX)
     tiling = (
         f'<Tile_Set><NTILES>{n * n}</NTILES><Regular_Tiling><NTILES_SIZE nrows="{TILE_PX}" '
@@ -226,8 +262,8 @@ def _dim_xml(
    <Geometric_Settings><GEOMETRIC_PROCESSING>{"SYSTEM_SENSOR" if scene.level == "SENSOR" else "ORTHO"}</GEOMETRIC_PROCESSING></Geometric_Settings></Product_Settings></Processing_Information>
  <Raster_Data><Data_Access><DATA_FILE_ORGANISATION>BAND_COMPOSITE</DATA_FILE_ORGANISATION><DATA_FILE_FORMAT version="1.0">image/tiff</DATA_FILE_FORMAT><DATA_FILE_TILES>{"true" if n > 1 else "false"}</DATA_FILE_TILES><Data_Files>{files}</Data_Files></Data_Access>
   <Raster_Dimensions><NROWS>{size}</NROWS><NCOLS>{size}</NCOLS><NBANDS>{len(bands)}</NBANDS>{tiling}</Raster_Dimensions>
-  <Raster_Encoding><DATA_TYPE>INTEGER</DATA_TYPE><NBITS>12</NBITS><SIGN>UNSIGNED</SIGN></Raster_Encoding></Raster_Data>
- <Radiometric_Data><Dynamic_Range><ACQUISITION_RANGE>12</ACQUISITION_RANGE><PRODUCT_RANGE>12</PRODUCT_RANGE></Dynamic_Range><Radiometric_Calibration><Instrument_Calibration><Band_Measurement_List>{band_xml}</Band_Measurement_List></Instrument_Calibration></Radiometric_Calibration></Radiometric_Data>
+  <Raster_Encoding><DATA_TYPE>INTEGER</DATA_TYPE><NBITS>12</NBITS><SIGN>UNSIGNED</SIGN></Raster_Encoding>{raster_display}</Raster_Data>
+ <Radiometric_Data><Dynamic_Range><ACQUISITION_RANGE>12</ACQUISITION_RANGE><PRODUCT_RANGE>12</PRODUCT_RANGE></Dynamic_Range><Histogram_Band_List>{histograms}</Histogram_Band_List><Radiometric_Calibration><Instrument_Calibration><Band_Measurement_List>{band_xml}</Band_Measurement_List></Instrument_Calibration></Radiometric_Calibration></Radiometric_Data>
  <Geometric_Data><Use_Area><Located_Geometric_Values><LOCATION_TYPE>Center</LOCATION_TYPE><TIME>{t:%Y-%m-%dT%H:%M:%S.%f}Z</TIME><SATELLITE_ALTITUDE>{694000 if mission != "PNEO" else 620000}.0</SATELLITE_ALTITUDE>
   <Acquisition_Angles><AZIMUTH_ANGLE>{rnd.uniform(0, 360):.3f}</AZIMUTH_ANGLE><VIEWING_ANGLE unit="deg">{rnd.uniform(0, 25):.3f}</VIEWING_ANGLE><INCIDENCE_ANGLE>{rnd.uniform(0, 30):.3f}</INCIDENCE_ANGLE></Acquisition_Angles>
   <Solar_Incidences><SUN_AZIMUTH unit="deg">{rnd.uniform(140, 200):.3f}</SUN_AZIMUTH><SUN_ELEVATION unit="deg">{max(5.0, min(80.0, sun_elev)):.3f}</SUN_ELEVATION></Solar_Incidences>
@@ -324,7 +360,7 @@ def _tiny_jpeg(path: Path, seed: int) -> None:
 def write_package(scene: SimulatedScene, root: Path) -> dict[str, str]:
     """Write the package under `root`; return {relative path: sha256} of every file."""
     info = mission_info(scene.mission)
-    mission, ms_bands = info.dimap_mission, list(info.ms_bands)
+    mission, ms_bands = info.dimap_mission, scene.ms_bands
     pan_gsd, ms_gsd = info.pan_gsd_m, info.ms_gsd_m
     if scene.extent_m:
         pan_gsd, ms_gsd = scene.extent_m / scene.size, scene.extent_m / scene.size * (ms_gsd / pan_gsd)
@@ -348,7 +384,17 @@ def write_package(scene: SimulatedScene, root: Path) -> dict[str, str]:
         sensor = scene.level == "SENSOR"
         epsg = scene.epsg if scene.georeferenced and not sensor else None
         tiles = _write_tiles(
-            directory, f"IMG_{stem}", size, len(bands), gsd, ulx, uly, epsg, scene.seed, gsd / pan_gsd
+            directory,
+            f"IMG_{stem}",
+            size,
+            bands,
+            gsd,
+            ulx,
+            uly,
+            epsg,
+            scene.seed,
+            gsd / pan_gsd,
+            scene.band_pixels,
         )
         dim = _dim_xml(scene, kind, size, gsd, bands, tiles, ulx, uly, stem)
         (directory / f"RPC_{stem}.XML").write_text(_rpc_xml(scene, size, gsd, ulx, uly), encoding="utf-8")

@@ -92,7 +92,9 @@ def may_access(principal: Principal, organisation_id: str) -> bool:
 
 @dataclass(frozen=True)
 class SourceImage:
-    """One archive COG the product reads: `bands` are its band names in GDAL order."""
+    """One archive COG the product reads: `bands` are its band names in the COG's band
+    order, which is the item's `eo:bands` order (ingest writes both in the order the
+    supplier's metadata stores the bands: SPOT 6/7 start with B2, red)."""
 
     role: str
     bucket: str
@@ -111,6 +113,36 @@ class SourceImage:
             if common and common.lower() == wanted:
                 return i + 1
         return None
+
+
+def band_mismatch(
+    source: SourceImage, count: int, descriptions: tuple[str | None, ...]
+) -> ProductRefused | None:
+    """Why the archived COG's bands cannot be trusted to be the item's, or None.
+
+    Band n is picked as `eo:bands[n-1]`: refuse when the COG has another number of
+    bands, or when it names its bands (ingest writes each band's id as its description)
+    with the item's names in another order."""
+    if count != len(source.bands):
+        return ProductRefused(
+            ProductFailureReason.SOURCE_UNREADABLE,
+            f"the archived {source.role} image has {count} bands, its catalogue entry lists "
+            f"{len(source.bands)} ({', '.join(source.bands)})",
+            f"l'image {source.role} archivée a {count} bandes, sa fiche de catalogue en liste "
+            f"{len(source.bands)} ({', '.join(source.bands)})",
+        )
+    named = tuple((d or "").strip().lower() for d in descriptions)
+    listed = tuple(b.lower() for b in source.bands)
+    if all(named) and sorted(named) == sorted(listed) and named != listed:
+        order = ", ".join(d or "" for d in descriptions)
+        return ProductRefused(
+            ProductFailureReason.SOURCE_UNREADABLE,
+            f"the archived {source.role} image stores its bands as {order}, its catalogue entry "
+            f"lists {', '.join(source.bands)}: the scene must be ingested again",
+            f"l'image {source.role} archivée range ses bandes ainsi : {order} ; sa fiche de "
+            f"catalogue dit {', '.join(source.bands)} : la scène doit être réintégrée",
+        )
+    return None
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from shapely import affinity
 from shapely.geometry import shape
 
 from dinamis_delivery.adapters import gdal_stats
-from dinamis_delivery.domain.products import BuildPlan, ProductRefused, SourceImage
+from dinamis_delivery.domain.products import BuildPlan, ProductRefused, SourceImage, band_mismatch
 from dinamis_shared.events import OutputFormat, ProductFailureReason
 from dinamis_shared.hashing import sha256_file
 
@@ -269,6 +269,8 @@ def fetch_sources(plan: BuildPlan, work: Path, max_output_pixels: int | None = N
     with rasterio.open(_vsis3(plan.source)) as src:
         if src.crs is None:
             raise _no_projection()
+        if refused := band_mismatch(plan.source, src.count, tuple(src.descriptions)):
+            raise refused
         if plan.pan is None:
             local = work / "window.tif"
             window = source_window(src, plan.clip)
@@ -278,6 +280,8 @@ def fetch_sources(plan: BuildPlan, work: Path, max_output_pixels: int | None = N
         with rasterio.open(_vsis3(plan.pan)) as pan:
             if pan.crs is None:
                 raise _no_projection()
+            if refused := band_mismatch(plan.pan, pan.count, tuple(pan.descriptions)):
+                raise refused
             pan_window = source_window(pan, plan.clip)
             _check_window(pan_window, src.count, limit)
             fetch_window(pan, pan_window, (1,), ("P",), work / "pan.tif")

@@ -51,28 +51,13 @@ class ArchivedAsset:
     transform: tuple[float, ...] | None = None
 
 
-# GDAL's DIMAP driver puts each band at a fixed position, whatever the metadata's list
-# order (real SPOT 6 metadata lists B2, B1, B0, B3): the COG has GDAL's order.
-GDAL_BAND_POSITION = {
-    "P": 1,
-    "PAN": 1,
-    "B0": 1,
-    "R": 1,
-    "B1": 2,
-    "G": 2,
-    "B2": 3,
-    "B": 3,
-    "B3": 4,
-    "NIR": 4,
-    "RE": 5,
-    "DB": 6,
-}
-
-
 def eo_bands(bands: list[Band]) -> list[dict]:
-    """`eo:bands` (eo extension v1.1), in the order of the image's bands."""
+    """`eo:bands` (eo extension v1.1), in the image's stored band order (the order the
+    DIMAP lists them in, which is the archived COG's band order): band n of the COG is
+    `eo:bands[n-1]`, whatever the band ids (SPOT 6/7 store B2 B1 B0 B3 = red, green,
+    blue, NIR)."""
     out = []
-    for b in sorted(bands, key=lambda b: GDAL_BAND_POSITION.get(b.id, 99)):
+    for b in bands:
         band: dict = {"name": b.id}
         if b.id in COMMON_NAME:
             band["common_name"] = COMMON_NAME[b.id]

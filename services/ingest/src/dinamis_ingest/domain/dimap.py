@@ -24,10 +24,15 @@ PROCESSING_LEVELS = {"SENSOR", "PRIMARY", "ORTHO", "PROJECTED", "MOSAIC"}
 
 @dataclass(frozen=True)
 class Band:
+    """One band of an image, at its stored position (`DimapImage.bands` is in the order
+    of the bands in the data files, which is the order the metadata lists them in)."""
+
     id: str
     min_um: float | None = None
     max_um: float | None = None
     solar_irradiance: float | None = None
+    radiance_gain: float | None = None
+    radiance_bias: float | None = None
 
 
 @dataclass(frozen=True)
@@ -153,20 +158,70 @@ def _processing_level(root: Element, name: str) -> str:
     return level
 
 
-def _bands(root: Element) -> list[Band]:
+def _band_ids(parent: Element | None, path: str) -> list[str]:
+    return [_text(el, "BAND_ID") or "" for el in parent.iterfind(path)] if parent is not None else []
+
+
+def _stored_order(root: Element, listed: list[str], name: str) -> list[str]:
+    """The band ids in the order the data files store them.
+
+    Airbus lists the bands in their stored order: a SPOT 6/7 PMS image stored red,
+    green, blue, NIR lists B2 B1 B0 B3 in `Band_Measurement_List` and in
+    `Histogram_Band_List`; a Pléiades image stored blue first lists B0 B1 B2 B3. When
+    the bands are split over several files (Pléiades Neo MS-FS: RGB + NED), each
+    `Data_Files` group's `Raster_Index_List` gives its file's bands in order, and the
+    files follow one another. `Band_Display_Order` is how to *show* the image, not how
+    it is stored: it is not used here. (GDAL's DIMAP driver assumes B0 is band 1 when it
+    attaches the band metadata; the pixels it reads are in the stored order.)
+    """
+    groups = root.findall("Raster_Data/Data_Access/Data_Files")
+    indexed = [i for g in groups for i in _band_ids(g, "Raster_Display/Raster_Index_List/Raster_Index")]
+    histogram = _band_ids(root.find("Radiometric_Data/Histogram_Band_List"), "Histogram_Band")
+    if indexed:
+        order = indexed
+    else:
+        order = listed or histogram
+        if listed and histogram and set(listed) == set(histogram) and listed != histogram:
+            raise DeliveryRejected(
+                RejectionReason.INVALID_METADATA,
+                f"{name}: the band order is ambiguous: Band_Spectral_Range lists "
+                f"{' '.join(listed)}, Histogram_Band_List {' '.join(histogram)}",
+            )
+    if "" in order or len(set(order)) != len(order):
+        raise DeliveryRejected(
+            RejectionReason.INVALID_METADATA, f"{name}: a band without id or listed twice ({order[:10]})"
+        )
+    return order
+
+
+def _bands(root: Element, name: str) -> list[Band]:
+    """The image's bands in stored order, with their spectral range, radiance and solar
+    irradiance (looked up by BAND_ID, wherever they are listed)."""
     base = root.find("Radiometric_Data/Radiometric_Calibration/Instrument_Calibration/Band_Measurement_List")
     if base is None:
         base = root.find("Radiometric_Data/Radiometric_Calibration")
-    if base is None:
-        return []
-    irradiance = {_text(b, "BAND_ID"): _float(b, "VALUE") for b in base.iterfind("Band_Solar_Irradiance")}
+    ranges: dict[str, tuple[float | None, float | None]] = {}
+    irradiance: dict[str | None, float | None] = {}
+    radiance: dict[str | None, tuple[float | None, float | None]] = {}
+    if base is not None:
+        irradiance = {_text(b, "BAND_ID"): _float(b, "VALUE") for b in base.iterfind("Band_Solar_Irradiance")}
+        radiance = {
+            _text(b, "BAND_ID"): (_float(b, "GAIN"), _float(b, "BIAS"))
+            for b in base.iterfind("Band_Radiance")
+        }
+        for rng in base.iterfind("Band_Spectral_Range"):
+            band_id = _text(rng, "BAND_ID") or ""
+            lo = _float(rng, "MIN") or _float(rng, "FWHM/MIN")
+            hi = _float(rng, "MAX") or _float(rng, "FWHM/MAX")
+            if (_text(rng, "MEASURE_UNIT") or "").lower().startswith("nano") and lo and hi:
+                lo, hi = lo / 1000, hi / 1000
+            ranges.setdefault(band_id, (lo, hi))
+    listed = _band_ids(base, "Band_Spectral_Range")
     bands = []
-    for rng in base.iterfind("Band_Spectral_Range"):
-        band_id = _text(rng, "BAND_ID") or ""
-        lo, hi = _float(rng, "MIN") or _float(rng, "FWHM/MIN"), _float(rng, "MAX") or _float(rng, "FWHM/MAX")
-        if (_text(rng, "MEASURE_UNIT") or "").lower().startswith("nano") and lo and hi:
-            lo, hi = lo / 1000, hi / 1000
-        bands.append(Band(band_id, lo, hi, irradiance.get(band_id)))
+    for band_id in _stored_order(root, listed, name):
+        lo, hi = ranges.get(band_id, (None, None))
+        gain, bias = radiance.get(band_id, (None, None))
+        bands.append(Band(band_id, lo, hi, irradiance.get(band_id), gain, bias))
     return bands
 
 
@@ -229,6 +284,13 @@ def parse_dim(data: bytes, path: str) -> DimapImage:
     except ValueError:
         raise DeliveryRejected(RejectionReason.INVALID_METADATA, f"{path}: bad raster dimensions") from None
     nbits = _text(root, "Raster_Data/Raster_Encoding/NBITS")
+    bands = _bands(root, path)
+    if bands and len(bands) != nbands:
+        raise DeliveryRejected(
+            RejectionReason.INVALID_METADATA,
+            f"{path}: NBANDS is {nbands} but the metadata names {len(bands)} bands "
+            f"({' '.join(b.id for b in bands)})",
+        )
     return DimapImage(
         path=path,
         mission=mission,
@@ -243,7 +305,7 @@ def parse_dim(data: bytes, path: str) -> DimapImage:
         ncols=ncols,
         nbands=nbands,
         nbits=int(nbits) if nbits and nbits.isdigit() else None,
-        bands=_bands(root),
+        bands=bands,
         epsg=_epsg(root),
         gsd=gsd,
         incidence_angle=at_center(angles + "INCIDENCE_ANGLE"),

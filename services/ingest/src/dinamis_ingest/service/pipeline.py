@@ -279,6 +279,13 @@ class IngestPipeline:
                     f"the delivery was announced as {event.mission}",
                 )
         infos = [await asyncio.to_thread(raster.inspect, str(local / img.path)) for img in images]
+        for img, info in zip(images, infos, strict=True):
+            if img.bands and len(img.bands) != info.count:
+                raise DeliveryRejected(
+                    RejectionReason.INVALID_METADATA,
+                    f"{img.path}: the image has {info.count} bands, the metadata names "
+                    f"{len(img.bands)} ({' '.join(b.id for b in img.bands)})",
+                )
         _check_dimensions(infos, sum(files.values()))
         primary = next((img for img in images if img.spectral_processing.upper() != "P"), images[0])
         collection = catalog.collection_id(primary.mission, primary.processing_level, event.campaign)
@@ -321,7 +328,7 @@ class IngestPipeline:
             cog = out / f"{kind}.tif"
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                await asyncio.to_thread(raster.to_cog, str(local / image.path), cog)
+                await asyncio.to_thread(raster.to_cog, str(local / image.path), cog, image.bands)
             timings[f"cog-{kind}"] = time.perf_counter()
             add(
                 kind,
@@ -459,6 +466,8 @@ def _check_dimensions(infos: list[raster.RasterInfo], package_bytes: int) -> Non
 
 
 def _rgb_bands(image: DimapImage) -> tuple[int, ...]:
+    """The COG's red, green and blue band numbers, from the bands' stored order (band n
+    is `image.bands[n-1]`); the first band alone when the image has no colour."""
     names = [b.get("common_name") for b in catalog.eo_bands(image.bands)]
     if all(c in names for c in ("red", "green", "blue")):
         return tuple(names.index(c) + 1 for c in ("red", "green", "blue"))

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree as ET  # writes our own VRT only; parsing goes through defusedxml
 
+import defusedxml.ElementTree as SafeET
 import numpy as np
 import rasterio
 import rasterio.shutil
@@ -17,6 +20,7 @@ from rasterio.enums import Resampling
 from rasterio.errors import CRSError, RasterioError
 from rio_cogeo.cogeo import cog_validate
 
+from dinamis_ingest.domain.dimap import Band
 from dinamis_ingest.domain.rejections import DeliveryRejected
 from dinamis_shared.events import RejectionReason
 
@@ -101,12 +105,66 @@ COG_OPTIONS = {
 }
 
 
-def to_cog(src_path: str, dst: Path) -> None:
+# Band metadata GDAL's DIMAP driver attaches by a fixed position (B0 = band 1...),
+# which is wrong for images not stored B0 first: replaced by the metadata's own values.
+DIMAP_BAND_KEYS = ("SPECTRAL_RANGE_", "RADIANCE_", "SOLAR_IRRADIANCE_")
+
+
+def _band_metadata(band: Band) -> dict[str, str]:
+    values = {
+        "BAND_ID": band.id,
+        "SPECTRAL_RANGE_MIN": band.min_um,
+        "SPECTRAL_RANGE_MAX": band.max_um,
+        "SPECTRAL_RANGE_MEASURE_UNIT": "micrometers" if band.min_um and band.max_um else None,
+        "RADIANCE_GAIN": band.radiance_gain,
+        "RADIANCE_BIAS": band.radiance_bias,
+        "SOLAR_IRRADIANCE_VALUE": band.solar_irradiance,
+    }
+    return {k: str(v) for k, v in values.items() if v is not None}
+
+
+def _labelled(source: str, work: Path, bands: Sequence[Band]) -> str:
+    """A VRT of `source` whose band n is described by `bands[n-1]` (its id as the band
+    description, its spectral and radiometric values as band metadata): the archived
+    COG then names its bands in their stored order, as the STAC item does."""
+    vrt = Path(source) if source.endswith(".vrt") else work / (Path(source).name + ".labelled.vrt")
+    if vrt != Path(source):
+        rasterio.shutil.copy(source, vrt, driver="VRT")
+    root = SafeET.fromstring(vrt.read_bytes())
+    raster_bands = sorted(root.iterfind("VRTRasterBand"), key=lambda el: int(el.get("band", "0")))
+    if len(raster_bands) != len(bands):
+        raise DeliveryRejected(
+            RejectionReason.INVALID_METADATA,
+            f"{Path(source).name}: the image has {len(raster_bands)} bands, the metadata names "
+            f"{len(bands)} ({' '.join(b.id for b in bands)})",
+        )
+    for el, band in zip(raster_bands, bands, strict=True):
+        for old in el.findall("Description"):
+            el.remove(old)
+        description = ET.Element("Description")
+        description.text = band.id
+        el.insert(0, description)
+        metadata = next((m for m in el.findall("Metadata") if not m.get("domain")), None)
+        if metadata is None:
+            metadata = ET.SubElement(el, "Metadata")
+        for item in list(metadata):
+            if (item.get("key") or "").startswith((*DIMAP_BAND_KEYS, "BAND_ID")):
+                metadata.remove(item)
+        for key, value in _band_metadata(band).items():
+            ET.SubElement(metadata, "MDI", key=key).text = value
+    vrt.write_bytes(ET.tostring(root))
+    return str(vrt)
+
+
+def to_cog(src_path: str, dst: Path, bands: Sequence[Band] = ()) -> None:
     """Convert to a Cloud-Optimised GeoTIFF with GDAL's COG driver (the same as
-    `gdal_translate -of COG`), then validate it with rio-cogeo. Metadata domains (RPC,
-    band descriptions) are kept."""
+    `gdal_translate -of COG`), then validate it with rio-cogeo. Metadata domains (RPC)
+    are kept; with `bands` (the DIMAP's, in stored order), band n is described and
+    tagged as `bands[n-1]`."""
     try:
         source = _without_local_crs(src_path, dst.parent)
+        if bands:
+            source = _labelled(source, dst.parent, bands)
         with rasterio.open(source) as src:
             dtype = np.dtype(src.dtypes[0])
         # A 12-bit source (NBITS=12, as Airbus JP2s declare) would be bit-packed, which the
