@@ -108,3 +108,18 @@ def test_openapi_error_responses_are_problems():
         assert list(responses[status]["content"]) == ["application/problem+json"]
     assert "content" not in responses["200"]
     assert "Problem" in schema["components"]["schemas"]
+
+
+def test_fields_rules():
+    from dinamis_catalog.entrypoints.stac_api import DEFAULT_FIELDS, effective_fields, normalise_search
+
+    assert effective_fields(set(), set(), include_given=False) == (set(DEFAULT_FIELDS), set())
+    assert effective_fields(set(), {"geometry"}, include_given=False) == (set(), {"geometry"})
+    include, exclude = effective_fields(set(), {"geometry"}, include_given=True)
+    assert "geometry" not in include and "assets" in include
+    include, exclude = effective_fields({"properties.platform"}, {"properties"}, include_given=True)
+    assert include == {"properties.platform", "type", "stac_version", "id"} and exclude == set()
+    assert effective_fields({"geometry"}, {"geometry"}, include_given=True)[1] == set()
+    assert normalise_search({"collections": "a", "ids": "b"}) == {"collections": ["a"], "ids": ["b"]}
+    refused = normalise_search({"fields": None})
+    assert not isinstance(refused, dict) and refused.code == "invalid-parameter"

@@ -197,15 +197,9 @@ def http_error(status: int, detail: str) -> StacClientError:
     return error
 
 
-def install_stac_problems(app: FastAPI) -> None:
-    """Problem details for every error of the STAC API app (replacing stac-fastapi's own
-    `{"code", "description"}` and `{"detail"}` bodies)."""
-
-    async def dinamis_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, DinamisError)
-        if exc.http_status < 500:
-            _log_refusal(request, exc.http_status, exc.code, exc.message)
-        return _problem(request.headers, exc)
+def install_http_problems(app: FastAPI) -> None:
+    """Starlette's and the libraries' HTTPExceptions (404 unknown route, 405, their 400s)
+    as problems."""
 
     async def http_exception(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -215,6 +209,19 @@ def install_stac_problems(app: FastAPI) -> None:
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
         return response
+
+    app.add_exception_handler(StarletteHTTPException, http_exception)
+
+
+def install_stac_problems(app: FastAPI) -> None:
+    """Problem details for every error of the STAC API app (replacing stac-fastapi's own
+    `{"code", "description"}` and `{"detail"}` bodies)."""
+
+    async def dinamis_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DinamisError)
+        if exc.http_status < 500:
+            _log_refusal(request, exc.http_status, exc.code, exc.message)
+        return _problem(request.headers, exc)
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -250,7 +257,7 @@ def install_stac_problems(app: FastAPI) -> None:
         return _problem(request.headers, error)
 
     app.add_exception_handler(DinamisError, dinamis_error)
-    app.add_exception_handler(StarletteHTTPException, http_exception)
+    install_http_problems(app)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StacApiError, stac_error)
     # stac-fastapi registered handlers on each of its error classes: replace them too.
@@ -300,7 +307,13 @@ class SearchBodyCheck:
                 if not message.get("more_body"):
                     break
             body = b"".join(chunks)
-            error = body_error(body)
+            parsed = parse_body(body)
+            if not isinstance(parsed, StacClientError):
+                parsed = normalise_search(parsed)
+            if isinstance(parsed, StacClientError):
+                error = parsed
+            else:
+                body = json.dumps(parsed).encode()
         if error is not None:
             log.info("request refused %d %s: POST %s", error.http_status, error.code, scope["path"])
             response = _problem(headers, error)
@@ -318,8 +331,8 @@ class SearchBodyCheck:
         await self.app(scope, replay, send)
 
 
-def body_error(body: bytes) -> StacClientError | None:
-    """Why a search body is refused (None: a JSON object of finite numbers)."""
+def parse_body(body: bytes) -> dict[str, Any] | StacClientError:
+    """A search body as a JSON object of finite numbers, or why it is refused."""
     try:
         doc = json.loads(body, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError):
@@ -331,7 +344,24 @@ def body_error(body: bytes) -> StacClientError | None:
         return InvalidJson("the body is nested too deeply", message_fr="le corps est trop imbriqué")
     if not isinstance(doc, dict):
         return InvalidBody("the body must be a JSON object", message_fr="le corps doit être un objet JSON")
-    return None
+    return doc
+
+
+def body_error(body: bytes) -> StacClientError | None:
+    """Why a search body is refused (None: a JSON object of finite numbers)."""
+    parsed = parse_body(body)
+    return parsed if isinstance(parsed, StacClientError) else None
+
+
+def normalise_search(doc: dict[str, Any]) -> dict[str, Any] | StacClientError:
+    """A single collection or id may be given as a string (stac-api-validator does); `fields`,
+    when given, is an object."""
+    if "fields" in doc and doc["fields"] is None:
+        return InvalidParameter("fields must be an object", message_fr="fields doit être un objet")
+    for name in ("collections", "ids"):
+        if isinstance(doc.get(name), str):
+            doc[name] = [doc[name]]
+    return doc
 
 
 # --- Query extension: every operator, as CQL2 -------------------------------------------
@@ -463,6 +493,26 @@ def check_geometry(geometry: Any) -> None:
 # --- The client ----------------------------------------------------------------------------
 
 
+# The Fields extension's default set, and what an item keeps whatever `include` says.
+DEFAULT_FIELDS = frozenset(
+    {"type", "stac_version", "id", "geometry", "bbox", "links", "assets", "properties.datetime"}
+)
+ALWAYS_FIELDS = frozenset({"type", "stac_version", "id"})
+
+
+def effective_fields(include: set[str], exclude: set[str], include_given: bool) -> tuple[set[str], set[str]]:
+    """The Fields extension's rules, as stac-api-validator checks them: no include nor
+    exclude (or an explicit empty `include` beside an `exclude`): the default set, less
+    what is excluded; only `exclude`: everything else; an `include`: those fields and the
+    item's type, version and id. A field both included and excluded is included."""
+    if not include and (not exclude or include_given):
+        include = set(DEFAULT_FIELDS - exclude)
+    elif include:
+        include = include | ALWAYS_FIELDS
+    exclude = {e for e in exclude - include if not any(i.startswith(f"{e}.") for i in include)}
+    return include, exclude
+
+
 def _geojson(result: Any) -> Any:
     """stac-fastapi answers a search with `fields` as plain JSON: it is still GeoJSON."""
     if isinstance(result, Response) and (result.media_type or "").startswith("application/json"):
@@ -476,6 +526,13 @@ class DinamisCoreClient(CoreCrudClient):
     """stac-fastapi-pgstac's client, with the checks and translations of the module doc."""
 
     async def _search_base(self, search_request: Any, request: Request) -> Any:
+        fields = getattr(search_request, "fields", None)
+        if fields is not None:
+            fields.include, fields.exclude = effective_fields(
+                set(fields.include or ()),
+                set(fields.exclude or ()),
+                include_given="include" in fields.model_fields_set,
+            )
         check_bbox(getattr(search_request, "bbox", None))
         check_geometry(getattr(search_request, "intersects", None))
         query = getattr(search_request, "query", None)

@@ -729,6 +729,13 @@ class RegisterMetadata(model.Metadata):
 class RegisterBody(model.RegisterMosaic):
     metadata: RegisterMetadata = Field(default_factory=RegisterMetadata)
 
+    @field_validator("bbox")
+    @classmethod
+    def finite_bbox(cls, v: Any) -> Any:
+        if v is not None and not all(math.isfinite(x) for x in v):
+            raise ValueError("bbox values must be finite numbers")
+        return v
+
     @field_validator("intersects")
     def validate_spatial(cls, v: Any, info: ValidationInfo) -> Any:
         # titiler's own reads info.data["bbox"], absent when the bbox was invalid (a 500).
