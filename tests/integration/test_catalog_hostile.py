@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from pystac_client import Client
 
 from dinamis_testkit.testing import start_service, stop_service
+from tests.integration.test_catalog import ingested, item, publish, region, wait_search
 from tests.ports import free_ports
 
 CATALOG, TILES = free_ports(2)
@@ -639,18 +642,28 @@ def test_problems_are_in_english_on_request(clients):
     assert en.json()["detail"] == "bbox values must be finite numbers"
 
 
-def test_query_and_filter_together_are_both_applied(clients):
+@pytest.fixture(scope="module")
+async def indexed_item(settings, services):
+    """One item of our own, indexed through Kafka as in production."""
+    doc = item(*region(), datetime(2026, 5, 2, 10, 30, tzinfo=UTC), cloud=12.0)
+    await publish(settings, ingested(doc))
+    found = await wait_search(Client.open(API), 1, ids=[doc["id"]])
+    assert len(found) == 1, "item not indexed in 30 s"
+    return doc
+
+
+def test_query_and_filter_together_are_both_applied(clients, indexed_item):
     """Formerly a 500 (pgSTAC takes one or the other): both must hold."""
     stac = clients["stac"]
-    everything = stac.get("/search", params={"collections": COLLECTION, "limit": 1}).json()
-    assert everything["features"], "the catalogue has no item to search (run with an indexed item)"
-    item = everything["features"][0]
-    cloud = item["properties"]["eo:cloud_cover"]
-    both = {"ids": item["id"], "query": q({"eo:cloud_cover": {"eq": cloud}})}
-    hit = stac.get("/search", params={**both, "filter": f'"eo:cloud_cover" <= {cloud}'})
-    miss = stac.get("/search", params={**both, "filter": f'"eo:cloud_cover" < {cloud}'})
-    assert [f["id"] for f in hit.json()["features"]] == [item["id"]]
+    both = {"ids": indexed_item["id"], "query": q({"eo:cloud_cover": {"eq": 12}})}
+    hit = stac.get("/search", params={**both, "filter": '"eo:cloud_cover" <= 12'})
+    miss = stac.get("/search", params={**both, "filter": '"eo:cloud_cover" < 12'})
+    assert [f["id"] for f in hit.json()["features"]] == [indexed_item["id"]]
     assert miss.status_code == 200 and miss.json()["features"] == []
+    post = stac.post(
+        "/search", json={"ids": [indexed_item["id"]], "query": {"platform": {"contains": "neo"}}}
+    )
+    assert [f["id"] for f in post.json()["features"]] == [indexed_item["id"]]
 
 
 def test_client_errors_are_logged_on_one_line_without_traceback(clients, search_id):

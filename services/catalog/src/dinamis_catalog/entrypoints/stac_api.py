@@ -526,8 +526,9 @@ class DinamisCoreClient(CoreCrudClient):
     """stac-fastapi-pgstac's client, with the checks and translations of the module doc."""
 
     async def _search_base(self, search_request: Any, request: Request) -> Any:
+        # (The model's default is an empty `fields` object: only one the caller gave counts.)
         fields = getattr(search_request, "fields", None)
-        if fields is not None:
+        if fields is not None and "fields" in search_request.model_fields_set:
             fields.include, fields.exclude = effective_fields(
                 set(fields.include or ()),
                 set(fields.exclude or ()),
