@@ -645,7 +645,7 @@ def test_problems_are_in_english_on_request(clients):
 @pytest.fixture(scope="module")
 async def indexed_item(settings, services):
     """One item of our own, indexed through Kafka as in production."""
-    doc = item(*region(), datetime(2026, 5, 2, 10, 30, tzinfo=UTC), cloud=12.0)
+    doc = item(*region(), datetime(2021, 5, 2, 10, 30, tzinfo=UTC), cloud=12.0)
     await publish(settings, ingested(doc))
     found = await wait_search(Client.open(API), 1, ids=[doc["id"]])
     assert len(found) == 1, "item not indexed in 30 s"
