@@ -395,8 +395,15 @@ async def test_register_body_is_capped_before_parsing():
     app = RegisterBodyLimit(Starlette(routes=[Route("/searches/register", echo, methods=["POST"])]), 1024)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        r = await client.post("/searches/register", content=b"x" * 1024)
+        r = await client.post("/searches/register", content=b'{"a": "' + b"x" * 1015 + b'"}')
         assert r.status_code == 200 and r.text == "1024"
+        for body, code in [
+            (b"[1]", "invalid-body"),
+            (b'{"bbox": [NaN, 1, 2, 3]}', "invalid-json"),
+            (b"{", "invalid-json"),
+        ]:
+            r = await client.post("/searches/register", content=body)
+            assert r.status_code == 400 and r.json()["code"] == code, r.text
         r = await client.post("/searches/register", content=b"x" * 1025)
         assert r.status_code == 413 and r.json()["code"] == "registration-too-large"
         assert "dépasse" in r.json()["detail"]

@@ -7,21 +7,30 @@ settings, readiness covers both, and a catalog replica is then one unit to scale
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI
 from stac_fastapi.pgstac.app import instantiate_api
 from stac_fastapi.pgstac.config import Settings as StacSettings
 from stac_fastapi.pgstac.models.extensions import Extensions
+from starlette.middleware import Middleware
 
 from dinamis_catalog.bootstrap import CatalogContainer, bootstrap_catalog, start_catalog, stop_catalog
 from dinamis_catalog.entrypoints import previews, signing
+from dinamis_catalog.entrypoints.stac_api import (
+    DinamisCoreClient,
+    SearchBodyCheck,
+    install_stac_problems,
+    item_collection_extensions,
+    search_extensions,
+    with_problem_openapi,
+)
 from dinamis_catalog.settings import CatalogSettings
 from dinamis_shared.bus import EventHandler
 from dinamis_shared.events import Event, SceneIngestedV1
-from dinamis_shared.health import Dependency, install_dinamis_error_handler
+from dinamis_shared.guard import RequestGuard
+from dinamis_shared.health import Dependency
 from dinamis_shared.service import ServiceDefinition, create_service_app, run
 
 __all__ = ["CatalogSettings", "create_app", "main"]
@@ -44,14 +53,21 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         stac_fastapi_title=settings.title,
         # The OpenAPI where the DINAMIS SDK looks for it (`<signing endpoint>/openapi.json`).
         openapi_url="/openapi.json",
+        # Swagger UI where every DINAMIS service has it (stac-fastapi's default is /api).
+        docs_url="/docs",
         use_api_hydrate=True,
         enable_transactions_extensions=False,
         cors_origins=["*"],
     )
 
     def stac_app(lifespan: Callable) -> FastAPI:
+        extensions = Extensions(
+            settings=stac_settings,
+            search_map=search_extensions(),
+            item_collection_map=item_collection_extensions(),
+        )
         return instantiate_api(
-            settings=stac_settings, extensions=Extensions(settings=stac_settings), lifespan=lifespan
+            client=DinamisCoreClient, settings=stac_settings, extensions=extensions, lifespan=lifespan
         ).app
 
     app = create_service_app(
@@ -69,27 +85,12 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         )
     )
 
-    install_dinamis_error_handler(app)
+    install_stac_problems(app)
     advertise_login(app, settings)
-
-    @app.middleware("http")
-    async def json_bodies_only(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        """The stock app answers 500 to a POST body that is not JSON: make it a 415."""
-        if request.method == "POST" and request.url.path.endswith("/search"):
-            media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if media not in ("application/json", "application/geo+json"):
-                return JSONResponse(
-                    {
-                        "code": "UnsupportedMediaType",
-                        "description": "Le corps doit être du JSON (Content-Type: application/json) / "
-                        "the body must be JSON (Content-Type: application/json)",
-                    },
-                    status_code=415,
-                )
-        return await call_next(request)
-
+    with_problem_openapi(app, validation_status="400")
+    # Inside the body-size guard: a search body is read only once its size is known to be bounded.
+    guard = next(i for i, m in enumerate(app.user_middleware) if m.cls is RequestGuard)
+    app.user_middleware.insert(guard + 1, Middleware(SearchBodyCheck))
     return app
 
 

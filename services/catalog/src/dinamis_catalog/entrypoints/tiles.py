@@ -82,11 +82,12 @@ from titiler.pgstac.factory import MosaicTilerFactory, add_search_register_route
 from titiler.pgstac.reader import Item, SimpleSTACReader
 
 from dinamis_catalog.adapters.orders import forwarded_credentials
+from dinamis_catalog.entrypoints.stac_api import body_error
 from dinamis_catalog.settings import TilesSettings
 from dinamis_catalog.tiles_bootstrap import tiles_container
 from dinamis_shared.auth import authenticated_principal, current_principal
 from dinamis_shared.errors import DinamisError
-from dinamis_shared.health import prefers_english, problem_response
+from dinamis_shared.health import dinamis_error_response, prefers_english, problem_response
 
 log = logging.getLogger(__name__)
 
@@ -695,13 +696,45 @@ def _search_id(search_id: str) -> str:
 # --- Search registration: bounded body, rate, and valid input -------------------------
 
 
+def _default_value_ok(value: Any, depth: int = 0) -> bool:
+    """A layer default is a query parameter's value: a string, finite number or boolean,
+    or a list of them (two levels for `rescale`'s `[[min, max], ...]`)."""
+    if isinstance(value, bool | str):
+        return True
+    if isinstance(value, int | float):
+        return math.isfinite(value)
+    if isinstance(value, list) and depth < 2:
+        return len(value) <= 32 and all(_default_value_ok(v, depth + 1) for v in value)
+    return False
+
+
 class RegisterMetadata(model.Metadata):
     type: Literal["mosaic"] = "mosaic"
     defaults: dict[str, dict[str, Any]] | None = Field(default=None, max_length=20)
 
+    @field_validator("defaults")
+    @classmethod
+    def plain_defaults(cls, v: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]] | None:
+        for layer in (v or {}).values():
+            for name, value in layer.items():
+                if name == "colormap" and isinstance(value, dict | str):
+                    continue
+                if not _default_value_ok(value):
+                    raise ValueError(
+                        f"metadata.defaults: {name[:40]} must be a string, number or list of them"
+                    )
+        return v
+
 
 class RegisterBody(model.RegisterMosaic):
     metadata: RegisterMetadata = Field(default_factory=RegisterMetadata)
+
+    @field_validator("bbox")
+    @classmethod
+    def finite_bbox(cls, v: Any) -> Any:
+        if v is not None and not all(math.isfinite(x) for x in v):
+            raise ValueError("bbox values must be finite numbers")
+        return v
 
     @field_validator("intersects")
     def validate_spatial(cls, v: Any, info: ValidationInfo) -> Any:
@@ -761,7 +794,8 @@ async def register_params(request: Request, body: RegisterBody) -> tuple[model.P
 
 class RegisterBodyLimit:
     """ASGI middleware: `POST /searches/register` bodies of at most `max_bytes` (read
-    before FastAPI parses them: 413 beyond, whatever Content-Length says)."""
+    before FastAPI parses them: 413 beyond, whatever Content-Length says), and a JSON
+    object without NaN or Infinity (400 `invalid-json` / `invalid-body`, as the STAC API)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -799,6 +833,12 @@ class RegisterBodyLimit:
             await response(scope, receive, send)
             return
         body = b"".join(chunks)
+        refused = body_error(body)
+        if refused is not None:
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers") or []}
+            log.info("search registration refused %d %s", refused.http_status, refused.code)
+            await dinamis_error_response(refused, headers.get("accept-language", ""))(scope, receive, send)
+            return
         sent = False
 
         async def replay() -> Message:
