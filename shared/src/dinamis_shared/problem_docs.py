@@ -6,7 +6,7 @@ on each operation, the refusals it can answer:
   `invalid-json`; and the routes' own bad-request refusals);
 - `401` and `403` on routes that need an authenticated caller;
 - `404` on routes with a path parameter;
-- `413` on routes with a request body (`body-too-large`);
+- `413` on routes that take a body (`body-too-large`);
 - `422` where FastAPI validates input (our handler answers it as a problem);
 - any 4xx/5xx a route declares itself (e.g. `409`, `429`) gets the problem media type;
 - `4XX` (any other refusal) and `5XX` (`internal-error`, `unavailable`) as defaults.
@@ -97,7 +97,7 @@ def document_problems(schema: dict[str, Any], app: FastAPI, *, own_errors: bool)
                 continue
             responses = operation.setdefault("responses", {})
             codes = {"400", "5XX"}
-            if "requestBody" in operation:
+            if "requestBody" in operation or method in ("post", "put", "patch"):  # a route may read it raw
                 codes.add("413")
             if (path, method) in authenticated:
                 codes |= {"401", "403"}
