@@ -141,7 +141,7 @@ async def test_quote_reports_catalogue_coverage_of_real_footprints(keyfile, oper
     catalogue = quote.json()["overlaps"]["catalogue"]
     assert catalogue["items"] == [west["id"]]
     assert catalogue["share"] == pytest.approx(0.3, abs=0.01)
-    assert any("30%" in w for w in quote.json()["warnings"])
+    assert any(w["code"] == "catalogue-overlap" and "30%" in w["message"] for w in quote.json()["warnings"])
 
 
 async def test_product_order_follows_delivery_events(keyfile, operator, publisher, settings):

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from dinamis_orders.domain.aoi import AoiOutsideFootprint, InvalidAoi
 from dinamis_orders.service import product_orders
 from dinamis_orders.service.product_orders import ItemNotFound, LimitReached, ProductOrderDraft
 from dinamis_shared.auth import Forbidden
@@ -135,3 +136,36 @@ def test_band_names_are_bounded_by_the_schema():
     for bands in (["X" * 40], [""], []):
         with pytest.raises(ValidationError):
             ProductOrderDraft.model_validate({"items": [ITEM], "bands": bands})
+
+
+def clip(x: float, y: float, d: float) -> dict:
+    return {"type": "Polygon", "coordinates": [[[x, y], [x + d, y], [x + d, y + d], [x, y + d], [x, y]]]}
+
+
+async def test_a_clip_aoi_off_the_scene_is_refused_at_once(orders, member):
+    """The fake item covers 3.05-3.14 E, 45.75-45.80 N (Clermont-Ferrand)."""
+    orders.settings.product_orders_per_day = 1
+    draft = ProductOrderDraft.model_validate({"items": [ITEM], "aoi": clip(4.5, 45.75, 0.02)})
+    with pytest.raises(AoiOutsideFootprint) as err:
+        await product_orders.place(orders, member, draft)
+    assert err.value.code == "aoi-outside-footprint" and "ITEM-1" in err.value.message_fr
+    # Nothing spent, nothing asked of delivery: the day's only slot is still there.
+    assert not [e for e in orders.product_orders.events if isinstance(e, DeliveryRequestedV1)]
+    inside = ProductOrderDraft.model_validate({"items": [ITEM], "aoi": clip(3.08, 45.76, 0.02)})
+    placed = await product_orders.place(orders, member, inside)
+    assert placed["warnings"] == []
+
+
+async def test_a_clip_aoi_partly_off_the_scene_is_placed_with_a_warning(orders, member):
+    draft = ProductOrderDraft.model_validate({"items": [ITEM], "aoi": clip(3.13, 45.76, 0.02)})
+    placed = await product_orders.place(orders, member, draft)
+    [warning] = placed["warnings"]
+    assert warning["code"] == "aoi-partly-outside-footprint" and "ITEM-1" in warning["message"]
+    assert warning["message_en"].startswith("ITEM-1: only")
+
+
+async def test_a_sliver_clip_aoi_is_refused(orders, member):
+    draft = ProductOrderDraft.model_validate({"items": [ITEM], "aoi": clip(3.08, 45.76, 0.00001)})
+    with pytest.raises(InvalidAoi) as err:
+        await product_orders.place(orders, member, draft)
+    assert err.value.code == "aoi-too-small"

@@ -25,7 +25,7 @@ async def test_quote_reports_area_quota_cofinancing_and_catalogue_coverage(order
     catalogue = quote["overlaps"]["catalogue"]
     assert catalogue["share"] == pytest.approx(0.3, abs=0.01)
     assert catalogue["items"] == ["ITEM-west", "ITEM-none"]
-    assert any("30%" in w for w in quote["warnings"])
+    assert any(w["code"] == "catalogue-overlap" and "30%" in w["message"] for w in quote["warnings"])
     # Tasking: compared with the last year's imagery, up to the window's end.
     search = orders.catalogue.searches[0]
     assert search["start"] == orders.now() - timedelta(days=365) and search["constellation"] == "pleiades-neo"

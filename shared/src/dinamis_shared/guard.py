@@ -66,7 +66,12 @@ def requires_authentication(route: object) -> bool:
     """Does the route depend (directly or not) on an authenticated principal?"""
     if not isinstance(route, APIRoute):
         return False
-    stack, seen = [route.dependant], set()
+    return depends_on_authentication(route.dependant)
+
+
+def depends_on_authentication(dependant: Any) -> bool:
+    """Does this dependency tree (a route's `dependant`) hold an authenticated principal?"""
+    stack, seen = [dependant], set()
     while stack:
         dependant = stack.pop()
         if id(dependant) in seen:

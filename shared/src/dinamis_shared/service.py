@@ -1,9 +1,10 @@
 """One process per service replica: a FastStream Kafka broker and a FastAPI app.
 
 `create_service_app` wires what every service has (broker, subscriptions, store
-clients, /healthz /readyz /metrics, JSON logs, problem details, request body limits
-and authentication before the body: `guard.py`); the service's own
-module only declares its settings, dependencies, subscriptions and routers.
+clients, /healthz /readyz /metrics, JSON logs, problem details and their place in the
+OpenAPI (`problem_docs.py`), request body limits and authentication before the body
+(`guard.py`), and the edge validator: no NUL, no NaN, no invalid JSON (`edge.py`));
+the service's own module only declares its settings, dependencies, subscriptions and routers.
 
 Composition: each service has one typed container (its `bootstrap.py`), built once
 from the shared `Resources` by `ServiceDefinition.bootstrap`. The subscriptions
@@ -29,6 +30,7 @@ from pymongo import AsyncMongoClient
 from dinamis_shared import clients
 from dinamis_shared.bus import EventHandler, EventPublisher, make_broker, subscribe
 from dinamis_shared.cloudevents import trace_id_of
+from dinamis_shared.edge import EdgeValidator
 from dinamis_shared.events import Event
 from dinamis_shared.guard import RequestGuard
 from dinamis_shared.health import (
@@ -40,6 +42,7 @@ from dinamis_shared.health import (
     parse_networks,
 )
 from dinamis_shared.logs import configure_logging, trace_id_var
+from dinamis_shared.problem_docs import install_problem_docs
 from dinamis_shared.provenance import issued_events_from_settings
 from dinamis_shared.settings import ServiceSettings
 
@@ -220,6 +223,7 @@ def create_service_app(definition: ServiceDefinition[Any]) -> FastAPI:
         install_problem_handlers(app)
     else:  # ...but never shows an unexpected exception's text either
         install_catch_all_handler(app)
+    install_problem_docs(app, own_errors=definition.app_factory is None)
     app.include_router(
         health_router(
             resources.checks(deps),
@@ -238,6 +242,9 @@ def create_service_app(definition: ServiceDefinition[Any]) -> FastAPI:
         finally:
             trace_id_var.reset(token)
 
+    # No NUL, no NaN, no invalid JSON (edge.py): inside the guard, so that a body is
+    # read (and checked) only once the caller is authenticated, within the size limit.
+    app.add_middleware(EdgeValidator)
     # Outermost of ours: body size limits, and authentication before the body (guard.py).
     app.add_middleware(
         RequestGuard,

@@ -287,7 +287,7 @@ class AcquisitionRequest(BaseModel):
                 "aoi": aoi.geojson(),
                 "bbox": [round(v, 9) for v in aoi.geometry.bounds],
                 "area_km2": aoi.area_km2,
-                "aoi_warnings": aoi.warnings,
+                "aoi_warnings": aoi.warning_dicts(),
                 "status": RequestState.SUBMITTED.value,
                 "quota_period": quota_period(draft, now),
                 "reserved_km2": 0.0,

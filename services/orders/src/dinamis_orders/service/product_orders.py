@@ -8,9 +8,10 @@ import secrets
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from shapely.geometry import shape
 
 from dinamis_orders.adapters.aggregates import ConcurrentUpdate
-from dinamis_orders.domain.aoi import parse_aoi
+from dinamis_orders.domain.aoi import MIN_CLIP_AREA_KM2, Aoi, AoiWarning, clip_warnings, parse_aoi
 from dinamis_orders.domain.product_options import BAND_NAME_MAX, UnsupportedOption, check_options
 from dinamis_orders.service import membership
 from dinamis_orders.service.context import Orders
@@ -73,8 +74,10 @@ async def _take_daily_slot(orders: Orders, principal: Principal, order_id: str) 
         )
 
 
-async def _check_items(orders: Orders, draft: ProductOrderDraft, aoi: dict | None) -> None:
-    """Each item exists, and every option holds for it (before any slot is taken)."""
+async def _check_items(orders: Orders, draft: ProductOrderDraft, aoi: Aoi | None) -> list[AoiWarning]:
+    """Each item exists, the clip AOI falls on it, and every option holds for it (before
+    any slot is taken). The warnings: a clip AOI partly off a scene."""
+    warnings: list[AoiWarning] = []
     seen: set[tuple[str, str]] = set()
     for ref in draft.items:
         if (ref.collection, ref.item_id) in seen:
@@ -86,17 +89,35 @@ async def _check_items(orders: Orders, draft: ProductOrderDraft, aoi: dict | Non
                 f"item {ref.collection}/{ref.item_id} is not in the catalogue",
                 message_fr=f"l'image {ref.collection}/{ref.item_id} n'est pas au catalogue",
             )
+        if aoi is not None and item.get("geometry"):
+            try:
+                footprint = shape(item["geometry"])
+            except (ValueError, TypeError, AttributeError, IndexError):
+                footprint = None  # a catalogue item without a usable footprint: not checked
+            if footprint is not None:
+                warnings.extend(clip_warnings(aoi, footprint, ref.item_id))
         try:
-            check_options(item, crs=draft.crs, bands=draft.bands, pansharpen=draft.pansharpen, aoi=aoi)
+            check_options(
+                item,
+                crs=draft.crs,
+                bands=draft.bands,
+                pansharpen=draft.pansharpen,
+                aoi=aoi.geojson() if aoi else None,
+            )
         except UnsupportedOption as exc:
             raise UnsupportedOption(
                 f"{ref.item_id}: {exc.message}", message_fr=f"{ref.item_id} : {exc.message_fr}"
             ) from None
+    return warnings
 
 
 async def place(orders: Orders, principal: Principal, draft: ProductOrderDraft) -> dict:
     await membership.require_member(orders, principal)
-    aoi = parse_aoi(draft.aoi, max_km2=orders.settings.max_request_km2) if draft.aoi is not None else None
+    aoi = (
+        parse_aoi(draft.aoi, max_km2=orders.settings.max_request_km2, min_km2=MIN_CLIP_AREA_KM2)
+        if draft.aoi is not None
+        else None
+    )
     decisions = await membership.item_decisions(orders, principal, [i.item_id for i in draft.items])
     refused = {k: v.reason for k, v in decisions.items() if not v.allowed}
     if refused:
@@ -105,7 +126,7 @@ async def place(orders: Orders, principal: Principal, draft: ProductOrderDraft) 
             code="item-access",
             message_fr=f"images non autorisées : {', '.join(refused)}",
         )
-    await _check_items(orders, draft, aoi.geojson() if aoi else None)
+    warnings = [*(aoi.warnings if aoi else []), *await _check_items(orders, draft, aoi)]
     now = orders.now()
     order_id = f"ord-{now:%Y%m%d}-{secrets.token_hex(5)}"
     aoi_model = GeoJSONGeometry.model_validate(aoi.geojson()) if aoi else None
@@ -129,6 +150,7 @@ async def place(orders: Orders, principal: Principal, draft: ProductOrderDraft) 
         "created_at": now.isoformat(),
         "status": "processing",
         "options": draft.model_dump(mode="json", exclude={"items"}),
+        "warnings": [w.as_dict() for w in warnings],
         "products": [
             {
                 **s.model_dump(mode="json", include={"product_id", "collection", "item_id"}),

@@ -14,7 +14,7 @@ from dinamis_orders.domain.acquisition import (
     constellation,
     quota_period,
 )
-from dinamis_orders.domain.aoi import Aoi, covered_share, parse_aoi
+from dinamis_orders.domain.aoi import Aoi, AoiWarning, covered_share, request_aoi
 from dinamis_orders.domain.quota import quota_id
 from dinamis_orders.service import membership
 from dinamis_orders.service.context import Orders
@@ -64,7 +64,7 @@ async def pending_overlap(
 async def quote(orders: Orders, principal: Principal, draft: RequestDraft) -> dict:
     """Area, quota impact, co-financing needed and overlap warnings, before submitting."""
     await membership.require_member(orders, principal, staff_ok=False)
-    aoi = parse_aoi(draft.aoi, draft.sensor_family, orders.settings.max_request_km2)
+    aoi = request_aoi(draft.aoi, draft.sensor_family, orders.settings.max_request_km2)
     org = await orders.organisation(principal.member_organisation)
     period = quota_period(draft, orders.now())
     balance = await orders.ledger.balance(
@@ -76,14 +76,21 @@ async def quote(orders: Orders, principal: Principal, draft: RequestDraft) -> di
     warnings = list(aoi.warnings)
     if catalogue["share"]:
         warnings.append(
-            f"{catalogue['share']:.0%} de la zone déjà couverte par le catalogue"
-            " / of the AOI already in the catalogue"
+            AoiWarning(
+                "catalogue-overlap",
+                f"{catalogue['share']:.0%} de la zone déjà couverte par le catalogue",
+                f"{catalogue['share']:.0%} of the AOI already in the catalogue",
+            )
         )
     for other in pending:
         warnings.append(
-            f"{other['share']:.0%} de la zone déjà demandée"
-            f" ({other['request_id'] or 'autre organisme'}, {other['status']})"
-            " / of the AOI already requested"
+            AoiWarning(
+                "request-overlap",
+                f"{other['share']:.0%} de la zone déjà demandée"
+                f" ({other['request_id'] or 'autre organisme'}, {other['status']})",
+                f"{other['share']:.0%} of the AOI already requested"
+                f" ({other['request_id'] or 'another organisation'}, {other['status']})",
+            )
         )
     category = org.category if org else None
     return {
@@ -100,5 +107,5 @@ async def quote(orders: Orders, principal: Principal, draft: RequestDraft) -> di
         if shortfall and category
         else None,
         "overlaps": {"catalogue": catalogue, "requests": pending},
-        "warnings": warnings,
+        "warnings": [w.as_dict() for w in warnings],
     }

@@ -7,7 +7,7 @@ import secrets
 
 from dinamis_orders.adapters.aggregates import ConcurrentUpdate
 from dinamis_orders.domain.acquisition import AcquisitionRequest, RequestDraft
-from dinamis_orders.domain.aoi import parse_aoi
+from dinamis_orders.domain.aoi import request_aoi
 from dinamis_orders.domain.quota import EntryKind, InsufficientQuota
 from dinamis_orders.domain.requests import Action, Actor, InvalidTransition, RequestState
 from dinamis_orders.service import cancellation, membership
@@ -25,7 +25,7 @@ THROUGH_THE_API = (Action.START_REVIEW, Action.REJECT, Action.CANCEL, Action.REQ
 
 async def submit(orders: Orders, principal: Principal, draft: RequestDraft) -> dict:
     await membership.require_member(orders, principal, staff_ok=False)
-    aoi = parse_aoi(draft.aoi, draft.sensor_family, orders.settings.max_request_km2)
+    aoi = request_aoi(draft.aoi, draft.sensor_family, orders.settings.max_request_km2)
     now = orders.now()
     request_id = f"req-{now:%Y}-{secrets.token_hex(5)}"
     return view(await orders.requests.save(AcquisitionRequest.submit(request_id, principal, draft, aoi, now)))
