@@ -11,7 +11,7 @@ import pytest
 
 from dinamis_shared.auth import ensure_local_signing_key
 from dinamis_shared.events import RequestUpdatedV1
-from dinamis_testkit.testing import start_service, stop_service
+from dinamis_testkit.testing import running_services
 from dinamis_testkit.watch import EventWatcher
 from tests.integration.orders_api import Caller, new_member_org, orders_api, square, tasking
 from tests.ports import free_ports
@@ -32,18 +32,9 @@ def services(tmp_path_factory):
         "DINAMIS_SUPPLIER_ACQUISITION_DELAY_S": "0",
         "DINAMIS_SUPPLIER_HTTP_PORT": str(SUPPLIER),
     }
-    procs = [
-        start_service(name, port, logs, env=env)
-        for name, port in (
-            ("supplier-sim", SUPPLIER),
-            ("ingest", INGEST),
-            ("catalog", CATALOG),
-            ("orders", ORDERS),
-        )
-    ]
-    yield key
-    for proc in reversed(procs):
-        stop_service(proc)
+    services = (("supplier-sim", SUPPLIER), ("ingest", INGEST), ("catalog", CATALOG), ("orders", ORDERS))
+    with running_services(services, logs, env):
+        yield key
 
 
 async def test_request_to_fulfilled_acquisition(services, settings):

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from dinamis_shared.settings import ServiceSettings
-from dinamis_testkit.testing import start_service, stop_service
+from dinamis_testkit.testing import running_services
 from tests.integration.orders_api import Caller, new_member_org, orders_api, uid
 from tests.integration.scenes import ingest_scene
 from tests.ports import free_ports
@@ -40,13 +40,8 @@ def stack_services(tmp_path_factory, keyfile):
         "DINAMIS_CATALOG_UPLOAD_MAX_OBJECTS": "3",
         "DINAMIS_ORDERS_CATALOG_URL": API,
     }
-    procs = [
-        start_service(name, port, logs, env=env)
-        for name, port in (("orders", ORDERS), ("catalog", CATALOG), ("ingest", INGEST))
-    ]
-    yield
-    for proc in procs:
-        stop_service(proc)
+    with running_services((("orders", ORDERS), ("catalog", CATALOG), ("ingest", INGEST)), logs, env):
+        yield
 
 
 @pytest.fixture(autouse=True)

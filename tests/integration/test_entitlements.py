@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from dinamis_testkit.testing import start_service, stop_service
+from dinamis_testkit.testing import running_services
 from tests.integration.identity import keycloak_url, new_user, password_token
 from tests.integration.orders_api import (
     Caller,
@@ -45,18 +45,9 @@ def services(tmp_path_factory, keyfile):
         "DINAMIS_NOTIFY_MONGO_DATABASE": f"notify_entitlements_{uid('db')}".replace("-", "_"),
         "DINAMIS_NOTIFY_SSE_HEARTBEAT_S": "1",
     }
-    procs = [
-        start_service(name, port, logs, env=env)
-        for name, port in (
-            ("orders", ORDERS),
-            ("delivery", DELIVERY),
-            ("notify", NOTIFY),
-            ("catalog", CATALOG),
-        )
-    ]
-    yield
-    for proc in reversed(procs):
-        stop_service(proc)
+    services = (("orders", ORDERS), ("delivery", DELIVERY), ("notify", NOTIFY), ("catalog", CATALOG))
+    with running_services(services, logs, env):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from dinamis_shared.signing import signature
-from dinamis_testkit.testing import start_service, stop_service
+from dinamis_testkit.testing import running_services, start_service, stop_service
 from tests.integration.orders_api import (
     Caller,
     application,
@@ -74,14 +74,11 @@ def services(tmp_path_factory, keyfile):
         "DINAMIS_SUPPLIER_ACQUISITION_DELAY_S": str(ACQUISITION_DELAY_S),
         "DINAMIS_SUPPLIER_HTTP_PORT": str(SUPPLIER),
     }
-    procs = [
-        start_service("supplier-sim", SUPPLIER, logs, env=env),
-        start_service("orders", ORDERS, logs, env=env),
-    ]
-    yield
-    for proc in reversed(procs):
-        stop_service(proc)
-    gate.shutdown()
+    try:
+        with running_services((("supplier-sim", SUPPLIER), ("orders", ORDERS)), logs, env):
+            yield
+    finally:
+        gate.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import pytest
 from dinamis_shared import clients
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import DeliveryRequestedV1, ProductReadyV1, UserChangedV1
-from dinamis_testkit.testing import start_service, stop_service
+from dinamis_testkit.testing import running_services
 from dinamis_testkit.watch import EventWatcher
 from tests.integration.identity import keycloak_url
 from tests.integration.orders_api import Caller, new_member_org, orders_api, square, uid
@@ -47,20 +47,15 @@ def services(tmp_path_factory, keyfile):
         "DINAMIS_DELIVERY_WORK_DIR": str(logs / "work"),
         "DINAMIS_NOTIFY_MONGO_DATABASE": NOTIFY_DB,
     }
-    procs = []
-    try:
-        for name, port in (
-            ("orders", ORDERS),
-            ("catalog", CATALOG),
-            ("ingest", INGEST),
-            ("delivery", DELIVERY),
-            ("notify", NOTIFY),
-        ):
-            procs.append(start_service(name, port, logs, env=env))
+    services = (
+        ("orders", ORDERS),
+        ("catalog", CATALOG),
+        ("ingest", INGEST),
+        ("delivery", DELIVERY),
+        ("notify", NOTIFY),
+    )
+    with running_services(services, logs, env):
         yield
-    finally:
-        for proc in reversed(procs):
-            stop_service(proc)
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,11 @@ consume are not subscribed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import httpx
@@ -101,6 +103,23 @@ def start_service(
             proc.kill()
             raise RuntimeError(f"dinamis-{name} did not become ready; see {log.name}")
         time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def running_services(
+    services: Iterable[tuple[str, int]], log_dir: Path, env: dict[str, str] | None = None
+) -> Iterator[list[subprocess.Popen]]:
+    """Start each `(name, port)` in turn; stop them all, last first, on the way out — the
+    ones already running too when a later one fails to start (no process left behind
+    holding a port the next run picks again)."""
+    procs: list[subprocess.Popen] = []
+    try:
+        for name, port in services:
+            procs.append(start_service(name, port, log_dir, env=env))
+        yield procs
+    finally:
+        for proc in reversed(procs):
+            stop_service(proc)
 
 
 def stop_service(proc: subprocess.Popen) -> None:
