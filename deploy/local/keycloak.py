@@ -37,7 +37,9 @@ def base() -> str:
 
 
 def development() -> bool:
-    return os.environ.get("DINAMIS_ENVIRONMENT", "development") != "production"
+    """Only when said so (stack.env does): elsewhere the realm gets no development client
+    and no development secret, like the services' own default."""
+    return os.environ.get("DINAMIS_ENVIRONMENT", "production") in ("development", "test")
 
 
 def _retrying(method: str, url: str, **kwargs: object) -> httpx.Response:

@@ -97,12 +97,12 @@ async def wait_for_entry(settings, user_id: str, check, wait_s: float = 60) -> d
         await asyncio.sleep(0.3)
 
 
-async def publish(settings, event) -> None:
+async def publish(settings, event, event_id: str | None = None) -> None:
     """As the holder of a principal allowed to write on the topic (a leaked credential)."""
     broker = make_broker(settings)
     await broker.connect()
     try:
-        await EventPublisher(broker, "/forger").publish(event)
+        await EventPublisher(broker, "/forger").publish(event, event_id=event_id)
     finally:
         await broker.stop()
 
@@ -114,7 +114,7 @@ async def test_only_service_clients_may_ask_and_only_issued_events_are_confirmed
         await watcher.wait(lambda: watcher.events(UserChangedV1, member.user), 30)
     (_, headers, _, value), *_ = [r for r in watcher.records if r[2] == member.user.encode()]
     real = {"id": headers["ce_id"], "type": headers["ce_type"], "data": json.loads(value)}
-    delivery = {"Authorization": f"Bearer {service_token('delivery')}"}
+    notify = {"Authorization": f"Bearer {service_token('notify')}"}
 
     assert httpx.post(VERIFY, json=real).status_code == 401
     r = httpx.post(VERIFY, json=real, headers=member.headers)  # a user, even a member: no
@@ -122,7 +122,11 @@ async def test_only_service_clients_may_ask_and_only_issued_events_are_confirmed
     r = httpx.post(VERIFY, json=real, headers={"Authorization": f"Bearer {service_token('ingest')}"})
     assert r.status_code == 403 and r.json()["code"] == "not-a-service", r.text  # not a consumer of these
 
-    r = httpx.post(VERIFY, json=real, headers=delivery)
+    # Delivery consumes `delivery-requested` only: it may not ask about the directory.
+    r = httpx.post(VERIFY, json=real, headers={"Authorization": f"Bearer {service_token('delivery')}"})
+    assert r.status_code == 403 and r.json()["code"] == "not-a-consumer", r.text
+
+    r = httpx.post(VERIFY, json=real, headers=notify)
     assert r.status_code == 200 and r.json() == {"issued": True, "id": real["id"]}, r.text
     tampered = [
         {**real, "data": {**real["data"], "email": "attaquant@exemple.com"}},
@@ -132,7 +136,7 @@ async def test_only_service_clients_may_ask_and_only_issued_events_are_confirmed
         {**real, "data": {**real["data"], "user_id": uid("usr")}},
     ]
     for body in tampered:
-        r = httpx.post(VERIFY, json=body, headers=delivery)
+        r = httpx.post(VERIFY, json=body, headers=notify)
         assert r.status_code == 404 and r.json()["code"] == "not-issued", (body, r.text)
         assert r.headers["content-type"].startswith("application/problem+json")
 
@@ -196,12 +200,15 @@ async def test_delivery_builds_what_orders_issued_and_dead_letters_a_forged_requ
         (requested,) = await watcher.wait(lambda: watcher.events(DeliveryRequestedV1, order_id), 30)
         await watcher.wait(lambda: watcher.events(ProductReadyV1, order_id), 120)
 
-        # The same request under an order id orders never issued: dead-lettered, not built.
-        forged = requested.model_copy(update={"order_id": f"ord-{uuid.uuid4().hex[:10]}"})
-        assert isinstance(forged, DeliveryRequestedV1)
-        await publish(settings, forged)
-        (letter,) = await watcher.wait(
-            lambda: watcher.dead_letters(DeliveryRequestedV1.topic(), forged.order_id), 60
-        )
-    assert letter["dlq_error_code"] == "not-issued", letter
-    assert watcher.events(ProductReadyV1, forged.order_id) == []
+        # The same request under an order id orders never issued — with a new event id, and
+        # with the genuine request's own id (already confirmed once): dead-lettered, not built.
+        topic = DeliveryRequestedV1.topic()
+        key = order_id.encode()
+        (genuine_id,) = [h["ce_id"] for t, h, k, _ in watcher.records if t == topic and k == key]
+        for event_id in (None, genuine_id):
+            forged = requested.model_copy(update={"order_id": f"ord-{uuid.uuid4().hex[:10]}"})
+            assert isinstance(forged, DeliveryRequestedV1)
+            await publish(settings, forged, event_id)
+            (letter,) = await watcher.wait(lambda f=forged: watcher.dead_letters(topic, f.order_id), 60)
+            assert letter["dlq_error_code"] == "not-issued", letter
+            assert watcher.events(ProductReadyV1, forged.order_id) == []

@@ -10,7 +10,7 @@ its outbox holds this event — same id, same type, same data. Orders keeps ever
 it emits in the revision that implied it (`adapters/aggregates.py`), so the answer
 comes from its records, not from anything the record on the bus says about itself.
 
-- 200: issued; the consumer goes on (the answer is cached by event id);
+- 200: issued; the consumer goes on (the answer is cached by id, type and data);
 - 404 `not-issued`: `NotIssued`, permanent: the record is dead-lettered with that code
   and nothing is built, stored or sent;
 - orders unreachable or failing: an outage, retried for as long as it lasts.
@@ -23,6 +23,8 @@ client at the identity provider (`ServiceTokens`: `service-<name>` and its secre
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -138,13 +140,18 @@ class IssuedEvents:
     async def confirm(self, envelope: Envelope) -> None:
         """Returns if the producer issued this event; raises `NotIssued` if it did not,
         `Unavailable` if it cannot tell now."""
-        if not self.applies(type(envelope.event)) or envelope.id in self._confirmed:
+        if not self.applies(type(envelope.event)):
             return
         body: dict[str, Any] = {
             "id": envelope.id,
             "type": envelope.type,
             "data": envelope.event.model_dump(mode="json"),
         }
+        # Cached by what was confirmed, not by id alone: a forged record reusing a genuine
+        # event's id with other data is asked about again (and refused).
+        key = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        if key in self._confirmed:
+            return
         for attempt in range(2):
             headers = {"Authorization": f"Bearer {await self.tokens.bearer()}"}
             try:
@@ -156,7 +163,13 @@ class IssuedEvents:
                 continue
             break
         if response.status_code == 200:
-            self._confirmed[envelope.id] = None
+            try:
+                answer = response.json()
+            except ValueError:
+                answer = None
+            if answer != {"issued": True, "id": envelope.id}:  # not orders' answer: never a yes
+                raise RuntimeError(f"unexpected answer to an event verification: {response.text[:300]}")
+            self._confirmed[key] = None
             while len(self._confirmed) > self.cache_size:
                 self._confirmed.popitem(last=False)
             return

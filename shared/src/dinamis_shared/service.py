@@ -26,6 +26,7 @@ from fastapi import APIRouter, FastAPI, Request
 from faststream.kafka import KafkaBroker
 from minio import Minio
 from pymongo import AsyncMongoClient
+from starlette.middleware import Middleware
 
 from dinamis_shared import clients
 from dinamis_shared.bus import EventHandler, EventPublisher, make_broker, subscribe
@@ -164,6 +165,14 @@ async def _start_broker(resources: Resources) -> None:
                 await resources.broker.stop()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
+
+
+def add_checked_middleware(app: FastAPI, cls: Any, **options: Any) -> None:
+    """Add a service's own request middleware inside the platform's: after the body-size
+    guard (bodies are bounded and authenticated first) and the edge validator (NUL,
+    NaN/Infinity and malformed JSON get its one answer), before the routes."""
+    edge = next(i for i, m in enumerate(app.user_middleware) if m.cls is EdgeValidator)
+    app.user_middleware.insert(edge + 1, Middleware(cls, **options))
 
 
 def create_service_app(definition: ServiceDefinition[Any]) -> FastAPI:

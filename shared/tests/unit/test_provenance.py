@@ -118,6 +118,11 @@ async def test_an_issued_event_is_confirmed_once_then_cached() -> None:
     await check.confirm(real)
     await check.confirm(real)
     assert len(orders.calls) == 1 and orders.calls[0]["auth"] == "Bearer t1"
+    # The cache holds what was confirmed, not the id: the same id with other data is asked
+    # about again, and refused.
+    with pytest.raises(NotIssued):
+        await check.confirm(envelope(USER_CHANGED.model_copy(update={"revision": 999999})))
+    assert len(orders.calls) == 2
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,6 @@ from fastapi import FastAPI
 from stac_fastapi.pgstac.app import instantiate_api
 from stac_fastapi.pgstac.config import Settings as StacSettings
 from stac_fastapi.pgstac.models.extensions import Extensions
-from starlette.middleware import Middleware
 
 from dinamis_catalog.bootstrap import CatalogContainer, bootstrap_catalog, start_catalog, stop_catalog
 from dinamis_catalog.entrypoints import previews, signing
@@ -29,9 +28,8 @@ from dinamis_catalog.entrypoints.stac_api import (
 from dinamis_catalog.settings import CatalogSettings
 from dinamis_shared.bus import EventHandler
 from dinamis_shared.events import Event, SceneIngestedV1
-from dinamis_shared.guard import RequestGuard
 from dinamis_shared.health import Dependency
-from dinamis_shared.service import ServiceDefinition, create_service_app, run
+from dinamis_shared.service import ServiceDefinition, add_checked_middleware, create_service_app, run
 
 __all__ = ["CatalogSettings", "create_app", "main"]
 
@@ -88,9 +86,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
     install_stac_problems(app)
     advertise_login(app, settings)
     with_problem_openapi(app, validation_status="400")
-    # Inside the body-size guard: a search body is read only once its size is known to be bounded.
-    guard = next(i for i, m in enumerate(app.user_middleware) if m.cls is RequestGuard)
-    app.user_middleware.insert(guard + 1, Middleware(SearchBodyCheck))
+    add_checked_middleware(app, SearchBodyCheck)
     return app
 
 

@@ -37,8 +37,11 @@ class OrdersSettings(ServiceSettings):
     # Publish the outbox from this replica (off: another replica relays; tests of crashes).
     outbox_relay: bool = True
     # The identity provider's clients (`azp`) of the services that may ask whether an
-    # event was issued here (`POST /v1/internal/events/verify`): the consumers of orders' events.
-    event_verifiers: list[str] = Field(default_factory=lambda: ["service-delivery", "service-notify"])
+    # event was issued here (`POST /v1/internal/events/verify`), each with the event
+    # names it may ask about ("*": all of orders' events): the consumers of those events.
+    event_verifiers: dict[str, list[str]] = Field(
+        default_factory=lambda: {"service-delivery": ["delivery-requested"], "service-notify": ["*"]}
+    )
     # Days after the acquisition window's end before an unfinished request expires.
     expiry_grace_days: int = 15
     # Seconds between periodic passes (membership expiry, supplier orders, request expiry).
@@ -48,4 +51,12 @@ class OrdersSettings(ServiceSettings):
     def _refuse_dev_supplier_key(self) -> OrdersSettings:
         if self.environment == "production" and self.supplier_api_key.get_secret_value() == DEV_SUPPLIER_KEY:
             raise ValueError("unsafe settings in production: supplier_api_key is the development key")
+        return self
+
+    @model_validator(mode="after")
+    def _verifiers_are_service_clients(self) -> OrdersSettings:
+        # Only confidential service clients: never a user-facing client (portal, gdal).
+        odd = [c for c in self.event_verifiers if not c.startswith("service-")]
+        if odd:
+            raise ValueError(f"event_verifiers must be service clients (service-<name>), not {odd}")
         return self

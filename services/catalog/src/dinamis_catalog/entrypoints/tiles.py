@@ -88,6 +88,7 @@ from dinamis_catalog.tiles_bootstrap import tiles_container
 from dinamis_shared.auth import authenticated_principal, current_principal
 from dinamis_shared.errors import DinamisError
 from dinamis_shared.health import dinamis_error_response, prefers_english, problem_response
+from dinamis_shared.service import add_checked_middleware
 
 log = logging.getLogger(__name__)
 
@@ -987,7 +988,7 @@ def mount_tiles(app: FastAPI, settings: TilesSettings) -> SearchTilerFactory:
         tags=["tiles"],
     )
     install_tiler_errors(app)
-    app.add_middleware(RegisterBodyLimit, max_bytes=settings.tiles_register_max_bytes)
+    add_checked_middleware(app, RegisterBodyLimit, max_bytes=settings.tiles_register_max_bytes)
     return tiler
 
 

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from dinamis_ingest.bootstrap import container
+from dinamis_shared.edge import check_json
 from dinamis_shared.events import SceneAcquiredV1
 from dinamis_shared.health import problem_response
 from dinamis_shared.signing import MAX_SKEW_S, verify
@@ -89,6 +90,10 @@ async def push_delivery(
     signed = verify(key, x_dinamis_timestamp, x_dinamis_signature, body)
     if secret is None or not signed:
         return _unauthenticated()
+    # Read whatever the Content-Type says, so checked here with the edge's one JSON check
+    # (NUL bytes, non-finite numbers), which only sees bodies labelled JSON.
+    if (refused := check_json(body)) is not None:
+        return refused.response(request.headers.get("accept-language", ""))
     try:
         event = SceneAcquiredV1.model_validate_json(body)
     except ValidationError as exc:

@@ -84,6 +84,9 @@ class AggregateStore:
         self.view = db[name]
         # Revision ids whose events await the relay: a small collection read by `_id` only.
         self.outbox = db[f"{name}_outbox"]
+        # Event id -> (aggregate, revision) of every published event, written by the relay
+        # before it publishes one (read by `_id` only: `emitted`).
+        self.events = db[f"{name}_events"]
         self.wakeup: asyncio.Event | None = None  # set by the relay to be woken after writes
 
     async def create_indexes(self, view_indexes: Sequence[Sequence[tuple[str, int]]] = ()) -> None:
@@ -122,25 +125,20 @@ class AggregateStore:
             k: json.loads(v) if k in self.json_fields and isinstance(v, str) else v for k, v in stored.items()
         }
 
-    async def emitted(
-        self, aggregate_id: str, event_id: str, rev_hint: int | None = None, max_scan: int = 1000
-    ) -> dict | None:
+    async def emitted(self, aggregate_id: str, event_id: str) -> dict | None:
         """The outbox entry (`id`, `type`, `payload`) of event `event_id` of this
-        aggregate, or None if no revision of it emitted that event. Probes the hinted
-        revision first, then the revisions from the latest down (by `_id` only)."""
-        latest = await self.get(aggregate_id)
-        if latest is None:
+        aggregate, or None if it did not emit that event. Two `_id` lookups: the relay
+        records where each event id lives before publishing it, so an event that was
+        never published here (forged) costs one miss, whatever the aggregate's history."""
+        where = await self.events.find_one({"_id": event_id})
+        if where is None or where.get("aggregate_id") != aggregate_id:
             return None
-        revs = [r for r in range(latest["rev"], max(0, latest["rev"] - max_scan), -1) if r != rev_hint]
-        if rev_hint is not None and 1 <= rev_hint <= latest["rev"]:
-            revs.insert(0, rev_hint)
-        for rev in revs:
-            doc = await self.revisions.find_one(
-                {"_id": self.revision_id(aggregate_id, rev)}, projection={"outbox": 1}
-            )
-            for entry in (doc or {}).get("outbox", []):
-                if entry.get("id") == event_id:
-                    return dict(entry)
+        doc = await self.revisions.find_one(
+            {"_id": self.revision_id(aggregate_id, int(where["rev"]))}, projection={"outbox": 1}
+        )
+        for entry in (doc or {}).get("outbox", []):
+            if entry.get("id") == event_id:
+                return dict(entry)
         return None
 
     async def require(self, aggregate_id: str, what: str = "objet") -> dict:
@@ -299,6 +297,13 @@ class OutboxRelay:
                 for entry in doc["outbox"]:
                     model = BY_CE_TYPE[entry["type"]]
                     event = model.model_validate_json(entry["payload"])
+                    # Where this event id lives, before anyone can see the event: consumers
+                    # that ask whether orders issued it are answered with one lookup.
+                    await store.events.update_one(
+                        {"_id": entry["id"]},
+                        {"$set": {"aggregate_id": doc["aggregate_id"], "rev": doc["rev"]}},
+                        upsert=True,
+                    )
                     await self.publisher.publish(event, event_id=entry["id"])
                     RELAYED.labels(store.name).inc()
                     published += 1

@@ -9,8 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dinamis_orders.entrypoints.deps import ContainerDep
 from dinamis_orders.service.provenance import was_issued
-from dinamis_shared.auth import AuthenticatedService, Forbidden
+from dinamis_shared.auth import LOCAL_ISSUER, AuthenticatedService, Forbidden
 from dinamis_shared.provenance import NotIssued
+from dinamis_shared.topics import BY_CE_TYPE
 
 router = APIRouter(prefix="/v1/internal", tags=["internal"])
 
@@ -31,11 +32,20 @@ async def verify_event(body: EventToVerify, caller: AuthenticatedService, contai
     `not-issued` if not. Only the consumers' own service clients may ask
     (`event_verifiers`, tokens of the configured identity provider): anyone else 403."""
     settings = container.settings
-    if caller.issuer != settings.auth_issuer or caller.client_id not in settings.event_verifiers:
+    # A service token of the configured identity provider, never of the local development key.
+    allowed = settings.event_verifiers.get(caller.client_id or "") if caller.issuer != LOCAL_ISSUER else None
+    if caller.issuer != settings.auth_issuer or allowed is None:
         raise Forbidden(
             "only the platform's services may verify events",
             code="not-a-service",
             message_fr="réservé aux services de la plateforme",
+        )
+    model = BY_CE_TYPE.get(body.type)
+    if "*" not in allowed and (model is None or model.EVENT not in allowed):
+        raise Forbidden(
+            f"{caller.client_id} may not verify {body.type} events",
+            code="not-a-consumer",
+            message_fr=f"{caller.client_id} ne peut pas vérifier les événements {body.type}",
         )
     stores = {
         "order_id": container.stores.product_orders,

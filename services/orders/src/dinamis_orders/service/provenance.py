@@ -12,7 +12,7 @@ from dinamis_shared.topics import BY_CE_TYPE
 
 
 class EmittedEvents(Protocol):
-    async def emitted(self, aggregate_id: str, event_id: str, rev_hint: int | None = None) -> dict | None: ...
+    async def emitted(self, aggregate_id: str, event_id: str) -> dict | None: ...
 
 
 async def was_issued(
@@ -27,10 +27,7 @@ async def was_issued(
     aggregate_id = data.get(model.AGGREGATE)
     if not isinstance(aggregate_id, str):
         return False
-    hint = data.get("revision")
-    entry = await stores[model.AGGREGATE].emitted(
-        aggregate_id, event_id, hint if isinstance(hint, int) else None
-    )
+    entry = await stores[model.AGGREGATE].emitted(aggregate_id, event_id)
     if entry is None or entry.get("type") != ce_type:
         return False
     try:  # compared as the event model reads them (field order, number and date formats)
