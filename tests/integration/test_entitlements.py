@@ -23,8 +23,9 @@ from tests.integration.orders_api import (
     orders_api,
     uid,
 )
+from tests.ports import free_ports
 
-ORDERS, DELIVERY, NOTIFY, CATALOG = 18631, 18632, 18633, 18634
+ORDERS, DELIVERY, NOTIFY, CATALOG = free_ports(4)
 API = orders_api(ORDERS)
 TTL_S = 5.0  # the entitlements cache of the other services (auth_entitlements_ttl_s)
 
