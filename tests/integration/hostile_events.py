@@ -81,8 +81,9 @@ def _other_type(model: type[Event], headers: Headers) -> Headers:
 
 
 def _mismatched_key(model: type[Event], key: str) -> Record:
-    _, value, headers = valid(model, key)
-    return (key + "-other").encode(), value, headers
+    """Keyed `key`, about another aggregate (per-aggregate ordering would break)."""
+    _, value, headers = valid(model, key + "-other")
+    return key.encode(), value, headers
 
 
 @dataclass(frozen=True)
