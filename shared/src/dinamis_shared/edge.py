@@ -9,6 +9,9 @@
   a body that is not UTF-8.
 - **Non-finite numbers.** Python's `json` reads `NaN`, `Infinity` and `-Infinity`
   (and `1e400` as infinity), which JSON does not have: a 400 `non-finite-number`.
+- **Credentials given twice.** Two `Authorization` (or `access-key`, `secret-key`)
+  headers: which one counts would depend on who reads them (a proxy may check the last
+  one, the service reads the first), so the request is a 400 `duplicate-header`.
 - **Invalid JSON.** A JSON body (`application/json`, `application/*+json`, or no
   `Content-Type`, which FastAPI reads as JSON) that does not parse: a 400
   `invalid-json`.
@@ -38,6 +41,9 @@ from dinamis_shared.health import prefers_english, problem_response
 INVALID_CHARACTER = "invalid-character"
 NON_FINITE_NUMBER = "non-finite-number"
 INVALID_JSON = "invalid-json"
+DUPLICATE_HEADER = "duplicate-header"
+# Credentials: said once, or the request is ambiguous.
+SINGLE_HEADERS = frozenset({b"authorization", b"access-key", b"secret-key"})
 
 _WHERE = {
     "path": ("le chemin", "the path"),
@@ -61,6 +67,7 @@ class EdgeProblem(Exception):
             INVALID_CHARACTER: "Invalid character",
             NON_FINITE_NUMBER: "Non-finite number",
             INVALID_JSON: "Invalid JSON",
+            DUPLICATE_HEADER: "Duplicate header",
         }.get(self.code, "Bad request")
         return problem_response(400, title, detail, self.code, location=self.where)
 
@@ -86,7 +93,8 @@ def _unencodable(where: str) -> EdgeProblem:
 
 
 def check_target(scope: Scope) -> EdgeProblem | None:
-    """NUL in the path, query string or a header value (raw or percent-encoded)."""
+    """NUL in the path, query string or a header value (raw or percent-encoded);
+    credentials given twice."""
     path = scope.get("path", "")
     raw_path = scope.get("raw_path") or b""
     if "\x00" in path or b"\x00" in unquote_to_bytes(raw_path):
@@ -94,9 +102,21 @@ def check_target(scope: Scope) -> EdgeProblem | None:
     query: bytes = scope.get("query_string", b"")
     if b"\x00" in query or b"\x00" in unquote_to_bytes(query):
         return nul_in("query")
+    seen: set[bytes] = set()
     for name, value in scope.get("headers", ()):
         if b"\x00" in value or b"\x00" in name:
             return nul_in("header")
+        lowered = name.lower()
+        if lowered in SINGLE_HEADERS:
+            if lowered in seen:
+                shown = lowered.decode("latin-1")
+                return EdgeProblem(
+                    DUPLICATE_HEADER,
+                    "header",
+                    f"en-tête {shown} donné plusieurs fois",
+                    f"header {shown} given more than once",
+                )
+            seen.add(lowered)
     return None
 
 

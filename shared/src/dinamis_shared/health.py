@@ -25,6 +25,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dinamis_shared.errors import DinamisError, is_outage
 
@@ -206,8 +207,31 @@ def install_catch_all_handler(app: FastAPI) -> None:
         return internal_error_response()
 
 
+# The router's own refusals (no route, wrong method), as problems like every other error.
+HTTP_PROBLEMS: dict[int, tuple[str, str, str, str]] = {
+    404: ("not-found", "Not found", "Ressource introuvable", "no such resource"),
+    405: ("method-not-allowed", "Method not allowed", "Méthode non permise ici", "method not allowed here"),
+}
+
+
+def http_error_response(exc: StarletteHTTPException, accept_language: str = "") -> JSONResponse:
+    """A Starlette HTTPException (unknown route, wrong method...) as a problem."""
+    code, title, fr, en = HTTP_PROBLEMS.get(
+        exc.status_code, ("http-error", "HTTP error", str(exc.detail), str(exc.detail))
+    )
+    detail = en if prefers_english(accept_language) else f"{fr} / {en}"
+    response = problem_response(exc.status_code, title, detail, code)
+    for name, value in (exc.headers or {}).items():  # `Allow` of a 405
+        response.headers[name] = value
+    return response
+
+
 def _install_generic_handlers(app: FastAPI) -> None:
     install_catch_all_handler(app)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return http_error_response(exc, request.headers.get("accept-language", ""))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

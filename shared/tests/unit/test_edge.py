@@ -174,6 +174,38 @@ def test_nul_in_a_header_value_and_raw_in_the_path():
     )
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("Authorization", "Bearer good"), ("Authorization", "Bearer other")],
+        [("authorization", "Bearer good"), ("Authorization", "Bearer good")],
+        [("access-key", "a"), ("secret-key", "s"), ("Access-Key", "b")],
+        [("access-key", "a"), ("secret-key", "s"), ("secret-key", "t")],
+    ],
+)
+async def test_credentials_given_twice_are_refused(http, headers):
+    """Which of two credentials counts would depend on who reads them: neither does."""
+    answer = await http.post(
+        "/v1/things/t1", json={"x": 1}, headers=[*headers, ("Content-Type", "application/json")]
+    )
+    assert_problem(answer, "duplicate-header", "header")
+    assert Seen.bodies == []
+    # Other headers may repeat (Accept, cookies...).
+    answer = await http.get("/v1/search", headers=[("Accept", "application/json"), ("Accept", "*/*")])
+    assert answer.status_code == 200
+
+
+async def test_unknown_routes_and_methods_are_problems(http):
+    answer = await http.get("/v1/nope")
+    assert (answer.status_code, answer.headers["content-type"]) == (404, "application/problem+json")
+    assert answer.json()["code"] == "not-found" and answer.json()["detail"].startswith(
+        "Ressource introuvable"
+    )
+    answer = await http.delete("/v1/search", headers={"Accept-Language": "en"})
+    assert (answer.status_code, answer.json()["code"]) == (405, "method-not-allowed")
+    assert answer.json()["detail"] == "method not allowed here" and answer.headers["allow"] == "GET"
+
+
 def test_valid_json_passes_even_with_escapes():
     assert check_json(b'{"t": "\\u00e9t\\u00e9 \\ud83d\\ude00", "n": [1.5, -2, 1e300]}') is None
     assert check_json(json.dumps({"t": "é\\u0000 literal backslash"}).encode()) is None
