@@ -25,6 +25,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dinamis_shared.errors import DinamisError, is_outage
 
@@ -206,8 +207,30 @@ def install_catch_all_handler(app: FastAPI) -> None:
         return internal_error_response()
 
 
+# Starlette's own refusals (no route: 404; a route without that method: 405; a body it
+# cannot parse: 400), as problems like every other error.
+HTTP_REFUSALS = {
+    400: ("Bad request", "bad-request", "Requête invalide", "bad request"),
+    404: ("Not found", "not-found", "Aucune ressource à cette adresse", "no resource at this address"),
+    405: ("Method not allowed", "method-not-allowed", "Méthode non permise ici", "method not allowed here"),
+}
+
+
+def install_http_refusal_handler(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_refusal(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        status = exc.status_code if 400 <= exc.status_code < 600 else 400
+        title, code, fr, en = HTTP_REFUSALS.get(status, ("Refused", "refused", "Requête refusée", "refused"))
+        english = prefers_english(request.headers.get("accept-language", ""))
+        response = problem_response(status, title, en if english else f"{fr} ({en})", code)
+        for name, value in (exc.headers or {}).items():  # e.g. `Allow` on a 405
+            response.headers[name] = value
+        return response
+
+
 def _install_generic_handlers(app: FastAPI) -> None:
     install_catch_all_handler(app)
+    install_http_refusal_handler(app)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

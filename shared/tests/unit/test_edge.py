@@ -220,6 +220,18 @@ async def test_form_bodies_are_checked_for_nul(http):
     assert_problem(answer, "invalid-character", "body")
 
 
+async def test_unknown_routes_and_methods_are_problems_too(http):
+    """Found by the OpenAPI fuzz test: Starlette's own 404 and 405 were `{"detail": ...}`."""
+    answer = await http.delete("/v1/search", headers={"Accept-Language": "en"})
+    assert answer.status_code == 405 and answer.headers["allow"] == "GET"
+    assert answer.headers["content-type"] == "application/problem+json"
+    problem = answer.json()
+    assert problem["code"] == "method-not-allowed" and problem["detail"] == "method not allowed here"
+    answer = await http.get("/v1/nowhere")
+    assert answer.status_code == 404 and answer.json()["code"] == "not-found"
+    assert answer.json()["detail"].startswith("Aucune ressource")
+
+
 async def test_openapi_documents_problem_responses(app):
     schema = app.openapi()
     problem = schema["components"]["schemas"]["Problem"]
