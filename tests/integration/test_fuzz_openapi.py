@@ -34,6 +34,7 @@ refuse every request with a 4xx (401 for anything well-formed), never a 5xx.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -76,6 +77,7 @@ class Stats:
     """What was sent and answered, per service (printed at the end, and checked)."""
 
     operations: dict[str, set[str]] = field(default_factory=dict)
+    documented: dict[str, set[str]] = field(default_factory=dict)  # in the OpenAPI, less EXCLUDED
     examples: Counter[str] = field(default_factory=Counter)
     statuses: dict[str, Counter[int]] = field(default_factory=dict)
     refusals: dict[str, Counter[str]] = field(default_factory=dict)  # 4xx problem codes
@@ -129,8 +131,6 @@ def services(tmp_path_factory, keyfile):
 
 @pytest.fixture(scope="module")
 async def world(services, settings) -> FuzzWorld:
-    import asyncio
-
     item = await announce_item(settings, BASE["catalog"])
     return await asyncio.to_thread(build_world, BASE, item)
 
@@ -141,7 +141,14 @@ def fuzzed_api(request, services, world):
     name = request.param
     print(f"\nfuzzing {name} ({BASE[name]}/openapi.json), seed {SEED}, {MAX_EXAMPLES} examples per operation")
     STATS.started[name] = time.monotonic()
-    return schemathesis.openapi.from_url(f"{BASE[name]}/openapi.json", config=config())
+    loaded = schemathesis.openapi.from_url(f"{BASE[name]}/openapi.json", config=config())
+    STATS.documented[name] = {
+        f"{name} {method.upper()} {path}"
+        for path, item in loaded.raw_schema["paths"].items()
+        for method in item
+        if method in ("get", "put", "post", "delete", "patch") and path not in EXCLUDED
+    }
+    return loaded
 
 
 @pytest.fixture(autouse=True)
@@ -286,4 +293,6 @@ def test_fuzz_summary():
     print(f"  total {sum(len(v) for v in STATS.operations.values())} operations, {total} requests")
     print(f"  excluded: {EXCLUDED}")
     assert set(STATS.operations) == set(SERVICES), STATS.operations.keys()
+    for svc in SERVICES:
+        assert STATS.operations[svc] == STATS.documented[svc], STATS.documented[svc] ^ STATS.operations[svc]
     assert not STATS.server_errors, "\n".join(STATS.server_errors)
