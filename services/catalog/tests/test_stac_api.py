@@ -110,6 +110,51 @@ def test_openapi_error_responses_are_problems():
     assert "Problem" in schema["components"]["schemas"]
 
 
+def test_openapi_documents_partial_objects_where_fields_apply():
+    """Found by the OpenAPI fuzz test: `?fields=...` leaves out required properties, so the
+    200 answer of an operation taking `fields` is documented without nested `required`."""
+    from dinamis_catalog.entrypoints.stac_api import document_fields
+
+    item = {"type": "object", "required": ["id", "geometry"], "properties": {"id": {"type": "string"}}}
+    schema = {
+        "components": {
+            "schemas": {
+                "Item": item,
+                "ItemCollection": {
+                    "type": "object",
+                    "required": ["type", "features"],
+                    "properties": {
+                        "features": {"type": "array", "items": {"$ref": "#/components/schemas/Item"}}
+                    },
+                },
+            }
+        },
+        "paths": {
+            path: {
+                "get": {
+                    "parameters": [{"name": name, "in": "query"}],
+                    "responses": {"200": {"content": {"application/geo+json": {"schema": {"$ref": ref}}}}},
+                }
+            }
+            for path, name, ref in (
+                ("/search", "fields", "#/components/schemas/ItemCollection"),
+                ("/collections/{c}/items/{i}", "x", "#/components/schemas/Item"),
+            )
+        },
+    }
+    document_fields(schema)
+    schemas = schema["components"]["schemas"]
+    answer = schema["paths"]["/search"]["get"]["responses"]["200"]["content"]["application/geo+json"]
+    assert answer["schema"] == {"$ref": "#/components/schemas/ItemCollectionFields"}
+    assert schemas["ItemCollectionFields"]["required"] == ["type", "features"]
+    assert schemas["ItemCollectionFields"]["properties"]["features"]["items"]["$ref"].endswith("/ItemPartial")
+    assert "required" not in schemas["ItemPartial"]
+    assert schemas["ItemPartial"]["properties"] == item["properties"]
+    single = schema["paths"]["/collections/{c}/items/{i}"]["get"]["responses"]["200"]
+    assert single["content"]["application/geo+json"]["schema"] == {"$ref": "#/components/schemas/Item"}
+    assert schemas["Item"]["required"] == ["id", "geometry"]
+
+
 def test_fields_rules():
     from dinamis_catalog.entrypoints.stac_api import DEFAULT_FIELDS, effective_fields, normalise_search
 

@@ -209,6 +209,7 @@ def install_catch_all_handler(app: FastAPI) -> None:
 
 # The router's own refusals (no route, wrong method), as problems like every other error.
 HTTP_PROBLEMS: dict[int, tuple[str, str, str, str]] = {
+    400: ("bad-request", "Bad request", "Requête invalide", "bad request"),
     404: ("not-found", "Not found", "Ressource introuvable", "no such resource"),
     405: ("method-not-allowed", "Method not allowed", "Méthode non permise ici", "method not allowed here"),
 }

@@ -624,12 +624,75 @@ def document_problems(schema: dict[str, Any], validation_status: str) -> dict[st
     return schema
 
 
+FIELDS_NOTE = (
+    "Avec `fields` (extension Fields), les objets ne portent que les champs demandés / with `fields` "
+    "(Fields extension), the objects carry only the fields asked for"
+)
+SCHEMA_REF = "#/components/schemas/"
+
+
+def _takes_fields(operation: dict[str, Any], schemas: dict[str, Any]) -> bool:
+    if any(p.get("name") == "fields" for p in operation.get("parameters", [])):
+        return True
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        ref = media.get("schema", {}).get("$ref", "")
+        if "fields" in schemas.get(ref.removeprefix(SCHEMA_REF), {}).get("properties", {}):
+            return True
+    return False
+
+
+def document_fields(schema: dict[str, Any]) -> dict[str, Any]:
+    """The Fields extension leaves out of each item (or collection) any property the
+    caller did not ask for, required ones too: the 200 answer of an operation that takes
+    `fields` is documented as `<Schema>Fields`, the same schema whose nested objects
+    require nothing (the types of what is there still hold)."""
+    schemas = schema.get("components", {}).get("schemas", {})
+
+    def partial(name: str, keep_required: bool) -> str:
+        new = f"{name}{'Fields' if keep_required else 'Partial'}"
+        if new not in schemas:
+            schemas[new] = {}  # taken, for schemas that refer to themselves
+            schemas[new] = strip(schemas[name], keep_required)
+        return new
+
+    def strip(node: Any, keep_required: bool = False) -> Any:
+        if isinstance(node, list):
+            return [strip(value) for value in node]
+        if not isinstance(node, dict):
+            return node
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key == "required" and isinstance(value, list) and not keep_required:
+                continue
+            if key == "$ref" and isinstance(value, str) and value.startswith(SCHEMA_REF):
+                out[key] = SCHEMA_REF + partial(value.removeprefix(SCHEMA_REF), keep_required=False)
+            elif key == "properties" and isinstance(value, dict):
+                out[key] = {name: strip(sub) for name, sub in value.items()}
+            else:
+                out[key] = strip(value)
+        return out
+
+    for operations in schema.get("paths", {}).values():
+        for method, operation in operations.items():
+            if method not in ("get", "post") or not isinstance(operation, dict):
+                continue
+            if not _takes_fields(operation, schemas):
+                continue
+            answer = operation.get("responses", {}).get("200", {})
+            for media in answer.get("content", {}).values():
+                ref = media.get("schema", {}).get("$ref", "")
+                if ref.startswith(SCHEMA_REF):
+                    media["schema"] = {"$ref": SCHEMA_REF + partial(ref.removeprefix(SCHEMA_REF), True)}
+                    answer["description"] = f"{answer.get('description', 'OK')}. {FIELDS_NOTE}"
+    return schema
+
+
 def with_problem_openapi(app: FastAPI, validation_status: str) -> None:
     generate: Callable[[], dict[str, Any]] = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems(generate(), validation_status)
+            app.openapi_schema = document_fields(document_problems(generate(), validation_status))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -493,7 +493,14 @@ class ArchiveReader(SimpleSTACReader):
         return image
 
     def _get_asset_info(self, asset: AssetType) -> AssetInfo:
-        info = super()._get_asset_info(asset)
+        try:
+            info = super()._get_asset_info(asset)
+        except ValueError as exc:  # the caller's asset: no name (`assets=`), `bands` it has no metadata for
+            log.info("asset refused: %s", str(exc)[:300])
+            raise InvalidTileParameter(
+                "assets: each asset must be named, with options that fit it",
+                message_fr="assets : chaque fichier doit être nommé, avec des options qui lui conviennent",
+            ) from exc
         path = archive_path(info["url"], self.archive_public_url)
         if path is None or not (info.get("media_type") or "").startswith(DRAWABLE_TYPES):
             name = asset if isinstance(asset, str) else asset.get("name")

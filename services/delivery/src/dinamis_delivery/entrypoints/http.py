@@ -152,7 +152,16 @@ async def order_products(order_id: IdentifierPath, request: Request, principal: 
     return {"order_id": order_id, "products": sorted(products, key=lambda p: p["product_id"])}
 
 
-@router.get("/orders/{order_id}/products.meta4")
+METALINK = "application/metalink4+xml"
+
+
+@router.get(
+    "/orders/{order_id}/products.meta4",
+    response_class=Response,
+    responses={
+        200: {"description": "Metalink 4 (RFC 5854)", "content": {METALINK: {"schema": {"type": "string"}}}}
+    },
+)
 async def order_metalink(order_id: IdentifierPath, request: Request, principal: CurrentPrincipal) -> Response:
     """A Metalink 4 (RFC 5854) file listing the order's downloadable products with
     their size, SHA-256 and a fresh presigned URL each: `aria2c order.meta4` fetches
@@ -176,6 +185,6 @@ async def order_metalink(order_id: IdentifierPath, request: Request, principal: 
     )
     return Response(
         body,
-        media_type="application/metalink4+xml",
+        media_type=METALINK,
         headers={"Content-Disposition": f'attachment; filename="{order_id}.meta4"'},
     )
