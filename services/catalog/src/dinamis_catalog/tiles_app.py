@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
+from dinamis_catalog.entrypoints.footprints import mount_footprints
 from dinamis_catalog.entrypoints.stac_api import install_http_problems, with_problem_openapi
 from dinamis_catalog.entrypoints.tiles import cache_control, mount_tiles
 from dinamis_catalog.settings import TilesSettings
@@ -63,6 +64,7 @@ def create_app(settings: TilesSettings | None = None) -> FastAPI:
         )
     )
     mount_tiles(app, settings)
+    mount_footprints(app, settings)
     install_http_problems(app)
     with_problem_openapi(app, validation_status="422")
 
