@@ -56,7 +56,9 @@ def test_tiles_outside_the_matrix_or_malformed_are_refused(z, x, y, name):
     assert str(caught.value).startswith(f"{name}:")
 
 
-@pytest.mark.parametrize(("z", "x", "y"), [(0, 0, 0), (6, 32, 22), (12, 2074, 1409), (22, 2_097_152, 1_500_000)])
+@pytest.mark.parametrize(
+    ("z", "x", "y"), [(0, 0, 0), (6, 32, 22), (12, 2074, 1409), (22, 2_097_152, 1_500_000)]
+)
 def test_mercator_bounds_are_the_web_mercator_grid(z, x, y):
     expected = WEB_MERCATOR.xy_bounds(morecantile.Tile(x, y, z))
     assert mercator_bounds(FootprintTile(z, x, y)) == pytest.approx(tuple(expected), abs=1e-6)

@@ -122,7 +122,7 @@ FROM (
 def tile_query(where: str) -> sql.Composed:
     """The tile statement for a pgSTAC filter (`where`: SQL text pgSTAC wrote, with its
     values quoted by `format('%L')`; never text from the request)."""
-    return sql.SQL(TILE_SQL).format(where=sql.SQL(where))  # type: ignore[arg-type]
+    return sql.SQL(TILE_SQL).format(where=sql.SQL(where))
 
 
 class SearchWheres:
@@ -222,7 +222,9 @@ def mount_footprints(app: FastAPI, settings: TilesSettings) -> Footprints:
     footprints = Footprints(
         settings=settings,
         wheres=SearchWheres(),
-        cache=TileCache(settings.tiles_footprints_cache_mb * 1024 * 1024, settings.tiles_footprints_max_age_s),
+        cache=TileCache(
+            settings.tiles_footprints_cache_mb * 1024 * 1024, settings.tiles_footprints_max_age_s
+        ),
     )
     app.state.footprints = footprints
     router = APIRouter(tags=["tiles"])
