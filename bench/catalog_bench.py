@@ -7,6 +7,9 @@ catalog's STAC API (HTTP, keep-alive) and through `pgstac.search()` directly:
 bbox + datetime; the same + CQL2 `eo:cloud_cover < 10`; intersects with a 5 x 5 km
 field; sort by -datetime with no filter; 10 pages of paging. Limit 100.
 Then freshness: `scene-ingested` published -> item returned by search.
+Then footprint vector tiles (`dinamis-catalog-tiles`, `/searches/{id}/footprints/{z}/{x}/{y}.mvt`)
+of a search on the whole collection: sequential p50/p95 per zoom over tiles at random
+places in France (the process's tile cache off: every request runs the query).
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ from dinamis_testkit.testing import start_service, stop_service
 os.environ["DINAMIS_ENVIRONMENT"] = "development"
 
 PORT = 18402
+TILES_PORT = 18406
+MVT_ZOOMS = (6, 8, 10, 12)
 API = f"http://127.0.0.1:{PORT}"
 COLLECTION = "bench-catalog"
 T0, YEARS = datetime(2016, 1, 1, tzinfo=UTC), 10
@@ -263,18 +268,65 @@ async def freshness(settings: ServiceSettings, n: int) -> dict:
     return {"events": n, **pct(lags)}
 
 
+def footprint_tiles(runs: int) -> dict:
+    """Sequential latency of footprint tiles, per zoom (warm: a few tiles first)."""
+    import morecantile
+
+    mercator = morecantile.tms.get("WebMercatorQuad")
+    env = {
+        "DINAMIS_CATALOG_TILES_HTTP_PORT": str(TILES_PORT),
+        "DINAMIS_CATALOG_TILES_TILES_FOOTPRINTS_CACHE_MB": "0",
+    }
+    proc = start_service("catalog-tiles", TILES_PORT, Path(tempfile.mkdtemp(prefix="bench-tiles-")), env=env)
+    base = f"http://127.0.0.1:{TILES_PORT}"
+    out: dict = {}
+    try:
+        with httpx.Client(timeout=60) as client:
+            r = client.post(f"{base}/searches/register", json={"collections": [COLLECTION]})
+            r.raise_for_status()
+            search = r.json()["id"]
+            for z in MVT_ZOOMS:
+                tiles = [mercator.tile(*TO_WGS84.transform(*random_point_l93()), z) for _ in range(runs)]
+                for t in tiles[:3]:
+                    client.get(f"{base}/searches/{search}/footprints/{z}/{t.x}/{t.y}.mvt")
+                times, sizes, empty = [], [], 0
+                for t in tiles:
+                    t0 = time.perf_counter()
+                    r = client.get(f"{base}/searches/{search}/footprints/{z}/{t.x}/{t.y}.mvt")
+                    times.append(time.perf_counter() - t0)
+                    if r.status_code == 204:
+                        empty += 1
+                    elif r.status_code != 200:
+                        raise RuntimeError(f"footprint tile {z}/{t.x}/{t.y}: {r.status_code} {r.text[:200]}")
+                    sizes.append(len(r.content))
+                out[f"z{z}"] = {
+                    **pct(times),
+                    "mean_kb": round(statistics.mean(sizes) / 1024, 1),
+                    "empty": empty,
+                }
+                print(json.dumps({f"mvt_z{z}": out[f"z{z}"]}), file=sys.stderr)
+    finally:
+        stop_service(proc)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=200_000)
     parser.add_argument("--million", action="store_true")
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--fresh", type=int, default=40)
+    parser.add_argument("--mvt-only", action="store_true", help="load, then footprint tiles only")
     args = parser.parse_args()
     n = 1_000_000 if args.million else args.items
     settings = ServiceSettings()
     dsn = settings.postgres_dsn.get_secret_value()
     result: dict = {"load": load(dsn, n)}
     print(json.dumps(result), file=sys.stderr)
+    if args.mvt_only:
+        result["footprint_tiles"] = footprint_tiles(args.runs)
+        print(json.dumps(result, indent=1))
+        return
     proc = start_service("catalog", PORT, Path(tempfile.mkdtemp(prefix="bench-catalog-")))
     try:
         with (
@@ -312,10 +364,12 @@ def main() -> None:
             result["freshness"] = asyncio.run(freshness(settings, args.fresh))
     finally:
         stop_service(proc)
+    result["footprint_tiles"] = footprint_tiles(args.runs)
     result["targets"] = {
         "bbox_datetime_cloud_p95_ms": 50,
         "http_to_sql_p95": 1.5,
         "freshness_p95_ms": 1000,
+        "footprint_tile_p95_ms": 30,
         "note": "targets are stated at 1,000,000 items",
     }
     print(json.dumps(result, indent=1))

@@ -30,7 +30,7 @@ MAX_AGE_S = 120
 Z = 10
 TILE = WEB_MERCATOR.tile(2.3, 46.3, Z)
 RUN = uuid.uuid4().hex[:8]
-COLL_A, COLL_B = f"fp-a-{RUN}", f"fp-b-{RUN}"
+COLL_A, COLL_B, COLL_POLAR = f"fp-a-{RUN}", f"fp-b-{RUN}", f"fp-polar-{RUN}"
 
 
 # --- A Mapbox Vector Tile reader (protobuf wire format, vector_tile.proto 2.1) ----------
@@ -190,7 +190,7 @@ ITEMS = {
 def indexed(settings, tiler):
     dsn = settings.postgres_dsn.get_secret_value()
     with psycopg.connect(dsn, autocommit=True) as conn:
-        for coll in (COLL_A, COLL_B):
+        for coll in (COLL_A, COLL_B, COLL_POLAR):
             conn.execute(
                 "SELECT pgstac.upsert_collection(%s)",
                 [
@@ -210,6 +210,25 @@ def indexed(settings, tiler):
                     )
                 ],
             )
+        polar = {"type": "Polygon", "coordinates": [[[10, 80], [20, 80], [20, 90], [10, 90], [10, 80]]]}
+        conn.execute(
+            "SELECT pgstac.upsert_item(%s)",
+            [
+                Jsonb(
+                    {
+                        "type": "Feature",
+                        "stac_version": "1.1.0",
+                        "id": f"fp-polar-{RUN}",
+                        "collection": COLL_POLAR,
+                        "geometry": polar,
+                        "bbox": [10, 80, 20, 90],
+                        "properties": {"datetime": "2026-03-01T00:00:00Z"},
+                        "links": [],
+                        "assets": {},
+                    }
+                )
+            ],
+        )
         for item_id, (coll, fracs, when, cloud) in ITEMS.items():
             ring = square(*fracs)
             lons, lats = [p[0] for p in ring], [p[1] for p in ring]
@@ -238,7 +257,7 @@ def indexed(settings, tiler):
         yield
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
-            for coll in (COLL_A, COLL_B):
+            for coll in (COLL_A, COLL_B, COLL_POLAR):
                 conn.execute("SELECT pgstac.delete_collection(%s)", [coll])
 
 
@@ -322,6 +341,16 @@ def test_a_parent_tile_holds_them_and_a_child_tile_only_its_own_clipped(indexed)
     xs, ys = zip(*child[0]["rings"][0], strict=True)
     assert min(xs) == pytest.approx(0, abs=2) and max(xs) == pytest.approx(0.8 * EXTENT, abs=2)
     assert min(ys) == -64 and max(ys) == pytest.approx(0.6 * EXTENT, abs=2)
+
+
+def test_a_footprint_reaching_the_pole_is_drawn_up_to_the_grid_edge(indexed):
+    search = register({"collections": [COLL_POLAR]})
+    top = WEB_MERCATOR.tile(15.0, 84.0, 2)
+    (feature,) = features_of(footprints(search, 2, top.x, top.y))
+    assert feature["properties"]["id"] == f"fp-polar-{RUN}"
+    xs, ys = zip(*feature["rings"][0], strict=True)
+    assert -64 <= min(ys) <= 0  # cut just past the grid's top (85.06 degrees), within the buffer
+    assert all(-64 <= v <= EXTENT + 64 for v in xs + ys)
 
 
 def test_a_far_tile_is_empty_and_cacheable(indexed):
