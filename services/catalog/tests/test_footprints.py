@@ -3,6 +3,8 @@ and the route's client errors (no server needed)."""
 
 from __future__ import annotations
 
+import os
+
 import morecantile
 import pytest
 from fastapi.testclient import TestClient
@@ -92,8 +94,14 @@ def test_the_tile_cache_keeps_tiles_for_their_max_age_within_its_size():
 
 @pytest.fixture(scope="module")
 def client():
-    # No lifespan: no database; the refusals below come before any query.
-    return TestClient(create_app(TilesSettings()), raise_server_exceptions=False)
+    # No lifespan: no database; the refusals below come before any query. create_app sets
+    # the process's GDAL environment (archive reads): put it back for the other tests.
+    saved = dict(os.environ)
+    try:
+        yield TestClient(create_app(TilesSettings()), raise_server_exceptions=False)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def test_the_route_is_served_by_the_tiles_process(client):
