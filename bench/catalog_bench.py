@@ -26,10 +26,14 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
+import asyncpg
 import httpx
 import psycopg
 import shapely
+from catalog_sides import floor_query, floor_search, free_port, postmaster_pid, start_stock, tree_cpu_s
 from psycopg.types.json import Jsonb
 from pypgstac.db import PgstacDB
 from pypgstac.load import Loader, Methods
@@ -45,8 +49,8 @@ from dinamis_testkit.testing import start_service, stop_service
 # default, production, refuses the local stack's credentials).
 os.environ["DINAMIS_ENVIRONMENT"] = "development"
 
-PORT = 18402
-TILES_PORT = 18406
+PORT = free_port()
+TILES_PORT = free_port()
 MVT_ZOOMS = (6, 8, 10, 12)
 API = f"http://127.0.0.1:{PORT}"
 COLLECTION = "bench-catalog"
@@ -138,12 +142,19 @@ def load(dsn: str, n: int) -> dict:
     return {"items": n, "loaded_now": n, "load_s": round(time.perf_counter() - t0, 1)}
 
 
+FIELDS = {
+    "include": ["id", "properties.datetime", "properties.eo:cloud_cover"],
+    "exclude": ["assets", "links"],
+}
+
+
 def shapes(runs: int) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {
         "bbox_datetime": [],
         "bbox_datetime_cloud": [],
         "intersects_5km": [],
         "sort_datetime": [],
+        "bbox_datetime_fields": [],
     }
     for _ in range(runs):
         x, y = random_point_l93()
@@ -178,6 +189,7 @@ def shapes(runs: int) -> dict[str, list[dict]]:
                 "sortby": [{"field": "properties.datetime", "direction": "desc"}],
             }
         )
+        out["bbox_datetime_fields"].append({**base, "fields": FIELDS})
     return out
 
 
@@ -190,30 +202,27 @@ def pct(values: list[float]) -> dict:
     }
 
 
-def time_http(client: httpx.Client, body: dict) -> tuple[float, dict]:
-    t0 = time.perf_counter()
-    r = client.post(f"{API}/search", json=body)
-    r.raise_for_status()
-    doc = r.json()
-    return time.perf_counter() - t0, doc
+SIDES = ("ours", "stock", "floor")
 
 
-def time_sql(conn: psycopg.Connection, body: dict) -> tuple[float, dict]:
-    t0 = time.perf_counter()
-    (doc,) = conn.execute("SELECT pgstac.search(%s)", [Jsonb(body)]).fetchone()
-    return time.perf_counter() - t0, doc
+class Sides:
+    """The three ways to answer one search body: ours and the stock app over HTTP (keep-alive),
+    the floor through one asyncpg connection. Each returns (seconds, ids, next page)."""
 
+    def __init__(self, client: httpx.AsyncClient, apis: dict[str, str], conn: asyncpg.Connection):
+        self.client, self.apis, self.conn = client, apis, conn
 
-def paging(run, body: dict, token_of) -> float:
-    """10 pages: the first request, then 9 follow-ups with the next token."""
-    t0 = time.perf_counter()
-    for page in range(10):
-        _, doc = run(body)
-        token = token_of(doc)
-        if token is None:
-            raise RuntimeError(f"no next link after page {page + 1}")
-        body = {**body, "token": token}
-    return time.perf_counter() - t0
+    async def run(self, side: str, body: dict) -> tuple[float, list[str], Any]:
+        t0 = time.perf_counter()
+        if side == "floor":
+            ids, last = await floor_search(self.conn, {k: v for k, v in body.items() if k != "token"})
+            return time.perf_counter() - t0, ids, last
+        r = await self.client.post(f"{self.apis[side]}/search", json=body)
+        if r.status_code != 200:
+            raise RuntimeError(f"{side}: {r.status_code} {r.text[:300]}")
+        doc = r.json()
+        elapsed = time.perf_counter() - t0
+        return elapsed, [f["id"] for f in doc["features"]], http_token(doc)
 
 
 def http_token(doc: dict) -> str | None:
@@ -223,11 +232,167 @@ def http_token(doc: dict) -> str | None:
     return None
 
 
-def sql_token(doc: dict) -> str | None:
-    for link in doc.get("links", []):
-        if link.get("rel") == "next":
-            return link["href"].split("token=", 1)[1]
-    return None
+def mismatch(ids: dict[str, list[str]]) -> dict | None:
+    """None when the three sides returned the same ids in the same order, else what differs."""
+    if ids["ours"] == ids["stock"] == ids["floor"]:
+        return None
+    return {
+        side: {
+            "n": len(ids[side]),
+            "first": ids[side][:3],
+            "same_set_as_ours": set(ids[side]) == set(ids["ours"]),
+        }
+        for side in SIDES
+    }
+
+
+def columns(times: dict[str, list[float]]) -> dict:
+    out: dict = {side: pct(times[side]) for side in SIDES}
+    for metric in ("p50_ms", "p95_ms"):
+        key = metric.split("_")[0]
+        out[f"ours_to_stock_{key}"] = round(out["ours"][metric] / max(out["stock"][metric], 0.1), 2)
+        out[f"ours_to_floor_{key}"] = round(out["ours"][metric] / max(out["floor"][metric], 0.1), 2)
+    return out
+
+
+async def sequential(sides: Sides, runs: int) -> dict:
+    """Per shape, each body through ours, the stock app and the floor in turn (interleaved,
+    so the machine's other load falls on the three alike)."""
+    searches: dict = {}
+    for name, bodies in shapes(runs).items():
+        for body in bodies[:3]:  # warm the three (plans, caches, connections)
+            for side in SIDES:
+                await sides.run(side, body)
+        times: dict[str, list[float]] = {side: [] for side in SIDES}
+        checks = {"bodies": len(bodies), "same_ids": 0, "mismatches": []}
+        n_items = []
+        for body in bodies:
+            ids = {}
+            for side in SIDES:
+                elapsed, ids[side], _ = await sides.run(side, body)
+                times[side].append(elapsed)
+            n_items.append(len(ids["ours"]))
+            diff = mismatch(ids)
+            if diff is None:
+                checks["same_ids"] += 1
+            elif len(checks["mismatches"]) < 3:
+                checks["mismatches"].append(diff)
+        searches[name] = {**columns(times), "mean_items": round(statistics.mean(n_items), 1), "ids": checks}
+        print(json.dumps({name: searches[name]}), file=sys.stderr)
+    return searches
+
+
+async def paging(sides: Sides, runs: int) -> dict:
+    """Page 1 and page 10 of one year over the whole collection (limit 100). Ours and the stock
+    app follow their `next` token; the floor pages by keyset ((datetime, id) of the last row)."""
+    pages: dict[str, dict[str, list[float]]] = {
+        p: {side: [] for side in SIDES} for p in ("page_1", "page_10")
+    }
+    checks = {p: {"runs": 0, "same_ids": 0, "mismatches": []} for p in pages}
+    for k in range(runs + 2):
+        year = 2016 + k % 10
+        first = {
+            "collections": [COLLECTION],
+            "limit": 100,
+            "datetime": f"{year}-01-01T00:00:00Z/{year}-12-31T23:59:59Z",
+        }
+        ids: dict[str, dict[str, list[str]]] = {p: {} for p in pages}
+        for side in SIDES:
+            body = first
+            for page in range(1, 11):
+                elapsed, got, nxt = await sides.run(side, body)
+                if nxt is None and page < 10:
+                    raise RuntimeError(f"{side}: no next page after page {page}")
+                if page in (1, 10):
+                    ids[f"page_{page}"][side] = got
+                    if k >= 2:  # the first two walks warm up
+                        pages[f"page_{page}"][side].append(elapsed)
+                body = {**first, "after": nxt} if side == "floor" else {**first, "token": nxt}
+        if k >= 2:
+            for p in pages:
+                checks[p]["runs"] += 1
+                diff = mismatch(ids[p])
+                if diff is None:
+                    checks[p]["same_ids"] += 1
+                elif len(checks[p]["mismatches"]) < 3:
+                    checks[p]["mismatches"].append(diff)
+    out = {p: {**columns(pages[p]), "ids": checks[p]} for p in pages}
+    print(json.dumps({"paging": out}), file=sys.stderr)
+    return out
+
+
+async def concurrent(
+    side: str,
+    clients: int,
+    duration: float,
+    bodies: list[dict],
+    apis: dict[str, str],
+    dsn: str,
+    cpu_pids: dict,
+) -> dict:
+    """`clients` loops sending searches back to back for `duration` seconds (answers read,
+    not decoded, on the HTTP sides: the load generator shares the 2 cores). CPU of the API
+    process tree and of PostgreSQL (postmaster tree) before and after."""
+    latencies: list[float] = []
+    errors = 0
+    pool = None
+    client = None
+    if side == "floor":
+        # As many connections as the APIs' pools hold (10 by default for both).
+        pool = await asyncpg.create_pool(dsn, min_size=10, max_size=10)
+    else:
+        client = httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=clients))
+        url = f"{apis[side]}/search"
+    stop_at = 0.0
+
+    async def one(k: int) -> None:
+        nonlocal errors
+        i = k
+        while time.perf_counter() < stop_at:
+            body = bodies[i % len(bodies)]
+            i += clients
+            t0 = time.perf_counter()
+            try:
+                if pool is not None:
+                    sql, args = floor_query(body)
+                    rows = await pool.fetch(sql, *args)
+                    for row in rows:
+                        row["content"]
+                else:
+                    assert client is not None
+                    r = await client.post(url, json=body)
+                    if r.status_code != 200:
+                        errors += 1
+                        continue
+            except (httpx.HTTPError, asyncpg.PostgresError, OSError):
+                errors += 1
+                continue
+            latencies.append(time.perf_counter() - t0)
+
+    try:
+        api_pid = cpu_pids.get(side)
+        api0 = tree_cpu_s(api_pid) if api_pid else 0.0
+        pg0 = tree_cpu_s(cpu_pids["postgres"]) if cpu_pids.get("postgres") else 0.0
+        t0 = time.perf_counter()
+        stop_at = t0 + duration
+        await asyncio.gather(*(one(k) for k in range(clients)))
+        wall = time.perf_counter() - t0
+        api1 = tree_cpu_s(api_pid) if api_pid else 0.0
+        pg1 = tree_cpu_s(cpu_pids["postgres"]) if cpu_pids.get("postgres") else 0.0
+    finally:
+        if pool is not None:
+            await pool.close()
+        if client is not None:
+            await client.aclose()
+    n = max(len(latencies), 1)
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "rps": round(len(latencies) / wall, 1),
+        **pct(latencies),
+        "api_cpu_ms_per_req": round((api1 - api0) * 1000 / n, 2) if api_pid else None,
+        "pg_cpu_ms_per_req": round((pg1 - pg0) * 1000 / n, 2) if cpu_pids.get("postgres") else None,
+    }
 
 
 async def freshness(settings: ServiceSettings, n: int) -> dict:
@@ -310,64 +475,79 @@ def footprint_tiles(runs: int) -> dict:
     return out
 
 
+async def side_by_side(args: argparse.Namespace, apis: dict[str, str], dsn: str, cpu_pids: dict) -> dict:
+    out: dict = {}
+    async with httpx.AsyncClient(timeout=120) as client:
+        conn = await asyncpg.connect(dsn)
+        try:
+            sides = Sides(client, apis, conn)
+            out["searches"] = await sequential(sides, args.runs)
+            out["searches"]["paging"] = await paging(sides, max(5, args.runs // 4))
+        finally:
+            await conn.close()
+    bodies = shapes(200)["bbox_datetime_cloud"]
+    out["concurrent"] = {"shape": "bbox_datetime_cloud", "duration_s": args.duration}
+    for clients in args.clients:
+        level: dict = {"loadavg_before": [round(v, 2) for v in os.getloadavg()]}
+        for side in SIDES:
+            level[side] = await concurrent(side, clients, args.duration, bodies, apis, dsn, cpu_pids)
+            print(json.dumps({f"c{clients}_{side}": level[side]}), file=sys.stderr)
+        level["ours_to_stock_rps"] = round(level["ours"]["rps"] / max(level["stock"]["rps"], 0.1), 2)
+        level["ours_to_floor_rps"] = round(level["ours"]["rps"] / max(level["floor"]["rps"], 0.1), 2)
+        out["concurrent"][f"c{clients}"] = level
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=200_000)
     parser.add_argument("--million", action="store_true")
     parser.add_argument("--runs", type=int, default=40)
-    parser.add_argument("--fresh", type=int, default=40)
+    parser.add_argument("--fresh", type=int, default=40, help="freshness events (0: skip)")
+    parser.add_argument("--duration", type=float, default=30, help="seconds per concurrent run")
+    parser.add_argument("--clients", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--no-tiles", action="store_true", help="skip the footprint tiles")
     parser.add_argument("--mvt-only", action="store_true", help="load, then footprint tiles only")
     args = parser.parse_args()
     n = 1_000_000 if args.million else args.items
     settings = ServiceSettings()
     dsn = settings.postgres_dsn.get_secret_value()
-    result: dict = {"load": load(dsn, n)}
+    result: dict = {
+        "machine": {"cpus": os.cpu_count(), "loadavg_start": [round(v, 2) for v in os.getloadavg()]},
+        "load": load(dsn, n),
+    }
     print(json.dumps(result), file=sys.stderr)
     if args.mvt_only:
         result["footprint_tiles"] = footprint_tiles(args.runs)
         print(json.dumps(result, indent=1))
         return
-    proc = start_service("catalog", PORT, Path(tempfile.mkdtemp(prefix="bench-catalog-")))
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-catalog-"))
+    stock_port = free_port()
+    proc = start_service("catalog", PORT, log_dir)
+    stock = None
     try:
-        with (
-            httpx.Client(timeout=60) as client,
-            psycopg.connect(dsn, autocommit=True, options="-c search_path=pgstac,public") as conn,
-        ):
-            searches = {}
-            for name, bodies in shapes(args.runs).items():
-                for body in bodies[:3]:  # warm both paths (plans, caches)
-                    time_http(client, body)
-                    time_sql(conn, body)
-                http = [time_http(client, b)[0] for b in bodies]
-                sql = [time_sql(conn, b)[0] for b in bodies]
-                searches[name] = {
-                    "http": pct(http),
-                    "sql": pct(sql),
-                    "http_to_sql_p95": round(pct(http)["p95_ms"] / max(pct(sql)["p95_ms"], 0.1), 2),
-                }
-                print(json.dumps({name: searches[name]}), file=sys.stderr)
-            page_body = {"collections": [COLLECTION], "limit": 100}
-            http_pages = [
-                paging(lambda b: time_http(client, b), page_body, http_token)
-                for _ in range(max(5, args.runs // 4))
-            ]
-            sql_pages = [
-                paging(lambda b: time_sql(conn, b), page_body, sql_token)
-                for _ in range(max(5, args.runs // 4))
-            ]
-            searches["paging_10_pages"] = {
-                "http": pct(http_pages),
-                "sql": pct(sql_pages),
-                "http_to_sql_p95": round(pct(http_pages)["p95_ms"] / pct(sql_pages)["p95_ms"], 2),
-            }
-            result["searches"] = searches
+        stock = start_stock(dsn, stock_port, log_dir)
+        apis = {"ours": API, "stock": f"http://127.0.0.1:{stock_port}"}
+        pg_port = int(urlsplit(dsn).port or 5432)
+        cpu_pids = {
+            "ours": proc.pid,
+            "stock": stock.pid,
+            "postgres": postmaster_pid(os.environ.get("DINAMIS_STACK_DIR", "."), pg_port),
+        }
+        result["machine"]["postmaster_found"] = cpu_pids["postgres"] is not None
+        result.update(asyncio.run(side_by_side(args, apis, dsn, cpu_pids)))
+        if args.fresh:
             result["freshness"] = asyncio.run(freshness(settings, args.fresh))
     finally:
+        if stock is not None:
+            stop_service(stock)
         stop_service(proc)
-    result["footprint_tiles"] = footprint_tiles(args.runs)
+    if not args.no_tiles:
+        result["footprint_tiles"] = footprint_tiles(args.runs)
+    result["machine"]["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
     result["targets"] = {
         "bbox_datetime_cloud_p95_ms": 50,
-        "http_to_sql_p95": 1.5,
+        "ours_to_floor_p95": 1.5,
         "freshness_p95_ms": 1000,
         "footprint_tile_p95_ms": 30,
         "note": "targets are stated at 1,000,000 items",
