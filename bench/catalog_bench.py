@@ -1,15 +1,30 @@
-"""Catalogue search latency at archive scale, HTTP API vs pgSTAC SQL, in one run.
+"""Catalogue search latency at archive scale, side by side in one run: ours, the stock
+stac-fastapi-pgstac app, and the SQL floor.
 
 Loads N synthetic items (realistic French footprints: SPOT 60 km and Pléiades 20 km
 scenes inside the IGN outline of metropolitan France, over 10 years) into the
-collection `bench-catalog` with pypgstac, then times each search shape through the
-catalog's STAC API (HTTP, keep-alive) and through `pgstac.search()` directly:
-bbox + datetime; the same + CQL2 `eo:cloud_cover < 10`; intersects with a 5 x 5 km
-field; sort by -datetime with no filter; 10 pages of paging. Limit 100.
-Then freshness: `scene-ingested` published -> item returned by search.
-Then footprint vector tiles (`dinamis-catalog-tiles`, `/searches/{id}/footprints/{z}/{x}/{y}.mvt`)
-of a search on the whole collection: sequential p50/p95 per zoom over tiles at random
-places in France (the process's tile cache off: every request runs the query).
+collection `bench-catalog` with pypgstac, then answers each search the three ways, over
+the same database (limit 100):
+
+- ours: the catalog (`dinamis-catalog`: stac-fastapi-pgstac with API-side hydration and
+  typed queryables), over HTTP (keep-alive);
+- stock: `stac_fastapi.pgstac.app` of the venv, default settings (in-database hydration),
+  started here on a free port (bench/catalog_sides.py), over HTTP;
+- floor: one indexed SQL query on `pgstac.items` with the same filter, ORDER BY datetime
+  DESC, id DESC, LIMIT 100, through asyncpg (bench/catalog_sides.py).
+
+Shapes: bbox + datetime; the same + CQL2 `eo:cloud_cover < 10`; intersects with a 5 x 5 km
+field; sort by -datetime with no filter; bbox + datetime with `fields` (3 fields); paging
+(one year, page 1 and page 10: next tokens for the APIs, keyset for the floor). Sequential
+p50/p95/p99 per side and the ratios ours/stock and ours/floor, and, per body, whether the
+three returned the same ids in the same order (mismatches reported). Then 16 and 64
+concurrent clients (`--clients`, `--duration` s each) on bbox + datetime + cloud:
+throughput, p95, and CPU ms per request of the API process and of PostgreSQL (the stack's
+postmaster and its backends, from /proc). Then freshness: `scene-ingested` published ->
+item returned by our search. Then (unless `--no-tiles`) footprint vector tiles
+(`dinamis-catalog-tiles`, `/searches/{id}/footprints/{z}/{x}/{y}.mvt`) of a search on the
+whole collection: sequential p50/p95 per zoom over tiles at random places in France (the
+process's tile cache off: every request runs the query).
 """
 
 from __future__ import annotations
