@@ -11,20 +11,16 @@ accepting with their own token."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import httpx
-
-from dinamis_shared.bus import EventPublisher, make_broker
-from dinamis_shared.events import SceneIngestedV1
 from dinamis_shared.settings import ServiceSettings
 from dinamis_testkit.examples import lyon_item
 from tests.integration.identity import new_user
 from tests.integration.orders_api import application, ensure_staff, square, tasking, uid
+from tests.integration.scenes import index_item
 from tests.integration.test_matrix import Subject, call
 
 
@@ -50,29 +46,7 @@ async def announce_item(settings: ServiceSettings, catalog: str) -> dict:
     doc["properties"].update(
         {"datetime": when.isoformat().replace("+00:00", "Z"), "constellation": "pleiades-neo"}
     )
-    broker = make_broker(settings)
-    await broker.start()
-    try:
-        await EventPublisher(broker, "/tests/fuzz").publish(
-            SceneIngestedV1(
-                scene_id=doc["id"],
-                version=1,
-                collection="pleiades-neo-ortho",
-                item=doc,
-                archive_prefix=f"pleiades-neo-ortho/x/{doc['id']}/v1/",
-                manifest_sha256="cd" * 32,
-            )
-        )
-    finally:
-        await broker.stop()
-    url = f"{catalog}/collections/pleiades-neo-ortho/items/{doc['id']}"
-    async with httpx.AsyncClient(timeout=10) as client:
-        for _ in range(150):
-            r = await client.get(url)
-            if r.status_code == 200:
-                return r.json()
-            await asyncio.sleep(0.2)
-    raise AssertionError(f"{doc['id']} never indexed")
+    return await index_item(settings, catalog, doc, source="/tests/fuzz")
 
 
 def build_world(base: dict[str, str], item: dict) -> FuzzWorld:

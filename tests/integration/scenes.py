@@ -60,3 +60,31 @@ async def ingest_scene(
                 return response.json()
             await asyncio.sleep(0.2)
     raise AssertionError(f"{scene.scene_id} not indexed by the catalog in 30 s")
+
+
+async def index_item(settings, catalog_api: str, doc: dict, *, source: str = "/tests") -> dict:
+    """Announce a STAC item as ingested (`scene-ingested` on Kafka, no archive object) and
+    return it as the catalog serves it, once indexed."""
+    broker = make_broker(settings)
+    await broker.start()
+    try:
+        await EventPublisher(broker, source).publish(
+            SceneIngestedV1(
+                scene_id=doc["id"],
+                version=1,
+                collection="pleiades-neo-ortho",
+                item=doc,
+                archive_prefix=f"pleiades-neo-ortho/x/{doc['id']}/v1/",
+                manifest_sha256="ab" * 32,
+            )
+        )
+    finally:
+        await broker.stop()
+    url = f"{catalog_api}/collections/pleiades-neo-ortho/items/{doc['id']}"
+    async with httpx.AsyncClient(timeout=10) as client:
+        for _ in range(150):
+            r = await client.get(url)
+            if r.status_code == 200:
+                return r.json()
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"{doc['id']} never indexed")

@@ -5,18 +5,15 @@ product order's clip AOI is checked against the real item's footprint at once.""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 
-from dinamis_shared.bus import EventPublisher, make_broker
-from dinamis_shared.events import SceneIngestedV1
 from dinamis_testkit.examples import lyon_item
 from dinamis_testkit.testing import start_service, stop_service
 from tests.integration.orders_api import FIELD, Caller, new_member_org, orders_api, square, tasking
+from tests.integration.scenes import index_item
 from tests.ports import free_ports
 
 CATALOG_PORT, ORDERS_PORT = free_ports(2)
@@ -59,28 +56,8 @@ async def catalogued_item(settings, geometry: dict) -> dict:
     doc["properties"]["datetime"] = (
         (datetime.now(UTC) - timedelta(days=30)).isoformat().replace("+00:00", "Z")
     )
-    broker = make_broker(settings)
-    await broker.start()
-    try:
-        await EventPublisher(broker, "/tests/aoi").publish(
-            SceneIngestedV1(
-                scene_id=doc["id"],
-                version=1,
-                collection="pleiades-neo-ortho",
-                item=doc,
-                archive_prefix=f"pleiades-neo-ortho/x/{doc['id']}/v1/",
-                manifest_sha256="ab" * 32,
-            )
-        )
-    finally:
-        await broker.stop()
-    url = f"http://127.0.0.1:{CATALOG_PORT}/collections/pleiades-neo-ortho/items/{doc['id']}"
-    async with httpx.AsyncClient() as client:
-        for _ in range(150):
-            if (await client.get(url)).status_code == 200:
-                return doc
-            await asyncio.sleep(0.2)
-    raise AssertionError(f"{doc['id']} never indexed")
+    await index_item(settings, f"http://127.0.0.1:{CATALOG_PORT}", doc, source="/tests/aoi")
+    return doc
 
 
 def test_the_whole_world_is_refused_as_too_large(member):

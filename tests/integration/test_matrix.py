@@ -27,8 +27,6 @@ from typing import Any
 import httpx
 import pytest
 
-from dinamis_shared.bus import EventPublisher, make_broker
-from dinamis_shared.events import SceneIngestedV1
 from dinamis_shared.settings import ServiceSettings
 from dinamis_testkit.examples import lyon_item
 from dinamis_testkit.testing import start_service, stop_service
@@ -42,6 +40,7 @@ from tests.integration.orders_api import (
     tasking,
     uid,
 )
+from tests.integration.scenes import index_item
 from tests.ports import free_ports
 
 ORDERS, DELIVERY, NOTIFY, CATALOG = free_ports(4)
@@ -368,29 +367,7 @@ async def catalogue_item(settings) -> dict:
     doc["properties"].update(
         {"datetime": when.isoformat().replace("+00:00", "Z"), "constellation": "pleiades-neo"}
     )
-    broker = make_broker(settings)
-    await broker.start()
-    try:
-        await EventPublisher(broker, "/tests/matrix").publish(
-            SceneIngestedV1(
-                scene_id=doc["id"],
-                version=1,
-                collection="pleiades-neo-ortho",
-                item=doc,
-                archive_prefix=f"pleiades-neo-ortho/x/{doc['id']}/v1/",
-                manifest_sha256="ab" * 32,
-            )
-        )
-    finally:
-        await broker.stop()
-    url = f"{BASE['catalog']}/collections/pleiades-neo-ortho/items/{doc['id']}"
-    async with httpx.AsyncClient(timeout=10) as client:
-        for _ in range(150):
-            r = await client.get(url)
-            if r.status_code == 200:
-                return r.json()
-            await asyncio.sleep(0.2)
-    raise AssertionError(f"{doc['id']} never indexed")
+    return await index_item(settings, BASE["catalog"], doc, source="/tests/matrix")
 
 
 @pytest.fixture(scope="module")

@@ -32,10 +32,10 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from starlette.datastructures import Headers
-from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dinamis_shared.guard import BodyAbort
 from dinamis_shared.health import prefers_english, problem_response
 
 INVALID_CHARACTER = "invalid-character"
@@ -204,13 +204,6 @@ def body_checker(headers: Headers) -> Any:
     return None
 
 
-class _Refused(HTTPException):
-    """Raised from `receive` to stop the app using a refused body (module `guard`)."""
-
-    def __init__(self) -> None:
-        super().__init__(status_code=400)
-
-
 class EdgeValidator:
     """ASGI middleware: the checks of the module doc."""
 
@@ -230,13 +223,12 @@ class EdgeValidator:
         if check is None:
             await self.app(scope, receive, send)
             return
-        refusal: EdgeProblem | None = None
-        started = False
+        edge = BodyAbort()
         read = False
 
         async def checked_receive() -> Message:
-            nonlocal refusal, read
-            if read or started:  # a disconnect watch, or a body the app did not read first
+            nonlocal read
+            if read or edge.started:  # a disconnect watch, or a body the app did not read first
                 return await receive()
             chunks = []
             while True:
@@ -249,23 +241,9 @@ class EdgeValidator:
             read = True
             body = b"".join(chunks)
             if body:
-                refusal = check(body)
-                if refusal is not None:
-                    raise _Refused()
+                problem = check(body)
+                if problem is not None:
+                    edge.abort(problem.response(headers.get("accept-language", "")))
             return {"type": "http.request", "body": body, "more_body": False}
 
-        async def checked_send(message: Message) -> None:
-            nonlocal started
-            if refusal is not None:  # the app's answer to the aborted read is replaced by ours
-                return
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, checked_receive, checked_send)
-        except Exception:
-            if refusal is None:
-                raise
-        if refusal is not None and not started:
-            await refusal.response(headers.get("accept-language", ""))(scope, receive, send)
+        await edge.run(self.app, scope, checked_receive, receive, send)

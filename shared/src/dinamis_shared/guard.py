@@ -19,7 +19,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -44,11 +44,42 @@ AUTH_DEPENDENCIES = (authenticated_principal, current_principal, authenticated_s
 
 class _Refused(HTTPException):
     """Raised from `receive` to stop the app reading a body it must not read (an
-    HTTPException, so that the framework does not turn it into a 400); the guard then
-    answers with its own response instead of the app's."""
+    HTTPException, so that the framework does not turn it into a 400); the middleware
+    then answers with its own response instead of the app's."""
 
     def __init__(self, status: int) -> None:
         super().__init__(status_code=status)
+
+
+class BodyAbort:
+    """How a middleware stops the app using a request body and answers instead (the guard
+    and the edge validator): its wrapped `receive` calls `abort(response)`; `run` passes
+    the app's answer through until then, drops it after, and sends `response` if the app
+    had not started answering."""
+
+    def __init__(self) -> None:
+        self.response: Response | None = None
+        self.started = False
+
+    def abort(self, response: Response) -> NoReturn:
+        self.response = response
+        raise _Refused(response.status_code)
+
+    async def run(self, app: ASGIApp, scope: Scope, wrapped: Receive, receive: Receive, send: Send) -> None:
+        async def checked_send(message: Message) -> None:
+            if self.response is not None:  # the app's answer to the aborted read is replaced
+                return
+            if message["type"] == "http.response.start":
+                self.started = True
+            await send(message)
+
+        try:
+            await app(scope, wrapped, checked_send)
+        except Exception:
+            if self.response is None:
+                raise
+        if self.response is not None and not self.started:
+            await self.response(scope, receive, send)
 
 
 def too_large(limit: int) -> Any:
@@ -150,36 +181,20 @@ class RequestGuard:
                 return
         check_credentials = scope["method"] in BODY_METHODS
         received = 0
-        refusal: Response | None = None
-        started = False
+        guard = BodyAbort()
 
         async def guarded_receive() -> Message:
-            nonlocal received, refusal, check_credentials
-            if check_credentials and not started:  # (not a disconnect watch after the answer)
+            nonlocal received, check_credentials
+            if check_credentials and not guard.started:  # (not a disconnect watch after the answer)
                 check_credentials = False
                 refusal = await self._authenticate(scope, headers)
                 if refusal is not None:
-                    raise _Refused(refusal.status_code)
+                    guard.abort(refusal)
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    refusal = too_large(limit)
-                    raise _Refused(413)
+                    guard.abort(too_large(limit))
             return message
 
-        async def guarded_send(message: Message) -> None:
-            nonlocal started
-            if refusal is not None:  # the app's answer to the aborted read is replaced by ours
-                return
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, guarded_receive, guarded_send)
-        except Exception:
-            if refusal is None:
-                raise
-        if refusal is not None and not started:
-            await refusal(scope, receive, send)
+        await guard.run(self.app, scope, guarded_receive, receive, send)
