@@ -48,7 +48,15 @@ import asyncpg
 import httpx
 import psycopg
 import shapely
-from catalog_sides import floor_query, floor_search, free_port, postmaster_pid, start_stock, tree_cpu_s
+from catalog_sides import (
+    FLOOR_SESSION,
+    floor_query,
+    floor_search,
+    free_port,
+    postmaster_pid,
+    start_stock,
+    tree_cpu_s,
+)
 from psycopg.types.json import Jsonb
 from pypgstac.db import PgstacDB
 from pypgstac.load import Loader, Methods
@@ -124,6 +132,7 @@ def load(dsn: str, n: int) -> dict:
     with psycopg.connect(dsn, autocommit=True) as conn:
         row = conn.execute("SELECT count(*) FROM pgstac.items WHERE collection = %s", [COLLECTION]).fetchone()
         if row[0] == n:
+            yearly(conn)
             return {"items": n, "loaded_now": 0, "load_s": 0}
         conn.execute(
             "SELECT pgstac.upsert_collection(%s)",
@@ -145,6 +154,7 @@ def load(dsn: str, n: int) -> dict:
             ],
         )
         conn.execute("DELETE FROM pgstac.items WHERE collection = %s", [COLLECTION])
+        yearly(conn)
     t0 = time.perf_counter()
     with tempfile.NamedTemporaryFile("w", suffix=".ndjson", delete=False) as f:
         for k in range(n):
@@ -155,6 +165,16 @@ def load(dsn: str, n: int) -> dict:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("ANALYZE pgstac.items")
     return {"items": n, "loaded_now": n, "load_s": round(time.perf_counter() - t0, 1)}
+
+
+def yearly(conn: psycopg.Connection) -> None:
+    """Partitioned by year, as the catalog partitions DINAMIS' collections (service/indexer.py)."""
+    conn.execute(
+        "UPDATE pgstac.collections SET partition_trunc = 'year' WHERE id = %s"
+        " AND partition_trunc IS DISTINCT FROM 'year'",
+        [COLLECTION],
+    )
+    conn.execute("ANALYZE pgstac.items")
 
 
 FIELDS = {
@@ -354,7 +374,7 @@ async def concurrent(
     client = None
     if side == "floor":
         # As many connections as the APIs' pools hold (10 by default for both).
-        pool = await asyncpg.create_pool(dsn, min_size=10, max_size=10)
+        pool = await asyncpg.create_pool(dsn, min_size=10, max_size=10, server_settings=FLOOR_SESSION)
     else:
         client = httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=clients))
         url = f"{apis[side]}/search"
@@ -493,7 +513,7 @@ def footprint_tiles(runs: int) -> dict:
 async def side_by_side(args: argparse.Namespace, apis: dict[str, str], dsn: str, cpu_pids: dict) -> dict:
     out: dict = {}
     async with httpx.AsyncClient(timeout=120) as client:
-        conn = await asyncpg.connect(dsn)
+        conn = await asyncpg.connect(dsn, server_settings=FLOOR_SESSION)
         try:
             sides = Sides(client, apis, conn)
             out["searches"] = await sequential(sides, args.runs)

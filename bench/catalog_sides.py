@@ -4,10 +4,10 @@ and the CPU accounting of the concurrent runs.
 - The stock app: `stac_fastapi.pgstac.app:create_app` (the version in this venv) under uvicorn,
   on a free port, over the same database, default settings (in-database hydration, every
   extension, pool of 1..10 connections), one worker like ours.
-- The floor: one indexed SQL query on `pgstac.items` (partitioned by collection) with the same
+- The floor: one indexed SQL query on `pgstac.items` (partitioned by collection and year) with the same
   filter, `ORDER BY datetime DESC, id DESC LIMIT 100`, through asyncpg; it returns the stored
   rows (`id`, `datetime`, the geometry as GeoJSON and the stored, dehydrated `content`),
-  decoded in the client: what any search must at least read and ship.
+  decoded in the client: what any search must at least read and ship. JIT off in its session.
 - CPU: utime + stime from /proc of a process and all its descendants, plus the time of its
   children already reaped (cutime + cstime): the API process (uvicorn), and the PostgreSQL
   postmaster of the stack (its backends, the ones that exited during the run included).
@@ -136,6 +136,8 @@ def start_stock(dsn: str, port: int, log_dir: Path, ready_s: float = 60) -> subp
 
 # --- the floor --------------------------------------------------------------------------------
 
+# The floor's session: no JIT (as the catalog's pool: compiling costs more than the query).
+FLOOR_SESSION = {"jit": "off"}
 FLOOR_COLUMNS = "id, datetime, ST_AsGeoJSON(geometry) AS geometry, content"
 FLOOR_FIELDS_COLUMNS = "id, datetime, content->'properties'->'eo:cloud_cover' AS cloud"
 

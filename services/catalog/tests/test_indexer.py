@@ -26,6 +26,7 @@ class FakeIndex:
         self.collections: dict[str, dict] = {c: {"id": c, "extent": None} for c in collections}
         self.items: dict[tuple[str, str], dict] = {}
         self.queryables: dict[str, tuple] = {}
+        self.yearly: set[str] = set()
 
     async def collection_exists(self, collection_id: str) -> bool:
         return collection_id in self.collections
@@ -35,6 +36,9 @@ class FakeIndex:
 
     async def upsert_collection(self, collection: dict) -> None:
         self.collections[collection["id"]] = collection
+
+    async def partition_by_year(self, collection_id: str) -> None:
+        self.yearly.add(collection_id)
 
     async def upsert_queryable(
         self, name: str, definition: dict, wrapper: str | None, index: str | None
@@ -91,6 +95,7 @@ async def test_coverage_collections_are_created_on_the_fly_other_unknown_ones_re
     index = FakeIndex()
     await Indexer(index, PUBLIC).index(scene(1, collection="spot-6-7-france-2031"))
     assert "spot-6-7-france-2031" in index.collections and len(index.items) == 1
+    assert "spot-6-7-france-2031" in index.yearly
     with pytest.raises(UnknownCollection):
         await Indexer(index, PUBLIC).index(scene(1, collection="no-such-collection"))
 
@@ -104,6 +109,8 @@ async def test_configured_collections_keep_the_extent_grown_from_their_items():
     partner = partner_collections()[0]
     assert index.collections[partner["id"]]["extent"] == partner["extent"]
     assert set(index.queryables) == set(QUERYABLES)
+    # Our collections are partitioned by year, partner ones (items may span years) are not.
+    assert "spot-6-7-ortho" in index.yearly and partner["id"] not in index.yearly
 
 
 def test_the_extent_is_replaced_by_the_first_item_then_grows():

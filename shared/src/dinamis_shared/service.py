@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import uvicorn
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI
 from faststream.kafka import KafkaBroker
 from minio import Minio
 from pymongo import AsyncMongoClient
 from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dinamis_shared import clients
 from dinamis_shared.bus import EventHandler, EventPublisher, make_broker, subscribe
@@ -167,6 +168,26 @@ async def _start_broker(resources: Resources) -> None:
             delay = min(delay * 2, 10.0)
 
 
+class TraceContext:
+    """The request's trace id (W3C `traceparent`) in the logs' context while it is served.
+    Plain ASGI: Starlette's `BaseHTTPMiddleware` would run every request in a task of its
+    own and stream the answer through a queue."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        traceparent = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"traceparent"), None)
+        token = trace_id_var.set(trace_id_of(traceparent))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            trace_id_var.reset(token)
+
+
 def add_checked_middleware(app: FastAPI, cls: Any, **options: Any) -> None:
     """Add a service's own request middleware inside the platform's: after the body-size
     guard (bodies are bounded and authenticated first) and the edge validator (NUL,
@@ -243,14 +264,7 @@ def create_service_app(definition: ServiceDefinition[Any]) -> FastAPI:
     for router in definition.routers:
         app.include_router(router)
 
-    @app.middleware("http")
-    async def trace_context(request: Request, call_next: Callable) -> object:
-        token = trace_id_var.set(trace_id_of(request.headers.get("traceparent")))
-        try:
-            return await call_next(request)
-        finally:
-            trace_id_var.reset(token)
-
+    app.add_middleware(TraceContext)
     # No NUL, no NaN, no invalid JSON (edge.py): inside the guard, so that a body is
     # read (and checked) only once the caller is authenticated, within the size limit.
     app.add_middleware(EdgeValidator)

@@ -25,6 +25,7 @@ from dinamis_catalog.entrypoints.stac_api import (
     search_extensions,
     with_problem_openapi,
 )
+from dinamis_catalog.service.fast_search import FastSearch
 from dinamis_catalog.settings import CatalogSettings
 from dinamis_shared.bus import EventHandler
 from dinamis_shared.events import Event, SceneIngestedV1
@@ -83,6 +84,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         )
     )
 
+    app.state.fast_search = FastSearch(settings.search_cache_s) if settings.search_fast_path else None
     install_stac_problems(app)
     advertise_login(app, settings)
     with_problem_openapi(app, validation_status="400")

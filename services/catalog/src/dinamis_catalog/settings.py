@@ -24,6 +24,12 @@ class CatalogSettings(ServiceSettings):
     title: str = "Catalogue DINAMIS / DINAMIS catalogue"
     coverage_years: list[int] = Field(default_factory=lambda: list(range(2023, datetime.now(UTC).year + 1)))
     db_max_conn: int = 10
+    # Searches answered by one SQL query (`service.fast_search`) rather than pgSTAC's
+    # `search()` when their meaning allows; off: every search goes through `search()`.
+    search_fast_path: bool = True
+    # How long the fast path keeps pgSTAC's translation of a filter and a collection's
+    # base items (a new queryable or base item is seen within this).
+    search_cache_s: float = Field(default=10.0, ge=0)
     # How users reach this API (previews' public hrefs are built on it).
     public_url: str = "http://127.0.0.1:8102"
     # Signed URLs (on `s3_public_url`, where users reach the store): default and longest validity.

@@ -93,6 +93,15 @@ class PgStac:
         async with self.pool.connection() as conn:
             await conn.execute("SELECT pgstac.upsert_collection(%s)", [Jsonb(collection)])
 
+    async def partition_by_year(self, collection_id: str) -> None:
+        """pgSTAC's yearly partitions for a collection (moving its items, once)."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE pgstac.collections SET partition_trunc = 'year'"
+                " WHERE id = %s AND partition_trunc IS DISTINCT FROM 'year'",
+                [collection_id],
+            )
+
     async def upsert_queryable(
         self, name: str, definition: dict, wrapper: str | None, index: str | None
     ) -> None:

@@ -27,6 +27,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from enum import Enum, StrEnum
 from typing import Any
+from urllib.parse import urljoin
 
 import asyncpg
 import attr
@@ -34,16 +35,21 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from hydraters import hydrate
 from pydantic import BaseModel
 from stac_fastapi.extensions.query import QueryConformanceClasses
 from stac_fastapi.extensions.query import QueryExtension as QueryExtensionBase
 from stac_fastapi.extensions.sort import SearchSortExtension
 from stac_fastapi.pgstac.core import CoreCrudClient
+from stac_fastapi.pgstac.models.links import INFERRED_LINK_RELS, PagingLinks
+from stac_fastapi.pgstac.utils import filter_fields
 from stac_fastapi.types.errors import StacApiError
+from stac_fastapi.types.requests import get_base_url
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dinamis_catalog.service.fast_search import FastSearch, bad_token, parse_token, plan
 from dinamis_shared.errors import DinamisError
 from dinamis_shared.health import dinamis_error_response, unavailable_response
 
@@ -70,10 +76,6 @@ class InvalidParameter(StacClientError):
 
 class InvalidSearch(StacClientError):
     code = "invalid-search"
-
-
-class InvalidPagingToken(StacClientError):
-    code = "invalid-token"
 
 
 class InvalidJson(StacClientError):
@@ -141,14 +143,11 @@ def _log_refusal(request: Request, status: int, code: str, why: str) -> None:
     )
 
 
-def pgstac_refusal(exc: BaseException) -> StacClientError | None:
+def pgstac_refusal(exc: BaseException) -> DinamisError | None:
     """The caller's error behind a pgSTAC exception, None when it is not the caller's."""
     text = str(exc)
     if isinstance(exc, asyncpg.exceptions.RaiseError) and "token" in text.lower():
-        return InvalidPagingToken(
-            "the paging token is invalid or has expired: start the search again",
-            message_fr="le jeton de page est invalide ou expiré : relancez la recherche",
-        )
+        return bad_token()
     if isinstance(exc, asyncpg.exceptions.InvalidDatetimeFormatError):
         return InvalidDatetime("invalid datetime", message_fr="date invalide")
     if isinstance(
@@ -514,7 +513,11 @@ def effective_fields(include: set[str], exclude: set[str], include_given: bool) 
 
 
 def _geojson(result: Any) -> Any:
-    """stac-fastapi answers a search with `fields` as plain JSON: it is still GeoJSON."""
+    """A page of items as GeoJSON, serialised once with orjson (FastAPI would walk every
+    value through `jsonable_encoder` first: a third of the CPU of a 100-item search).
+    stac-fastapi answers a search with `fields` as plain JSON: it is still GeoJSON."""
+    if isinstance(result, Mapping):
+        return Response(orjson.dumps(result), media_type=GEOJSON)
     if isinstance(result, Response) and (result.media_type or "").startswith("application/json"):
         result.media_type = GEOJSON
         result.headers["content-type"] = GEOJSON
@@ -535,6 +538,9 @@ class DinamisCoreClient(CoreCrudClient):
                 include_given="include" in fields.model_fields_set,
             )
         check_bbox(getattr(search_request, "bbox", None))
+        token = getattr(search_request, "token", None)
+        if token:
+            parse_token(token)  # a malformed token is refused here, whichever path answers
         check_geometry(getattr(search_request, "intersects", None))
         query = getattr(search_request, "query", None)
         if query is not None:
@@ -545,7 +551,49 @@ class DinamisCoreClient(CoreCrudClient):
                 {"op": "and", "args": [existing, translated]} if existing else translated
             )
             search_request.filter_lang = "cql2-json"
+        fast: FastSearch | None = getattr(request.app.state, "fast_search", None)
+        if fast is not None:
+            answer = await self._fast_search_base(fast, search_request, request)
+            if answer is not None:
+                return answer
         return await super()._search_base(search_request, request)
+
+    async def _fast_search_base(self, fast: FastSearch, search_request: Any, request: Request) -> Any:
+        """The search as one SQL query (`service.fast_search`), then what stac-fastapi-pgstac
+        does with pgSTAC's answer (API hydration, the Fields extension, item and paging
+        links), or None when the search is not planned there."""
+        settings = request.app.state.settings
+        if not settings.use_api_hydrate:
+            return None
+        search_request.conf = {**(search_request.conf or {}), "nohydrate": True}
+        planned = plan(search_request.model_dump(mode="json", exclude_none=True, by_alias=True))
+        if planned is None:
+            return None
+        async with request.app.state.get_connection(request, "r") as conn:
+            page = await fast.search(conn, planned)
+        if page is None:
+            return None
+        fields = getattr(search_request, "fields", None)
+        include: set[str] = fields.include if fields and fields.include else set()
+        exclude: set[str] = fields.exclude if fields and fields.exclude else set()
+        base_url = get_base_url(request)
+        features = []
+        for feature in page["features"]:
+            base_item = feature.pop("pgstac:base_item", None)
+            if not isinstance(base_item, dict):
+                base_item = await self._get_base_item(feature.get("collection"), request=request)
+            base_item = {k: v for k, v in base_item.items() if v is not None}
+            item = hydrate(base_item, feature, strip_unmatched_markers=settings.exclude_hydrate_markers)
+            collection_id, item_id = item.get("collection"), item.get("id")
+            item = filter_fields(item, include, exclude)
+            if not exclude or ("links" not in exclude and all([collection_id, item_id])):
+                item["links"] = item_links(base_url, collection_id, item_id, item.get("links"))
+            features.append(item)
+        page["features"] = features
+        page["links"] = await PagingLinks(
+            request=request, next=page.pop("next"), prev=page.pop("prev")
+        ).get_links()
+        return page
 
     async def all_collections(self, request: Request, bbox: Any = None, **kwargs: Any) -> Any:
         check_bbox(bbox)
@@ -559,6 +607,38 @@ class DinamisCoreClient(CoreCrudClient):
 
     async def post_search(self, *args: Any, **kwargs: Any) -> Any:
         return _geojson(await super().post_search(*args, **kwargs))
+
+
+PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_~-][A-Za-z0-9._~-]*", re.ASCII)
+
+
+def _plain(segment: Any) -> bool:
+    """A path segment `urljoin` leaves as it is (no `.`/`..`, `?`, `#`, `:`, `/` or `%`)."""
+    return isinstance(segment, str) and PLAIN_SEGMENT.fullmatch(segment) is not None
+
+
+def _append(base_url: str, path: str) -> str:
+    return base_url + path
+
+
+def item_links(base_url: str, collection_id: Any, item_id: Any, stored: Any) -> list[dict[str, Any]]:
+    """An item's links as stac-fastapi-pgstac's `ItemLinks` makes them (in its order: the
+    inferred ones, then the stored ones it does not infer, resolved on the base URL). Its
+    `urljoin` is a concatenation when the ids are plain segments (the common case, 4 times
+    faster)."""
+    join = _append if base_url.endswith("/") and _plain(collection_id) and _plain(item_id) else urljoin
+    collection = join(base_url, f"collections/{collection_id}")
+    item = join(base_url, f"collections/{collection_id}/items/{item_id}")
+    links: list[dict[str, Any]] = [
+        {"rel": "collection", "type": "application/json", "href": collection},
+        {"rel": "parent", "type": "application/json", "href": collection},
+        {"rel": "root", "type": "application/json", "href": base_url},
+        {"rel": "self", "type": GEOJSON, "href": item},
+    ]
+    for link in stored or ():
+        if link["rel"] not in INFERRED_LINK_RELS:
+            links.append({**link, "href": urljoin(base_url, str(link["href"]))})
+    return links
 
 
 def search_extensions() -> dict[str, Any]:

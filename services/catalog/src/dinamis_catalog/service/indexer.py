@@ -44,6 +44,7 @@ class CatalogIndex(Protocol):
     async def collection_exists(self, collection_id: str) -> bool: ...
     async def collection_extent(self, collection_id: str) -> dict | None: ...
     async def upsert_collection(self, collection: dict) -> None: ...
+    async def partition_by_year(self, collection_id: str) -> None: ...
     async def upsert_queryable(
         self, name: str, definition: dict, wrapper: str | None, index: str | None
     ) -> None: ...
@@ -64,10 +65,18 @@ class Indexer:
             extent = await self.store.collection_extent(collection["id"])
             if extent and not collection.get("dinamis:partner"):
                 collection = {**collection, "extent": extent}
-            await self.store.upsert_collection(collection)
+            await self.upsert_collection(collection)
         for name, (definition, wrapper, index) in QUERYABLES.items():
             await self.store.upsert_queryable(name, definition, wrapper, index)
         return len(collections)
+
+    async def upsert_collection(self, collection: dict) -> None:
+        """Upsert; DINAMIS' own collections (instants, years of acquisitions) are partitioned
+        by year, so a search over a year reads one partition's indexes. Partner collections
+        are not: their items may span years, which a yearly partition refuses."""
+        await self.store.upsert_collection(collection)
+        if not collection.get("dinamis:partner"):
+            await self.store.partition_by_year(collection["id"])
 
     async def index(self, envelope: Envelope) -> None:
         """Consumes `scene-ingested`; emits nothing. Upserts the item into pgSTAC."""
@@ -81,7 +90,7 @@ class Indexer:
             definition = coverage_collection(event.collection)
             if definition is None:
                 raise UnknownCollection(f"collection {event.collection!r} is not configured")
-            await store.upsert_collection(definition)
+            await self.upsert_collection(definition)
         current = await store.item_version(item["id"], event.collection)
         if current > version:
             log.info(
