@@ -31,6 +31,7 @@ Z = 10
 TILE = WEB_MERCATOR.tile(2.3, 46.3, Z)
 RUN = uuid.uuid4().hex[:8]
 COLL_A, COLL_B, COLL_POLAR = f"fp-a-{RUN}", f"fp-b-{RUN}", f"fp-polar-{RUN}"
+COLL_YEARS = f"fp-years-{RUN}"  # partitioned by year; its footprints span 2016-2026
 
 
 # --- A Mapbox Vector Tile reader (protobuf wire format, vector_tile.proto 2.1) ----------
@@ -186,11 +187,23 @@ ITEMS = {
 }
 
 
+# One footprint in some years, two in 2024 (same instant: the id decides), none in 2025
+# and 2023: the newest three reach back into 2022, read year by year from the newest.
+YEARS_ITEMS = {
+    f"fp-y2016-{RUN}": "2016-06-01T10:00:00Z",
+    f"fp-y2019-{RUN}": "2019-06-01T10:00:00Z",
+    f"fp-y2022-{RUN}": "2022-12-31T23:59:59Z",
+    f"fp-y2024a-{RUN}": "2024-01-01T00:00:00Z",
+    f"fp-y2024b-{RUN}": "2024-01-01T00:00:00Z",
+    f"fp-y2021-{RUN}": "2021-03-01T10:00:00Z",
+}
+
+
 @pytest.fixture(scope="module")
 def indexed(settings, tiler):
     dsn = settings.postgres_dsn.get_secret_value()
     with psycopg.connect(dsn, autocommit=True) as conn:
-        for coll in (COLL_A, COLL_B, COLL_POLAR):
+        for coll in (COLL_A, COLL_B, COLL_POLAR, COLL_YEARS):
             conn.execute(
                 "SELECT pgstac.upsert_collection(%s)",
                 [
@@ -253,11 +266,31 @@ def indexed(settings, tiler):
                     )
                 ],
             )
+        conn.execute("UPDATE pgstac.collections SET partition_trunc = 'year' WHERE id = %s", [COLL_YEARS])
+        ring = square(0.2, 0.2, 0.8, 0.8)
+        for item_id, when in YEARS_ITEMS.items():
+            conn.execute(
+                "SELECT pgstac.upsert_item(%s)",
+                [
+                    Jsonb(
+                        {
+                            "type": "Feature",
+                            "stac_version": "1.1.0",
+                            "id": item_id,
+                            "collection": COLL_YEARS,
+                            "geometry": {"type": "Polygon", "coordinates": [ring]},
+                            "properties": {"datetime": when},
+                            "links": [],
+                            "assets": {},
+                        }
+                    )
+                ],
+            )
     try:
         yield
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
-            for coll in (COLL_A, COLL_B, COLL_POLAR):
+            for coll in (COLL_A, COLL_B, COLL_POLAR, COLL_YEARS):
                 conn.execute("SELECT pgstac.delete_collection(%s)", [coll])
 
 
@@ -325,6 +358,12 @@ def test_at_most_n_footprints_per_tile_the_newest(indexed):
     ids = [f["properties"]["id"] for f in features_of(footprints(search, Z, TILE.x, TILE.y))]
     assert len(ITEMS) > MAX_FEATURES
     assert ids == [f"fp-b1-{RUN}", f"fp-a2-{RUN}", f"fp-a1-{RUN}"]
+
+
+def test_the_newest_footprints_across_years_read_year_by_year(indexed):
+    search = register({"collections": [COLL_YEARS]})
+    ids = [f["properties"]["id"] for f in features_of(footprints(search, Z, TILE.x, TILE.y))]
+    assert ids == [f"fp-y2024a-{RUN}", f"fp-y2024b-{RUN}", f"fp-y2022-{RUN}"]  # datetime desc, then id
 
 
 def test_a_parent_tile_holds_them_and_a_child_tile_only_its_own_clipped(indexed):

@@ -4,6 +4,7 @@ tokens, and the item links it builds (the answers themselves are compared with p
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import UTC, datetime
 from urllib.parse import urljoin
@@ -11,7 +12,15 @@ from urllib.parse import urljoin
 import pytest
 
 from dinamis_catalog.entrypoints.stac_api import item_links
-from dinamis_catalog.service.fast_search import InvalidPagingToken, page_token, parse_token, plan
+from dinamis_catalog.service.fast_search import (
+    MAX_WINDOWS,
+    FastSearch,
+    InvalidPagingToken,
+    _Expiring,
+    page_token,
+    parse_token,
+    plan,
+)
 
 BASE = {"collections": ["spot-6-7-ortho"], "limit": 100}
 
@@ -70,6 +79,9 @@ def test_open_intervals_read_as_pgstac_reads_them():
         {"collections": []},
         {"ids": "abc"},
         {"fields": {"include": "geometry"}},
+        {"datetime": "2020-01-01T00:00:00+20:00"},  # PostgreSQL refuses it: pgSTAC's answer
+        {"collections": [f"c{k}" for k in range(65)]},  # the caches stay small
+        {"filter": {"op": "in", "args": [{"property": "platform"}, ["x" * 100] * 100]}},
     ],
 )
 def test_searches_it_does_not_plan_go_to_pgstac(extra):
@@ -99,7 +111,8 @@ def test_item_links_are_stac_fastapis_for_plain_and_odd_ids():
     alphabet = "abcXYZ019._~-:/?#%é "
     ids = ["DS_SPOT7_202406121031", "a.b", ".", "..", "x..", "?q", "#frag", "a:b", "http://evil", "//host/x"]
     ids += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8))) for _ in range(300)]
-    for base in ("http://127.0.0.1:8102/", "https://catalogue.example.fr/stac/"):
+    bases = ("http://127.0.0.1:8102/", "https://catalogue.example.fr/stac/", "http://h//", "http://h/a/../")
+    for base in bases:
         for item_id in ids:
             links = item_links(base, "spot-6-7-ortho", item_id, [{"rel": "license", "href": "../licence"}])
             hrefs = {link["rel"]: link["href"] for link in links}
@@ -107,3 +120,42 @@ def test_item_links_are_stac_fastapis_for_plain_and_odd_ids():
             assert hrefs["collection"] == hrefs["parent"] == urljoin(base, "collections/spot-6-7-ortho")
             assert hrefs["root"] == base and hrefs["license"] == urljoin(base, "../licence")
             assert [link["rel"] for link in links] == ["collection", "parent", "root", "self", "license"]
+
+
+class SpanConnection:
+    """The one query `FastSearch.windows` makes: the searched items' first and last dates."""
+
+    def __init__(self, lo: datetime, hi: datetime) -> None:
+        self.span = {"lo": lo, "hi": hi}
+        self.queries = 0
+
+    async def fetchrow(self, query: str, *args: object) -> dict:
+        self.queries += 1
+        return self.span
+
+
+async def test_year_windows_cover_all_time_in_reading_order_and_are_few():
+    fast = FastSearch()
+    conn = SpanConnection(datetime(1950, 6, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC))
+    planned = plan(BASE)
+    assert planned is not None
+    windows = await fast.windows(conn, planned, None, None, descending=True)  # type: ignore[arg-type]
+    assert len(windows) == MAX_WINDOWS  # not 77 queries for one misdated item
+    assert windows[0][1] is None and windows[-1][0] is None  # open at both ends
+    assert all(newer[0] == older[1] for newer, older in itertools.pairwise(windows))
+    assert windows[0][0] == datetime(2026, 1, 1, tzinfo=UTC)
+    ascending = await fast.windows(conn, planned, None, None, descending=False)  # type: ignore[arg-type]
+    assert ascending == windows[::-1] and conn.queries == 1  # the span is kept
+    one_year = plan({**BASE, "datetime": "2024-01-01T00:00:00Z/2024-12-31T23:59:59Z"})
+    assert one_year is not None
+    assert await fast.windows(conn, one_year, one_year.start, one_year.end, True) == [(None, None)]  # type: ignore[arg-type]
+
+
+def test_expired_entries_leave_the_cache():
+    cache = _Expiring(ttl_s=-1)
+    cache.put("k", 1)
+    assert cache.get("k") == (False, None) and "k" not in cache.entries
+    small = _Expiring(ttl_s=60, size=3)
+    for k in range(10):
+        small.put(k, k)
+    assert list(small.entries) == [7, 8, 9]

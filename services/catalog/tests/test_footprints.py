@@ -134,7 +134,7 @@ def test_a_malformed_search_id_is_the_tiles_404_problem(client):
 
 def test_footprint_settings_are_bounded():
     settings = TilesSettings()
-    assert settings.tiles_footprints_max_features == 10_000
+    assert settings.tiles_footprints_max_features == 1_000
     with pytest.raises(ValueError):
         TilesSettings(tiles_footprints_max_features=0)
     with pytest.raises(ValueError):

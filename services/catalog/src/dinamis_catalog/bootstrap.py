@@ -65,8 +65,13 @@ def postgres_settings(dsn: str, max_conn: int) -> PostgresSettings:
         pgdatabase=url.path.lstrip("/"),
         db_max_conn_size=max_conn,
         # JIT compiles a plan in ~10 ms: more than a search runs (an indexed page of 100 items).
+        # Custom plans: a search's values (collections, bbox, dates, the paging anchor) decide
+        # which yearly partitions and which index; a generic plan would guess them.
         server_settings=ServerSettings(
-            search_path="pgstac,public", application_name="dinamis-catalog", jit="off"
+            search_path="pgstac,public",
+            application_name="dinamis-catalog",
+            jit="off",
+            plan_cache_mode="force_custom_plan",
         ),
     )
 

@@ -40,6 +40,9 @@ def bootstrap_tiles(resources: Resources) -> TilesContainer:
     )
 
 
+TILES_SESSION = "-c search_path=pgstac,public -c application_name=dinamis-catalog-tiles -c jit=off"
+
+
 def tiler_postgres_settings(settings: TilesSettings) -> TilerPostgresSettings:
     fields: dict[str, Any] = {
         "database_url": settings.postgres_dsn.get_secret_value(),
@@ -56,7 +59,8 @@ async def start_tiles(app: FastAPI, tiles: TilesContainer) -> None:
     await connect_to_db(
         app,
         settings=tiler_postgres_settings(settings),
-        pool_kwargs={"options": "-c search_path=pgstac,public -c application_name=dinamis-catalog-tiles"},
+        # JIT off: compiling a tile's plan costs more than running it (as the catalog's pool).
+        pool_kwargs={"options": TILES_SESSION},
     )
     install_authenticator(
         app,

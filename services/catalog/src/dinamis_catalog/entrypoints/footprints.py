@@ -25,17 +25,20 @@ body, cached per search hash: a hash names one body), and the tile is one query
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
 from cachetools import TTLCache
 from fastapi import APIRouter, FastAPI, Path, Request
 from fastapi.responses import Response
-from psycopg import sql
+from psycopg import Connection, sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from dinamis_catalog.entrypoints.tiles import ArchiveBackend, _search_id, strict_int
+from dinamis_catalog.service.fast_search import year_windows
 from dinamis_catalog.settings import TilesSettings
 
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
@@ -80,13 +83,19 @@ def mercator_bounds(tile: FootprintTile) -> tuple[float, float, float, float]:
 # point at a pole reaches the projection), clipped to the tile plus its buffer by
 # ST_AsMVTGeom, and encoded. Cost: about 15 us per footprint (bench), so the feature cap
 # bounds a tile's time.
+# The envelope is written in the WHERE itself (not read from the CTE): a constant there, the
+# planner estimates how many footprints meet the tile and picks the index (the datetime one
+# for a wide tile, the geometry one for a narrow tile); through a sub-select it cannot.
+HITS_WHERE = (
+    "({where}) AND ST_Intersects(geometry, ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s), 4326)){since}"
+)
 TILE_SQL = """
 WITH tile AS (
-    SELECT env, ST_Transform(env, 4326) AS env4326 FROM (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env) t
+    SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env
 ), hits AS (
     SELECT id, collection, datetime, content->'properties'->'eo:cloud_cover' AS cloud, geometry
     FROM pgstac.items
-    WHERE ({where}) AND ST_Intersects(geometry, (SELECT env4326 FROM tile))
+    WHERE {hits_where}
     ORDER BY datetime DESC, id
     LIMIT %(limit)s
 ), features AS (
@@ -116,10 +125,43 @@ FROM (
 """
 
 
-def tile_query(where: str) -> sql.Composed:
-    """The tile statement for a pgSTAC filter (`where`: SQL text pgSTAC wrote, with its
-    values quoted by `format('%L')`; never text from the request)."""
-    return sql.SQL(TILE_SQL).format(where=sql.SQL(where))
+def hits_where(where: str, since: bool) -> sql.Composed:
+    """The footprints' filter: pgSTAC's (`where`: SQL text pgSTAC wrote, with its values
+    quoted by `format('%L')`; never text from the request), the tile, and (`since`) no
+    older than `%(since)s`."""
+    return sql.SQL(HITS_WHERE).format(
+        where=sql.SQL(where), since=sql.SQL(" AND datetime >= %(since)s" if since else "")
+    )
+
+
+def tile_query(where: str, since: bool = False) -> sql.Composed:
+    """The tile statement for a pgSTAC filter (see `hits_where`)."""
+    return sql.SQL(TILE_SQL).format(hits_where=hits_where(where, since))
+
+
+WINDOW_SQL = "SELECT count(*) FROM (SELECT 1 FROM pgstac.items WHERE {hits_where} LIMIT %(limit)s) hits"
+
+
+def newest_since(conn: Connection, where: str, params: dict[str, Any], span: Any) -> datetime | None:
+    """The start of the oldest year the tile's newest `limit` footprints reach, reading
+    year by year from the newest (None: all of them). A tile over much of France would
+    otherwise sort every year's footprints to keep the newest."""
+    found = 0
+    for start, end in year_windows(span, None, None, descending=True):
+        bounds = []
+        if start is not None:
+            bounds.append(sql.SQL("datetime >= %(w_start)s"))
+        if end is not None:
+            bounds.append(sql.SQL("datetime < %(w_end)s"))
+        condition = sql.SQL(" AND ").join([hits_where(where, False), *bounds])
+        query = sql.SQL(WINDOW_SQL).format(hits_where=condition)
+        row = conn.execute(
+            query, {**params, "limit": params["limit"] - found, "w_start": start, "w_end": end}
+        )
+        found += int((row.fetchone() or (0,))[0])
+        if found >= params["limit"]:
+            return start
+    return None
 
 
 class SearchWheres:
@@ -171,7 +213,7 @@ class TileCache:
 
 
 def render_footprints(pool: ConnectionPool, where: str, tile: FootprintTile, limit: int) -> bytes:
-    params = {
+    params: dict[str, Any] = {
         "z": tile.z,
         "x": tile.x,
         "y": tile.y,
@@ -182,8 +224,25 @@ def render_footprints(pool: ConnectionPool, where: str, tile: FootprintTile, lim
     }
     with pool.connection() as conn, conn.transaction():
         conn.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
-        row = conn.execute(tile_query(where), params).fetchone()
+        since = newest_since(conn, where, params, span(conn))
+        query = tile_query(where, since=since is not None)
+        row = conn.execute(query, {**params, "since": since}).fetchone()
     return bytes(row[0]) if row and row[0] is not None else b""
+
+
+_SPAN: dict[str, Any] = {}
+SPAN_TTL_S = 10.0
+
+
+def span(conn: Connection) -> tuple[datetime, datetime] | None:
+    """The first and last dates of all items (each partition's index ends), kept 10 s."""
+    now = time.monotonic()
+    if _SPAN.get("until", 0.0) > now:
+        return _SPAN["span"]
+    row = conn.execute("SELECT min(datetime), max(datetime) FROM pgstac.items").fetchone()
+    value = (row[0], row[1]) if row and row[0] is not None else None
+    _SPAN.update(span=value, until=now + SPAN_TTL_S)
+    return value
 
 
 @dataclass

@@ -20,6 +20,7 @@ to chance on bad input, and the conformance classes it advertises but did not ke
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -617,6 +618,12 @@ def _plain(segment: Any) -> bool:
     return isinstance(segment, str) and PLAIN_SEGMENT.fullmatch(segment) is not None
 
 
+@functools.lru_cache(maxsize=64)
+def _normal(base_url: str) -> bool:
+    """A base URL `urljoin` appends to as it is (ends with `/`, no `//`, `./` or `../`)."""
+    return urljoin(base_url, "a/b") == base_url + "a/b"
+
+
 def _append(base_url: str, path: str) -> str:
     return base_url + path
 
@@ -626,7 +633,8 @@ def item_links(base_url: str, collection_id: Any, item_id: Any, stored: Any) -> 
     inferred ones, then the stored ones it does not infer, resolved on the base URL). Its
     `urljoin` is a concatenation when the ids are plain segments (the common case, 4 times
     faster)."""
-    join = _append if base_url.endswith("/") and _plain(collection_id) and _plain(item_id) else urljoin
+    plain = _plain(collection_id) and _plain(item_id) and _normal(base_url)
+    join = _append if plain else urljoin
     collection = join(base_url, f"collections/{collection_id}")
     item = join(base_url, f"collections/{collection_id}/items/{item_id}")
     links: list[dict[str, Any]] = [

@@ -33,6 +33,7 @@ hundreds of searches.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import time
@@ -47,13 +48,22 @@ import orjson
 from dinamis_shared.errors import DinamisError
 
 MAX_LIMIT = 10_000
+# Searches naming more collections, or with a longer filter, go to pgSTAC: the caches here
+# are keyed by them and must stay small whatever callers send.
+MAX_COLLECTIONS = 64
+MAX_FILTER_BYTES = 8192
+# At most this many queries per page when reading year by year (the oldest years together).
+MAX_WINDOWS = 8
 # Keys a search may carry and still be planned here (`conf` only with `nohydrate`).
 PLANNED_KEYS = frozenset(
     {"collections", "ids", "bbox", "intersects", "datetime", "filter", "filter-lang", "sortby", "limit",
      "token", "fields", "conf"}
 )  # fmt: skip
 # An RFC 3339 instant with its offset, at most microseconds (PostgreSQL keeps no more).
-INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
+# (PostgreSQL refuses offsets beyond 15:59: those go to pgSTAC, which refuses them.)
+INSTANT = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-](0\d|1[0-5]):[0-5]\d)", re.ASCII
+)
 TOKEN_PART = re.compile(r"([0-9a-f]{2})+", re.ASCII)
 BASE_ITEM_TAG = re.compile(r"\s*\d{1,9}\s*", re.ASCII)
 DATETIME_FIELDS = frozenset({"datetime", "properties.datetime"})
@@ -185,7 +195,7 @@ def plan(search: Mapping[str, Any]) -> Plan | None:
         where.append(f"id = ANY({arg(list(ids), '::text[]')})")
     if "collections" in search:
         collections = _strings(search["collections"])
-        if collections is None:
+        if collections is None or len(collections) > MAX_COLLECTIONS:
             return None
         where.append(f"collection = ANY({arg(list(collections), '::text[]')})")
     if "datetime" in search:
@@ -218,6 +228,8 @@ def plan(search: Mapping[str, Any]) -> Plan | None:
         lang = search.get("filter-lang", "cql2-json")
         if lang != "cql2-json" or not isinstance(cql2, Mapping) or "op" not in cql2:
             return None
+        if len(orjson.dumps(cql2)) > MAX_FILTER_BYTES:
+            return None
 
     descending = True
     sortby = search.get("sortby")
@@ -248,6 +260,29 @@ def plan(search: Mapping[str, Any]) -> Plan | None:
         end=dates[1] if dates else None,
         by_ids="ids" in search,
     )
+
+
+Window = tuple[datetime | None, datetime | None]
+
+
+def year_windows(
+    span: tuple[datetime, datetime] | None, lower: datetime | None, upper: datetime | None, descending: bool
+) -> list[Window]:
+    """[start, end) windows covering all time, in the reading order: one per calendar year
+    of `span` (the items' first and last dates) within [lower, upper], the oldest and the
+    newest open-ended (an item outside `span`, indexed since it was read, is still in one),
+    at most MAX_WINDOWS (the newest years one by one, the oldest together: a span made long
+    by one misdated item costs no more). [(None, None)] when that is one window."""
+    if span is None:
+        return [(None, None)]
+    first = max(span[0].year, lower.year if lower is not None else span[0].year)
+    last = min(span[1].year, upper.year if upper is not None else span[1].year)
+    if last <= first:
+        return [(None, None)]
+    edges = [datetime(year, 1, 1, tzinfo=UTC) for year in range(first + 1, last + 1)]
+    edges = edges[-(MAX_WINDOWS - 1) :]
+    windows = list(zip([None, *edges], [*edges, None], strict=True))
+    return windows[::-1] if descending else windows
 
 
 def _earliest(a: datetime | None, b: datetime) -> datetime:
@@ -291,7 +326,10 @@ class _Expiring:
 
     def get(self, key: Any) -> tuple[bool, Any]:
         hit = self.entries.get(key)
-        if hit is None or hit[0] < time.monotonic():
+        if hit is None:
+            return False, None
+        if hit[0] < time.monotonic():
+            del self.entries[key]
             return False, None
         self.entries.move_to_end(key)
         return True, hit[1]
@@ -316,18 +354,22 @@ class FastSearch:
         self.spans = _Expiring(ttl_s)
 
     async def counts_off(self, conn: Connection) -> bool:
-        """pgSTAC's `context` is off (no `numberMatched` to count): the only case planned."""
+        """pgSTAC's `context` is off and `timing` too (no `numberMatched` to count, no timing
+        to add): the only case planned."""
         known, off = self.settings.get("context")
         if not known:
-            value = await conn.fetchval("SELECT pgstac.get_setting('context')")
-            off = (value or "off").strip().lower() == "off"
+            row = await conn.fetchrow(
+                "SELECT pgstac.get_setting('context') AS context, pgstac.get_setting_bool('timing') AS timing"
+            )
+            # As search() reads them: counts unless exactly 'off' (or unset), a timing if set.
+            off = row is not None and row["context"] in (None, "off") and not row["timing"]
             self.settings.put("context", off)
         return bool(off)
 
     async def filter_sql(
         self, conn: Connection, cql2: Mapping[str, Any], collections: tuple[str, ...] | None
     ) -> str:
-        key = (orjson.dumps(cql2, option=orjson.OPT_SORT_KEYS), collections)
+        key = hashlib.blake2b(orjson.dumps([cql2, collections], option=orjson.OPT_SORT_KEYS)).digest()
         known, sql = self.filters.get(key)
         if not known:
             sql = await conn.fetchval(
@@ -372,11 +414,9 @@ class FastSearch:
         lower: datetime | None,
         upper: datetime | None,
         descending: bool,
-    ) -> list[tuple[datetime | None, datetime | None]]:
-        """The [start, end) windows to read one after the other, in the reading order: the
-        calendar years the searched items span, within the search's [lower, upper], the
-        oldest and newest open-ended (an item indexed since is still read). One window
-        (no bounds) when the search reads one year or fewer, or names its items."""
+    ) -> list[Window]:
+        """The year windows (`year_windows`) of the searched collections' items within the
+        search's [lower, upper]; one window (no bounds) when it names its items."""
         if planned.by_ids:
             return [(None, None)]
         key = planned.collections
@@ -392,15 +432,7 @@ class FastSearch:
                 )
             span = (row["lo"], row["hi"]) if row is not None and row["lo"] is not None else None
             self.spans.put(key, span)
-        if span is None:
-            return [(None, None)]
-        first = max(span[0].year, lower.year if lower is not None else span[0].year)
-        last = min(span[1].year, upper.year if upper is not None else span[1].year)
-        if last <= first:
-            return [(None, None)]
-        edges = [datetime(year, 1, 1, tzinfo=UTC) for year in range(first + 1, last + 1)]
-        windows = list(zip([None, *edges], [*edges, None], strict=True))
-        return windows[::-1] if descending else windows
+        return year_windows(span, lower, upper, descending)
 
     async def search(self, conn: Connection, planned: Plan) -> dict[str, Any] | None:
         """The page pgSTAC's `search()` would return (nohydrate), or None when its settings
