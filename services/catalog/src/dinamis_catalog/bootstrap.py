@@ -64,7 +64,8 @@ def postgres_settings(dsn: str, max_conn: int) -> PostgresSettings:
         pgport=url.port or 5432,
         pgdatabase=url.path.lstrip("/"),
         db_max_conn_size=max_conn,
-        # JIT compiles a plan in ~10 ms: more than a search runs (an indexed page of 100 items).
+        # JIT compiles a plan in ~10 ms, parallel workers take as long to start: more than a
+        # search runs (an indexed page of 100 items), and the cores are the other searches'.
         # Custom plans: a search's values (collections, bbox, dates, the paging anchor) decide
         # which yearly partitions and which index; a generic plan would guess them.
         server_settings=ServerSettings(
@@ -72,6 +73,7 @@ def postgres_settings(dsn: str, max_conn: int) -> PostgresSettings:
             application_name="dinamis-catalog",
             jit="off",
             plan_cache_mode="force_custom_plan",
+            max_parallel_workers_per_gather="0",
         ),
     )
 

@@ -10,10 +10,11 @@ API clients). Separate replicas scale and fail apart; both read the same setting
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dinamis_catalog.entrypoints.footprints import mount_footprints
 from dinamis_catalog.entrypoints.stac_api import install_http_problems, with_problem_openapi
@@ -68,21 +69,37 @@ def create_app(settings: TilesSettings | None = None) -> FastAPI:
     install_http_problems(app)
     with_problem_openapi(app, validation_status="422")
 
-    @app.middleware("http")
-    async def tile_caching(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        value = cache_control(
-            request.url.path, request.url.query, response.status_code, settings.tiles_public_resolution_m
-        )
-        if value:
-            response.headers["Cache-Control"] = value
-        return response
+    app.add_middleware(TileCaching, public_resolution_m=settings.tiles_public_resolution_m)
 
     # The web map is served from other origins.
     app.add_middleware(
         CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"]
     )
     return app
+
+
+class TileCaching:
+    """`Cache-Control` of a tile answer (`cache_control`). Plain ASGI: Starlette's
+    `BaseHTTPMiddleware` would run each tile in a task of its own behind a queue."""
+
+    def __init__(self, app: ASGIApp, public_resolution_m: float) -> None:
+        self.app = app
+        self.public_resolution_m = public_resolution_m
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_caching(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                query = scope.get("query_string", b"").decode("latin-1")
+                value = cache_control(scope["path"], query, message["status"], self.public_resolution_m)
+                if value:
+                    MutableHeaders(scope=message)["Cache-Control"] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_caching)
 
 
 def main() -> None:

@@ -40,7 +40,12 @@ def bootstrap_tiles(resources: Resources) -> TilesContainer:
     )
 
 
-TILES_SESSION = "-c search_path=pgstac,public -c application_name=dinamis-catalog-tiles -c jit=off"
+# No JIT nor parallel workers: compiling a plan, or starting workers, costs more than a
+# tile's query runs (an index read of at most `tiles_footprints_max_features` rows).
+TILES_SESSION = (
+    "-c search_path=pgstac,public -c application_name=dinamis-catalog-tiles"
+    " -c jit=off -c max_parallel_workers_per_gather=0"
+)
 
 
 def tiler_postgres_settings(settings: TilesSettings) -> TilerPostgresSettings:
@@ -59,7 +64,6 @@ async def start_tiles(app: FastAPI, tiles: TilesContainer) -> None:
     await connect_to_db(
         app,
         settings=tiler_postgres_settings(settings),
-        # JIT off: compiling a tile's plan costs more than running it (as the catalog's pool).
         pool_kwargs={"options": TILES_SESSION},
     )
     install_authenticator(

@@ -139,7 +139,11 @@ def tile_query(where: str, since: bool = False) -> sql.Composed:
     return sql.SQL(TILE_SQL).format(hits_where=hits_where(where, since))
 
 
-WINDOW_SQL = "SELECT count(*) FROM (SELECT 1 FROM pgstac.items WHERE {hits_where} LIMIT %(limit)s) hits"
+# Ordered as the tile's rows are, so the planner picks the same index (and stops as early).
+WINDOW_SQL = (
+    "SELECT count(*) FROM (SELECT 1 FROM pgstac.items WHERE {hits_where}"
+    " ORDER BY datetime DESC, id LIMIT %(limit)s) hits"
+)
 
 
 def newest_since(conn: Connection, where: str, params: dict[str, Any], span: Any) -> datetime | None:
