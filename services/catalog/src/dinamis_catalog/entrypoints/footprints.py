@@ -116,7 +116,7 @@ WITH tile AS (
         h.datetime AS _order_datetime
     FROM hits h, tile t
 )
-SELECT ST_AsMVT(f, %(layer)s, %(extent)s, 'geom')
+SELECT ST_AsMVT(f, %(layer)s, %(extent)s, 'geom'), (SELECT count(*) FROM hits)
 FROM (
     SELECT geom, id, collection, datetime, "eo:cloud_cover" FROM features
     WHERE geom IS NOT NULL
@@ -139,33 +139,11 @@ def tile_query(where: str, since: bool = False) -> sql.Composed:
     return sql.SQL(TILE_SQL).format(hits_where=hits_where(where, since))
 
 
-# Ordered as the tile's rows are, so the planner picks the same index (and stops as early).
-WINDOW_SQL = (
-    "SELECT count(*) FROM (SELECT 1 FROM pgstac.items WHERE {hits_where}"
-    " ORDER BY datetime DESC, id LIMIT %(limit)s) hits"
-)
-
-
-def newest_since(conn: Connection, where: str, params: dict[str, Any], span: Any) -> datetime | None:
-    """The start of the oldest year the tile's newest `limit` footprints reach, reading
-    year by year from the newest (None: all of them). A tile over much of France would
-    otherwise sort every year's footprints to keep the newest."""
-    found = 0
-    for start, end in year_windows(span, None, None, descending=True):
-        bounds = []
-        if start is not None:
-            bounds.append(sql.SQL("datetime >= %(w_start)s"))
-        if end is not None:
-            bounds.append(sql.SQL("datetime < %(w_end)s"))
-        condition = sql.SQL(" AND ").join([hits_where(where, False), *bounds])
-        query = sql.SQL(WINDOW_SQL).format(hits_where=condition)
-        row = conn.execute(
-            query, {**params, "limit": params["limit"] - found, "w_start": start, "w_end": end}
-        )
-        found += int((row.fetchone() or (0,))[0])
-        if found >= params["limit"]:
-            return start
-    return None
+def since_windows(span: Any) -> list[datetime | None]:
+    """How far back a tile reads, tried in turn: the start of each year from the newest
+    (`year_windows`), then all time (None)."""
+    starts = [start for start, _ in year_windows(span, None, None, descending=True)]
+    return [start for start in starts if start is not None] + [None]
 
 
 class SearchWheres:
@@ -216,7 +194,13 @@ class TileCache:
             self._tiles[key] = data
 
 
-def render_footprints(pool: ConnectionPool, where: str, tile: FootprintTile, limit: int) -> bytes:
+def render_footprints(
+    pool: ConnectionPool,
+    where: str,
+    tile: FootprintTile,
+    limit: int,
+    collections: tuple[str, ...] | None = None,
+) -> bytes:
     params: dict[str, Any] = {
         "z": tile.z,
         "x": tile.x,
@@ -226,27 +210,53 @@ def render_footprints(pool: ConnectionPool, where: str, tile: FootprintTile, lim
         "buffer": BUFFER,
         "layer": LAYER,
     }
+    # The newest year first, then back a year at a time until the tile holds `limit`
+    # footprints: a tile over much of France would otherwise sort every year's footprints
+    # to keep the newest (one statement when the newest year fills it, as it mostly does).
     with pool.connection() as conn, conn.transaction():
         conn.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
-        since = newest_since(conn, where, params, span(conn))
-        query = tile_query(where, since=since is not None)
-        row = conn.execute(query, {**params, "since": since}).fetchone()
+        for since in since_windows(span(conn, collections)):
+            query = tile_query(where, since=since is not None)
+            row = conn.execute(query, {**params, "since": since}).fetchone()
+            if row is None or row[1] >= limit:
+                break
     return bytes(row[0]) if row and row[0] is not None else b""
 
 
-_SPAN: dict[str, Any] = {}
 SPAN_TTL_S = 10.0
+_SPANS: dict[tuple[str, ...] | None, tuple[float, Any]] = {}
+_SPANS_LOCK = threading.Lock()
 
 
-def span(conn: Connection) -> tuple[datetime, datetime] | None:
-    """The first and last dates of all items (each partition's index ends), kept 10 s."""
+def span(conn: Connection, collections: tuple[str, ...] | None) -> tuple[datetime, datetime] | None:
+    """The first and last dates of the searched collections' items (of all items when the
+    search names none): each partition's index ends, kept 10 s, at most 256 sets."""
     now = time.monotonic()
-    if _SPAN.get("until", 0.0) > now:
-        return _SPAN["span"]
-    row = conn.execute("SELECT min(datetime), max(datetime) FROM pgstac.items").fetchone()
+    with _SPANS_LOCK:
+        hit = _SPANS.get(collections)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    if collections is None:
+        row = conn.execute("SELECT min(datetime), max(datetime) FROM pgstac.items").fetchone()
+    else:
+        row = conn.execute(
+            "SELECT min(datetime), max(datetime) FROM pgstac.items WHERE collection = ANY(%s)",
+            [list(collections)],
+        ).fetchone()
     value = (row[0], row[1]) if row and row[0] is not None else None
-    _SPAN.update(span=value, until=now + SPAN_TTL_S)
+    with _SPANS_LOCK:
+        if len(_SPANS) >= 256:
+            _SPANS.clear()
+        _SPANS[collections] = (now + SPAN_TTL_S, value)
     return value
+
+
+def search_collections(body: dict[str, Any]) -> tuple[str, ...] | None:
+    """The collections a registered search names (None: all, or not a plain list of names)."""
+    names = body.get("collections")
+    if isinstance(names, list) and names and len(names) <= 64 and all(isinstance(n, str) for n in names):
+        return tuple(sorted(set(names)))
+    return None
 
 
 @dataclass
@@ -268,7 +278,13 @@ class Footprints:
         if cached is not None:
             return cached
         where = self.wheres.get(pool, search.id, search.input_search)
-        data = render_footprints(pool, where, tile, self.settings.tiles_footprints_max_features)
+        data = render_footprints(
+            pool,
+            where,
+            tile,
+            self.settings.tiles_footprints_max_features,
+            search_collections(search.input_search),
+        )
         self.cache.put(key, data)
         return data
 
