@@ -370,6 +370,7 @@ async def concurrent(
     process tree and of PostgreSQL (postmaster tree) before and after."""
     latencies: list[float] = []
     errors = 0
+    kinds: dict[str, int] = {}
     pool = None
     client = None
     if side == "floor":
@@ -398,9 +399,13 @@ async def concurrent(
                     r = await client.post(url, json=body)
                     if r.status_code != 200:
                         errors += 1
+                        kind = f"{r.status_code} {r.headers.get('content-type', '')[:40]} {r.text[:120]}"
+                        kinds[kind] = kinds.get(kind, 0) + 1
                         continue
-            except (httpx.HTTPError, asyncpg.PostgresError, OSError):
+            except (httpx.HTTPError, asyncpg.PostgresError, OSError) as exc:
                 errors += 1
+                kind = f"{type(exc).__name__}: {str(exc)[:120]}"
+                kinds[kind] = kinds.get(kind, 0) + 1
                 continue
             latencies.append(time.perf_counter() - t0)
 
@@ -423,6 +428,7 @@ async def concurrent(
     return {
         "requests": len(latencies),
         "errors": errors,
+        "error_kinds": kinds,
         "rps": round(len(latencies) / wall, 1),
         **pct(latencies),
         "api_cpu_ms_per_req": round((api1 - api0) * 1000 / n, 2) if api_pid else None,
@@ -517,7 +523,7 @@ async def side_by_side(args: argparse.Namespace, apis: dict[str, str], dsn: str,
         try:
             sides = Sides(client, apis, conn)
             out["searches"] = await sequential(sides, args.runs)
-            out["searches"]["paging"] = await paging(sides, max(5, args.runs // 4))
+            out["searches"]["paging"] = await paging(sides, max(10, args.runs // 2))
         finally:
             await conn.close()
     bodies = shapes(200)["bbox_datetime_cloud"]
