@@ -133,7 +133,9 @@ def portal_client(protocol_mappers: list) -> dict:
     secret = os.environ.get("DINAMIS_KEYCLOAK_SECRET_PORTAL_WEB")
     if not secret:
         if not development():
-            sys.exit("DINAMIS_KEYCLOAK_SECRET_PORTAL_WEB is unset (development secrets are refused in production)")
+            sys.exit(
+                "DINAMIS_KEYCLOAK_SECRET_PORTAL_WEB is unset (development secrets are refused in production)"
+            )
         secret = "dinamis-dev-portal-web"
     redirects = [f"{portal_url}/auth/callback"]
     logout = [f"{portal_url}/"]

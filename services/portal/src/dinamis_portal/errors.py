@@ -27,7 +27,8 @@ def csrf_refused() -> PortalError:
     return PortalError(
         "the form's anti-forgery token is missing or wrong: reload the page and try again",
         code="csrf-refused",
-        message_fr="jeton anti-falsification du formulaire absent ou erroné : rechargez la page et recommencez",
+        message_fr="jeton anti-falsification du formulaire absent ou erroné : "
+        "rechargez la page et recommencez",
         status=403,
     )
 

@@ -63,7 +63,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "search.collection.all": ("Toutes les collections", "All collections"),
     "search.start": ("Date de début", "Start date"),
     "search.end": ("Date de fin", "End date"),
-    "search.date.hint": ("Format : jj/mm/aaaa. Vide : sans limite.", "Format: dd/mm/yyyy. Empty: no limit."),
+    "search.date.hint": ("Vide : sans limite.", "Empty: no limit."),
     "search.cloud": ("Couverture nuageuse maximale (%)", "Maximum cloud cover (%)"),
     "search.cloud.hint": (
         "De 0 à 100. Vide : aucun filtre (les images nuageuses sont aussi montrées).",
@@ -73,7 +73,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "search.bbox.hint": (
         "Longitudes et latitudes en degrés (WGS 84), par exemple 4.75,45.70,4.95,45.82 pour Lyon. "
         "Vide : partout.",
-        "Longitudes and latitudes in degrees (WGS 84), e.g. 4.75,45.70,4.95,45.82 for Lyon. Empty: everywhere.",
+        "Longitudes and latitudes in degrees (WGS 84), e.g. 4.75,45.70,4.95,45.82 for Lyon. "
+        "Empty: everywhere.",
     ),
     "search.use_view": ("Utiliser la vue de la carte", "Use the map's view"),
     "search.submit": ("Rechercher", "Search"),
@@ -106,7 +107,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "scene.asset.roles": ("Rôles", "Roles"),
     "scene.asset.download": ("Téléchargement", "Download"),
     "scene.download": ("Télécharger {name}", "Download {name}"),
-    "scene.download.expiry": ("Liens signés valables jusqu'au {expiry} (UTC).", "Signed links valid until {expiry} (UTC)."),
+    "scene.download.expiry": (
+        "Liens signés valables jusqu'au {expiry} (UTC).",
+        "Signed links valid until {expiry} (UTC).",
+    ),
     "scene.download.login": (
         "Connectez-vous avec un compte adhérent pour obtenir des liens de téléchargement signés.",
         "Log in with a member account to get signed download links.",
@@ -118,9 +122,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "scene.snippet.curl": ("curl", "curl"),
     "scene.snippet.qgis": ("QGIS (/vsicurl/)", "QGIS (/vsicurl/)"),
     "scene.snippet.qgis.help": (
-        "Dans QGIS : Couche > Ajouter une couche > Ajouter une couche raster, source « Protocole : HTTP(S) », "
-        "ou collez ce chemin GDAL.",
-        "In QGIS: Layer > Add Layer > Add Raster Layer, source type \"Protocol: HTTP(S)\", or paste this GDAL path.",
+        "Dans QGIS : Couche > Ajouter une couche > Ajouter une couche raster, "
+        "source « Protocole : HTTP(S) », ou collez ce chemin GDAL.",
+        'In QGIS: Layer > Add Layer > Add Raster Layer, source type "Protocol: HTTP(S)", '
+        "or paste this GDAL path.",
     ),
     "scene.snippet.signed_note": (
         "Les liens signés expirent ; avec le SDK DINAMIS, la signature est automatique.",

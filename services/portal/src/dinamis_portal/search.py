@@ -159,7 +159,11 @@ def result_rows(features: list[dict[str, Any]]) -> list[ResultRow]:
     for feature in features:
         props = feature.get("properties") or {}
         thumb = next(
-            (key for key, a in (feature.get("assets") or {}).items() if "thumbnail" in (a.get("roles") or [])),
+            (
+                key
+                for key, a in (feature.get("assets") or {}).items()
+                if "thumbnail" in (a.get("roles") or [])
+            ),
             None,
         ) or next(
             (key for key, a in (feature.get("assets") or {}).items() if "overview" in (a.get("roles") or [])),
@@ -185,7 +189,12 @@ def footprints_json(rows: list[ResultRow]) -> str:
     collection = {
         "type": "FeatureCollection",
         "features": [
-            {"type": "Feature", "id": r.id, "geometry": r.geometry, "properties": {"collection": r.collection}}
+            {
+                "type": "Feature",
+                "id": r.id,
+                "geometry": r.geometry,
+                "properties": {"collection": r.collection},
+            }
             for r in rows
             if r.geometry
         ],
@@ -209,5 +218,3 @@ def next_token(result: dict[str, Any]) -> str | None:
         if link.get("rel") == "next" and isinstance(link.get("body"), dict) and link["body"].get("token"):
             return str(link["body"]["token"])
     return None
-
-

@@ -82,7 +82,9 @@ class HttpCatalogue:
     async def _get(self, path: str, **kwargs: Any) -> httpx.Response:
         try:
             return await self.http.get(
-                f"{self.base}{path}", headers={"Accept-Language": "fr", "Accept": "application/json"}, **kwargs
+                f"{self.base}{path}",
+                headers={"Accept-Language": "fr", "Accept": "application/json"},
+                **kwargs,
             )
         except httpx.HTTPError as exc:
             raise catalogue_unavailable() from exc

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse
@@ -46,6 +46,17 @@ async def verified_csrf(request: Request) -> Session:
 
 
 CsrfSession = Annotated[Session, Depends(verified_csrf)]
+
+
+def depends_on(dependant: Any, call: Any) -> bool:
+    """Does this dependency tree (a route's `dependant`) hold `call`?"""
+    stack = [dependant]
+    while stack:
+        current = stack.pop()
+        if current.call is call:
+            return True
+        stack.extend(current.dependencies)
+    return False
 
 
 @router.get("/connexion")

@@ -276,7 +276,8 @@ def format_datetime(iso: str, lang: Lang) -> str:
     except (ValueError, AttributeError):
         return iso
     if lang == "fr":
-        return f"{when.day} {MONTHS_FR[when.month - 1]} {when.year}, {when:%H:%M} UTC"
+        day = "1er" if when.day == 1 else str(when.day)
+        return f"{day} {MONTHS_FR[when.month - 1]} {when.year}, {when:%H:%M} UTC"
     return f"{when:%d %B %Y, %H:%M} UTC"
 
 
@@ -353,8 +354,14 @@ async def scene_page(collection: str, item_id: str, request: Request, container:
             {"type": "Feature", "id": item.get("id"), "geometry": item.get("geometry"), "properties": {}}
         ),
         when=lambda iso: format_datetime(iso, lang),
-        snippets=snippets(container.settings.catalog_public_url, collection, item_id, item_url, first_href,
-                          signed.hrefs.get(first_href) if signed and first_href else None),
+        snippets=snippets(
+            container.settings.catalog_public_url,
+            collection,
+            item_id,
+            item_url,
+            first_href,
+            signed.hrefs.get(first_href) if signed and first_href else None,
+        ),
     )
     return render(request, "scene.html.j2", context)
 
@@ -367,7 +374,7 @@ def snippets(
         "from pystac_client import Client\n\n"
         f'catalogue = Client.open("{catalogue}")\n'
         f'item = catalogue.get_collection("{collection}").get_item("{item_id}")\n'
-        "print(item.datetime, item.properties.get(\"eo:cloud_cover\"))\n"
+        'print(item.datetime, item.properties.get("eo:cloud_cover"))\n'
         "# Téléchargement / download : dinamis_sdk.sign_inplace(item) signe les liens des fichiers.\n"
     )
     curl = f"curl -sS '{item_url}'\n"

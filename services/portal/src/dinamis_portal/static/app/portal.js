@@ -108,8 +108,19 @@
       showFootprints({ type: 'FeatureCollection', features: [scene] }, true);
       return;
     }
-    showFootprints(readData('empreintes'), true);
     var bbox = document.getElementById('bbox');
+    /* The searched area frames the map; without one, the footprints found do. */
+    function frame() {
+      var area = ((bbox && bbox.value) || target.getAttribute('data-bbox') || '').split(',');
+      var numbers = area.map(Number);
+      var hasArea = area.length === 4 && numbers.every(function (v) { return area[0] !== '' && isFinite(v); });
+      if (hasArea) {
+        var extent = ol.proj.transformExtent(numbers, 'EPSG:4326', 'EPSG:3857');
+        portal.map.getView().fit(extent, { padding: [20, 20, 20, 20], duration: 0 });
+      }
+      showFootprints(readData('empreintes'), !hasArea);
+    }
+    frame();
     var useView = document.getElementById('vue-carte');
     if (useView && bbox) {
       useView.hidden = false;
@@ -120,7 +131,7 @@
     }
     document.body.addEventListener('htmx:afterSwap', function (event) {
       if (event.detail && event.detail.target && event.detail.target.id === 'resultats') {
-        showFootprints(readData('empreintes'), true);
+        frame();
       }
     });
   }
