@@ -26,11 +26,8 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(pytest.mark.integration)
         item.fixturenames.insert(0, "live_stack")
         if not CHROMIUM.exists():
-            item.add_marker(
-                pytest.mark.skip(
-                    reason=f"{CHROMIUM} is absent (Debian's chromium package: deploy/local/install installs it)"
-                )
-            )
+            reason = f"{CHROMIUM} is absent (Debian's chromium package: deploy/local/install installs it)"
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(scope="session")
