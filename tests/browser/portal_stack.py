@@ -7,7 +7,6 @@ user who is a member of an organisation in the orders service's records."""
 from __future__ import annotations
 
 import contextlib
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,9 +41,7 @@ def portal_stack(logs: Path, keyfile: Path) -> Iterator[PortalStack]:
         catalog=f"http://127.0.0.1:{catalog}",
         orders=f"http://127.0.0.1:{orders}",
     )
-    # The realm tool is idempotent: it brings the clients (dinamis-portal among them) up
-    # to date on a test stack started before the client existed.
-    realm_admin.ensure_realm()
+    ensure_portal_client()
     env = {
         "DINAMIS_AUTH_LOCAL_KEY_FILE": str(keyfile),
         "DINAMIS_ORDERS_URL": urls.orders,
@@ -57,6 +54,16 @@ def portal_stack(logs: Path, keyfile: Path) -> Iterator[PortalStack]:
     services = (("orders", orders), ("catalog", catalog), ("ingest", ingest), ("portal", portal))
     with running_services(services, logs, env):
         yield urls
+
+
+def ensure_portal_client() -> None:
+    """The realm's `dinamis-portal` client, which `stack up` creates (deploy/local/keycloak.py):
+    on a test stack started before the client existed, the realm tool (idempotent) adds it."""
+    with realm_admin.admin_client() as admin:
+        found = admin.get(f"/{realm_admin.REALM}/clients", params={"clientId": realm_admin.PORTAL_CLIENT})
+        found.raise_for_status()
+    if not found.json():
+        realm_admin.ensure_realm()
 
 
 async def lyon_scene(settings, stack: PortalStack, tmp: Path, day: int = 3) -> dict:
@@ -78,7 +85,3 @@ def stranger() -> tuple[str, str, str]:
     """A Keycloak user the orders service does not know (no organisation)."""
     sub, email = new_user(f"inconnu-{uuid.uuid4().hex[:4]}")
     return sub, email, PASSWORD
-
-
-def mongo_url() -> str:
-    return os.environ.get("DINAMIS_MONGO_URL", "mongodb://127.0.0.1:27017/")

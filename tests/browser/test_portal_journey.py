@@ -9,10 +9,12 @@ screenshot is saved."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, async_playwright
 
 from tests.browser.conftest import AXE, CHROMIUM
@@ -82,6 +84,22 @@ class Checker:
         assert blocked == [], f"{name}: {blocked}"
 
 
+async def until(page: Page, condition: str, timeout_s: float = 15) -> None:
+    """Wait for a condition across a page reload (a reload destroys the context a
+    `wait_for_function` runs in)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        try:
+            await page.wait_for_load_state("load")
+            if await page.evaluate(f"() => Boolean(document.getElementById('bbox')) && ({condition})"):
+                return
+        except PlaywrightError:
+            pass
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not true after {timeout_s} s: {condition} (at {page.url})")
+        await asyncio.sleep(0.1)
+
+
 async def footprint_drawn(page: Page, item_id: str) -> bool:
     """Is the footprint's fill (DSFR blue, 25 %) on the map's canvas at the footprint's centre?"""
     return await page.evaluate(
@@ -145,10 +163,10 @@ async def test_a_member_searches_over_lyon_and_opens_a_scene(stack, scene, scree
             # The back button returns to the search before; forward to Lyon again.
             # (htmx keeps no history cache here: a history step reloads the page from its URL.)
             await page.go_back()
-            await page.wait_for_function("document.getElementById('bbox').value === ''")
+            await until(page, "document.getElementById('bbox').value === ''")
             assert page.url == f"{stack.portal}/rechercher"
             await page.go_forward()
-            await page.wait_for_function("document.getElementById('bbox').value === '4.75,45.7,4.95,45.82'")
+            await until(page, "document.getElementById('bbox').value === '4.75,45.7,4.95,45.82'")
             assert "bbox=4.75%2C45.70%2C4.95%2C45.82" in page.url
             await row.wait_for()
 

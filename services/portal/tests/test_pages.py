@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
 
 from dinamis_portal.i18n import TEXTS
 from dinamis_portal.upstream import SigningRefused
@@ -159,7 +160,7 @@ async def test_bad_filters_are_french_first_problems_or_pages(portal):
 
 async def test_scene_page_for_anonymous_users_has_no_signed_link(portal):
     response = await portal.client.get("/scenes/pleiades-neo-ortho/scene-lyon-1")
-    html = response.text
+    html = unescape(response.text)
     assert '<h1 class="fr-h2" id="titre-scene">scene-lyon-1</h1>' in html
     assert "Couverture nuageuse (%)" in html and "3,5" in html and "Résolution au sol (m)" in html
     assert "1er juin 2026, 10:30 UTC" in html
@@ -172,7 +173,7 @@ async def test_scene_page_for_anonymous_users_has_no_signed_link(portal):
 
 async def test_scene_page_for_a_member_has_signed_links_from_the_catalogue(portal):
     await portal.login()
-    html = (await portal.client.get("/scenes/pleiades-neo-ortho/scene-lyon-1")).text
+    html = unescape((await portal.client.get("/scenes/pleiades-neo-ortho/scene-lyon-1")).text)
     assert 'href="http://store.test/archive/scene-lyon-1/pan.tif?X-Amz-Signature=abc"' in html
     assert "/vsicurl/http://store.test/archive/scene-lyon-1/pan.tif?X-Amz-Signature=abc" in html
     # Signed with the user's token, which never reaches the page.

@@ -88,6 +88,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "search.count.one": ("1 scène trouvée.", "1 scene found."),
     "search.count.many": ("{n} scènes trouvées.", "{n} scenes found."),
     "search.count.shown": ("{shown} affichées ci-dessous.", "{shown} shown below."),
+    "search.count.more": (
+        "Plus de {shown} scènes trouvées ; les {shown} premières sont affichées.",
+        "More than {shown} scenes found; the first {shown} are shown.",
+    ),
     "search.next": ("Résultats suivants", "Next results"),
     "search.unavailable": (
         "Le catalogue ne répond pas pour le moment ; réessayez dans quelques instants.",

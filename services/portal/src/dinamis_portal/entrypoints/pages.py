@@ -233,11 +233,15 @@ async def search_page(request: Request, container: PortalDep) -> Response:
 
 
 def count_text(lang: Lang, matched: int | None, shown: int, more: bool) -> str:
+    """The announced count: the catalogue's `numberMatched` when it gives one; otherwise
+    what is shown, and "more than" when the catalogue has a next page."""
+    if matched is None and more:
+        return text("search.count.more", lang, shown=shown)
     total = matched if matched is not None else shown
     if total == 0:
         return text("search.count.none", lang)
     found = text("search.count.one", lang) if total == 1 else text("search.count.many", lang, n=total)
-    if shown < total or more:
+    if shown < total:
         found += " " + text("search.count.shown", lang, shown=shown)
     return found
 
@@ -328,13 +332,19 @@ async def scene_page(collection: str, item_id: str, request: Request, container:
     item_url = f"{container.settings.catalog_public_url}/collections/{collection}/items/{item_id}"
     first_private = next((k for k in sorted(assets) if k not in public), None)
     first_href = assets[first_private]["href"] if first_private else ""
+    props = item.get("properties") or {}
     context.update(
         item=item,
-        collection=coll,
+        collection_title=str(coll.get("title") or collection),
+        scene_when=format_datetime(str(props.get("datetime") or props.get("start_datetime") or ""), lang),
         collection_id=collection,
         properties=property_rows(item.get("properties") or {}, lang),
         licence=coll.get("license") or item.get("properties", {}).get("license") or "",
-        licence_links=licence_links,
+        licence_links=[
+            {"href": str(link["href"]), "title": str(link.get("title") or link["href"])}
+            for link in licence_links
+            if link.get("href")
+        ],
         assets=[
             {
                 "key": k,

@@ -11,6 +11,7 @@ script, which the Content-Security-Policy refuses)."""
 
 from __future__ import annotations
 
+import mimetypes
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
@@ -20,6 +21,7 @@ from starlette.responses import FileResponse, Response
 from dinamis_portal.bootstrap import get_container
 from dinamis_portal.settings import PortalSettings
 
+mimetypes.add_type("application/geo+json", ".geojson")
 router = APIRouter()
 APP_STATIC = Path(__file__).resolve().parents[1] / "static" / "app"
 
