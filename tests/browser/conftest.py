@@ -13,10 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = ROOT / ".artifacts" / "screenshots" / "portal"
-AXE = ROOT / "services" / "portal" / "frontend" / "node_modules" / "axe-core"
+from tests.browser.portal_stack import CHROMIUM, SCREENSHOTS
 
 
 def pytest_collection_modifyitems(config, items):

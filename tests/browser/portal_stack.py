@@ -19,6 +19,11 @@ from tests.integration.orders_api import seed_member, uid
 from tests.integration.scenes import ingest_scene
 from tests.ports import free_ports
 
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = ROOT / ".artifacts" / "screenshots" / "portal"
+AXE = ROOT / "services" / "portal" / "frontend" / "node_modules" / "axe-core"
+
 # West, south, east, north: Lyon and its surroundings.
 LYON = (4.75, 45.70, 4.95, 45.82)
 LYON_TEXT = "4.75,45.70,4.95,45.82"

@@ -17,8 +17,7 @@ import pytest
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, async_playwright
 
-from tests.browser.conftest import AXE, CHROMIUM
-from tests.browser.portal_stack import LYON_TEXT, lyon_scene, member, portal_stack
+from tests.browser.portal_stack import AXE, CHROMIUM, LYON_TEXT, lyon_scene, member, portal_stack
 
 # As the machine notes say: headless, and none of Chromium's own background traffic
 # (this machine's network is closed to it).

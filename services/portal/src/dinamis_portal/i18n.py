@@ -184,11 +184,13 @@ def text(key: str, lang: Lang, **values: object) -> str:
     return chosen.format(**values) if values else chosen
 
 
+def _lang(value: str | None) -> Lang | None:
+    if value == "en":
+        return "en"
+    if value == "fr":
+        return "fr"
+    return None
+
+
 def language_of(request: Request) -> Lang:
-    asked = request.query_params.get("lang")
-    if asked in LANGS:
-        return asked  # type: ignore[return-value]
-    cookie = request.cookies.get(LANG_COOKIE)
-    if cookie in LANGS:
-        return cookie  # type: ignore[return-value]
-    return "fr"
+    return _lang(request.query_params.get("lang")) or _lang(request.cookies.get(LANG_COOKIE)) or "fr"

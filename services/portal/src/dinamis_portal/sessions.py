@@ -175,4 +175,6 @@ class Sessions:
 
 
 def csrf_matches(session: Session | None, token: str | None) -> bool:
-    return bool(session and token) and secrets.compare_digest(session.csrf, token or "")  # type: ignore[union-attr]
+    if session is None or not token:
+        return False
+    return secrets.compare_digest(session.csrf.encode(), token.encode())

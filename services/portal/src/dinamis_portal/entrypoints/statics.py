@@ -17,6 +17,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import FileResponse, Response
+from starlette.types import Scope
 
 from dinamis_portal.bootstrap import get_container
 from dinamis_portal.settings import PortalSettings
@@ -48,7 +49,7 @@ def check_frontend(settings: PortalSettings) -> None:
 
 
 class CachedStatic(StaticFiles):
-    async def get_response(self, path: str, scope) -> Response:  # type: ignore[no-untyped-def]
+    async def get_response(self, path: str, scope: Scope) -> Response:
         response = await super().get_response(path, scope)
         response.headers.setdefault("Cache-Control", "public, max-age=3600")
         return response
