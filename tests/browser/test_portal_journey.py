@@ -142,12 +142,16 @@ async def test_a_member_searches_over_lyon_and_opens_a_scene(stack, scene, scree
 
             # Search over Lyon: htmx swaps the results, the URL carries the search.
             await page.fill("#bbox", LYON_TEXT)
+            # A mark on this document: still there after the search if htmx swapped the
+            # results in place (a plain form submission would load a new document).
+            await page.evaluate("window.sameDocument = true")
             await page.click("#lancer-recherche")
             await page.wait_for_url(
                 lambda url: "/rechercher?" in url and "bbox=4.75%2C45.70%2C4.95%2C45.82" in url
             )
             row = page.locator(f'[data-item-id="{scene["id"]}"]')
             await row.wait_for()
+            assert await page.evaluate("window.sameDocument === true"), "the search reloaded the page"
             listed = await page.locator("#liste-resultats > li").count()
             status = await page.inner_text("#nombre-resultats")
             assert status.startswith(f"{listed} scène") and listed >= 1, status
