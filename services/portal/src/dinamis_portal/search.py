@@ -94,8 +94,9 @@ def parse(query: QueryParams) -> SearchForm:
             "collection : identifiant non valide (lettres minuscules, chiffres, tirets)",
             "collection: not a valid identifier (lowercase letters, digits, dashes)",
         )
-    start = _date(raw, "date de début", "start date") if (raw := (query.get("debut") or "").strip()) else None
-    end = _date(raw, "date de fin", "end date") if (raw := (query.get("fin") or "").strip()) else None
+    raw_start, raw_end = (query.get("debut") or "").strip(), (query.get("fin") or "").strip()
+    start = _date(raw_start, "date de début", "start date") if raw_start else None
+    end = _date(raw_end, "date de fin", "end date") if raw_end else None
     if start and end and end < start:
         raise bad_input(
             "invalid-date-range",
@@ -103,7 +104,8 @@ def parse(query: QueryParams) -> SearchForm:
             "the end date is before the start date",
         )
     max_cloud = None
-    if raw := (query.get("nuages") or "").strip():
+    raw = (query.get("nuages") or "").strip()
+    if raw:
         max_cloud = _float(raw)
         if max_cloud is None or not 0 <= max_cloud <= 100:
             raise bad_input(
@@ -111,7 +113,8 @@ def parse(query: QueryParams) -> SearchForm:
                 f"couverture nuageuse maximale : « {raw[:40]} » n'est pas un pourcentage entre 0 et 100",
                 f"maximum cloud cover: '{raw[:40]}' is not a percentage between 0 and 100",
             )
-    bbox = _bbox(raw) if (raw := (query.get("bbox") or "").strip()) else None
+    raw_bbox = (query.get("bbox") or "").strip()
+    bbox = _bbox(raw_bbox) if raw_bbox else None
     token = (query.get("page") or "").strip() or None
     if token and not PAGING_TOKEN.match(token):
         raise bad_input("invalid-page", "page de résultats non valide", "not a valid result page")
