@@ -220,3 +220,14 @@ async def test_front_end_packages_are_served_from_the_portal(portal):
     # Only the DSFR's dist/ is served, and no other file of node_modules.
     assert (await portal.client.get("/static/dsfr/../package.json")).status_code == 404
     assert (await portal.client.get("/static/vendor/package.json")).status_code == 404
+
+
+def test_the_announced_count_never_claims_more_than_it_knows():
+    from dinamis_portal.entrypoints.pages import count_text
+
+    assert count_text("fr", 0, 0, False) == "Aucune scène ne correspond à ces filtres."
+    assert count_text("fr", 1, 1, False) == "1 scène trouvée."
+    assert count_text("fr", 120, 50, True) == "120 scènes trouvées. 50 affichées ci-dessous."
+    assert count_text("fr", None, 50, True) == "Plus de 50 scènes trouvées ; les 50 premières sont affichées."
+    assert count_text("fr", None, 7, False) == "7 scènes trouvées."
+    assert count_text("en", None, 50, True) == "More than 50 scenes found; the first 50 are shown."
