@@ -59,7 +59,7 @@ async def test_dsfr_header_footer_and_mandatory_links(portal):
     for link in ("/accessibilite", "/mentions-legales", "/donnees-personnelles", "/cookies"):
         assert f'href="{link}"' in html
     assert "Accessibilité : non conforme" in html
-    a11y = (await portal.client.get("/accessibilite")).text
+    a11y = unescape((await portal.client.get("/accessibilite")).text)
     assert "Déclaration d'accessibilité" in a11y and "Défenseur des droits" in a11y
 
 
