@@ -112,8 +112,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "scene.asset.download": ("Téléchargement", "Download"),
     "scene.download": ("Télécharger {name}", "Download {name}"),
     "scene.download.expiry": (
-        "Liens signés valables jusqu'au {expiry} (UTC).",
-        "Signed links valid until {expiry} (UTC).",
+        "Liens signés valables jusqu'au {expiry}.",
+        "Signed links valid until {expiry}.",
     ),
     "scene.download.login": (
         "Connectez-vous avec un compte adhérent pour obtenir des liens de téléchargement signés.",

@@ -330,16 +330,22 @@ async def scene_page(collection: str, item_id: str, request: Request, container:
             answer = await container.catalogue.sign(private, token)
             signed, refused = (answer, None) if isinstance(answer, Signed) else (None, answer)
     item_url = f"{container.settings.catalog_public_url}/collections/{collection}/items/{item_id}"
-    first_private = next((k for k in sorted(assets) if k not in public), None)
+    # The snippets point at the first image (role `data`), else the first private file.
+    first_private = next(
+        (k for k in sorted(assets) if k not in public and "data" in (assets[k].get("roles") or [])),
+        next((k for k in sorted(assets) if k not in public), None),
+    )
     first_href = assets[first_private]["href"] if first_private else ""
     props = item.get("properties") or {}
+    licence_code = str(coll.get("license") or props.get("license") or "")
     context.update(
         item=item,
         collection_title=str(coll.get("title") or collection),
         scene_when=format_datetime(str(props.get("datetime") or props.get("start_datetime") or ""), lang),
         collection_id=collection,
         properties=property_rows(item.get("properties") or {}, lang),
-        licence=coll.get("license") or item.get("properties", {}).get("license") or "",
+        # SPDX identifiers are shown; "other"/"proprietary" only say to read the linked text.
+        licence=licence_code if licence_code not in ("other", "proprietary", "various") else "",
         licence_links=[
             {"href": str(link["href"]), "title": str(link.get("title") or link["href"])}
             for link in licence_links
@@ -357,7 +363,7 @@ async def scene_page(collection: str, item_id: str, request: Request, container:
             }
             for k, a in sorted(assets.items())
         ],
-        signed_expiry=signed.expiry if signed else "",
+        signed_expiry=format_datetime(signed.expiry, lang) if signed else "",
         refused=refused,
         quicklook=f"/apercus/{collection}/{item_id}/{quicklook}" if quicklook else None,
         footprint=search_form.json_for_script(
