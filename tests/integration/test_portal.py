@@ -228,10 +228,17 @@ def test_scene_page_signs_links_for_members_only(stack, scene):
     page = browser.go("GET", stack.portal + path)
     links = re.findall(r'class="portal-signed" href="([^"]+)"', page.text)
     assert links and all("X-Amz-Signature=" in link for link in links), text_of(page)[:500]
-    first = unescape(links[0])
-    download = httpx.get(first, timeout=60)
-    assert download.status_code == 200 and len(download.content) > 1000
-    assert f"/vsicurl/{first}" in unescape(page.text)
+    signed = [unescape(link) for link in links]
+    # The QGIS snippet opens one of the scene's images through its signed link...
+    qgis = re.search(r'id="extrait-qgis" tabindex="0"><code>/vsicurl/([^<]+)</code>', page.text)
+    assert qgis, text_of(page)[-800:]
+    image = unescape(qgis.group(1))
+    assert image in signed and ".tif?" in image
+    # ...which the object store serves: a GeoTIFF.
+    download = httpx.get(image, headers={"Range": "bytes=0-3"}, timeout=60)
+    assert download.status_code in (200, 206) and download.content[:4] in (b"II*\x00", b"MM\x00*")
+    # Without the signature, the object store refuses.
+    assert httpx.get(image.split("?", 1)[0], timeout=60).status_code == 403
     # Someone the orders service does not know: the catalogue's refusal, with its reason.
     _, email, password = stranger()
     browser, _ = log_in(stack, email, password)
