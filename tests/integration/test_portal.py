@@ -17,7 +17,7 @@ from pymongo import MongoClient
 
 from dinamis_shared.settings import ServiceSettings
 from tests.browser.portal_stack import BREST_TEXT, LYON_TEXT, lyon_scene, member, portal_stack, stranger
-from tests.integration.identity import Browser, text_of
+from tests.integration.identity import Browser, oidc, text_of
 
 COOKIE = "dinamis_portal_session"
 
@@ -245,3 +245,39 @@ def test_scene_page_signs_links_for_members_only(stack, scene):
     page = browser.go("GET", stack.portal + path)
     assert "X-Amz-Signature" not in page.text
     assert 'id="refus-telechargement"' in page.text and "not-a-member" in page.text
+
+
+def test_the_portal_client_requires_pkce_its_secret_and_its_redirect_uri(stack):
+    """The realm's `dinamis-portal` client (deploy/local/keycloak.py), as Keycloak enforces it."""
+    base = {"client_id": "dinamis-portal", "response_type": "code", "scope": "openid"}
+    callback = f"{stack.portal}/auth/callback"
+    # No PKCE challenge: refused (S256 required).
+    page = httpx.get(oidc("/auth"), params={**base, "redirect_uri": callback}, timeout=10)
+    assert page.status_code in (302, 303), page.text[:300]
+    assert (
+        "error=invalid_request" in page.headers["location"] and "code_challenge" in page.headers["location"]
+    )
+    # A redirect URI elsewhere: refused by Keycloak itself (no redirect to it).
+    challenge = {
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        "code_challenge_method": "S256",
+    }
+    evil = httpx.get(
+        oidc("/auth"),
+        params={**base, **challenge, "redirect_uri": "https://evil.example/auth/callback"},
+        timeout=10,
+    )
+    assert evil.status_code == 400 and "evil.example" not in evil.headers.get("location", "")
+    # The code exchange needs the client's secret.
+    token = httpx.post(
+        oidc("/token"),
+        data={
+            "grant_type": "authorization_code",
+            "code": "x",
+            "redirect_uri": callback,
+            "code_verifier": "y" * 43,
+        },
+        auth=("dinamis-portal", "not-the-secret"),
+        timeout=10,
+    )
+    assert token.status_code == 401
