@@ -7,7 +7,7 @@ STACK := deploy/local/stack
 VENV := .venv/bin
 
 help:
-	@echo "make up       install what is missing, start the stack and the five services"
+	@echo "make up       install what is missing, start the stack, the five services and the portal"
 	@echo "make test     install, start the stack, run every test, stop what it started"
 	@echo "make down     stop the services and the stack"
 	@echo "make status   what runs, on which port, and whether it answers"
@@ -28,6 +28,7 @@ up: install
 	@source deploy/local/stack.env && .venv/bin/dinamis supplier simulate --mission PNEO4 --lon 4.85 --lat 45.76 --size 1500 --wait 120
 	@echo; echo "==> demo: the catalogue (STAC API on http://127.0.0.1:8102)"
 	@.venv/bin/python deploy/local/demo_search.py
+	@echo; echo "==> the members' portal: http://127.0.0.1:8107  (search: http://127.0.0.1:8107/rechercher)"
 
 down:
 	@deploy/local/services down

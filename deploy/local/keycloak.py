@@ -12,6 +12,11 @@ python deploy/local/keycloak.py token EMAIL --password P
 Placeholders in the realm file: @SMTP_PORT@, @PORTAL_URL@ and @SECRET_<SERVICE>@ (each
 service's client secret: DINAMIS_KEYCLOAK_SECRET_<SERVICE> or, in development only,
 `dinamis-dev-<service>`).
+
+Added here (not in the realm file): `dinamis-portal`, the web portal's confidential
+client (authorization code + PKCE S256, secret DINAMIS_KEYCLOAK_SECRET_PORTAL_WEB or, in
+development only, `dinamis-dev-portal-web`), redirect URI $DINAMIS_PORTAL_URL/auth/callback;
+in development also any port of 127.0.0.1 (the tests start portals on free ports).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REALM_FILE = ROOT / "deploy" / "keycloak" / "dinamis-realm.json"
 REALM = "dinamis"
 DEV_CLIENT = "dinamis-dev"
+PORTAL_CLIENT = "dinamis-portal"
 
 
 def base() -> str:
@@ -105,6 +111,7 @@ def realm_document() -> dict:
                 "protocolMappers": document["clients"][0]["protocolMappers"],
             }
         )
+    document["clients"].append(portal_client(document["clients"][0]["protocolMappers"]))
     # Service accounts of the confidential clients (client credentials grant): Keycloak
     # creates them only when a client is created one by one, not by a realm import.
     document["users"] = [
@@ -117,6 +124,46 @@ def realm_document() -> dict:
         if c.get("serviceAccountsEnabled")
     ]
     return document
+
+
+def portal_client(protocol_mappers: list) -> dict:
+    """The web portal's confidential client (services/portal): authorization code with
+    PKCE (S256 required), tokens with the `dinamis` audience the services accept."""
+    portal_url = os.environ.get("DINAMIS_PORTAL_URL", "http://127.0.0.1:8107").rstrip("/")
+    secret = os.environ.get("DINAMIS_KEYCLOAK_SECRET_PORTAL_WEB")
+    if not secret:
+        if not development():
+            sys.exit(
+                "DINAMIS_KEYCLOAK_SECRET_PORTAL_WEB is unset (development secrets are refused in production)"
+            )
+        secret = "dinamis-dev-portal-web"
+    redirects = [f"{portal_url}/auth/callback"]
+    logout = [f"{portal_url}/"]
+    if development():
+        # Tests start portals on free ports of the loopback interface.
+        redirects.append("http://127.0.0.1:*")
+        logout.append("http://127.0.0.1:*")
+    return {
+        "clientId": PORTAL_CLIENT,
+        "name": "DINAMIS — portail web (serveur)",
+        "description": "The members' web portal, a confidential client: authorization code + PKCE, "
+        "tokens kept server-side (services/portal).",
+        "publicClient": False,
+        "clientAuthenticatorType": "client-secret",
+        "secret": secret,
+        "standardFlowEnabled": True,
+        "implicitFlowEnabled": False,
+        "directAccessGrantsEnabled": False,
+        "serviceAccountsEnabled": False,
+        "frontchannelLogout": False,
+        "redirectUris": redirects,
+        "webOrigins": [],
+        "attributes": {
+            "pkce.code.challenge.method": "S256",
+            "post.logout.redirect.uris": "##".join(logout),
+        },
+        "protocolMappers": protocol_mappers,
+    }
 
 
 def ensure_realm() -> str:

@@ -1,0 +1,1 @@
+"""DINAMIS members' web portal."""

@@ -1,0 +1,223 @@
+"""The search form: its fields as the URL carries them (the search state is the URL:
+shareable, and the back button works), checked, and turned into the catalogue's
+`GET /search` parameters. Defaults are the widest search — every collection, every
+date, any cloud cover, everywhere — and the page says so: no hidden filter."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from starlette.datastructures import QueryParams
+
+from dinamis_portal.errors import bad_input
+
+COLLECTION = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+PAGING_TOKEN = re.compile(r"^[A-Za-z0-9:_=.+/-]{1,300}$")
+FIELDS = ("collection", "debut", "fin", "nuages", "bbox")
+
+
+@dataclass(frozen=True)
+class SearchForm:
+    collection: str | None = None
+    start: date | None = None
+    end: date | None = None
+    max_cloud: float | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    token: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.collection or self.start or self.end or self.max_cloud is not None or self.bbox)
+
+    def values(self) -> dict[str, str]:
+        """The form's fields as the page shows them (and the URL carries them)."""
+        return {
+            "collection": self.collection or "",
+            "debut": self.start.isoformat() if self.start else "",
+            "fin": self.end.isoformat() if self.end else "",
+            "nuages": _number(self.max_cloud) if self.max_cloud is not None else "",
+            "bbox": ",".join(_number(v) for v in self.bbox) if self.bbox else "",
+        }
+
+    def catalogue_params(self, limit: int) -> list[tuple[str, str]]:
+        params: list[tuple[str, str]] = [("limit", str(limit)), ("sortby", "-properties.datetime")]
+        if self.collection:
+            params.append(("collections", self.collection))
+        if self.start or self.end:
+            start = f"{self.start.isoformat()}T00:00:00Z" if self.start else ".."
+            end = f"{self.end.isoformat()}T23:59:59Z" if self.end else ".."
+            params.append(("datetime", f"{start}/{end}"))
+        if self.bbox:
+            params.append(("bbox", ",".join(_number(v) for v in self.bbox)))
+        if self.max_cloud is not None:
+            params.append(("filter", f"eo:cloud_cover <= {_number(self.max_cloud)}"))
+            params.append(("filter-lang", "cql2-text"))
+        if self.token:
+            params.append(("token", self.token))
+        return params
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _date(raw: str, field_fr: str, field_en: str) -> date:
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise bad_input(
+            "invalid-date",
+            f"{field_fr} : « {raw[:40]} » n'est pas une date (attendu : aaaa-mm-jj)",
+            f"{field_en}: '{raw[:40]}' is not a date (expected yyyy-mm-dd)",
+        ) from None
+
+
+def _float(raw: str) -> float | None:
+    try:
+        value = float(raw.replace(",", ".")) if raw.count(",") <= 1 and "," in raw else float(raw)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def parse(query: QueryParams) -> SearchForm:
+    """The form in the URL, checked; bad input is a 400 problem, French first."""
+    collection = (query.get("collection") or "").strip() or None
+    if collection and not COLLECTION.match(collection):
+        raise bad_input(
+            "invalid-collection",
+            "collection : identifiant non valide (lettres minuscules, chiffres, tirets)",
+            "collection: not a valid identifier (lowercase letters, digits, dashes)",
+        )
+    raw_start, raw_end = (query.get("debut") or "").strip(), (query.get("fin") or "").strip()
+    start = _date(raw_start, "date de début", "start date") if raw_start else None
+    end = _date(raw_end, "date de fin", "end date") if raw_end else None
+    if start and end and end < start:
+        raise bad_input(
+            "invalid-date-range",
+            "la date de fin précède la date de début",
+            "the end date is before the start date",
+        )
+    max_cloud = None
+    raw = (query.get("nuages") or "").strip()
+    if raw:
+        max_cloud = _float(raw)
+        if max_cloud is None or not 0 <= max_cloud <= 100:
+            raise bad_input(
+                "invalid-cloud-cover",
+                f"couverture nuageuse maximale : « {raw[:40]} » n'est pas un pourcentage entre 0 et 100",
+                f"maximum cloud cover: '{raw[:40]}' is not a percentage between 0 and 100",
+            )
+    raw_bbox = (query.get("bbox") or "").strip()
+    bbox = _bbox(raw_bbox) if raw_bbox else None
+    token = (query.get("page") or "").strip() or None
+    if token and not PAGING_TOKEN.match(token):
+        raise bad_input("invalid-page", "page de résultats non valide", "not a valid result page")
+    return SearchForm(collection, start, end, max_cloud, bbox, token)
+
+
+def _bbox(raw: str) -> tuple[float, float, float, float]:
+    parts = [p.strip() for p in raw.split(",")]
+    values = [_float(p) for p in parts] if len(parts) == 4 else []
+    if len(values) != 4 or any(v is None for v in values):
+        raise bad_input(
+            "invalid-bbox",
+            "emprise : quatre nombres séparés par des virgules sont attendus (ouest,sud,est,nord)",
+            "area: four comma-separated numbers are expected (west,south,east,north)",
+        )
+    west, south, east, north = (float(v) for v in values if v is not None)
+    if not (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= 90 and -90 <= north <= 90):
+        raise bad_input(
+            "invalid-bbox",
+            "emprise : longitudes entre -180 et 180, latitudes entre -90 et 90 (degrés WGS 84)",
+            "area: longitudes between -180 and 180, latitudes between -90 and 90 (WGS 84 degrees)",
+        )
+    if west >= east or south >= north:
+        raise bad_input(
+            "invalid-bbox",
+            "emprise : l'ouest doit être inférieur à l'est et le sud au nord",
+            "area: west must be less than east, and south less than north",
+        )
+    return (west, south, east, north)
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    id: str
+    collection: str
+    datetime: str
+    cloud_cover: float | None
+    platform: str
+    thumbnail: str | None
+    geometry: dict[str, Any] | None
+
+
+def result_rows(features: list[dict[str, Any]]) -> list[ResultRow]:
+    rows = []
+    for feature in features:
+        props = feature.get("properties") or {}
+        thumb = next(
+            (
+                key
+                for key, a in (feature.get("assets") or {}).items()
+                if "thumbnail" in (a.get("roles") or [])
+            ),
+            None,
+        ) or next(
+            (key for key, a in (feature.get("assets") or {}).items() if "overview" in (a.get("roles") or [])),
+            None,
+        )
+        rows.append(
+            ResultRow(
+                id=str(feature.get("id")),
+                collection=str(feature.get("collection")),
+                datetime=str(props.get("datetime") or props.get("start_datetime") or ""),
+                cloud_cover=props.get("eo:cloud_cover"),
+                platform=str(props.get("platform") or ""),
+                thumbnail=thumb,
+                geometry=feature.get("geometry"),
+            )
+        )
+    return rows
+
+
+def footprints_json(rows: list[ResultRow]) -> str:
+    """The results' footprints as GeoJSON for the map, safe inside a `<script
+    type="application/geo+json">` data block (never executed: no `</script>` can close it)."""
+    collection = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "id": r.id,
+                "geometry": r.geometry,
+                "properties": {"collection": r.collection},
+            }
+            for r in rows
+            if r.geometry
+        ],
+    }
+    return json_for_script(collection)
+
+
+def json_for_script(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":")).replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def next_token(result: dict[str, Any]) -> str | None:
+    """The paging token of the catalogue's `next` link, if any."""
+    from urllib.parse import parse_qs, urlsplit
+
+    for link in result.get("links") or []:
+        if link.get("rel") == "next" and link.get("href"):
+            token = parse_qs(urlsplit(link["href"]).query).get("token")
+            if token:
+                return token[0]
+        if link.get("rel") == "next" and isinstance(link.get("body"), dict) and link["body"].get("token"):
+            return str(link["body"]["token"])
+    return None
