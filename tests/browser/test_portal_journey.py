@@ -154,7 +154,9 @@ async def test_a_member_searches_over_lyon_and_opens_a_scene(stack, scene, scree
             assert await page.evaluate("window.sameDocument === true"), "the search reloaded the page"
             listed = await page.locator("#liste-resultats > li").count()
             status = await page.inner_text("#nombre-resultats")
-            assert status.startswith(f"{listed} scène") and listed >= 1, status
+            # The stack may hold more scenes over Lyon than a page shows (other tests' scenes).
+            counted = status.startswith(f"{listed} scène") or status.startswith(f"Plus de {listed} scènes")
+            assert counted and listed >= 1, status
             assert await page.evaluate("window.dinamisPortal.footprintCount()") == listed
             await page.wait_for_timeout(300)  # the map renders on the next animation frame
             assert await footprint_drawn(page, scene["id"])

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from pymongo import MongoClient
 
+from dinamis_portal.sessions import opened
 from dinamis_shared.settings import ServiceSettings
 from tests.browser.portal_stack import BREST_TEXT, LYON_TEXT, lyon_scene, member, portal_stack, stranger
 from tests.integration.identity import Browser, oidc, text_of
@@ -92,7 +93,9 @@ def test_oidc_login_round_trip_against_keycloak(stack, scene):
     session_id = browser.cookies[COOKIE]
     record = session_record(session_id)
     assert record is not None and record["data"]["user"]["sub"] == sub
-    tokens = record["data"]["tokens"]
+    # The tokens are sealed in the store: only the cookie's id opens them.
+    assert "tokens" not in record["data"] and "access_token" not in str(record)
+    tokens = opened(session_id, record["data"])["tokens"]
     assert tokens["access_token"].count(".") == 2 and tokens["id_token"] and tokens["refresh_token"]
     # Tokens are never sent to the browser.
     home = browser.go("GET", f"{stack.portal}/")
@@ -234,6 +237,10 @@ def test_scene_page_signs_links_for_members_only(stack, scene):
     assert qgis, text_of(page)[-800:]
     image = unescape(qgis.group(1))
     assert image in signed and ".tif?" in image
+    # Links live an hour at most (the page signs again on each view), and no cache keeps the page.
+    lifetimes = [int(re.search(r"X-Amz-Expires=(\d+)", link).group(1)) for link in signed]  # type: ignore[union-attr]
+    assert all(0 < seconds <= 3600 for seconds in lifetimes), lifetimes
+    assert page.headers["cache-control"] == "no-store"
     # ...which the object store serves: a GeoTIFF.
     download = httpx.get(image, headers={"Range": "bytes=0-3"}, timeout=60)
     assert download.status_code in (200, 206) and download.content[:4] in (b"II*\x00", b"MM\x00*")

@@ -122,7 +122,7 @@ class FakeCatalogue:
             return Preview(b"\x89PNG fake", "image/png")
         return None
 
-    async def sign(self, urls: list[str], token: str) -> Signed | SigningRefused:
+    async def sign(self, urls: list[str], token: str, seconds: int) -> Signed | SigningRefused:
         self.signed_with.append(token)
         if self.refuse_signing:
             return self.refuse_signing

@@ -9,7 +9,7 @@ import httpx
 from fastapi.routing import APIRoute
 
 from dinamis_portal.entrypoints.auth import depends_on, safe_return_path, verified_csrf
-from dinamis_portal.sessions import hash_id
+from dinamis_portal.sessions import hash_id, opened, sealed
 
 from .conftest import PORTAL, Portal, settings
 
@@ -49,7 +49,8 @@ async def test_a_completed_login_changes_the_session_id_and_keeps_tokens_server_
     assert after != before and hash_id(before) not in portal.store.records
     assert portal.identity.exchanged == [("the-code", portal.identity.started[-1].verifier)]
     record = portal.store.records[hash_id(after)]
-    assert record["data"]["tokens"]["access_token"] == "ACCESS-TOKEN-SECRET"
+    assert "ACCESS-TOKEN-SECRET" not in str(record)  # sealed in the store
+    assert opened(after, record["data"])["tokens"]["access_token"] == "ACCESS-TOKEN-SECRET"
     assert "login" not in record["data"]
     page = await portal.client.get("/")
     # Who the user is comes from the orders service, called with the user's token.
@@ -160,8 +161,21 @@ async def test_a_post_from_another_session_is_refused(portal):
 
 async def test_an_expired_access_token_is_refreshed(portal):
     await portal.login()
-    key = hash_id(portal.client.cookies["dinamis_portal_session"])
-    portal.store.records[key]["data"]["tokens"]["expires_at"] = 0
+    cookie = portal.client.cookies["dinamis_portal_session"]
+    key = hash_id(cookie)
+    data = opened(cookie, portal.store.records[key]["data"])
+    data["tokens"]["expires_at"] = 0
+    portal.store.records[key]["data"] = sealed(cookie, data)
     await portal.client.get("/")
     assert portal.identity.refreshes == 1 and portal.orders.calls == ["ACCESS-TOKEN-2"]
-    assert portal.store.records[key]["data"]["tokens"]["refresh_token"] == "REFRESH-TOKEN-SECRET"
+    tokens = opened(cookie, portal.store.records[key]["data"])["tokens"]
+    assert tokens["refresh_token"] == "REFRESH-TOKEN-SECRET"
+
+
+def test_tokens_are_sealed_in_the_store_and_open_only_with_the_cookies_id():
+    data = {"tokens": {"access_token": "ACCESS-TOKEN-SECRET", "refresh_token": "R"}, "user": {"sub": "s"}}
+    stored = sealed("the-cookie-id", data)
+    assert "tokens" not in stored and "ACCESS-TOKEN-SECRET" not in str(stored)
+    assert stored["user"] == {"sub": "s"}
+    assert opened("the-cookie-id", stored) == data
+    assert "tokens" not in opened("another-id", stored)  # a copy of the store opens nothing

@@ -38,7 +38,15 @@ def test_production_refuses_the_development_client_secret_and_plain_http():
     with pytest.raises(ValidationError) as refused:
         PortalSettings(**PRODUCTION, oidc_client_secret="s3cret", public_url="http://portail.dinamis.example")
     assert "public_url must be https://" in str(refused.value)
+    with pytest.raises(ValidationError) as refused:
+        PortalSettings(
+            **PRODUCTION, oidc_client_secret="s3cret", public_url="https://portail.dinamis.example"
+        )
+    assert "oidc_issuer must be https://" in str(refused.value)
     ok = PortalSettings(
-        **PRODUCTION, oidc_client_secret="s3cret", public_url="https://portail.dinamis.example"
+        **PRODUCTION,
+        oidc_client_secret="s3cret",
+        public_url="https://portail.dinamis.example",
+        oidc_issuer="https://auth.dinamis.example/realms/dinamis",
     )
     assert ok.secure_cookies

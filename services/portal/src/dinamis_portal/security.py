@@ -1,7 +1,7 @@
 """Security headers on every answer of the portal (pages, fragments, static files,
 problems): a strict Content-Security-Policy — scripts, styles, images, fonts and
-connections from the portal itself only, no inline script or style, no framing — and
-the usual companions."""
+connections from the portal itself only, no inline script or style, no framing — the
+usual companions, and `Cache-Control: no-store` on pages."""
 
 from __future__ import annotations
 
@@ -61,6 +61,12 @@ class SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 for name, value in self.headers.items():
                     headers[name] = value
+                if headers.get("content-type", "").startswith("text/html"):
+                    # Pages depend on the session (signed links, the member's name): no
+                    # cache keeps them, the back button after logout included; a page
+                    # and its htmx fragment differ.
+                    headers.setdefault("Cache-Control", "no-store")
+                    headers.add_vary_header("HX-Request")
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -2,17 +2,24 @@
 cookie, Secure outside development); everything else — the login in progress (state,
 nonce, PKCE verifier), the tokens, the anti-forgery (CSRF) token — stays on the server,
 in MongoDB, stored under the SHA-256 of the id (a copy of the collection gives no
-usable cookie). Sessions end after `session_idle_s` without use and `session_max_s`
-in all; the id changes at login (no session fixation) and the record goes at logout."""
+usable cookie), the tokens sealed under a key derived from the id (nor a usable token).
+Sessions end after `session_idle_s` without use and `session_max_s` in all; the id
+changes at login (no session fixation) and the record goes at logout."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from starlette.requests import Request
@@ -109,7 +116,7 @@ class Sessions:
             id=session_id,
             csrf=record["csrf"],
             created_at=_aware(record["created_at"]),
-            data=record.get("data") or {},
+            data=opened(session_id, record.get("data") or {}),
         )
         request.scope.setdefault("state", {})["portal_session"] = session
         return session
@@ -131,7 +138,7 @@ class Sessions:
                 "csrf": session.csrf,
                 "created_at": session.created_at,
                 "expires_at": self._expiry(session.created_at),
-                "data": session.data,
+                "data": sealed(session.id, session.data),
             },
         )
 
@@ -172,6 +179,46 @@ class Sessions:
             samesite="lax",
             secure=self.settings.secure_cookies,
         )
+
+
+# The tokens (access, refresh, id) are sealed with AES-GCM under a key derived from the
+# session id, which only the browser's cookie holds (the store keeps its SHA-256): a copy
+# of the sessions collection (a backup, the database's own files) holds no usable token.
+SEALED = "tokens"
+
+
+def _key(session_id: str) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"dinamis-portal-tokens").derive(
+        session_id.encode()
+    )
+
+
+def sealed(session_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    if SEALED not in data:
+        return data
+    nonce = secrets.token_bytes(12)
+    blob = AESGCM(_key(session_id)).encrypt(
+        nonce, json.dumps(data[SEALED]).encode(), hash_id(session_id).encode()
+    )
+    return {
+        **{k: v for k, v in data.items() if k != SEALED},
+        f"{SEALED}_sealed": base64.b64encode(nonce + blob).decode(),
+    }
+
+
+def opened(session_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The session's data with its tokens unsealed (dropped if they do not open: a login
+    without them is asked again)."""
+    blob = data.get(f"{SEALED}_sealed")
+    out = {k: v for k, v in data.items() if k != f"{SEALED}_sealed"}
+    if isinstance(blob, str):
+        try:
+            raw = base64.b64decode(blob)
+            clear = AESGCM(_key(session_id)).decrypt(raw[:12], raw[12:], hash_id(session_id).encode())
+            out[SEALED] = json.loads(clear)
+        except (ValueError, InvalidTag):
+            pass
+    return out
 
 
 def csrf_matches(session: Session | None, token: str | None) -> bool:

@@ -43,6 +43,9 @@ class PortalSettings(ServiceSettings):
 
     # Search: results per page (the catalogue's `limit`).
     search_limit: int = Field(default=50, ge=1, le=500)
+    # Signed download links on a scene page live this long (the page signs again on each
+    # view): a link copied or forwarded stops working soon after the member leaves.
+    signed_link_seconds: int = Field(default=3600, ge=60, le=86400)
     # Largest preview (thumbnail/quicklook) relayed from the catalogue.
     preview_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
 
@@ -80,4 +83,8 @@ class PortalSettings(ServiceSettings):
                 )
             if not self.public_url.startswith("https://"):
                 raise ValueError("public_url must be https:// in production (Secure session cookie)")
+            if not self.oidc_issuer.startswith("https://"):
+                raise ValueError(
+                    "oidc_issuer must be https:// in production (the client secret, codes and keys cross it)"
+                )
         return self

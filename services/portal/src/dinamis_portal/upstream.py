@@ -65,7 +65,7 @@ class Catalogue(Protocol):
     async def collection(self, collection: str) -> dict[str, Any] | None: ...
     async def collections(self) -> list[dict[str, Any]]: ...
     async def preview(self, collection: str, item_id: str, asset: str) -> Preview | None: ...
-    async def sign(self, urls: list[str], token: str) -> Signed | SigningRefused: ...
+    async def sign(self, urls: list[str], token: str, seconds: int) -> Signed | SigningRefused: ...
 
 
 class Orders(Protocol):
@@ -148,11 +148,11 @@ class HttpCatalogue:
             raise catalogue_unavailable() from exc
         return Preview(b"".join(chunks), media_type)
 
-    async def sign(self, urls: list[str], token: str) -> Signed | SigningRefused:
+    async def sign(self, urls: list[str], token: str, seconds: int) -> Signed | SigningRefused:
         try:
             response = await self.http.post(
                 f"{self.base}/sign_urls",
-                params=[("urls", u) for u in urls],
+                params=[*(("urls", u) for u in urls), ("duration_seconds", seconds)],
                 headers={"Authorization": f"Bearer {token}", "Accept-Language": "fr"},
             )
         except httpx.HTTPError as exc:

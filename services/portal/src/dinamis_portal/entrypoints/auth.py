@@ -93,7 +93,7 @@ async def callback(
             "aucune connexion en cours dans ce navigateur (ou elle a expiré) : recommencez",
             "no login in progress in this browser (or it expired): start again",
         )
-    if not state or not secrets.compare_digest(state, pending["state"]):
+    if not state or not secrets.compare_digest(state.encode(), str(pending["state"]).encode()):
         raise login_refused(
             "oidc-state-mismatch",
             "la réponse du service d'identification ne correspond pas à cette connexion (state)",

@@ -7,6 +7,7 @@ comes from the catalogue and the orders service, called with the user's token.""
 from __future__ import annotations
 
 import logging
+import shlex
 import time
 from datetime import datetime
 from typing import Any
@@ -327,7 +328,7 @@ async def scene_page(collection: str, item_id: str, request: Request, container:
     if context["me"] and session and private:
         token = await access_token(container, session)
         if token:
-            answer = await container.catalogue.sign(private, token)
+            answer = await container.catalogue.sign(private, token, container.settings.signed_link_seconds)
             signed, refused = (answer, None) if isinstance(answer, Signed) else (None, answer)
     item_url = f"{container.settings.catalog_public_url}/collections/{collection}/items/{item_id}"
     # The snippets point at the first image (role `data`), else the first private file.
@@ -393,9 +394,10 @@ def snippets(
         'print(item.datetime, item.properties.get("eo:cloud_cover"))\n'
         "# Téléchargement / download : dinamis_sdk.sign_inplace(item) signe les liens des fichiers.\n"
     )
-    curl = f"curl -sS '{item_url}'\n"
+    # Quoted for the shell: a file name from the catalogue is data, never a command.
+    curl = f"curl -sS {shlex.quote(item_url)}\n"
     if href:
-        curl += f"curl -fSL -o '{href.rsplit('/', 1)[-1]}' '{target}'\n"
+        curl += f"curl -fSL -o {shlex.quote(href.rsplit('/', 1)[-1])} {shlex.quote(target)}\n"
     qgis = f"/vsicurl/{target}"
     return {"python": python, "curl": curl, "qgis": qgis}
 
