@@ -28,8 +28,9 @@ class MemoryStore:
         record = self.records.get(key)
         return copy.deepcopy(record) if record else None
 
-    async def put(self, key: str, record: dict) -> None:
-        self.records[key] = copy.deepcopy(record)
+    async def put(self, key: str, record: dict, *, create: bool) -> None:
+        if create or key in self.records:
+            self.records[key] = copy.deepcopy(record)
 
     async def delete(self, key: str) -> None:
         self.records.pop(key, None)

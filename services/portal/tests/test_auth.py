@@ -179,3 +179,23 @@ def test_tokens_are_sealed_in_the_store_and_open_only_with_the_cookies_id():
     assert stored["user"] == {"sub": "s"}
     assert opened("the-cookie-id", stored) == data
     assert "tokens" not in opened("another-id", stored)  # a copy of the store opens nothing
+
+
+async def test_a_session_ended_meanwhile_is_not_brought_back_by_a_late_save():
+    from datetime import UTC, datetime
+
+    from dinamis_portal.sessions import Session, Sessions
+
+    from .conftest import MemoryStore
+
+    store = MemoryStore()
+    sessions = Sessions(store, settings())
+    started = Session(id="the-id", csrf="c", created_at=datetime.now(UTC), new=True)
+    await sessions.save(started)
+    # A request read the session, a logout ends it, then that request saves its copy.
+    late = Session(
+        id="the-id", csrf="c", created_at=started.created_at, data={"tokens": {"access_token": "A"}}
+    )
+    await sessions.destroy(started)
+    await sessions.save(late)
+    assert hash_id("the-id") not in store.records

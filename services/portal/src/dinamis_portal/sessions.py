@@ -42,7 +42,7 @@ class SessionStore(Protocol):
     """Where session records live (port): MongoDB in the service, a dict in unit tests."""
 
     async def get(self, key: str) -> dict | None: ...
-    async def put(self, key: str, record: dict) -> None: ...
+    async def put(self, key: str, record: dict, *, create: bool) -> None: ...
     async def delete(self, key: str) -> None: ...
     async def purge_expired(self, at: datetime) -> int: ...
 
@@ -59,8 +59,10 @@ class MongoSessionStore:
     async def get(self, key: str) -> dict | None:
         return await self.collection.find_one({"_id": key})
 
-    async def put(self, key: str, record: dict) -> None:
-        await self.collection.replace_one({"_id": key}, {**record, "_id": key}, upsert=True)
+    async def put(self, key: str, record: dict, *, create: bool) -> None:
+        # An existing session is only ever updated, never recreated: a request that read it
+        # before a logout and saves after it must not bring it (and its tokens) back.
+        await self.collection.replace_one({"_id": key}, {**record, "_id": key}, upsert=create)
 
     async def delete(self, key: str) -> None:
         await self.collection.delete_one({"_id": key})
@@ -140,6 +142,7 @@ class Sessions:
                 "expires_at": self._expiry(session.created_at),
                 "data": sealed(session.id, session.data),
             },
+            create=session.new,
         )
 
     async def rotate(self, session: Session) -> Session:
