@@ -199,6 +199,25 @@ YEARS_ITEMS = {
 }
 
 
+def upsert_footprint(
+    conn: psycopg.Connection, item_id: str, collection: str, ring: list, props: dict
+) -> None:
+    """An item with this footprint (one ring) and these properties, straight into pgSTAC."""
+    lons, lats = [p[0] for p in ring], [p[1] for p in ring]
+    item = {
+        "type": "Feature",
+        "stac_version": "1.1.0",
+        "id": item_id,
+        "collection": collection,
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+        "bbox": [min(lons), min(lats), max(lons), max(lats)],
+        "properties": props,
+        "links": [],
+        "assets": {},
+    }
+    conn.execute("SELECT pgstac.upsert_item(%s)", [Jsonb(item)])
+
+
 @pytest.fixture(scope="module")
 def indexed(settings, tiler):
     dsn = settings.postgres_dsn.get_secret_value()
@@ -223,69 +242,16 @@ def indexed(settings, tiler):
                     )
                 ],
             )
-        polar = {"type": "Polygon", "coordinates": [[[10, 80], [20, 80], [20, 90], [10, 90], [10, 80]]]}
-        conn.execute(
-            "SELECT pgstac.upsert_item(%s)",
-            [
-                Jsonb(
-                    {
-                        "type": "Feature",
-                        "stac_version": "1.1.0",
-                        "id": f"fp-polar-{RUN}",
-                        "collection": COLL_POLAR,
-                        "geometry": polar,
-                        "bbox": [10, 80, 20, 90],
-                        "properties": {"datetime": "2026-03-01T00:00:00Z"},
-                        "links": [],
-                        "assets": {},
-                    }
-                )
-            ],
-        )
+        polar = [[10, 80], [20, 80], [20, 90], [10, 90], [10, 80]]
+        upsert_footprint(conn, f"fp-polar-{RUN}", COLL_POLAR, polar, {"datetime": "2026-03-01T00:00:00Z"})
         for item_id, (coll, fracs, when, cloud) in ITEMS.items():
-            ring = square(*fracs)
-            lons, lats = [p[0] for p in ring], [p[1] for p in ring]
             props: dict = {"datetime": when, "platform": "spot-7"}
             if cloud is not None:
                 props["eo:cloud_cover"] = cloud
-            conn.execute(
-                "SELECT pgstac.upsert_item(%s)",
-                [
-                    Jsonb(
-                        {
-                            "type": "Feature",
-                            "stac_version": "1.1.0",
-                            "id": item_id,
-                            "collection": coll,
-                            "geometry": {"type": "Polygon", "coordinates": [ring]},
-                            "bbox": [min(lons), min(lats), max(lons), max(lats)],
-                            "properties": props,
-                            "links": [],
-                            "assets": {},
-                        }
-                    )
-                ],
-            )
+            upsert_footprint(conn, item_id, coll, square(*fracs), props)
         conn.execute("UPDATE pgstac.collections SET partition_trunc = 'year' WHERE id = %s", [COLL_YEARS])
-        ring = square(0.2, 0.2, 0.8, 0.8)
         for item_id, when in YEARS_ITEMS.items():
-            conn.execute(
-                "SELECT pgstac.upsert_item(%s)",
-                [
-                    Jsonb(
-                        {
-                            "type": "Feature",
-                            "stac_version": "1.1.0",
-                            "id": item_id,
-                            "collection": COLL_YEARS,
-                            "geometry": {"type": "Polygon", "coordinates": [ring]},
-                            "properties": {"datetime": when},
-                            "links": [],
-                            "assets": {},
-                        }
-                    )
-                ],
-            )
+            upsert_footprint(conn, item_id, COLL_YEARS, square(0.2, 0.2, 0.8, 0.8), {"datetime": when})
     try:
         yield
     finally:

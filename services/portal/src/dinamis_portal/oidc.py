@@ -45,6 +45,15 @@ def login_refused(code: str, message_fr: str, message: str, status: int = 400) -
     return PortalError(message, code=code, message_fr=message_fr, status=status)
 
 
+def provider_unavailable() -> PortalError:
+    return login_refused(
+        "identity-provider-unavailable",
+        "le service d'identification ne répond pas ; réessayez dans quelques instants",
+        "the identity provider is not answering; try again in a moment",
+        503,
+    )
+
+
 class IdentityProvider(Protocol):
     """The port the login routes use (Keycloak here; a fake in unit tests)."""
 
@@ -70,12 +79,7 @@ class KeycloakProvider:
                 response = await self.http.get(url)
                 response.raise_for_status()
             except httpx.HTTPError as exc:
-                raise login_refused(
-                    "identity-provider-unavailable",
-                    "le service d'identification ne répond pas ; réessayez dans quelques instants",
-                    "the identity provider is not answering; try again in a moment",
-                    503,
-                ) from exc
+                raise provider_unavailable() from exc
             self._metadata = response.json()
             self._fetched_at = time.monotonic()
             self._jwks = jwt.PyJWKClient(self._metadata["jwks_uri"], cache_keys=True, lifespan=300)
@@ -105,12 +109,7 @@ class KeycloakProvider:
                 auth=(self.settings.oidc_client_id, self.settings.oidc_client_secret.get_secret_value()),
             )
         except httpx.HTTPError as exc:
-            raise login_refused(
-                "identity-provider-unavailable",
-                "le service d'identification ne répond pas ; réessayez dans quelques instants",
-                "the identity provider is not answering; try again in a moment",
-                503,
-            ) from exc
+            raise provider_unavailable() from exc
         if response.status_code != 200:
             raise login_refused(
                 "login-refused",
