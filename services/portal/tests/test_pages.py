@@ -231,3 +231,10 @@ def test_the_announced_count_never_claims_more_than_it_knows():
     assert count_text("fr", None, 50, True) == "Plus de 50 scènes trouvées ; les 50 premières sont affichées."
     assert count_text("fr", None, 7, False) == "7 scènes trouvées."
     assert count_text("en", None, 50, True) == "More than 50 scenes found; the first 50 are shown."
+
+
+def test_a_text_key_defined_twice_is_refused():
+    from dinamis_portal.i18n import register
+
+    with pytest.raises(KeyError, match="defined twice"):
+        register({"nav.home": ("Accueil", "Home")})

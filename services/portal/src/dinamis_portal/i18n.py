@@ -178,6 +178,14 @@ TEXTS: dict[str, tuple[str, str]] = {
 }
 
 
+def register(texts: dict[str, tuple[str, str]]) -> None:
+    """Add a feature's texts (each page module keeps its own); a key defined twice is a bug."""
+    clash = sorted(set(texts) & set(TEXTS))
+    if clash:
+        raise KeyError(f"portal texts defined twice: {', '.join(clash)}")
+    TEXTS.update(texts)
+
+
 def text(key: str, lang: Lang, **values: object) -> str:
     fr, en = TEXTS[key]
     chosen = en if lang == "en" and en else fr
