@@ -10,6 +10,8 @@ import json
 import re
 from html import unescape
 
+import pytest
+
 from dinamis_portal.i18n import TEXTS
 from dinamis_portal.upstream import SigningRefused
 
