@@ -5,17 +5,28 @@
 - `/static/dsfr/...`: `@gouvfr/dsfr`'s `dist/` only (CSS, fonts, icons, JS).
 - `/static/vendor/<file>`: single files of the other packages, by name (below).
 
-OpenLayers is served as its full build `ol/dist/ol.js` (a classic script, global `ol`),
-shipped in the npm package: no bundler, and no import map (an import map is an inline
-script, which the Content-Security-Policy refuses)."""
+OpenLayers is served as `/static/vendor/ol.js`: a classic script defining the same global
+`ol` as OpenLayers' full build, but holding only the modules the portal's scripts use
+(`frontend/build-ol.mjs`, run by deploy/local/install with esbuild: about 85 kB gzipped
+instead of 300 kB for the full build). No import map: it would be an inline script, which
+the Content-Security-Policy refuses. The portal refuses to start when that build is missing
+or does not cover a name the scripts use (`ol.a.b`), saying to run deploy/local/install.
+
+Text files (scripts, style sheets, GeoJSON, SVG) are sent gzip-compressed when the browser
+accepts it, compressed once per file version and kept in memory. Pages are not compressed:
+they carry the CSRF token next to text the user typed (BREACH)."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import mimetypes
+import re
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import Headers
 from starlette.responses import FileResponse, Response
 from starlette.types import Scope
 
@@ -26,33 +37,82 @@ mimetypes.add_type("application/geo+json", ".geojson")
 router = APIRouter()
 APP_STATIC = Path(__file__).resolve().parents[1] / "static" / "app"
 
-# name -> path under node_modules
+# name -> path under node_modules ("../" : the frontend directory's own build)
 VENDOR_FILES = {
-    "ol.js": "ol/dist/ol.js",
+    "ol.js": "../build/ol-portal.js",
     "ol.css": "ol/ol.css",
     "htmx.min.js": "htmx.org/dist/htmx.min.js",
 }
+OL_NAMES = "../build/ol-portal.json"
 DSFR_DIST = "@gouvfr/dsfr/dist"
+# The same pattern as frontend/build-ol.mjs: `ol.a.b` written in the portal's scripts.
+OL_NAME = re.compile(r"\bol((?:\.[A-Za-z_$][A-Za-z0-9_$]*)+)")
+COMPRESSIBLE = re.compile(r"^(text/|application/(javascript|json|geo\+json|xml)|image/svg\+xml)")
+MAX_COMPRESSED_FILE = 4 * 1024 * 1024
+MAX_COMPRESSED_COPIES = 256
 
 
 class MissingFrontend(RuntimeError):
     pass
 
 
+def ol_names_used() -> set[str]:
+    """Every `ol.a.b` the portal's scripts write (without the leading `ol.`)."""
+    return {m.group(1)[1:] for f in APP_STATIC.glob("*.js") for m in OL_NAME.finditer(f.read_text())}
+
+
 def check_frontend(settings: PortalSettings) -> None:
-    missing = [p for p in [DSFR_DIST, *VENDOR_FILES.values()] if not (settings.node_modules / p).exists()]
+    missing = [
+        p for p in [DSFR_DIST, OL_NAMES, *VENDOR_FILES.values()] if not (settings.node_modules / p).exists()
+    ]
     if missing:
         raise MissingFrontend(
             f"the portal's front-end packages are not installed ({', '.join(missing)} missing under "
-            f"{settings.node_modules}): run deploy/local/install (npm ci in {settings.frontend_dir})"
+            f"{settings.node_modules}): run deploy/local/install (npm ci and build-ol.mjs in "
+            f"{settings.frontend_dir})"
         )
+    built = set(json.loads((settings.node_modules / OL_NAMES).read_text())["names"])
+    stale = sorted(ol_names_used() - built)
+    if stale:
+        raise MissingFrontend(
+            f"the portal's OpenLayers build lacks ol.{', ol.'.join(stale)}, which its scripts use: "
+            f"run deploy/local/install (it rebuilds {settings.frontend_dir}/build)"
+        )
+
+
+_gzipped: dict[tuple[str, int, int], bytes] = {}
+
+
+def compressed(response: Response, request_headers: Headers) -> Response:
+    """A file answer, gzip-compressed when the browser accepts it and the file is text.
+    Compressed once per file version (path, size, mtime), kept in memory."""
+    if not isinstance(response, FileResponse) or response.status_code != 200:
+        return response
+    media = response.media_type or ""
+    if "gzip" not in request_headers.get("accept-encoding", "") or not COMPRESSIBLE.match(media):
+        return response
+    path = Path(response.path)
+    stat = path.stat()
+    if stat.st_size > MAX_COMPRESSED_FILE or stat.st_size < 1024:
+        return response
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    body = _gzipped.get(key)
+    if body is None:
+        body = gzip.compress(path.read_bytes(), compresslevel=9, mtime=0)
+        if len(_gzipped) >= MAX_COMPRESSED_COPIES:  # files edited in development: start over
+            _gzipped.clear()
+        _gzipped[key] = body
+    headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
+    headers["Content-Encoding"] = "gzip"
+    headers["Vary"] = "Accept-Encoding"
+    return Response(body, status_code=200, headers=headers, media_type=response.media_type)
 
 
 class CachedStatic(StaticFiles):
     async def get_response(self, path: str, scope: Scope) -> Response:
         response = await super().get_response(path, scope)
         response.headers.setdefault("Cache-Control", "public, max-age=3600")
-        return response
+        return compressed(response, Headers(scope=scope))
 
 
 def mount(app: FastAPI, settings: PortalSettings) -> None:
@@ -61,9 +121,10 @@ def mount(app: FastAPI, settings: PortalSettings) -> None:
 
 
 @router.get("/static/vendor/{name}", include_in_schema=False)
-async def vendor(name: str, request: Request) -> FileResponse:
+async def vendor(name: str, request: Request) -> Response:
     path = VENDOR_FILES.get(name)
     if path is None:
         raise HTTPException(404)
     settings = get_container(request).settings
-    return FileResponse(settings.node_modules / path, headers={"Cache-Control": "public, max-age=3600"})
+    response = FileResponse(settings.node_modules / path, headers={"Cache-Control": "public, max-age=3600"})
+    return compressed(response, request.headers)
