@@ -21,7 +21,8 @@ IDENTITY = {"Accept-Encoding": "identity"}
     "path",
     [
         "/static/vendor/ol.js",
-        "/static/dsfr/dsfr.min.css",
+        "/static/dsfr/dsfr.main.min.css",
+        "/static/vendor/icons.min.css",
         "/static/app/portal.js",
         "/static/app/basemap/regions-version-simplifiee.geojson",
     ],
@@ -75,6 +76,24 @@ def test_the_openlayers_build_covers_every_name_the_scripts_use():
     assert ours < (settings.node_modules / "ol/dist/ol.js").stat().st_size / 2
 
 
+def test_only_the_icons_the_templates_name_are_sent():
+    settings = PortalSettings()
+    css = (settings.node_modules / statics.VENDOR_FILES["icons.min.css"]).read_text()
+    used = statics.icon_names_used()
+    assert {"lock-line", "account-circle-line"} <= used
+    for name in used:
+        assert f".fr-icon-{name}:before" in css, name
+    assert ".fr-icon-ancient-gate-fill" not in css  # one of the 1,000 others
+    # Absolute image URLs: the file is not served from the DSFR's directory.
+    assert "url(/static/dsfr/icons/system/lock-line.svg)" in css and "../" not in css
+    assert len(css) < 20_000
+
+
+async def test_icon_images_are_served(portal):
+    response = await portal.client.get("/static/dsfr/icons/system/lock-line.svg")
+    assert response.status_code == 200 and "svg" in response.headers["content-type"]
+
+
 def test_the_portal_refuses_to_start_with_a_stale_openlayers_build(tmp_path: Path):
     real = PortalSettings().frontend_dir
     front = tmp_path / "frontend"
@@ -89,6 +108,11 @@ def test_the_portal_refuses_to_start_with_a_stale_openlayers_build(tmp_path: Pat
     built["names"].remove("layer.Vector")
     names.write_text(json.dumps(built))
     with pytest.raises(statics.MissingFrontend, match=r"lacks ol\.layer\.Vector.*deploy/local/install"):
+        statics.check_frontend(settings)
+    names.write_text(json.dumps({**built, "names": [*built["names"], "layer.Vector"]}))
+    icons = front / "build" / "icons.json"
+    icons.write_text(json.dumps({"names": sorted(statics.icon_names_used() - {"lock-line"})}))
+    with pytest.raises(statics.MissingFrontend, match=r"DSFR icons lacks fr-icon-lock-line"):
         statics.check_frontend(settings)
     (front / "build" / "ol-portal.js").unlink()
     with pytest.raises(statics.MissingFrontend, match=r"ol-portal\.js missing"):

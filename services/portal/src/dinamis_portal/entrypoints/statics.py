@@ -7,10 +7,12 @@
 
 OpenLayers is served as `/static/vendor/ol.js`: a classic script defining the same global
 `ol` as OpenLayers' full build, but holding only the modules the portal's scripts use
-(`frontend/build-ol.mjs`, run by deploy/local/install with esbuild: about 85 kB gzipped
+(`frontend/build.mjs`, run by deploy/local/install with esbuild: about 85 kB gzipped
 instead of 300 kB for the full build). No import map: it would be an inline script, which
-the Content-Security-Policy refuses. The portal refuses to start when that build is missing
-or does not cover a name the scripts use (`ol.a.b`), saying to run deploy/local/install.
+the Content-Security-Policy refuses. Likewise `/static/vendor/icons.min.css` holds only the
+DSFR utility icons the templates name (a few hundred bytes instead of 29 kB gzipped). The
+portal refuses to start when that build is missing or does not cover a name its scripts
+(`ol.a.b`) or templates (`fr-icon-x`) use, saying to run deploy/local/install.
 
 Text files (scripts, style sheets, GeoJSON, SVG) are sent gzip-compressed when the browser
 accepts it, compressed once per file version and kept in memory. Pages are not compressed:
@@ -42,11 +44,16 @@ VENDOR_FILES = {
     "ol.js": "../build/ol-portal.js",
     "ol.css": "ol/ol.css",
     "htmx.min.js": "htmx.org/dist/htmx.min.js",
+    "icons.min.css": "../build/icons.min.css",
 }
 OL_NAMES = "../build/ol-portal.json"
+ICON_NAMES = "../build/icons.json"
 DSFR_DIST = "@gouvfr/dsfr/dist"
-# The same pattern as frontend/build-ol.mjs: `ol.a.b` written in the portal's scripts.
+# The same patterns as frontend/build.mjs: `ol.a.b` written in the portal's scripts, and the
+# DSFR icons (`fr-icon-*`) named in its templates and scripts.
 OL_NAME = re.compile(r"\bol((?:\.[A-Za-z_$][A-Za-z0-9_$]*)+)")
+ICON_NAME = re.compile(r"\bfr-icon-([a-z0-9][a-z0-9-]*[a-z0-9])")
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 COMPRESSIBLE = re.compile(r"^(text/|application/(javascript|json|geo\+json|xml)|image/svg\+xml)")
 MAX_COMPRESSED_FILE = 4 * 1024 * 1024
 MAX_COMPRESSED_COPIES = 256
@@ -61,23 +68,34 @@ def ol_names_used() -> set[str]:
     return {m.group(1)[1:] for f in APP_STATIC.glob("*.js") for m in OL_NAME.finditer(f.read_text())}
 
 
+def icon_names_used() -> set[str]:
+    """Every DSFR icon (`fr-icon-<name>`) the portal's templates and scripts name."""
+    files = [*TEMPLATES.rglob("*.j2"), *APP_STATIC.glob("*.js")]
+    return {m.group(1) for f in files for m in ICON_NAME.finditer(f.read_text())}
+
+
 def check_frontend(settings: PortalSettings) -> None:
     missing = [
-        p for p in [DSFR_DIST, OL_NAMES, *VENDOR_FILES.values()] if not (settings.node_modules / p).exists()
+        p
+        for p in [DSFR_DIST, OL_NAMES, ICON_NAMES, *VENDOR_FILES.values()]
+        if not (settings.node_modules / p).exists()
     ]
     if missing:
         raise MissingFrontend(
             f"the portal's front-end packages are not installed ({', '.join(missing)} missing under "
-            f"{settings.node_modules}): run deploy/local/install (npm ci and build-ol.mjs in "
+            f"{settings.node_modules}): run deploy/local/install (npm ci and build.mjs in "
             f"{settings.frontend_dir})"
         )
-    built = set(json.loads((settings.node_modules / OL_NAMES).read_text())["names"])
-    stale = sorted(ol_names_used() - built)
-    if stale:
-        raise MissingFrontend(
-            f"the portal's OpenLayers build lacks ol.{', ol.'.join(stale)}, which its scripts use: "
-            f"run deploy/local/install (it rebuilds {settings.frontend_dir}/build)"
-        )
+    for kind, names, used, prefix in (
+        ("OpenLayers build", OL_NAMES, ol_names_used(), "ol."),
+        ("DSFR icons", ICON_NAMES, icon_names_used(), "fr-icon-"),
+    ):
+        stale = sorted(used - set(json.loads((settings.node_modules / names).read_text())["names"]))
+        if stale:
+            raise MissingFrontend(
+                f"the portal's {kind} lacks {prefix}{f', {prefix}'.join(stale)}, which it uses: "
+                f"run deploy/local/install (it rebuilds {settings.frontend_dir}/build)"
+            )
 
 
 _gzipped: dict[tuple[str, int, int], bytes] = {}

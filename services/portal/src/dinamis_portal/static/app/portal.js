@@ -59,6 +59,12 @@
     });
     portal.map = map;
     portal.footprints = footprints;
+    // The first complete render (basemap and footprints drawn), read by the browser tests
+    // and bench/portal: <html data-carte="prete" data-carte-ms="...">.
+    map.once('rendercomplete', function () {
+      document.documentElement.dataset.carteMs = String(Math.round(performance.now()));
+      document.documentElement.dataset.carte = 'prete';
+    });
     return map;
   }
 

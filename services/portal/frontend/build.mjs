@@ -1,4 +1,7 @@
-// The portal's OpenLayers: only the modules its scripts use, as one classic script that
+// The portal's front-end build (run by deploy/local/install when the lock, this file, the
+// scripts or the templates changed):
+//
+// 1. build/ol-portal.js — the portal's OpenLayers: only the modules its scripts use, as one classic script that
 // defines the same global `ol` as OpenLayers' full build (`ol/dist/ol.js`, ~1 MB), so the
 // page stays within its weight budget without changing how the scripts are written.
 //
@@ -8,19 +11,27 @@
 // build lays them out. A name that resolves to no module stops the build, naming it.
 // Written names only: `ol[name]` computed at run time is not seen (do not write it).
 //
-//   node build-ol.mjs            -> build/ol-portal.js and build/ol-portal.json (the names)
-// Run by deploy/local/install when the scripts, this file or the lock changed.
+// 2. build/icons.min.css — the DSFR's utility icons the templates and scripts name
+//    (`fr-icon-*`), out of the 1,100 of `@gouvfr/dsfr/dist/utility/icons/icons.min.css`
+//    (29 kB gzipped), their image URLs made absolute (`/static/dsfr/icons/...`). An icon
+//    name built at run time (`fr-icon-{{ x }}`) is not seen: write icon names in full.
+//
+//   node build.mjs   -> build/ol-portal.js, build/ol-portal.json (the names), build/icons.min.css,
+//                       build/icons.json (the names)
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildSync } from "esbuild";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const APP = join(HERE, "..", "src", "dinamis_portal", "static", "app");
+const PORTAL = join(HERE, "..", "src", "dinamis_portal");
+const APP = join(PORTAL, "static", "app");
+const TEMPLATES = join(PORTAL, "templates");
+const DSFR = join(HERE, "node_modules", "@gouvfr", "dsfr", "dist");
 const OL = join(HERE, "node_modules", "ol");
 const OUT = join(HERE, "build");
 // The same pattern as dinamis_portal.entrypoints.statics.OL_NAME (the portal checks at start
-// that the built bundle covers what the scripts use).
+// that the build covers what the scripts use).
 const OL_NAME = /\bol((?:\.[A-Za-z_$][A-Za-z0-9_$]*)+)/g;
 
 function usedNames() {
@@ -67,7 +78,7 @@ for (const name of names) {
   }
 }
 if (unknown.length) {
-  console.error(`build-ol: no OpenLayers module for ol.${unknown.join(", ol.")}`);
+  console.error(`build: no OpenLayers module for ol.${unknown.join(", ol.")}`);
   process.exit(1);
 }
 
@@ -100,4 +111,36 @@ const result = buildSync({
 const size = result.metafile.outputs[Object.keys(result.metafile.outputs)[0]].bytes;
 const modules = [...new Set([...imports.keys()].map((key) => key.split("|")[0]))].sort();
 writeFileSync(join(OUT, "ol-portal.json"), JSON.stringify({ names, modules }, null, 1) + "\n");
-console.log(`build-ol: ${modules.length} modules for ${names.length} names, ${size} bytes`);
+console.log(`build: OpenLayers, ${modules.length} modules for ${names.length} names, ${size} bytes`);
+
+// The same pattern as dinamis_portal.entrypoints.statics.ICON_NAME.
+const ICON_NAME = /\bfr-icon-([a-z0-9][a-z0-9-]*[a-z0-9])/g;
+
+function filesUnder(dir, suffixes) {
+  return readdirSync(dir, { recursive: true })
+    .filter((f) => suffixes.some((s) => f.endsWith(s)))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+const icons = new Set();
+for (const file of [...filesUnder(TEMPLATES, [".j2", ".html"]), ...filesUnder(APP, [".js"])]) {
+  for (const match of readFileSync(file, "utf8").matchAll(ICON_NAME)) icons.add(match[1]);
+}
+const allIcons = readFileSync(join(DSFR, "utility", "icons", "icons.min.css"), "utf8");
+// Top-level rules only: the media queries hold Internet Explorer's high-contrast variants.
+const rules = new Map();
+const topLevel = allIcons.replace(/\/\*[\s\S]*?\*\//g, "").replace(/@media[^{]*\{(?:[^{}]*\{[^}]*\})*\s*\}/g, "");
+for (const [, selector, body] of topLevel.matchAll(/([^{}]+)\{([^}]*)\}/g)) {
+  const name = /^\.fr-icon-([a-z0-9-]+):after,\.fr-icon-\1:before$/.exec(selector.trim());
+  if (name) rules.set(name[1], `${selector.trim()}{${body.replaceAll("../../icons/", "/static/dsfr/icons/")}}`);
+}
+const kept = [...icons].sort().filter((name) => rules.has(name));
+const notIcons = [...icons].sort().filter((name) => !rules.has(name));
+if (notIcons.length) {
+  console.log(`build: not utility icons (the DSFR's core or components draw them): fr-icon-${notIcons.join(", fr-icon-")}`);
+}
+const licence = allIcons.match(/^\/\*![\s\S]*?\*\//);
+writeFileSync(join(OUT, "icons.min.css"), `${licence ? licence[0] : ""}${kept.map((n) => rules.get(n)).join("")}\n`);
+writeFileSync(join(OUT, "icons.json"), JSON.stringify({ names: [...icons].sort() }, null, 1) + "\n");
+console.log(`build: ${kept.length} DSFR utility icons of ${rules.size}`);
