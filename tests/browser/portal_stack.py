@@ -55,6 +55,8 @@ def portal_stack(logs: Path, keyfile: Path) -> Iterator[PortalStack]:
         "DINAMIS_ORDERS_SUPPLIER_URL": "",
         "DINAMIS_PORTAL_CATALOG_URL": urls.catalog,
         "DINAMIS_PORTAL_PUBLIC_URL": urls.portal,
+        # expired sessions deleted every second (300 s by default)
+        "DINAMIS_PORTAL_SESSION_PURGE_S": "1",
     }
     services = (("orders", orders), ("catalog", catalog), ("ingest", ingest), ("portal", portal))
     with running_services(services, logs, env):

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
 from html import unescape
 from urllib.parse import urlsplit
 
@@ -50,6 +53,28 @@ def session_record(session_id: str) -> dict | None:
         return client[settings.mongo_database]["portal_sessions"].find_one(
             {"_id": hashlib.sha256(session_id.encode()).hexdigest()}
         )
+
+
+def sessions_collection(client: MongoClient):
+    return client[ServiceSettings().mongo_database]["portal_sessions"]
+
+
+def test_expired_sessions_are_purged_without_waiting_for_a_login(stack):
+    """Any visitor can start a login (a session record); FerretDB has no TTL index, so the
+    portal deletes expired records itself, on a timer — not only when someone logs in."""
+    anonymous = httpx.get(f"{stack.portal}/connexion", follow_redirects=False)
+    assert anonymous.status_code == 303
+    live = hashlib.sha256(anonymous.cookies[COOKIE].encode()).hexdigest()
+    past = datetime.now(UTC) - timedelta(minutes=1)
+    with MongoClient(ServiceSettings().mongo_url, serverSelectionTimeoutMS=5000) as client:
+        sessions = sessions_collection(client)
+        stale = [f"expired-{uuid.uuid4().hex}" for _ in range(3)]
+        sessions.insert_many([{"_id": key, "expires_at": past, "data": {}} for key in stale])
+        deadline = time.monotonic() + 10
+        while sessions.count_documents({"_id": {"$in": stale}}) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert sessions.count_documents({"_id": {"$in": stale}}) == 0
+        assert sessions.find_one({"_id": live}) is not None
 
 
 def test_pages_render_with_a_strict_content_security_policy(stack, scene):

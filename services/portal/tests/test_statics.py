@@ -133,3 +133,29 @@ async def test_compressed_copies_are_made_once_per_file_version(portal, monkeypa
         response = await portal.client.get("/static/app/portal.js", headers=GZIP)
         assert response.headers["content-encoding"] == "gzip"
     assert calls == [len((statics.APP_STATIC / "portal.js").read_bytes())]
+
+
+
+async def test_a_bugs_500_still_carries_the_security_headers():
+    """Starlette answers an unhandled error from its outermost middleware, outside the
+    portal's: the portal answers it itself, with the headers, as a problem."""
+    import httpx
+
+    from dinamis_portal.app import create_app
+
+    from .conftest import settings
+
+    app = create_app(settings())
+
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/en-panne", broken)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://portal.test") as client:
+        response = await client.get("/en-panne")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "internal-error" and "erreur interne" in response.json()["detail"]
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    assert response.headers["x-frame-options"] == "DENY"

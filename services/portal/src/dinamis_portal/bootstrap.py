@@ -5,7 +5,7 @@ and close what must be awaited. Routes get the container through `PortalDep`."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
@@ -14,9 +14,10 @@ import jinja2
 from fastapi import Depends, FastAPI, Request
 
 from dinamis_portal.oidc import IdentityProvider, KeycloakProvider
-from dinamis_portal.sessions import MongoSessionStore, Sessions
+from dinamis_portal.sessions import MongoSessionStore, Sessions, now
 from dinamis_portal.settings import PortalSettings
 from dinamis_portal.upstream import Catalogue, HttpCatalogue, HttpOrders, Orders
+from dinamis_shared.periodic import BackgroundTasks, every
 from dinamis_shared.service import Resources
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class PortalContainer:
     orders: Orders
     pages: jinja2.Environment
     session_store: MongoSessionStore | None = None
+    tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
 
 
 def bootstrap(resources: Resources) -> PortalContainer:
@@ -66,14 +68,27 @@ def bootstrap(resources: Resources) -> PortalContainer:
 
 
 async def start(app: FastAPI, container: PortalContainer) -> None:
-    if container.session_store is not None:
-        try:
-            await container.session_store.ensure_indexes()
-        except Exception as exc:  # the store may be down at start: reads check expiry anyway
-            log.warning("session TTL index not created", extra={"error": str(exc)})
+    store = container.session_store
+    if store is None:
+        return
+    try:
+        await store.ensure_indexes()
+    except Exception as exc:  # the store may be down at start: reads check expiry anyway
+        log.warning("session TTL index not created", extra={"error": str(exc)})
+
+    async def purge() -> None:
+        purged = await store.purge_expired(now())
+        if purged:
+            log.info("expired portal sessions deleted", extra={"count": purged})
+
+    # FerretDB has no TTL index: expired sessions (logins started and never finished
+    # included, which any visitor can start) are deleted here, not only at each login.
+    purging = every(container.settings.session_purge_s, purge, name="session purge")
+    container.tasks.start(purging, "session-purge")
 
 
 async def stop(app: FastAPI, container: PortalContainer) -> None:
+    await container.tasks.stop()
     await container.http.aclose()
 
 

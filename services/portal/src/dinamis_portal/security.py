@@ -5,6 +5,7 @@ usual companions, and `Cache-Control: no-store` on pages."""
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlsplit
 
 from starlette.datastructures import MutableHeaders
@@ -35,6 +36,20 @@ def content_security_policy(identity_provider_url: str) -> str:
     return "; ".join(f"{k} {v}" for k, v in directives.items())
 
 
+PROBLEM = b"application/problem+json"
+INTERNAL_ERROR = json.dumps(
+    {
+        "type": "about:blank",
+        "title": "Internal Server Error",
+        "status": 500,
+        "code": "internal-error",
+        "detail": "erreur interne du portail ; réessayez plus tard "
+        "(internal error of the portal; try again later)",
+    },
+    ensure_ascii=False,
+).encode()
+
+
 class SecurityHeaders:
     """Plain ASGI middleware (no task per request, no buffering)."""
 
@@ -55,9 +70,12 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = False
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = MutableHeaders(scope=message)
                 for name, value in self.headers.items():
                     headers[name] = value
@@ -69,4 +87,15 @@ class SecurityHeaders:
                     headers.add_vary_header("HX-Request")
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # A bug's 500 would otherwise come from Starlette's outermost error middleware,
+            # outside this one, without these headers: answer it here, then let the error
+            # go on to be logged (the outer middleware sees the answer already started).
+            if not started:
+                await send_with_headers(
+                    {"type": "http.response.start", "status": 500, "headers": [(b"content-type", PROBLEM)]}
+                )
+                await send_with_headers({"type": "http.response.body", "body": INTERNAL_ERROR})
+            raise
