@@ -135,7 +135,6 @@ async def test_compressed_copies_are_made_once_per_file_version(portal, monkeypa
     assert calls == [len((statics.APP_STATIC / "portal.js").read_bytes())]
 
 
-
 async def test_a_bugs_500_still_carries_the_security_headers():
     """Starlette answers an unhandled error from its outermost middleware, outside the
     portal's: the portal answers it itself, with the headers, as a problem."""
