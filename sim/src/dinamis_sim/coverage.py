@@ -35,9 +35,9 @@ def france_outline_l93() -> shapely.Geometry:
     )
 
 
-def coverage_cells(year: int, cell_m: int = CELL_M, min_share: float = 0.05) -> list[CoverageCell]:
+def coverage_grid_l93(cell_m: int = CELL_M, min_share: float = 0.05) -> list[shapely.Polygon]:
+    """The grid's cells (Lambert-93 squares) holding more than `min_share` of France."""
     france = france_outline_l93()
-    to_wgs84 = Transformer.from_crs(2154, 4326, always_xy=True)
     x0, y0, x1, y1 = france.bounds
     cells = []
     for i in range(math.ceil((x1 - x0) / cell_m)):
@@ -45,6 +45,12 @@ def coverage_cells(year: int, cell_m: int = CELL_M, min_share: float = 0.05) -> 
             cell = box(x0 + i * cell_m, y0 + j * cell_m, x0 + (i + 1) * cell_m, y0 + (j + 1) * cell_m)
             if cell.intersection(france).area > min_share * cell_m * cell_m:
                 cells.append(cell)
+    return cells
+
+
+def coverage_cells(year: int, cell_m: int = CELL_M, min_share: float = 0.05) -> list[CoverageCell]:
+    to_wgs84 = Transformer.from_crs(2154, 4326, always_xy=True)
+    cells = coverage_grid_l93(cell_m, min_share)
     start = datetime(year, 4, 1, 10, 30, tzinfo=UTC)
     span = (datetime(year, 9, 30, tzinfo=UTC) - start).total_seconds()
     out = []
