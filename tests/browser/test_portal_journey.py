@@ -10,30 +10,24 @@ screenshot is saved."""
 from __future__ import annotations
 
 import asyncio
-import json
-from pathlib import Path
 
 import pytest
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, async_playwright
 
-from tests.browser.portal_stack import AXE, CHROMIUM, LYON_TEXT, lyon_scene, member, portal_stack
+from tests.browser.portal_stack import (
+    CHROMIUM,
+    FLAGS,
+    LYON_TEXT,
+    PageChecker,
+    lyon_scene,
+    member,
+    portal_stack,
+)
+
 
 # As the machine notes say: headless, and none of Chromium's own background traffic
 # (this machine's network is closed to it).
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-AXE_TAGS = ["RGAAv4", "wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, keyfile):
     with portal_stack(tmp_path_factory.mktemp("logs"), keyfile) as urls:
@@ -43,44 +37,6 @@ def stack(tmp_path_factory, keyfile):
 @pytest.fixture(scope="module")
 async def scene(settings, stack, tmp_path_factory):
     return await lyon_scene(settings, stack, tmp_path_factory.mktemp("scene"), day=4)
-
-
-class Checker:
-    """axe-core and a screenshot for each page; console errors (CSP violations among
-    them) and uncaught exceptions collected for the whole journey."""
-
-    def __init__(self, page: Page, out: Path) -> None:
-        self.page = page
-        self.out = out
-        self.errors: list[str] = []
-        self.pages: list[str] = []
-        self.axe = (AXE / "axe.min.js").read_text(encoding="utf-8")
-        self.axe_fr = (AXE / "locales" / "fr.json").read_text(encoding="utf-8")
-        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
-
-    async def check(self, name: str) -> None:
-        await self.page.wait_for_load_state("networkidle")
-        # Injected through the DevTools protocol: the page's own CSP refuses inline scripts.
-        await self.page.evaluate(self.axe + "\n;0")
-        report = await self.page.evaluate(
-            """async ([locale, tags]) => {
-                axe.configure({ locale: JSON.parse(locale) });
-                const r = await axe.run(document, { runOnly: { type: 'tag', values: tags } });
-                return r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,
-                    nodes: v.nodes.map(n => n.target.join(' ')) }));
-            }""",
-            [self.axe_fr, AXE_TAGS],
-        )
-        (self.out / f"axe-{name}.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
-        await self.page.screenshot(
-            path=str(self.out / f"{len(self.pages) + 1:02d}-{name}.png"), full_page=True
-        )
-        self.pages.append(name)
-        serious = [v for v in report if v["impact"] in ("serious", "critical")]
-        assert serious == [], f"{name}: {json.dumps(serious, ensure_ascii=False)}"
-        blocked = [e for e in self.errors if "Content Security Policy" in e or e.startswith("uncaught")]
-        assert blocked == [], f"{name}: {blocked}"
 
 
 async def until(page: Page, condition: str, timeout_s: float = 15) -> None:
@@ -99,8 +55,19 @@ async def until(page: Page, condition: str, timeout_s: float = 15) -> None:
         await asyncio.sleep(0.1)
 
 
-async def footprint_drawn(page: Page, item_id: str) -> bool:
-    """Is the footprint's fill (DSFR blue, 25 %) on the map's canvas at the footprint's centre?"""
+async def footprint_drawn(page: Page, item_id: str, timeout_s: float = 10) -> bool:
+    """Is the footprint's fill (DSFR blue, 25 %) on the map's canvas at the footprint's
+    centre? Asked until it is, or `timeout_s` (the map draws on an animation frame, later
+    on a busy machine)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not await _footprint_drawn(page, item_id):
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.2)
+    return True
+
+
+async def _footprint_drawn(page: Page, item_id: str) -> bool:
     return await page.evaluate(
         """(id) => {
             const px = window.dinamisPortal.footprintPixel(id);
@@ -123,7 +90,7 @@ async def test_a_member_searches_over_lyon_and_opens_a_scene(stack, scene, scree
         try:
             context = await browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
             page = await context.new_page()
-            checker = Checker(page, screenshots)
+            checker = PageChecker(page, screenshots, "portail")
 
             await page.goto(f"{stack.portal}/rechercher")
             assert await page.title() == "Rechercher des images - DINAMIS"
@@ -158,7 +125,6 @@ async def test_a_member_searches_over_lyon_and_opens_a_scene(stack, scene, scree
             counted = status.startswith(f"{listed} scène") or status.startswith(f"Plus de {listed} scènes")
             assert counted and listed >= 1, status
             assert await page.evaluate("window.dinamisPortal.footprintCount()") == listed
-            await page.wait_for_timeout(300)  # the map renders on the next animation frame
             assert await footprint_drawn(page, scene["id"])
             assert await page.locator(f'[data-item-id="{scene["id"]}"] img').get_attribute("src") == (
                 f"/apercus/{scene['collection']}/{scene['id']}/thumbnail"
@@ -182,7 +148,6 @@ async def test_a_member_searches_over_lyon_and_opens_a_scene(stack, scene, scree
             signed = await page.locator("a.portal-signed").first.get_attribute("href")
             assert signed and "X-Amz-Signature=" in signed
             assert await page.evaluate("window.dinamisPortal.footprintCount()") == 1
-            await page.wait_for_timeout(300)
             assert await footprint_drawn(page, scene["id"])
             quicklook = page.locator("img.portal-quicklook")
             assert await quicklook.evaluate("img => img.complete && img.naturalWidth > 0")
@@ -218,7 +183,7 @@ async def test_errors_are_pages_too(stack, screenshots):
         browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
         try:
             page = await (await browser.new_context(locale="fr-FR")).new_page()
-            checker = Checker(page, screenshots)
+            checker = PageChecker(page, screenshots, "portail")
             response = await page.goto(f"{stack.portal}/rechercher?nuages=150")
             assert response is not None and response.status == 400
             assert "n'est pas un pourcentage entre 0 et 100" in await page.inner_text("#erreur")

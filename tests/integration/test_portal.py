@@ -12,7 +12,6 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from html import unescape
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -20,7 +19,15 @@ from pymongo import MongoClient
 
 from dinamis_portal.sessions import opened
 from dinamis_shared.settings import ServiceSettings
-from tests.browser.portal_stack import BREST_TEXT, LYON_TEXT, lyon_scene, member, portal_stack, stranger
+from tests.browser.portal_stack import (
+    BREST_TEXT,
+    LYON_TEXT,
+    log_in,
+    lyon_scene,
+    member,
+    portal_stack,
+    stranger,
+)
 from tests.integration.identity import Browser, oidc, text_of
 
 COOKIE = "dinamis_portal_session"
@@ -35,16 +42,6 @@ def stack(tmp_path_factory, keyfile):
 @pytest.fixture(scope="module")
 async def scene(settings, stack, tmp_path_factory):
     return await lyon_scene(settings, stack, tmp_path_factory.mktemp("scene"))
-
-
-def log_in(stack, email: str, password: str, retour: str = "/") -> tuple[Browser, httpx.Response]:
-    """Keycloak's own login form, filled in as a person would (Browser follows redirects)."""
-    browser = Browser()
-    login = browser.go("GET", f"{stack.portal}/connexion?retour={retour}")
-    assert 'id="kc-form-login"' in login.text, text_of(login)[:300]
-    assert urlsplit(str(login.url)).path.endswith("/protocol/openid-connect/auth")
-    page = browser.submit(login, {"username": email, "password": password, "credentialId": ""})
-    return browser, page
 
 
 def session_record(session_id: str) -> dict | None:
@@ -111,7 +108,7 @@ def test_the_session_cookie_holds_only_a_random_id(stack):
 
 def test_oidc_login_round_trip_against_keycloak(stack, scene):
     sub, email, password = member()
-    browser, page = log_in(stack, email, password, retour="/rechercher")
+    browser, page = log_in(stack.portal, email, password, retour="/rechercher")
     assert page.status_code == 200 and str(page.url) == f"{stack.portal}/rechercher"
     # Who the user is comes from the orders service's records (seeded as "Membre", their organisation).
     assert re.search(r'id="utilisateur">Membre \(Labo org-[0-9a-f]+\)<', page.text), text_of(page)[:400]
@@ -145,7 +142,7 @@ def test_callback_state_is_checked(stack):
 
 def test_csrf_refusals_and_logout(stack):
     _, email, password = member()
-    browser, page = log_in(stack, email, password)
+    browser, page = log_in(stack.portal, email, password)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
     session_id = browser.cookies[COOKIE]
     # No token, a wrong token, no session: 403, French first.
@@ -252,7 +249,7 @@ def test_scene_page_signs_links_for_members_only(stack, scene):
     assert f'item = catalogue.get_collection("{scene["collection"]}").get_item("{scene["id"]}")' in anonymous
     # A member: signed links from the catalogue's signing API, which the object store honours.
     _, email, password = member()
-    browser, _ = log_in(stack, email, password)
+    browser, _ = log_in(stack.portal, email, password)
     page = browser.go("GET", stack.portal + path)
     links = re.findall(r'class="portal-signed" href="([^"]+)"', page.text)
     assert links and all("X-Amz-Signature=" in link for link in links), text_of(page)[:500]
@@ -273,7 +270,7 @@ def test_scene_page_signs_links_for_members_only(stack, scene):
     assert httpx.get(image.split("?", 1)[0], timeout=60).status_code == 403
     # Someone the orders service does not know: the catalogue's refusal, with its reason.
     _, email, password = stranger()
-    browser, _ = log_in(stack, email, password)
+    browser, _ = log_in(stack.portal, email, password)
     page = browser.go("GET", stack.portal + path)
     assert "X-Amz-Signature" not in page.text
     assert 'id="refus-telechargement"' in page.text and "not-a-member" in page.text
