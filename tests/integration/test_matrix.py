@@ -131,6 +131,7 @@ ROUTES: dict[str, Rule] = {
         "referent", 409, why="ended once: then 409"
     ),
     "orders GET /v1/me": rule("authenticated"),
+    "orders GET /v1/membership/terms": rule("public", why="the versions and lists an application form shows"),
     "orders GET /v1/api-keys": rule("standing"),
     "orders POST /v1/api-keys": rule("standing"),
     "orders DELETE /v1/api-keys/{access_key}": rule("owner-or-staff"),
@@ -170,6 +171,7 @@ ROUTES: dict[str, Rule] = {
     "notify DELETE /v1/webhooks/{endpoint_id}": rule("owner", 404, why="deleted once: then 404"),
     "notify POST /v1/webhooks/{endpoint_id}/reactivate": rule("owner"),
     "notify GET /v1/webhooks/{endpoint_id}/deliveries": rule("owner"),
+    "notify POST /v1/webhooks/{endpoint_id}/test": rule("owner", 409, why="one test at a time: then 409"),
     "notify GET /events/stream": rule("standing"),
     # catalog: the STAC API and previews are public; signing needs standing
     **{

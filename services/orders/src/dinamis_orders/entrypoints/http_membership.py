@@ -9,13 +9,34 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from dinamis_orders.domain.organisations import Application, NewInvitation, UserUpdate, member_standing
+from dinamis_orders.domain.departments import DEPARTMENTS
+from dinamis_orders.domain.organisations import (
+    CHARTER_VERSION,
+    LICENCE_VERSION,
+    Application,
+    NewInvitation,
+    UserUpdate,
+    member_standing,
+)
 from dinamis_orders.entrypoints.deps import OrdersDep, OwnOrganisationReader, Staff, own_or_staff
 from dinamis_orders.service import membership
 from dinamis_shared.auth import AuthenticatedPrincipal, CurrentPrincipal
-from dinamis_shared.events import Identifier, OrganisationStatus
+from dinamis_shared.events import Identifier, OrganisationCategory, OrganisationStatus
 
 router = APIRouter(prefix="/v1", tags=["membership"])
+
+
+@router.get("/membership/terms")
+async def membership_terms() -> dict:
+    """Public: what an application must carry — the charter and licence versions to accept
+    (`accept_charter`, `accept_licence`), the categories, and the departments (INSEE codes)
+    of `department`. Application forms show these, so what is accepted is what is recorded."""
+    return {
+        "charter_version": CHARTER_VERSION,
+        "licence_version": LICENCE_VERSION,
+        "categories": [c.value for c in OrganisationCategory],
+        "departments": [{"code": code, "name": name} for code, name in DEPARTMENTS.items()],
+    }
 
 
 @router.post("/organisations", status_code=201)
