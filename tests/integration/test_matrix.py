@@ -142,6 +142,8 @@ ROUTES: dict[str, Rule] = {
     # orders: quotas, requests, product orders
     "orders GET /v1/quotas/{org_id}/{family}/{period}": rule("own-org"),
     "orders POST /v1/quotas/{org_id}/{family}/{period}": rule("staff"),
+    "orders GET /v1/quotas/{org_id}": rule("own-org"),
+    "orders GET /v1/quotas/{org_id}/{family}/{period}/ledger": rule("own-org"),
     "orders POST /v1/requests/quote": rule("members"),
     "orders POST /v1/requests": rule("members"),
     "orders GET /v1/requests": rule("standing"),

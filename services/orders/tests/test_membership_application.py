@@ -9,9 +9,10 @@ import pytest
 
 from dinamis_orders.domain.departments import DEPARTMENTS
 from dinamis_orders.domain.organisations import CHARTER_VERSION, LICENCE_VERSION, Application
-from dinamis_orders.entrypoints.http_membership import membership_terms
+from dinamis_orders.entrypoints.http_membership import list_quotas, membership_terms, quota_ledger
 from dinamis_orders.service import entitlements, membership
-from dinamis_shared.auth import Identity
+from dinamis_shared.auth import Forbidden, Identity
+from dinamis_shared.events import SensorFamily
 
 
 def application(**changes) -> Application:
@@ -83,3 +84,24 @@ async def test_the_terms_are_what_an_application_must_accept():
     codes = [d["code"] for d in terms["departments"]]
     assert len(codes) == len(DEPARTMENTS) == 107 and {"01", "2A", "2B", "95", "974", "976"} <= set(codes)
     assert {"code": "69", "name": "Rhône"} in terms["departments"]
+
+
+async def test_an_organisation_sees_its_quotas_and_their_ledger_and_no_one_elses(orders):
+    referent = await orders.member_org("org-q", "ref-q")
+    other = await orders.member_org("org-other", "ref-other")
+    await orders.ledger.allocate("org-q|pleiades|2026-Q4", 500.0, "op", "dotation annuelle")
+    await orders.ledger.adjust("org-q|pleiades|2026-Q4", -100.0, "op", "correction")
+    await orders.ledger.allocate("org-other|spot|2026", 50.0, "op", "dotation")
+    listed = await list_quotas(orders, referent, "org-q")
+    assert [(q["family"], q["period"], q["allocated_km2"]) for q in listed["quotas"]] == [
+        ("pleiades", "2026-Q4", 400.0)
+    ]
+    ledger = await quota_ledger(orders, referent, "org-q", SensorFamily.PLEIADES, "2026-Q4", 500)
+    assert ledger["available_km2"] == 400.0
+    assert [(e["kind"], e["km2"]) for e in ledger["entries"]] == [("allocate", 500.0), ("adjust", -100.0)]
+    for call in (
+        list_quotas(orders, other, "org-q"),
+        quota_ledger(orders, other, "org-q", SensorFamily.PLEIADES, "2026-Q4", 5),
+    ):
+        with pytest.raises(Forbidden):
+            await call
