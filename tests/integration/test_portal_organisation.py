@@ -50,25 +50,7 @@ def applied(stack, operator):
     form = browser.go("GET", f"{stack.portal}/adhesion")
     assert form.status_code == 200 and "charte-dinamis-2024" in form.text
     before = datetime.now(UTC)
-    sent = post(
-        browser,
-        f"{stack.portal}/adhesion",
-        {
-            "csrf_token": csrf_of(form),
-            "name": "Laboratoire de télédétection du Rhône",
-            "category": "french-research",
-            "department": "69",
-            "country": "FR",
-            "siret": "19691774400019",
-            "rep_name": "Jeanne Martin",
-            "rep_email": "direction@labo.example.fr",
-            "rep_title": "Directrice",
-            "referent_name": "Paul Référent",
-            "referent_email": email,
-            "accept_charter": "charte-dinamis-2024",
-            "accept_licence": "licence-produits-dinamis-2024",
-        },
-    )
+    sent = post(browser, f"{stack.portal}/adhesion", {"csrf_token": csrf_of(form), **application_form(email)})
     assert sent.status_code == 303 and sent.headers["location"] == "/mon-organisation?fait=applied", (
         sent.text[:500]
     )
@@ -76,6 +58,24 @@ def applied(stack, operator):
     assert 'id="statut">en attente d\'examen<' in status
     org_id = re.search(r"<dt>Identifiant</dt><dd><code>([^<]+)</code>", status).group(1)
     return {"sub": sub, "email": email, "browser": browser, "org": org_id, "before": before}
+
+
+def application_form(email: str, **changes: str) -> dict[str, str]:
+    return {
+        "name": "Laboratoire de télédétection du Rhône",
+        "category": "french-research",
+        "department": "69",
+        "country": "FR",
+        "siret": "19691774400019",
+        "rep_name": "Jeanne Martin",
+        "rep_email": "direction@labo.example.fr",
+        "rep_title": "Directrice",
+        "referent_name": "Paul Référent",
+        "referent_email": email,
+        "accept_charter": "charte-dinamis-2024",
+        "accept_licence": "licence-produits-dinamis-2024",
+        **changes,
+    }
 
 
 def test_orders_records_the_department_and_the_time_stamped_acceptance(applied, operator):
@@ -96,11 +96,13 @@ def test_a_refused_application_shows_orders_reason(stack):
     answer = post(
         browser,
         f"{stack.portal}/adhesion",
-        {"csrf_token": csrf_of(form), "name": "Labo", "category": "french-research", "department": "00"},
+        {"csrf_token": csrf_of(form), **application_form(email, department="00")},
     )
     assert answer.status_code == 422
     text = page_text(answer)
-    assert "département inconnu '00'" in text and "invalid-request" in text
+    assert "département inconnu '00'" in text and "invalid-request" in text, text[-3000:]
+    # The values are kept, the charter is to be ticked again.
+    assert 'value="Laboratoire de télédétection du Rhône"' in text
 
 
 @pytest.fixture(scope="module")

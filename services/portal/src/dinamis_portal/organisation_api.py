@@ -63,9 +63,9 @@ def field_errors(response: httpx.Response) -> tuple[str, ...]:
     out = []
     for e in found[:20]:
         if isinstance(e, dict):
-            where = ".".join(str(p) for p in (e.get("loc") or [])[1:] if p != "body") or "-"
+            where = ".".join(str(p) for p in (e.get("loc") or []) if p != "body")
             msg = str(e.get("msg", "")).removeprefix("Value error, ")
-            out.append(f"{where} : {msg}"[:500])
+            out.append((f"{where} : {msg}" if where else msg)[:500])
     return tuple(out)
 
 
