@@ -154,12 +154,13 @@ async def test_a_newcomer_registers_applies_is_approved_and_sees_the_quotas(stac
             await page.fill("#f-rep_title", "Directrice générale des services")
             await page.fill("#f-referent_name", "Nadia Référente")
             assert await page.input_value("#f-referent_email") == address
-            await page.check("#f-charter")
-            await page.check("#f-licence")
+            await page.click("label[for=f-charter]")
+            await page.click("label[for=f-licence]")
+            assert await page.is_checked("#f-charter") and await page.is_checked("#f-licence")
             await checker.check("adhesion")
             await page.click("#envoyer-adhesion")
             await page.wait_for_url(f"{stack.portal}/mon-organisation?fait=applied")
-            assert await page.inner_text("#statut") == "en attente d'examen"
+            assert (await page.text_content("#statut") or "").strip() == "en attente d'examen"
             await checker.check("statut-en-attente")
             org = (await page.inner_text("dl.portal-facts dd code")).strip()
 
@@ -183,7 +184,7 @@ async def test_a_newcomer_registers_applies_is_approved_and_sees_the_quotas(stac
                 json={"km2": -100.0, "reason": "correction", "adjustment": True},
             )
             await page.reload()
-            assert await page.inner_text("#statut") == "approuvée"
+            assert (await page.text_content("#statut") or "").strip() == "approuvée"
             await checker.check("statut-approuvee")
 
             # The quotas: the chart is drawn (bars with a width), the table and ledger beside it.
@@ -198,7 +199,10 @@ async def test_a_newcomer_registers_applies_is_approved_and_sees_the_quotas(stac
                 "getComputedStyle(document.querySelector('rect.portal-bar--available')).fill"
             )
             assert fill == "rgb(227, 227, 253)"  # the stylesheet applies (no inline style needed)
-            assert await page.locator("#journal-quota tbody tr").count() == 2
+            assert await page.locator("#journal-quota tbody tr").count() == 1  # Pléiades Neo's, first
+            await page.click("a[title='Voir le journal de Pléiades 2026-Q4']")
+            await page.wait_for_selector("#journal-quota")
+            assert await page.locator("#journal-quota tbody tr").count() == 2  # allocation, correction
             await checker.check("quotas")
 
             await page.click("a.fr-sidemenu__link[href='/mon-organisation/utilisateurs']")
