@@ -26,7 +26,7 @@ from playwright.async_api import Page, async_playwright
 from tests.browser.portal_stack import AXE, CHROMIUM
 from tests.integration.identity import PASSWORD
 from tests.integration.orders_api import Caller
-from tests.integration.organisation_stack import organisation_stack
+from tests.integration.organisation_stack import WebhookReceiver, organisation_stack
 
 FLAGS = [
     "--headless",
@@ -183,7 +183,7 @@ async def test_a_newcomer_registers_applies_is_approved_and_sees_the_quotas(stac
                 f"/quotas/{org}/pleiades/2026-Q4",
                 json={"km2": -100.0, "reason": "correction", "adjustment": True},
             )
-            await page.reload()
+            await page.goto(f"{stack.portal}/mon-organisation")
             assert (await page.text_content("#statut") or "").strip() == "approuvée"
             await checker.check("statut-approuvee")
 
@@ -219,6 +219,36 @@ async def test_a_newcomer_registers_applies_is_approved_and_sees_the_quotas(stac
             await page.click("a.fr-sidemenu__link[href='/mon-organisation/webhooks']")
             await page.wait_for_selector("#form-webhook")
             await checker.check("webhooks")
+
+            # A webhook to a receiver of this test, then a test event, in the delivery log.
+            receiver = WebhookReceiver()
+            try:
+                deadline = time.monotonic() + 60
+                while True:  # notify knows the referent once orders' event reached it (Kafka)
+                    await page.fill("#hook-url", receiver.url)
+                    await page.fill("#hook-description", "Intégration SIG du département")
+                    await page.click("#form-webhook button[type=submit]")
+                    await page.wait_for_load_state("load")
+                    if await page.locator("#webhook-secret").count():
+                        break
+                    assert time.monotonic() < deadline, await page.inner_text("main")
+                    await asyncio.sleep(1)
+                await checker.check("webhook-cree")
+                await page.click("#nouveau-webhook a")
+                await page.click("#envoyer-test")
+                await page.wait_for_selector("#fait")
+                for _ in range(60):
+                    if await page.locator(
+                        '#livraisons tr[data-status="delivered"][data-test="true"]'
+                    ).count():
+                        break
+                    await asyncio.sleep(0.5)
+                    await page.reload()
+                assert await page.locator('#livraisons tr[data-status="delivered"]').count() == 1
+                assert receiver.events()[0]["type"] == "fr.dinamis.notify.webhook-test.v1"
+                await checker.check("webhook-journal")
+            finally:
+                receiver.close()
 
             await page.click("a.fr-sidemenu__link[href='/mon-organisation/preferences']")
             await page.wait_for_selector("#form-preferences")
