@@ -188,6 +188,7 @@ def test_a_webhook_test_event_is_delivered_signed_and_in_the_log(stack, approved
         created = until(create, 60, 1.0)
         secret = re.search(r'id="webhook-secret">([^<]+)<', created.text).group(1)
         hook_id = re.search(r'href="/mon-organisation/webhooks/(wh_[0-9a-f]+)"', created.text).group(1)
+        approved["hook"] = hook_id
         hook_page = browser.go("GET", f"{stack.portal}/mon-organisation/webhooks/{hook_id}")
         sent = post(
             browser,
@@ -262,6 +263,16 @@ def test_a_plain_member_is_refused_the_referent_sections_by_orders(stack, approv
         timeout=30,
     ).json()["users"]
     assert next(u for u in users if u["user_id"] == approved["sub"])["active"] is True
-    # The member still sees the status, the quotas (members read them) and their own keys.
+    # The referent's webhook is not the member's: notify answers "not found", so does the portal.
+    if "hook" in approved:
+        theirs = browser.go("GET", f"{stack.portal}/mon-organisation/webhooks/{approved['hook']}")
+        assert theirs.status_code == 404 and "introuvable" in page_text(theirs)
+        test = post(
+            browser,
+            f"{stack.portal}/mon-organisation/webhooks/{approved['hook']}/test",
+            {"csrf_token": csrf_of(page)},
+        )
+        assert test.status_code == 404
+        # The member still sees the status, the quotas (members read them) and their own keys.
     assert 'id="statut">approuvée<' in page_text(browser.go("GET", f"{stack.portal}/mon-organisation"))
     assert "dotation du trimestre" in page_text(browser.go("GET", f"{stack.portal}/mon-organisation/quotas"))
