@@ -131,6 +131,7 @@ ROUTES: dict[str, Rule] = {
         "referent", 409, why="ended once: then 409"
     ),
     "orders GET /v1/me": rule("authenticated"),
+    "orders GET /v1/membership/terms": rule("public", why="the versions and lists an application form shows"),
     "orders GET /v1/api-keys": rule("standing"),
     "orders POST /v1/api-keys": rule("standing"),
     "orders DELETE /v1/api-keys/{access_key}": rule("owner-or-staff"),
@@ -141,6 +142,8 @@ ROUTES: dict[str, Rule] = {
     # orders: quotas, requests, product orders
     "orders GET /v1/quotas/{org_id}/{family}/{period}": rule("own-org"),
     "orders POST /v1/quotas/{org_id}/{family}/{period}": rule("staff"),
+    "orders GET /v1/quotas/{org_id}": rule("own-org"),
+    "orders GET /v1/quotas/{org_id}/{family}/{period}/ledger": rule("own-org"),
     "orders POST /v1/requests/quote": rule("members"),
     "orders POST /v1/requests": rule("members"),
     "orders GET /v1/requests": rule("standing"),
@@ -170,6 +173,7 @@ ROUTES: dict[str, Rule] = {
     "notify DELETE /v1/webhooks/{endpoint_id}": rule("owner", 404, why="deleted once: then 404"),
     "notify POST /v1/webhooks/{endpoint_id}/reactivate": rule("owner"),
     "notify GET /v1/webhooks/{endpoint_id}/deliveries": rule("owner"),
+    "notify POST /v1/webhooks/{endpoint_id}/test": rule("owner", 409, why="one test at a time: then 409"),
     "notify GET /events/stream": rule("standing"),
     # catalog: the STAC API and previews are public; signing needs standing
     **{

@@ -4,6 +4,7 @@ the in-memory store and a recording receiver (conftest.py): no server."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import timedelta
 
@@ -12,9 +13,11 @@ import pytest
 from dinamis_notify.adapters.store import now
 from dinamis_notify.service.webhooks import (
     MAX_ENDPOINTS_PER_OWNER,
+    TEST_EVENT_TYPE,
     TooManyWebhooks,
     UnknownWebhook,
     Webhooks,
+    WebhookTestPending,
 )
 from dinamis_shared.auth import Forbidden
 from dinamis_shared.cloudevents import Envelope
@@ -193,3 +196,36 @@ async def test_no_webhook_for_an_organisation_no_longer_active(hooks, store, rec
     await hooks.enqueue(envelope("ce-2"), FEED, "product-ready")
     assert await hooks.deliver_due() == 1
     assert len(receiver.posts) == 1 and store.webhooks[endpoint["id"]]["status"] == "active"
+
+
+async def test_a_test_event_is_a_signed_delivery_in_the_log_one_at_a_time(hooks, store, receiver):
+    """Issue 14 (portal: "send a test event"): the owner queues a test CloudEvent; it is
+    delivered signed like any event, shows in the delivery log marked `test`; a second
+    test waits for the first; someone else's endpoint is not found; an owner no longer
+    entitled is refused."""
+    endpoint = await register(hooks)
+    queued = await hooks.send_test("u1", endpoint["id"])
+    assert (
+        queued["test"] is True and queued["status"] == "pending" and queued["event_type"] == TEST_EVENT_TYPE
+    )
+    assert "body" not in queued
+    with pytest.raises(WebhookTestPending):
+        await hooks.send_test("u1", endpoint["id"])
+    assert await hooks.deliver_due() == 1
+    ((url, body, headers),) = receiver.posts
+    secret = store.webhooks[endpoint["id"]]["secret"]
+    assert url == URL and verify(secret, headers["X-Dinamis-Timestamp"], headers["X-Dinamis-Signature"], body)
+    event = json.loads(body)
+    assert event["type"] == TEST_EVENT_TYPE and event["data"]["endpoint_id"] == endpoint["id"]
+    assert event["specversion"] == "1.0" and event["id"] == queued["event_id"]
+    (logged,) = await hooks.deliveries("u1", endpoint["id"], None, 10)
+    assert logged["id"] == queued["id"] and logged["status"] == "delivered" and logged["test"] is True
+    second = await hooks.send_test("u1", endpoint["id"])  # the first one was delivered
+    assert second["id"] != queued["id"]
+
+    await store.upsert_user(member("u2", revision=1))
+    with pytest.raises(UnknownWebhook):
+        await hooks.send_test("u2", endpoint["id"])
+    await store.upsert_user(member(revision=5, active=False))
+    with pytest.raises(Forbidden):
+        await hooks.send_test("u1", endpoint["id"])

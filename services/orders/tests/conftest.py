@@ -210,6 +210,16 @@ class FakeQuotas:
             return 0.0
         return held
 
+    async def ledger_entries(self, qid: str, limit: int) -> list[dict]:
+        mine = [e for e in self.entries if e[0] == qid][:limit]
+        return [
+            {"seq": n, "kind": kind.value, "km2": km2, "request_id": rid, "by": None, "reason": None}
+            for n, (_, kind, km2, rid) in enumerate(mine, start=1)
+        ]
+
+    async def quota_ids_of(self, organisation_id: str) -> list[str]:
+        return sorted({e[0] for e in self.entries if e[0].startswith(organisation_id + "|")})
+
 
 class FakeCatalogue:
     def __init__(self) -> None:

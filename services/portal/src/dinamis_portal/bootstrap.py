@@ -14,6 +14,7 @@ import jinja2
 from fastapi import Depends, FastAPI, Request
 
 from dinamis_portal.oidc import IdentityProvider, KeycloakProvider
+from dinamis_portal.organisation_api import HttpOrganisationApi, OrganisationApi, OrganisationLinks
 from dinamis_portal.sessions import MongoSessionStore, Sessions, now
 from dinamis_portal.settings import PortalSettings
 from dinamis_portal.upstream import Catalogue, HttpCatalogue, HttpOrders, Orders
@@ -44,6 +45,7 @@ class PortalContainer:
     orders: Orders
     pages: jinja2.Environment
     session_store: MongoSessionStore | None = None
+    organisation: OrganisationApi | None = None  # "Mon organisation": orders and notify
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
 
 
@@ -64,6 +66,7 @@ def bootstrap(resources: Resources) -> PortalContainer:
         orders=HttpOrders(settings.orders_url, http),
         pages=templates(),
         session_store=store,
+        organisation=HttpOrganisationApi(settings.orders_url, OrganisationLinks().notify_url, http),
     )
 
 

@@ -154,6 +154,13 @@ async def reactivate_webhook(notify: Notify, principal: CurrentPrincipal, endpoi
     return await notify.webhooks.reactivate(principal.user_id, endpoint_id)
 
 
+@router.post("/v1/webhooks/{endpoint_id}/test", status_code=202)
+async def test_webhook(notify: Notify, principal: CurrentPrincipal, endpoint_id: str) -> dict:
+    """Send a test event to the endpoint: a signed delivery like any other, shown in its
+    delivery log (`test: true`); one at a time. Its owner only, while entitled to the feed."""
+    return await notify.webhooks.send_test(principal.user_id, endpoint_id)
+
+
 @router.get("/v1/webhooks/{endpoint_id}/deliveries")
 async def list_deliveries(
     notify: Notify,

@@ -50,6 +50,15 @@ class UnknownWebhook(DinamisError):
     message_fr = "Introuvable."
 
 
+class WebhookTestPending(DinamisError):
+    code = "test-event-pending"
+    http_status = 409
+    message_fr = "Un événement de test attend encore d'être livré à ce webhook."
+
+
+TEST_EVENT_TYPE = "fr.dinamis.notify.webhook-test.v1"
+
+
 class TooManyWebhooks(DinamisError):
     code = "too-many-webhooks"
     http_status = 409
@@ -177,6 +186,56 @@ class Webhooks:
             delivery_id = d.pop("_id")
             out.append({"id": delivery_id, **d, "attempt_log": by_delivery.get(delivery_id, [])})
         return out
+
+    async def send_test(self, owner: str, endpoint_id: str) -> dict:
+        """Queue a test event (CloudEvent type `TEST_EVENT_TYPE`) to the owner's endpoint:
+        one delivery like any other — signed, retried, in the delivery log (`test: true`).
+        The owner must still be entitled to the feed; one test at a time per endpoint."""
+        doc = await self.owned(owner, endpoint_id)
+        if not entitled(
+            await self.store.user(owner), doc, await self.store.organisation(doc["organisation_id"])
+        ):
+            raise Forbidden(
+                "the owner is no longer entitled to this webhook's feed",
+                message_fr="Vous n'avez plus accès au flux de ce webhook.",
+            )
+        for status in ("pending", "held"):
+            if any(d.get("test") for d in await self.store.deliveries_of(doc["_id"], status, 50)):
+                raise WebhookTestPending("a test event is still waiting to be delivered to this webhook")
+        at = now()
+        event_id = "test-" + secrets.token_hex(12)
+        body = json.dumps(
+            {
+                "specversion": "1.0",
+                "id": event_id,
+                "source": "/dinamis/notify",
+                "type": TEST_EVENT_TYPE,
+                "time": at.isoformat().replace("+00:00", "Z"),
+                "datacontenttype": "application/json",
+                "data": {
+                    "test": True,
+                    "endpoint_id": doc["_id"],
+                    "message": "Événement de test DINAMIS / DINAMIS test event",
+                },
+            },
+            ensure_ascii=False,
+        )
+        delivery = {
+            "_id": "dl_" + short_id(event_id, doc["feed"], doc["_id"]),
+            "endpoint_id": doc["_id"],
+            "owner_user_id": owner,
+            "event_id": event_id,
+            "event_type": TEST_EVENT_TYPE,
+            "test": True,
+            "body": body,
+            "status": "held" if doc["status"] == "failing" else "pending",
+            "attempts": 0,
+            "created_at": at,
+            "next_attempt_at": at,
+        }
+        await self.store.add_delivery(delivery)
+        self.wake.set()
+        return {"id": delivery["_id"], **{k: v for k, v in delivery.items() if k not in ("_id", "body")}}
 
     # --- enqueue (from the event handler) --------------------------------------
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 from datetime import UTC, datetime
 
 from pymongo import ASCENDING, DESCENDING
@@ -162,6 +163,34 @@ class QuotaLedger:
 
     async def balance(self, qid: str) -> Balance:
         return (await self._head(qid))[1]
+
+    async def ledger_entries(self, qid: str, limit: int) -> list[dict]:
+        """The quota's entries, oldest first: every movement, who made it, when and why, and
+        the balance after it (the reservations and consumption refs left out)."""
+        out = []
+        async for e in self.entries.find({"quota_id": qid}, sort=[("seq", ASCENDING)], limit=limit):
+            state = e["state"]
+            at = e["at"] if e["at"].tzinfo else e["at"].replace(tzinfo=UTC)
+            out.append(
+                {
+                    "seq": e["seq"],
+                    "kind": e["kind"],
+                    "km2": e["km2"],
+                    "request_id": e.get("request_id"),
+                    "by": e.get("by"),
+                    "reason": e.get("reason"),
+                    "at": at,
+                    "balance_after": {
+                        k: state[k] for k in ("allocated", "reserved", "consumed", "available")
+                    },
+                }
+            )
+        return out
+
+    async def quota_ids_of(self, organisation_id: str) -> list[str]:
+        """From the head hints (one per quota with an entry), by `_id` prefix."""
+        pattern = "^" + re.escape(organisation_id + "|")
+        return sorted([d["_id"] async for d in self.heads.find({"_id": {"$regex": pattern}}, limit=500)])
 
     async def replay(self, qid: str) -> Balance:
         """The balance derived from the entries alone, in order (for audits and tests)."""

@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
+from dinamis_orders.domain.departments import DEPARTMENTS
 from dinamis_shared.auth import Forbidden, Principal, Role
 from dinamis_shared.errors import DinamisError
 from dinamis_shared.events import (
@@ -85,6 +86,9 @@ class Organisation(BaseModel):
     category: OrganisationCategory
     country: str = "FR"
     siret: str | None = None
+    # INSEE code of the department (or overseas collectivity) of the organisation's seat,
+    # recorded at application (None on records older than it, and abroad).
+    department: str | None = None
     legal_representative: LegalRepresentative
     acceptance: Acceptance
     justification: str | None = None
@@ -134,6 +138,13 @@ class Application(BaseModel):
     category: OrganisationCategory
     country: str = Field(default="FR", pattern=r"^[A-Z]{2}$")
     siret: str | None = Field(default=None, pattern=r"^\d{14}$")
+    department: str | None = Field(
+        default=None,
+        max_length=3,
+        description="INSEE code of the department (or overseas collectivity) of the seat, e.g. '69',"
+        " '2A', '974' (`GET /v1/membership/terms` lists them). Organisations in France give it;"
+        " it is refused abroad.",
+    )
     legal_representative: LegalRepresentative
     accept_charter: str = Field(description=f"The charter version accepted: must be {CHARTER_VERSION!r}.")
     accept_licence: str = Field(description=f"The product licence version accepted: {LICENCE_VERSION!r}.")
@@ -172,6 +183,18 @@ class Application(BaseModel):
                 "une justification (projet de R&D ou de recherche) d'au moins 20 caractères est requise"
                 " / a justification (R&D or research project) of at least 20 characters is required"
             )
+        if self.department is not None:
+            self.department = self.department.upper()
+            if self.department not in DEPARTMENTS:
+                raise ValueError(
+                    f"département inconnu {self.department!r} (code INSEE attendu, ex. '69', '2A', '974')"
+                    f" / unknown department {self.department!r} (an INSEE code, e.g. '69', '2A', '974')"
+                )
+            if self.country != "FR":
+                raise ValueError(
+                    "un département n'est indiqué que pour un siège en France / a department is only"
+                    " given for a seat in France"
+                )
         if self.category is not OrganisationCategory.INTERNATIONAL_RESEARCH and self.country != "FR":
             raise ValueError(
                 "seule la recherche européenne/internationale peut être hors de France / only"

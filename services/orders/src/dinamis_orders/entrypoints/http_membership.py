@@ -6,16 +6,38 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Path, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from dinamis_orders.domain.organisations import Application, NewInvitation, UserUpdate, member_standing
+from dinamis_orders.domain.departments import DEPARTMENTS
+from dinamis_orders.domain.organisations import (
+    CHARTER_VERSION,
+    LICENCE_VERSION,
+    Application,
+    NewInvitation,
+    UserUpdate,
+    member_standing,
+)
+from dinamis_orders.domain.quota import quota_id
 from dinamis_orders.entrypoints.deps import OrdersDep, OwnOrganisationReader, Staff, own_or_staff
 from dinamis_orders.service import membership
 from dinamis_shared.auth import AuthenticatedPrincipal, CurrentPrincipal
-from dinamis_shared.events import Identifier, OrganisationStatus
+from dinamis_shared.events import Identifier, OrganisationCategory, OrganisationStatus, SensorFamily
 
 router = APIRouter(prefix="/v1", tags=["membership"])
+
+
+@router.get("/membership/terms")
+async def membership_terms() -> dict:
+    """Public: what an application must carry — the charter and licence versions to accept
+    (`accept_charter`, `accept_licence`), the categories, and the departments (INSEE codes)
+    of `department`. Application forms show these, so what is accepted is what is recorded."""
+    return {
+        "charter_version": CHARTER_VERSION,
+        "licence_version": LICENCE_VERSION,
+        "categories": [c.value for c in OrganisationCategory],
+        "departments": [{"code": code, "name": name} for code, name in DEPARTMENTS.items()],
+    }
 
 
 @router.post("/organisations", status_code=201)
@@ -255,3 +277,70 @@ async def whoami(principal: AuthenticatedPrincipal) -> dict:
     this through `dinamis_shared.auth.OrdersEntitlements`, forwarding its caller's own
     credentials, so it can neither be asked about someone else nor enumerate users."""
     return principal.model_dump(mode="json")
+
+
+# --- quotas: what an organisation holds and every movement (the portal's "Mon organisation")
+
+LedgerPeriod = Annotated[str, Path(pattern=r"^\d{4}(-Q[1-4])?$", description="'2026-Q3' or '2026'")]
+
+
+def _balance_view(state: dict) -> dict:
+    return {f"{k}_km2": state[k] for k in ("allocated", "reserved", "consumed", "available")}
+
+
+@router.get("/quotas/{org_id}", tags=["quotas"])
+async def list_quotas(orders: OrdersDep, principal: CurrentPrincipal, org_id: Identifier) -> dict:
+    """Members of that organisation, and staff: every quota it holds (sensor family x period,
+    those with at least one ledger entry) and its balance."""
+    own_or_staff(principal, org_id)
+    quotas = []
+    for qid in await orders.ledger.quota_ids_of(org_id):
+        _, family, period = qid.rsplit("|", 2)
+        b = await orders.ledger.balance(qid)
+        quotas.append(
+            {
+                "quota_id": qid,
+                "family": family,
+                "period": period,
+                **_balance_view(
+                    {
+                        "allocated": b.allocated,
+                        "reserved": b.reserved,
+                        "consumed": b.consumed,
+                        "available": b.available,
+                    }
+                ),
+            }
+        )
+    return {"quotas": quotas}
+
+
+@router.get("/quotas/{org_id}/{family}/{period}/ledger", tags=["quotas"])
+async def quota_ledger(
+    orders: OrdersDep,
+    principal: CurrentPrincipal,
+    org_id: Identifier,
+    family: SensorFamily,
+    period: LedgerPeriod,
+    limit: Annotated[int, Query(ge=1, le=2000)] = 500,
+) -> dict:
+    """Members of that organisation, and staff: the quota's ledger, oldest first — every
+    allocation, adjustment, reservation, consumption and release, who made it, when, why,
+    and the balance after it."""
+    own_or_staff(principal, org_id)
+    qid = quota_id(org_id, family, period)
+    b = await orders.ledger.balance(qid)
+    return {
+        "quota_id": qid,
+        "family": family.value,
+        "period": period,
+        **_balance_view(
+            {
+                "allocated": b.allocated,
+                "reserved": b.reserved,
+                "consumed": b.consumed,
+                "available": b.available,
+            }
+        ),
+        "entries": await orders.ledger.ledger_entries(qid, limit),
+    }

@@ -79,6 +79,7 @@ async def apply(orders: Orders, principal: Principal, application: Application) 
         category=application.category,
         country=application.country,
         siret=application.siret,
+        department=application.department,
         legal_representative=application.legal_representative,
         acceptance=Acceptance(
             charter_version=application.accept_charter,

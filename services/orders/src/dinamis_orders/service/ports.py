@@ -90,6 +90,15 @@ class Quotas(Protocol):
 
     async def release_all(self, qid: str, request_id: str, by: str) -> float: ...
 
+    async def ledger_entries(self, qid: str, limit: int) -> list[dict]:
+        """The quota's entries, oldest first (kind, km², request, by, reason, at, seq and the
+        balance after each)."""
+        ...
+
+    async def quota_ids_of(self, organisation_id: str) -> list[str]:
+        """The quota ids of an organisation that have at least one entry."""
+        ...
+
 
 class CatalogueUnavailable(Exception):
     """The catalogue did not answer (overlap checks say so instead of failing)."""
