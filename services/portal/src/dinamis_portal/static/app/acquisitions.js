@@ -108,6 +108,34 @@
     }
   }
 
+  /* The area as typed (a bbox or a GeoJSON geometry), drawn before any quote: display
+   * only — the orders service reads and judges it (the quote). */
+  function typedArea(text) {
+    text = (text || '').trim();
+    if (!text) return null;
+    if (text.charAt(0) !== '{') {
+      var n = text.split(/[,;]/).map(Number);
+      if (n.length !== 4 || !n.every(isFinite)) return null;
+      var ring = [[n[0], n[1]], [n[2], n[1]], [n[2], n[3]], [n[0], n[3]], [n[0], n[1]]];
+      return { type: 'Feature', geometry: { type: 'Polygon', coordinates: [ring] }, properties: {} };
+    }
+    try {
+      var found = JSON.parse(text);
+      if (found && found.type === 'FeatureCollection') return found;
+      if (found && found.type === 'Feature') return found;
+      if (found && found.coordinates) return { type: 'Feature', geometry: found, properties: {} };
+    } catch (e) {
+      return null;
+    }
+    return null;
+  }
+
+  function showTypedArea() {
+    var aoi = document.getElementById('aoi');
+    var area = aoi && typedArea(aoi.value);
+    if (area) show(area, null);
+  }
+
   function stepper(form) {
     var steps = Array.prototype.slice.call(form.querySelectorAll('.portal-step'));
     var title = document.getElementById('etape-titre');
@@ -143,7 +171,7 @@
       review.hidden = n !== steps.length;
       if (n === 2 && requests.map) {
         requests.map.updateSize();
-        showQuotedArea();
+        showTypedArea();
       }
       if (focus) {
         var legend = steps[n - 1].querySelector('legend');
@@ -180,7 +208,15 @@
     var form = document.getElementById('demande');
     if (form) {
       stepper(form);
-      showQuotedArea();
+      showTypedArea();
+      var aoi = document.getElementById('aoi');
+      var pending = null;
+      if (aoi) {
+        aoi.addEventListener('input', function () {
+          clearTimeout(pending);
+          pending = setTimeout(showTypedArea, 300);
+        });
+      }
       document.body.addEventListener('htmx:afterSwap', function (event) {
         if (event.detail && event.detail.target && event.detail.target.id === 'devis') showQuotedArea();
       });
