@@ -81,7 +81,7 @@ class Checker:
 
 
 async def quote_of(page: Page) -> dict:
-    return json.loads(await page.inner_text("#devis-donnees"))
+    return json.loads(await page.get_attribute("#devis-donnees", "data-devis") or "null")
 
 
 async def area_shown(page: Page) -> str:
@@ -232,7 +232,7 @@ async def test_a_member_asks_for_an_acquisition_with_the_live_quote(stack, keyfi
             assert await page.get_attribute("#part-acquise", "data-percent") == str(
                 coverage["acquired_percent"]
             )
-            assert "Acquisition en cours" in await page.inner_text("#etat")
+            assert "Acquisition en cours" in await page.text_content("#etat")
             await page.wait_for_function("() => window.dinamisRequests.drawn().delivered === 1")
             await checker.check("demande-acquise")
 
@@ -241,7 +241,7 @@ async def test_a_member_asks_for_an_acquisition_with_the_live_quote(stack, keyfi
             assert request_id in await page.inner_text("#demandes")
             await checker.check("mes-demandes")
             await page.goto(f"{stack.portal}/demandes/{request_id}?lang=en")
-            assert "Being acquired" in await page.inner_text("#etat")
+            assert "Being acquired" in await page.text_content("#etat")
             await checker.check("request-en")
         finally:
             await browser.close()

@@ -50,10 +50,10 @@ def drafts_of(owner: str) -> list[dict]:
 
 def quote_data(fragment: httpx.Response) -> dict:
     found = re.search(
-        r'<script type="application/json" id="devis-donnees">(.*?)</script>', fragment.text, re.S
+        r'<div id="devis-donnees" hidden data-devis="([^"]*)"></div>', fragment.text, re.S
     )
     assert found, text_of(fragment)[:600]
-    return json.loads(found.group(1))
+    return json.loads(unescape(found.group(1)))
 
 
 def test_a_member_asks_for_an_acquisition_through_the_portal(stack, keyfile):

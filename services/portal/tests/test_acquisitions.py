@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from html import unescape
 from datetime import UTC, datetime
 from typing import Any
 
@@ -285,8 +286,8 @@ async def test_the_live_quote_is_the_orders_services_answer(member):
     assert re.search(r'id="devis-surface">38,7\s?km²<', html)
     assert "82,26 €" in html and "13,7" in html and "30 %" in html
     assert "30% de la zone déjà couverte par le catalogue" in html
-    data = re.search(r'<script type="application/json" id="devis-donnees">(.*?)</script>', html, re.S)
-    assert json.loads(data.group(1)) == QUOTE
+    data = re.search(r'<div id="devis-donnees" hidden data-devis="([^"]*)"></div>', html, re.S)
+    assert json.loads(unescape(data.group(1))) == QUOTE
     # A GeoJSON geometry is sent as given; a Feature's geometry too.
     feature = json.dumps({"type": "Feature", "geometry": QUOTE["aoi"], "properties": {}})
     await member.client.post("/demandes/devis", data={**FORM, "aoi": feature, "csrf_token": token})

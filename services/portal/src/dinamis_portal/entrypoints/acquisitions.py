@@ -10,6 +10,7 @@ names nothing). Drafts are the portal's own (`portal_drafts`), per user."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -119,7 +120,7 @@ def quote_view(quote: dict[str, Any], lang: Lang) -> dict[str, Any]:
             str(w.get("message_en") if lang == "en" and w.get("message_en") else w.get("message") or "")
             for w in quote.get("warnings") or []
         ],
-        "data": json_for_script(quote),
+        "data": json.dumps(quote, separators=(",", ":")),
     }
 
 

@@ -102,7 +102,13 @@
 
   /* The area as the orders service's quote read it (the form's quote panel). */
   function showQuotedArea() {
-    var quote = readData('devis-donnees');
+    var node = document.getElementById('devis-donnees');
+    var quote = null;
+    try {
+      quote = node ? JSON.parse(node.getAttribute('data-devis')) : null;
+    } catch (e) {
+      quote = null;
+    }
     if (quote && quote.aoi) {
       show({ type: 'Feature', geometry: quote.aoi, properties: {} }, null);
     }
