@@ -49,9 +49,7 @@ def drafts_of(owner: str) -> list[dict]:
 
 
 def quote_data(fragment: httpx.Response) -> dict:
-    found = re.search(
-        r'<div id="devis-donnees" hidden data-devis="([^"]*)"></div>', fragment.text, re.S
-    )
+    found = re.search(r'<div id="devis-donnees" hidden data-devis="([^"]*)"></div>', fragment.text, re.S)
     assert found, text_of(fragment)[:600]
     return json.loads(unescape(found.group(1)))
 

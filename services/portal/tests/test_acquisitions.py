@@ -11,8 +11,8 @@ from __future__ import annotations
 import copy
 import json
 import re
-from html import unescape
 from datetime import UTC, datetime
+from html import unescape
 from typing import Any
 
 import httpx
@@ -470,6 +470,7 @@ async def test_the_share_acquired_and_the_delivered_footprints(member):
     html = (await member.client.get("/demandes/req-2026-bbb")).text
     assert "50 % de la zone acquise" in html and "1 image(s) livrée(s)" in html
     assert 'data-percent="50.0"' in html and "scene-w" in html
+    assert "nuages ≤ 15 %, incidence ≤ 25°" in html
     blocks = dict(re.findall(r'<script type="application/geo\+json" id="([^"]+)">(.*?)</script>', html, re.S))
     assert json.loads(blocks["images-livrees"])["features"][0]["id"] == "scene-w"
     assert json.loads(blocks["zone-demandee"])["geometry"] == QUOTE["aoi"]
@@ -518,6 +519,12 @@ async def test_oversized_or_odd_input_never_gives_a_500(member):
         "/demandes/devis", data={**FORM, "aoi": "x" * 100_000, "csrf_token": token}
     )
     assert big.status_code in (200, 413)
+
+
+async def test_an_old_reason_is_left_to_the_timeline_once_the_request_moved_on(member):
+    member.acquisitions.records["req-2026-bbb"]["last_reason"] = "au-delà du quota"
+    html = (await member.client.get("/demandes/req-2026-bbb")).text
+    assert 'id="motif"' not in html
 
 
 def test_form_reading():

@@ -224,6 +224,16 @@ def percent(share: Any, lang: Lang) -> str:
     return f"{shown.replace('.', ',') if lang == 'fr' else shown} %"
 
 
+def number(value: Any, lang: Lang) -> str:
+    """A number as people write it (15, 12,5); "—" when there is none."""
+    try:
+        found = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    shown = f"{found:.2f}".rstrip("0").rstrip(".")
+    return shown.replace(".", ",") if lang == "fr" else shown
+
+
 def km2(value: Any, lang: Lang) -> str:
     try:
         number = float(value)

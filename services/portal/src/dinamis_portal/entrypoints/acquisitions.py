@@ -41,6 +41,10 @@ TEAM_CHANGES = {
 }
 
 
+# States a reason explains (the operator's, or the platform's).
+REASONED = {"rejected", "needs_cofinancing", "cancelled", "cancelling", "expired", "partially_fulfilled"}
+
+
 def login_required() -> PortalError:
     return PortalError(
         "log in to use acquisition requests",
@@ -420,12 +424,13 @@ async def render_detail(
         constraints=text(
             "req.detail.constraints.value",
             lang,
-            cloud=found.get("max_cloud_cover", "—"),
-            incidence=found.get("max_incidence_deg", "—"),
+            cloud=form.number(found.get("max_cloud_cover"), lang),
+            incidence=form.number(found.get("max_incidence_deg"), lang),
         ),
         area=form.km2(found.get("area_km2"), lang),
         submitted=format_datetime(str(found.get("submitted_at") or ""), lang),
-        reason=str(found.get("last_reason") or ""),
+        # The last reason explains these states; otherwise the timeline keeps it.
+        reason=str(found.get("last_reason") or "") if status in REASONED else "",
         acquired=text(
             "req.detail.acquired.value",
             lang,

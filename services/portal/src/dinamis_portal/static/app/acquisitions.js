@@ -85,7 +85,7 @@
     var extent = requests.area.getExtent();
     if (requests.area.getFeatures().length && isFinite(extent[0])) {
       requests.map.updateSize();
-      requests.map.getView().fit(extent, { padding: [30, 30, 30, 30], maxZoom: 14, duration: 0 });
+      requests.map.getView().fit(extent, { padding: [50, 50, 50, 50], maxZoom: 11, duration: 0 });
     }
   }
 
