@@ -190,6 +190,21 @@ async def test_a_member_asks_for_an_acquisition_with_the_live_quote(stack, keyfi
             await page.fill("#justification", fields["justification"])
             assert await page.is_visible("#verifier")
             await checker.check("etape-4")
+
+            # A draft: saved, listed in Mes demandes, resumed with its values and its quote.
+            await page.click("#enregistrer")
+            await page.wait_for_url("**/demandes/nouvelle?brouillon=*")
+            assert "Brouillon enregistré." in await page.inner_text("#avis")
+            await page.goto(f"{stack.portal}/demandes")
+            assert fields["titre"] in await page.inner_text("#brouillons")
+            await checker.check("mes-brouillons")
+            await page.click("#brouillons a")
+            await page.wait_for_url("**/demandes/nouvelle?brouillon=*")
+            await page.wait_for_selector("#devis-surface")
+            assert await area_shown(page) == f"{bigger['area_km2']:.1f} km²".replace(".", ",")
+            for _ in range(3):
+                await page.click("#etape-continuer")
+            assert await page.input_value("#titre") == fields["titre"]
             await page.click("#verifier")
             await page.wait_for_url(f"{stack.portal}/demandes/recapitulatif")
             assert fields["titre"] in await page.inner_text("#recapitulatif")

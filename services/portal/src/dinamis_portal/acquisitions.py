@@ -415,7 +415,7 @@ register(
             "Carte : la zone demandée (contour) et les emprises des images livrées (surfaces pleines)",
             "Map: the requested area (outline) and the footprints of the delivered imagery (filled)",
         ),
-        "req.detail.acquired": ("Part de la zone acquise", "Share of the area acquired"),
+        "req.detail.acquired": ("Part de la zone acquise :", "Share of the area acquired:"),
         "req.detail.acquired.value": (
             "{percent} de la zone acquise ({km2} sur {total}), {n} image(s) livrée(s)",
             "{percent} of the area acquired ({km2} of {total}), {n} image(s) delivered",
