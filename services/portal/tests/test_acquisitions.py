@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from datetime import UTC, datetime
 from html import unescape
@@ -518,7 +519,22 @@ async def test_oversized_or_odd_input_never_gives_a_500(member):
     big = await member.client.post(
         "/demandes/devis", data={**FORM, "aoi": "x" * 100_000, "csrf_token": token}
     )
-    assert big.status_code in (200, 413)
+    assert big.status_code == 200 and "zone illisible" in big.text
+    # A detailed area (10,000 vertices, about 250 kB) is read and sent; beyond 512 kB, 413.
+    ring = [
+        [round(4.8 + 0.05 * math.cos(i / 1591.5), 6), round(45.75 + 0.05 * math.sin(i / 1591.5), 6)]
+        for i in range(10_000)
+    ]
+    detailed = json.dumps({"type": "Polygon", "coordinates": [[*ring, ring[0]]]})
+    assert 200_000 < len(detailed) < 400_000
+    sent = await member.client.post("/demandes/devis", data={**FORM, "aoi": detailed, "csrf_token": token})
+    assert (
+        sent.status_code == 200 and len(member.acquisitions.quotes[-1][0]["aoi"]["coordinates"][0]) == 10_001
+    )
+    huge = await member.client.post(
+        "/demandes/devis", data={**FORM, "aoi": "1" * 600_000, "csrf_token": token}
+    )
+    assert huge.status_code == 413
 
 
 async def test_an_old_reason_is_left_to_the_timeline_once_the_request_moved_on(member):

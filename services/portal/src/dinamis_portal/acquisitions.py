@@ -28,7 +28,7 @@ FIELDS = (
     "titre",
     "justification",
 )
-MAX_FIELD = {"aoi": 200_000, "justification": 8000, "titre": 200}
+MAX_FIELD = {"aoi": 400_000, "justification": 8000, "titre": 200}
 KINDS = ("tasking", "archive")
 FAMILIES = ("pleiades-neo", "pleiades", "spot-6-7")
 PRIORITIES = ("standard", "high", "urgent")
