@@ -83,3 +83,13 @@ async def test_a_quote_needs_no_title_nor_justification_but_a_submission_does(or
     assert quote == await quotes.quote(orders, author, full)
     with pytest.raises(ValidationError):
         RequestDraft.model_validate(partial)
+
+
+async def test_overlap_warnings_name_the_other_requests_state_in_words(orders, make_draft):
+    author = await orders.member_org()
+    await review.submit(orders, author, make_draft(AOI))
+    other = await orders.member_org(org="org-autre", user="usr-autre")
+    quote = await quotes.quote(orders, other, make_draft(AOI))
+    (warning,) = [w for w in quote["warnings"] if w["code"] == "request-overlap"]
+    assert warning["message"] == "100% de la zone déjà demandée (autre organisme, déposée)"
+    assert warning["message_en"] == "100% of the AOI already requested (another organisation, submitted)"
