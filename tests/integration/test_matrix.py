@@ -150,6 +150,7 @@ ROUTES: dict[str, Rule] = {
     "orders GET /v1/review-queue": rule("staff"),
     "orders GET /v1/requests/{request_id}": rule("own-org"),
     "orders GET /v1/requests/{request_id}/history": rule("own-org"),
+    "orders GET /v1/requests/{request_id}/coverage": rule("own-org"),
     "orders POST /v1/requests/{request_id}/actions": rule(
         "staff", 409, why="start_review: operators (once: then 409)"
     ),

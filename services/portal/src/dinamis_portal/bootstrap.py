@@ -13,6 +13,7 @@ import httpx
 import jinja2
 from fastapi import Depends, FastAPI, Request
 
+from dinamis_portal.acquisitions_api import AcquisitionRequests, Drafts, HttpAcquisitionRequests, MongoDrafts
 from dinamis_portal.oidc import IdentityProvider, KeycloakProvider
 from dinamis_portal.organisation_api import HttpOrganisationApi, OrganisationApi, OrganisationLinks
 from dinamis_portal.sessions import MongoSessionStore, Sessions, now
@@ -47,6 +48,8 @@ class PortalContainer:
     session_store: MongoSessionStore | None = None
     organisation: OrganisationApi | None = None  # "Mon organisation": orders and notify
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
+    acquisitions: AcquisitionRequests | None = None
+    drafts: Drafts | None = None
 
 
 def bootstrap(resources: Resources) -> PortalContainer:
@@ -67,10 +70,17 @@ def bootstrap(resources: Resources) -> PortalContainer:
         pages=templates(),
         session_store=store,
         organisation=HttpOrganisationApi(settings.orders_url, OrganisationLinks().notify_url, http),
+        acquisitions=HttpAcquisitionRequests(settings.orders_url, http),
+        drafts=MongoDrafts(mongo[settings.mongo_database]),
     )
 
 
 async def start(app: FastAPI, container: PortalContainer) -> None:
+    if isinstance(container.drafts, MongoDrafts):
+        try:
+            await container.drafts.ensure_indexes()
+        except Exception as exc:  # the store may be down at start: the index only speeds listings
+            log.warning("drafts index not created", extra={"error": str(exc)})
     store = container.session_store
     if store is None:
         return

@@ -81,6 +81,16 @@ class RequestDraft(BaseModel):
         return self
 
 
+class QuoteDraft(RequestDraft):
+    """`POST /v1/requests/quote`: a draft being written. The quote does not depend on the
+    title and justification, so they may still be missing (a form quoting as it is filled)."""
+
+    title: str = Field(default="(devis)", min_length=3, max_length=200)
+    justification: str = Field(
+        default="(devis : justification pas encore écrite)", min_length=20, max_length=8000
+    )
+
+
 # Co-financing price per km² (EUR, excl. VAT) by organisation category and sensor family,
 # beyond the quota. Configurable through `PRICE_TABLE` in production deployments.
 PRICE_TABLE: dict[OrganisationCategory, dict[SensorFamily, float]] = {

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from dinamis_orders.domain.acquisition import RequestDraft
+from dinamis_orders.domain.acquisition import QuoteDraft, RequestDraft
 from dinamis_orders.domain.quota import quota_id
 from dinamis_orders.domain.requests import Action, RequestState, allowed_actions
 from dinamis_orders.entrypoints.deps import OrdersDep, Staff, own_or_staff
@@ -78,7 +78,7 @@ async def allocate(
 
 
 @router.post("/requests/quote", tags=["requests"])
-async def quote(orders: OrdersDep, principal: CurrentPrincipal, draft: RequestDraft) -> dict:
+async def quote(orders: OrdersDep, principal: CurrentPrincipal, draft: QuoteDraft) -> dict:
     """Active members: area, quota impact, co-financing and overlap warnings, before submitting."""
     return await quotes.quote(orders, principal, draft)
 
@@ -141,6 +141,13 @@ class ActionBody(BaseModel):
 
     action: Action
     reason: str | None = Field(default=None, max_length=4000)
+
+
+@router.get("/requests/{request_id}/coverage", tags=["requests"])
+async def request_coverage(orders: OrdersDep, principal: CurrentPrincipal, request_id: Identifier) -> dict:
+    """Members of the request's organisation, and staff: the requested AOI against the
+    footprints of the scenes delivered for it, and the share acquired (`acquired_percent`)."""
+    return review.coverage(await review.visible_request(orders, principal, request_id))
 
 
 @router.post("/requests/{request_id}/actions", tags=["requests"])

@@ -61,6 +61,21 @@ async def pending_overlap(
     return sorted(found, key=lambda o: -o.share)
 
 
+# How overlap warnings name another request's state, for people (French, English).
+STATUS_WORDS = {
+    "submitted": ("déposée", "submitted"),
+    "under_review": ("en cours d'examen", "under review"),
+    "needs_cofinancing": ("co-financement à confirmer", "co-financing to confirm"),
+    "approved": ("acceptée", "approved"),
+    "cancelling": ("annulation en cours", "being cancelled"),
+    "in_progress": ("acquisition en cours", "being acquired"),
+}
+
+
+def status_words(status: str) -> tuple[str, str]:
+    return STATUS_WORDS.get(status, (status, status))
+
+
 async def quote(orders: Orders, principal: Principal, draft: RequestDraft) -> dict:
     """Area, quota impact, co-financing needed and overlap warnings, before submitting."""
     await membership.require_member(orders, principal, staff_ok=False)
@@ -83,13 +98,14 @@ async def quote(orders: Orders, principal: Principal, draft: RequestDraft) -> di
             )
         )
     for other in pending:
+        fr, en = status_words(other["status"])
         warnings.append(
             AoiWarning(
                 "request-overlap",
                 f"{other['share']:.0%} de la zone déjà demandée"
-                f" ({other['request_id'] or 'autre organisme'}, {other['status']})",
+                f" ({other['request_id'] or 'autre organisme'}, {fr})",
                 f"{other['share']:.0%} of the AOI already requested"
-                f" ({other['request_id'] or 'another organisation'}, {other['status']})",
+                f" ({other['request_id'] or 'another organisation'}, {en})",
             )
         )
     category = org.category if org else None

@@ -135,3 +135,23 @@ async def confirm_cofinancing(orders: Orders, principal: Principal, request_id: 
         )
     change = request.confirm_cofinancing(principal.user_id, orders.now())
     return view(await orders.requests.save(change))
+
+
+def coverage(request: AcquisitionRequest) -> dict:
+    """What a request asked for against what was delivered: its AOI, the footprints of the
+    scenes recorded for it (`record_scene`), and the share of the AOI they cover (the
+    `covered_share` computed from those scenes), as a percentage too."""
+    delivered = [
+        {"type": "Feature", "id": scene_id, "geometry": footprint, "properties": {"scene_id": scene_id}}
+        for scene_id, footprint in zip(request.scenes, request.scene_footprints, strict=False)
+    ]
+    return {
+        "request_id": request.request_id,
+        "status": request.status.value,
+        "area_km2": request.area_km2,
+        "aoi": request.aoi,
+        "covered_share": request.covered_share,
+        "acquired_percent": round(request.covered_share * 100, 1),
+        "covered_km2": round(request.covered_share * request.area_km2, 6),
+        "delivered": {"type": "FeatureCollection", "features": delivered},
+    }
