@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from html import unescape
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -19,7 +18,8 @@ from dinamis_orders.service import progress
 from dinamis_shared.events import SceneIngestedV1
 from dinamis_testkit.examples import lyon_item
 from tests.browser.portal_stack import PortalStack
-from tests.integration.identity import PASSWORD, Browser, new_user, text_of
+from tests.browser.portal_stack import log_in as portal_log_in
+from tests.integration.identity import PASSWORD, Browser, new_user
 from tests.integration.orders_api import Caller, in_records, seed_member, uid
 
 COOKIE = "dinamis_portal_session"
@@ -51,19 +51,8 @@ def operator(keyfile: Path, stack: PortalStack) -> Caller:
 
 
 def log_in(stack: PortalStack, member: Member, retour: str = "/demandes") -> tuple[Browser, httpx.Response]:
-    """Keycloak's own login form, filled in as a person would."""
-    browser = Browser()
-    login = browser.go("GET", f"{stack.portal}/connexion?retour={retour}")
-    assert 'id="kc-form-login"' in login.text, text_of(login)[:300]
-    assert urlsplit(str(login.url)).path.endswith("/protocol/openid-connect/auth")
-    page = browser.submit(login, {"username": member.email, "password": member.password, "credentialId": ""})
-    return browser, page
-
-
-def csrf_of(page: httpx.Response) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert found, text_of(page)[:400]
-    return found.group(1)
+    """Keycloak's own login form, filled in as the member would."""
+    return portal_log_in(stack.portal, member.email, member.password, retour)
 
 
 def hidden_fields(page: httpx.Response) -> dict[str, str]:

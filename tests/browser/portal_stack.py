@@ -138,6 +138,13 @@ class PageChecker:
         page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
 
+    async def shot(self, name: str) -> Path:
+        """A screenshot only (a page that is not the portal's: Keycloak's)."""
+        self.pages.append(name)
+        path = self.out / f"{self.prefix}-{len(self.pages):02d}-{name}.png"
+        await self.page.screenshot(path=str(path), full_page=True)
+        return path
+
     async def check(self, name: str, *, idle: bool = True) -> list[dict]:
         """`idle=False` for a page holding a live stream open (never network-idle)."""
         await self.page.wait_for_load_state("networkidle" if idle else "load")

@@ -11,7 +11,6 @@ screenshot `requests-*.png` is saved in .artifacts/screenshots/portal/."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, async_playwright
@@ -24,60 +23,14 @@ from tests.browser.acquisitions_support import (
     new_member,
     operator,
 )
-from tests.browser.portal_stack import AXE, CHROMIUM, portal_stack
+from tests.browser.portal_stack import CHROMIUM, FLAGS, PageChecker, portal_stack
 from tests.integration.orders_api import square
-
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-AXE_TAGS = ["RGAAv4", "wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, keyfile):
     with portal_stack(tmp_path_factory.mktemp("logs"), keyfile) as urls:
         yield urls
-
-
-class Checker:
-    """axe-core and a screenshot (`requests-<name>.png`) per page; console errors (CSP
-    violations among them) and uncaught exceptions collected throughout."""
-
-    def __init__(self, page: Page, out: Path) -> None:
-        self.page = page
-        self.out = out
-        self.errors: list[str] = []
-        self.axe = (AXE / "axe.min.js").read_text(encoding="utf-8")
-        self.axe_fr = (AXE / "locales" / "fr.json").read_text(encoding="utf-8")
-        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
-
-    async def check(self, name: str) -> None:
-        await self.page.wait_for_load_state("networkidle")
-        await self.page.wait_for_timeout(300)  # the map renders on the next animation frame
-        await self.page.evaluate(self.axe + "\n;0")
-        report = await self.page.evaluate(
-            """async ([locale, tags]) => {
-                axe.configure({ locale: JSON.parse(locale) });
-                const r = await axe.run(document, { runOnly: { type: 'tag', values: tags } });
-                return r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,
-                    nodes: v.nodes.map(n => n.target.join(' ')) }));
-            }""",
-            [self.axe_fr, AXE_TAGS],
-        )
-        (self.out / f"axe-requests-{name}.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
-        await self.page.screenshot(path=str(self.out / f"requests-{name}.png"), full_page=True)
-        serious = [v for v in report if v["impact"] in ("serious", "critical")]
-        assert serious == [], f"{name}: {json.dumps(serious, ensure_ascii=False)}"
-        blocked = [e for e in self.errors if "Content Security Policy" in e or e.startswith("uncaught")]
-        assert blocked == [], f"{name}: {blocked}"
 
 
 async def quote_of(page: Page) -> dict:
@@ -98,7 +51,7 @@ async def test_a_member_asks_for_an_acquisition_with_the_live_quote(stack, keyfi
         try:
             context = await browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
             page = await context.new_page()
-            checker = Checker(page, screenshots)
+            checker = PageChecker(page, screenshots, "requests")
 
             # Not logged in: Keycloak's page first, then back to the form.
             await page.goto(f"{stack.portal}/demandes/nouvelle")

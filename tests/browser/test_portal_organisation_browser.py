@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import email
-import json
 import os
 import re
 import time
@@ -21,69 +20,18 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import async_playwright
 
-from tests.browser.portal_stack import AXE, CHROMIUM
+from tests.browser.portal_stack import CHROMIUM, FLAGS, PageChecker
 from tests.integration.identity import PASSWORD
 from tests.integration.orders_api import Caller
 from tests.integration.organisation_stack import WebhookReceiver, organisation_stack
-
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-AXE_TAGS = ["RGAAv4", "wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, keyfile):
     with organisation_stack(tmp_path_factory.mktemp("logs"), keyfile) as urls:
         yield urls
-
-
-class Checker:
-    """axe-core and a screenshot (`org-NN-<name>.png`) for each page; console errors (CSP
-    violations among them) and uncaught exceptions collected."""
-
-    def __init__(self, page: Page, out: Path) -> None:
-        self.page, self.out = page, out
-        self.errors: list[str] = []
-        self.pages: list[str] = []
-        self.axe = (AXE / "axe.min.js").read_text(encoding="utf-8")
-        self.axe_fr = (AXE / "locales" / "fr.json").read_text(encoding="utf-8")
-        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
-
-    async def shot(self, name: str) -> None:
-        await self.page.screenshot(
-            path=str(self.out / f"org-{len(self.pages) + 1:02d}-{name}.png"), full_page=True
-        )
-        self.pages.append(name)
-
-    async def check(self, name: str) -> None:
-        await self.page.wait_for_load_state("networkidle")
-        await self.page.evaluate(self.axe + "\n;0")
-        report = await self.page.evaluate(
-            """async ([locale, tags]) => {
-                axe.configure({ locale: JSON.parse(locale) });
-                const r = await axe.run(document, { runOnly: { type: 'tag', values: tags } });
-                return r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,
-                    nodes: v.nodes.map(n => n.target.join(' ')) }));
-            }""",
-            [self.axe_fr, AXE_TAGS],
-        )
-        (self.out / f"axe-org-{name}.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
-        await self.shot(name)
-        serious = [v for v in report if v["impact"] in ("serious", "critical")]
-        assert serious == [], f"{name}: {json.dumps(serious, ensure_ascii=False)}"
-        blocked = [e for e in self.errors if "Content Security Policy" in e or e.startswith("uncaught")]
-        assert blocked == [], f"{name}: {blocked}"
 
 
 def verification_link(address: str, timeout_s: float = 30) -> str:
@@ -114,7 +62,7 @@ async def test_a_newcomer_registers_applies_is_approved_and_sees_the_quotas(stac
         try:
             context = await browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
             page = await context.new_page()
-            checker = Checker(page, screenshots)
+            checker = PageChecker(page, screenshots, "org")
 
             # Mon organisation asks to log in; Keycloak's page offers to register.
             await page.goto(f"{stack.portal}/mon-organisation")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +20,7 @@ import httpx
 
 from dinamis_testkit.testing import running_services
 from tests.browser.portal_stack import ensure_portal_client
-from tests.integration.identity import PASSWORD, Browser, text_of
+from tests.integration.identity import Browser
 from tests.integration.orders_api import uid
 from tests.ports import free_ports
 
@@ -58,23 +57,6 @@ def organisation_stack(logs: Path, keyfile: Path) -> Iterator[OrganisationStack]
     services = (("orders", orders), ("notify", notify), ("portal", portal))
     with running_services(services, logs, env):
         yield urls
-
-
-def log_in(portal: str, email: str, password: str = PASSWORD, retour: str = "/") -> Browser:
-    """Keycloak's own login form, filled in as a person would; returns the logged-in browser."""
-    browser = Browser()
-    login = browser.go("GET", f"{portal}/connexion?retour={retour}")
-    assert 'id="kc-form-login"' in login.text, text_of(login)[:300]
-    page = browser.submit(login, {"username": email, "password": password, "credentialId": ""})
-    assert page.status_code == 200 and str(page.url).startswith(portal), text_of(page)[:300]
-    return browser
-
-
-def csrf_of(page: httpx.Response | str) -> str:
-    html = page if isinstance(page, str) else page.text
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "no CSRF token on the page"
-    return found.group(1)
 
 
 def post(browser: Browser, url: str, data: dict[str, Any]) -> httpx.Response:

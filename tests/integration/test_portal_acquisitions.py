@@ -23,7 +23,6 @@ from tests.browser.acquisitions_support import (
     COOKIE,
     as_member,
     bbox_text,
-    csrf_of,
     deliver_scene,
     form_fields,
     hidden_fields,
@@ -31,7 +30,7 @@ from tests.browser.acquisitions_support import (
     new_member,
     operator,
 )
-from tests.browser.portal_stack import portal_stack
+from tests.browser.portal_stack import csrf_of, portal_stack
 from tests.integration.identity import text_of
 from tests.integration.orders_api import square
 

@@ -16,12 +16,11 @@ import httpx
 import pytest
 
 from dinamis_shared.signing import verify
+from tests.browser.portal_stack import csrf_of, log_in
 from tests.integration.identity import new_user, password_token
 from tests.integration.orders_api import Caller, seed_member
 from tests.integration.organisation_stack import (
     WebhookReceiver,
-    csrf_of,
-    log_in,
     organisation_stack,
     page_text,
     post,
@@ -46,7 +45,7 @@ def operator(keyfile, stack):
 def applied(stack, operator):
     """A new Keycloak user who applies from the portal, then approved by the operator."""
     sub, email = new_user("adhesion")
-    browser = log_in(stack.portal, email)
+    browser, _ = log_in(stack.portal, email)
     form = browser.go("GET", f"{stack.portal}/adhesion")
     assert form.status_code == 200 and "charte-dinamis-2024" in form.text
     before = datetime.now(UTC)
@@ -91,7 +90,7 @@ def test_orders_records_the_department_and_the_time_stamped_acceptance(applied, 
 
 def test_a_refused_application_shows_orders_reason(stack):
     _, email = new_user("adhesion-ko")
-    browser = log_in(stack.portal, email)
+    browser, _ = log_in(stack.portal, email)
     form = browser.go("GET", f"{stack.portal}/adhesion")
     answer = post(
         browser,
@@ -242,7 +241,7 @@ def test_preferences_are_saved_at_notify(stack, approved):
 def test_a_plain_member_is_refused_the_referent_sections_by_orders(stack, approved):
     sub, email = new_user("membre-simple")
     seed_member(approved["org"], sub, ["member"], organisation=False)
-    browser = log_in(stack.portal, email)
+    browser, _ = log_in(stack.portal, email)
     page = browser.go("GET", f"{stack.portal}/mon-organisation/utilisateurs")
     assert page.status_code == 200
     text = page_text(page)
