@@ -13,6 +13,7 @@ import httpx
 import jinja2
 from fastapi import Depends, FastAPI, Request
 
+from dinamis_portal.aoi_api import AoiCatalogue, AoiStore, HttpAoiCatalogue, MongoAoiStore
 from dinamis_portal.oidc import IdentityProvider, KeycloakProvider
 from dinamis_portal.sessions import MongoSessionStore, Sessions
 from dinamis_portal.settings import PortalSettings
@@ -43,6 +44,8 @@ class PortalContainer:
     orders: Orders
     pages: jinja2.Environment
     session_store: MongoSessionStore | None = None
+    aoi_catalogue: AoiCatalogue | None = None
+    aoi_store: AoiStore | None = None
 
 
 def bootstrap(resources: Resources) -> PortalContainer:
@@ -62,6 +65,8 @@ def bootstrap(resources: Resources) -> PortalContainer:
         orders=HttpOrders(settings.orders_url, http),
         pages=templates(),
         session_store=store,
+        aoi_catalogue=HttpAoiCatalogue(settings.catalog_url, http),
+        aoi_store=MongoAoiStore(mongo[settings.mongo_database]),
     )
 
 
@@ -71,6 +76,11 @@ async def start(app: FastAPI, container: PortalContainer) -> None:
             await container.session_store.ensure_indexes()
         except Exception as exc:  # the store may be down at start: reads check expiry anyway
             log.warning("session TTL index not created", extra={"error": str(exc)})
+    if isinstance(container.aoi_store, MongoAoiStore):
+        try:
+            await container.aoi_store.ensure_indexes()
+        except Exception as exc:  # the store may be down at start: the index only speeds lists
+            log.warning("saved AOI index not created", extra={"error": str(exc)})
 
 
 async def stop(app: FastAPI, container: PortalContainer) -> None:
