@@ -778,7 +778,7 @@ def _read_shapefile(archive: SafeZip, by_ext: dict[str, str], name: str) -> list
             shx=io.BytesIO(archive.read(by_ext[".shx"])),
             dbf=io.BytesIO(archive.read(by_ext[".dbf"])),
         )
-    except shapefile.ShapefileException as exc:
+    except (shapefile.ShapefileException, struct.error, ValueError, IndexError, TypeError, OSError) as exc:
         raise _problem(
             "aoi-shapefile",
             f"shapefile illisible : {str(exc)[:120]}",
