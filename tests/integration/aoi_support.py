@@ -78,3 +78,26 @@ def zip_of(members: dict[str, bytes]) -> bytes:
         for name, data in members.items():
             z.writestr(name, data)
     return out.getvalue()
+
+
+def lambert93_box_zip(west: float, south: float, east: float, north: float) -> bytes:
+    """A zipped shapefile holding one rectangle given in Lambert-93 metres, with its .prj."""
+    ring = [(west, south), (east, south), (east, north), (west, north), (west, south)]
+    return shapefile_zip([ring], lambert93_prj())
+
+
+def covered_by_hand(aoi_lambert93: list[tuple[float, float]], footprint_lonlat: dict) -> float:
+    """The share of an AOI (Lambert-93 ring) a footprint (GeoJSON, WGS 84) covers, computed
+    independently of the portal: both projected to the European equal-area projection
+    (ETRS89-LAEA, EPSG:3035), intersection area / AOI area."""
+    import shapely
+    from shapely.geometry import Polygon, shape
+
+    to_laea = Transformer.from_crs(2154, 3035, always_xy=True)
+    lonlat_to_laea = Transformer.from_crs(4326, 3035, always_xy=True)
+    aoi = Polygon([to_laea.transform(x, y) for x, y in aoi_lambert93])
+    foot = shapely.transform(
+        shapely.segmentize(shape(footprint_lonlat), 0.001),
+        lambda c: __import__("numpy").column_stack(lonlat_to_laea.transform(c[:, 0], c[:, 1])),
+    )
+    return float(aoi.intersection(foot).area / aoi.area)

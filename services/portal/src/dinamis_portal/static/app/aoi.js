@@ -230,6 +230,15 @@
     portal.aoiCount = function () {
       return { drawn: state.source.getFeatures().length, active: state.active.getFeatures().length };
     };
+    /* For tests: the map pixel of a vertex of the drawn/reviewed area. */
+    portal.aoiVertexPixel = function (index) {
+      var feature = state.source.getFeatures()[0];
+      if (!feature) return null;
+      var geometry = feature.getGeometry();
+      var polygon = geometry.getType() === 'MultiPolygon' ? geometry.getPolygon(0) : geometry;
+      var ring = polygon.getLinearRing(0).getCoordinates();
+      return map.getPixelFromCoordinate(ring[index % (ring.length - 1)]);
+    };
   }
 
   if (document.readyState === 'loading') {
