@@ -328,3 +328,18 @@ async def test_english_review(aoi_portal):
         "/zone/analyser", data={"csrf_token": token, "texte": "45.7,4.8,45.8,4.9"}, headers=HTMX
     )
     assert "Area check" in review.text and "longitude and latitude swapped?" in review.text
+
+
+async def test_without_javascript_the_review_is_a_whole_page(aoi_portal):
+    token = await csrf_of(aoi_portal)
+    page = await aoi_portal.client.post(
+        "/zone/analyser",
+        data={"csrf_token": token, "texte": "4.80,45.72,4.90,45.80"},
+        headers={"Accept": "text/html"},
+    )
+    assert page.status_code == 200 and "<html" in page.text and "Vérification de la zone" in page.text
+    assert 'id="utiliser-zone"' in page.text
+    refused = await aoi_portal.client.post(
+        "/zone/analyser", data={"csrf_token": token, "texte": "n'importe quoi"}, headers={"Accept": "text/html"}
+    )
+    assert refused.status_code == 400 and "<code>aoi-format</code>" in refused.text
