@@ -10,6 +10,7 @@ import json
 import re
 
 import pytest
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, async_playwright
 from pyproj import Transformer
 from shapely.geometry import shape
@@ -78,8 +79,24 @@ def aoi_ring(scene: dict) -> list[tuple[float, float]]:
     return [(west, south), (east, south), (east, north), (west, north), (west, south)]
 
 
-async def review_area(page: Page) -> float:
-    await page.wait_for_selector("#revue .revue-polygone")
+async def map_box(page: Page) -> dict:
+    """The map's box in the viewport (mouse coordinates), the map scrolled into view."""
+    await page.locator("#carte").scroll_into_view_if_needed()
+    box = await page.locator("#carte").bounding_box()
+    assert box
+    return box
+
+
+async def review_area(page: Page, errors: list[str] | None = None) -> float:
+    try:
+        await page.wait_for_selector("#revue .revue-polygone", timeout=15_000)
+    except PlaywrightError:
+        state = await page.evaluate(
+            "[document.getElementById('revue-zone').innerHTML.slice(0, 800),"
+            " JSON.stringify(window.dinamisPortal.aoiCount && window.dinamisPortal.aoiCount()),"
+            " document.getElementById('zone-texte').value.slice(0, 300)]"
+        )
+        raise AssertionError(f"no review: {state} {errors}") from None
     return float(await page.get_attribute("#revue .revue-polygone", "data-area-km2"))
 
 
@@ -95,30 +112,40 @@ async def test_draw_upload_review_search_and_keyboard_only(stack, scene, screens
             await checks.check("rechercher")
 
             # Draw a rectangle: two clicks on the map; the server reviews it.
-            box = await page.locator("#carte").bounding_box()
-            assert box
             await page.click("#dessiner-rectangle")
             assert await page.get_attribute("#dessiner-rectangle", "aria-pressed") == "true"
+            box = await map_box(page)
             x0, y0 = box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.35
             await page.mouse.click(x0, y0)
             await page.mouse.move(x0 + 120, y0 + 90, steps=5)
             await page.mouse.click(x0 + 120, y0 + 90)
-            drawn = await review_area(page)
+            drawn = await review_area(page, checks.errors)
             assert drawn > 0 and "Lu comme : GeoJSON." in await page.inner_text("#revue")
             assert await page.evaluate("window.dinamisPortal.aoiCount().drawn") == 1
             await checks.check("dessin-revue")
 
             # Edit a vertex: drag a corner outwards; the review follows with a larger area.
             await page.click("#modifier-sommets")
-            px = await page.evaluate("window.dinamisPortal.aoiVertexPixel(2)")
+            box = await map_box(page)
+            corners = [await page.evaluate(f"window.dinamisPortal.aoiVertexPixel({i})") for i in range(4)]
+            mid_x, mid_y = sum(c[0] for c in corners) / 4, sum(c[1] for c in corners) / 4
+            px = corners[2]
+            # Away from the rectangle's centre: the area grows.
+            dx, dy = (40 if px[0] > mid_x else -40), (40 if px[1] > mid_y else -40)
             cx, cy = box["x"] + px[0], box["y"] + px[1]
             await page.mouse.move(cx, cy)
             await page.mouse.down()
-            await page.mouse.move(cx + 40, cy + 40, steps=8)
+            await page.mouse.move(cx + dx, cy + dy, steps=8)
             await page.mouse.up()
-            await page.wait_for_function(
-                f"document.querySelector('#revue .revue-polygone').dataset.areaKm2 !== '{drawn}'"
-            )
+            # (wait_for_function evaluates a string: the page's CSP refuses eval; poll instead.)
+            for _ in range(100):
+                area = await page.evaluate(
+                    "(document.querySelector('#revue .revue-polygone') || {dataset: {}})"
+                    ".dataset.areaKm2 || ''"
+                )
+                if area and float(area) != drawn:
+                    break
+                await page.wait_for_timeout(100)
             assert await review_area(page) > drawn
             await page.click("#modifier-sommets")  # off again
             await page.click("#effacer-dessin")
@@ -156,6 +183,7 @@ async def test_draw_upload_review_search_and_keyboard_only(stack, scene, screens
 
             # The map's popup on the scene's footprint says the same share.
             await page.wait_for_timeout(300)
+            box = await map_box(page)
             fp = await page.evaluate(f"window.dinamisPortal.footprintPixel({json.dumps(scene['id'])})")
             await page.mouse.click(box["x"] + fp[0], box["y"] + fp[1])
             await page.wait_for_selector("#popup-carte:not([hidden])")

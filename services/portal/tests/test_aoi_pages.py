@@ -340,6 +340,8 @@ async def test_without_javascript_the_review_is_a_whole_page(aoi_portal):
     assert page.status_code == 200 and "<html" in page.text and "Vérification de la zone" in page.text
     assert 'id="utiliser-zone"' in page.text
     refused = await aoi_portal.client.post(
-        "/zone/analyser", data={"csrf_token": token, "texte": "n'importe quoi"}, headers={"Accept": "text/html"}
+        "/zone/analyser",
+        data={"csrf_token": token, "texte": "n'importe quoi"},
+        headers={"Accept": "text/html"},
     )
     assert refused.status_code == 400 and "<code>aoi-format</code>" in refused.text
