@@ -188,7 +188,10 @@ async def test_draw_upload_review_search_and_keyboard_only(stack, scene, screens
             await page.mouse.click(box["x"] + fp[0], box["y"] + fp[1])
             await page.wait_for_selector("#popup-carte:not([hidden])")
             popup = await page.inner_text("#popup-texte")
-            assert scene["id"] in popup and "part de ma zone couverte" in popup
+            # (Other tests' scenes may share this footprint: the popup names the one on top.)
+            shown = (await row.locator(".portal-covered").inner_text()).split(" : ")[-1]
+            assert "part de ma zone couverte : " + shown in popup, (popup, shown)
+            assert re.match(r"PNEO4-\d+-\d+ — ", popup)
             await checks.check("popup-carte")
 
             # Keyboard only, from a fresh page: paste → review → search.
