@@ -166,6 +166,8 @@ async def test_draw_upload_review_search_and_keyboard_only(stack, scene, screens
             await page.click("#verifier-fichier")
             await page.wait_for_selector("#revue [data-code='aoi-reprojected']")
             assert await review_area(page) == pytest.approx(32.0, rel=0.01)  # 8 km x 4 km
+            # The reviewed polygon is drawn on the map (from the swapped fragment's data block).
+            assert await page.evaluate("window.dinamisPortal.aoiCount().drawn") == 1
             await checks.check("import-shapefile-revue")
 
             # Use it: the search runs over the AOI, each scene with the share covered.
@@ -208,6 +210,7 @@ async def test_draw_upload_review_search_and_keyboard_only(stack, scene, screens
             assert await page.evaluate("document.activeElement.id") == "verifier-collage"
             await page.keyboard.press("Enter")
             await page.wait_for_selector("#utiliser-zone")
+            assert await page.evaluate("window.dinamisPortal.aoiCount().drawn") == 1
             for _ in range(40):
                 if (
                     await page.evaluate("document.activeElement && document.activeElement.id")

@@ -12,14 +12,9 @@
   var AOI_FILL = 'rgba(206, 5, 0, 0.08)';
   var state = { draw: null, modify: null, source: null, active: null, popup: null };
 
+  /* Data blocks, also those of a swapped fragment (htmx strips scripts: portal.js keeps them). */
   function readData(id) {
-    var node = document.getElementById(id);
-    if (!node) return null;
-    try {
-      return JSON.parse(node.textContent);
-    } catch (e) {
-      return null;
-    }
+    return window.dinamisPortal && window.dinamisPortal.readData ? window.dinamisPortal.readData(id) : null;
   }
 
   function byId(id) {
