@@ -15,7 +15,7 @@ from playwright.async_api import Page, async_playwright
 from pyproj import Transformer
 from shapely.geometry import shape
 
-from tests.browser.portal_stack import AXE, CHROMIUM, lyon_scene, portal_stack
+from tests.browser.portal_stack import AXE, CHROMIUM, lyon_scene, member, portal_stack
 from tests.integration.aoi_support import covered_by_hand, lambert93_box_zip
 
 FLAGS = [
@@ -227,5 +227,30 @@ async def test_draw_upload_review_search_and_keyboard_only(stack, scene, screens
             await row.wait_for()
             assert "100\u00a0%" in await row.locator(".portal-covered").inner_text()
             await checks.check("clavier-resultats")
+
+            # Logged in: save the zone from the review, then "Mes zones" (list, open, delete).
+            _, email, password = member()
+            await page.goto(f"{stack.portal}/connexion?retour=/rechercher")
+            await page.wait_for_selector("#kc-form-login")
+            await page.fill("#username", email)
+            await page.fill("#password", password)
+            await page.click("#kc-login")
+            await page.wait_for_url(f"{stack.portal}/rechercher")
+            checks.errors.clear()  # Keycloak's page is not ours
+            await page.fill("#zone-texte", "4.84,45.75,4.86,45.77")
+            await page.click("#verifier-collage")
+            await page.wait_for_selector("#form-enregistrer")
+            await page.fill("#nom-zone", "Lyon centre")
+            await page.click("#form-enregistrer button")
+            await page.wait_for_url(f"{stack.portal}/zones")
+            assert "Lyon centre" in await page.inner_text("#zones-enregistrees")
+            await checks.check("mes-zones")
+            await page.click("text=Rechercher sur « Lyon centre »")
+            await page.wait_for_url(re.compile(r".*/rechercher\?zone=p1\..*"))
+            assert "Zone de recherche" in await page.text_content("#zone-resume")
+            await page.goto(f"{stack.portal}/zones")
+            await page.click("text=Supprimer « Lyon centre »")
+            await page.wait_for_url(f"{stack.portal}/zones")
+            assert "Aucune zone enregistrée." in await page.inner_text("main")
         finally:
             await browser.close()
