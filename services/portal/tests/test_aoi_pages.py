@@ -345,3 +345,23 @@ async def test_without_javascript_the_review_is_a_whole_page(aoi_portal):
         headers={"Accept": "text/html"},
     )
     assert refused.status_code == 400 and "<code>aoi-format</code>" in refused.text
+
+
+async def test_a_code_that_inflates_too_much_is_refused_quickly(aoi_portal):
+    import base64
+    import time
+    import zlib
+
+    token = await csrf_of(aoi_portal)
+    bomb = "p1." + base64.urlsafe_b64encode(zlib.compress(b"?" * (64 * 1024 * 1024), 9)).decode().rstrip("=")
+    assert len(bomb) < 200_000
+    started = time.monotonic()
+    refused = await aoi_portal.client.post(
+        "/zone/simplifier", data={"csrf_token": token, "code": bomb}, headers=HTMX
+    )
+    assert time.monotonic() - started < 3
+    assert refused.status_code == 200 and "aoi-url-code" in refused.text
+    in_url = await aoi_portal.client.get(
+        f"/rechercher?zone={bomb[:5000]}", headers={"Accept": "application/json"}
+    )
+    assert in_url.status_code == 400 and in_url.json()["code"] == "aoi-url-code"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import zlib
 
 import shapely
@@ -24,6 +25,8 @@ PREFIX = "p1."
 PRECISION = 1e5
 MAX_URL_CODE = 6_000
 MAX_DECODED = 512 * 1024
+MAX_DECODED_VERTICES = 250_000  # what the parsers read at most (200,000), and a margin
+TERMINAL = re.compile(r"[?-^]")
 
 
 def _encode_number(value: int) -> str:
@@ -113,6 +116,10 @@ def decode(code: str, max_len: int = MAX_URL_CODE, max_decoded: int = MAX_DECODE
         text = raw.decode("ascii")
     except (binascii.Error, zlib.error, UnicodeDecodeError, ValueError):
         raise _bad() from None
+    # A number ends with a character below `_` (63 + 32): count the numbers before
+    # building rings, so that a code of many zeros cannot make a huge polygon.
+    if len(TERMINAL.findall(text)) > 2 * MAX_DECODED_VERTICES:
+        raise _bad()
     found = []
     for part in text.split(";"):
         rings = [_decode_ring(r) for r in part.split(",")]

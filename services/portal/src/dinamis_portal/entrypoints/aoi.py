@@ -38,8 +38,10 @@ WHOLE_SCAN = 500
 # The search filters a review step carries over to its "use this area" link.
 CARRIED = ("collection", "mission", "niveau", "debut", "fin", "nuages", "incidence", "entiere")
 MAX_NAME = 80
-# A posted code to simplify may be long (it is the reason to simplify): bounded anyway.
-MAX_POSTED_CODE = 4 * 1024 * 1024
+# A posted code to simplify may be long (it is the reason to simplify): bounded anyway,
+# and what it inflates to as well (a deflate bomb stops at MAX_POSTED_DECODED).
+MAX_POSTED_CODE = 2 * 1024 * 1024
+MAX_POSTED_DECODED = 4 * 1024 * 1024
 
 
 def _pages() -> Any:
@@ -254,7 +256,7 @@ async def simplify_zone(request: Request, container: PortalDep, session: CsrfSes
     try:
         if not isinstance(code, str) or not code:
             raise AoiProblem("aoi-url-code", "zone à simplifier absente", "no area to simplify")
-        geometry = codec.decode(code, max_len=MAX_POSTED_CODE, max_decoded=32 * 1024 * 1024)
+        geometry = codec.decode(code, max_len=MAX_POSTED_CODE, max_decoded=MAX_POSTED_DECODED)
         polygons, note = simplify(geometry)
         result = review(Parsed(polygons, "simplified", [note]))
     except AoiProblem as problem:
