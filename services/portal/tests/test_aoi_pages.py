@@ -365,3 +365,29 @@ async def test_a_code_that_inflates_too_much_is_refused_quickly(aoi_portal):
         f"/rechercher?zone={bomb[:5000]}", headers={"Accept": "application/json"}
     )
     assert in_url.status_code == 400 and in_url.json()["code"] == "aoi-url-code"
+
+
+def test_the_aoi_field_macro_for_other_pages():
+    from dinamis_portal.aoi import AoiProblem, parse_aoi_field
+    from dinamis_portal.bootstrap import templates
+    from dinamis_portal.i18n import text
+
+    env = templates()
+    macro = env.from_string('{% from "_aoi.html.j2" import aoi_field %}{{ aoi_field(t, value=v, error=e) }}')
+    problem = parse_aoi_field("<x>")
+    assert isinstance(problem, AoiProblem)
+    html = macro.render(
+        t=lambda k, **kw: text(k, "fr", **kw), v='{"type": "Point"} </textarea>', e=problem.message_fr
+    )
+    assert '<textarea class="fr-input fr-input--error" id="aoi" name="aoi"' in html
+    assert 'aria-describedby="aoi-aide aoi-erreur"' in html and 'id="aoi-erreur">XML illisible' in html
+    assert "&lt;/textarea&gt;" in html and "Zone d&#39;intérêt (GeoJSON)" in html
+    clean = macro.render(t=lambda k, **kw: text(k, "en", **kw), v="", e="")
+    assert "fr-input--error" not in clean and "Area of interest (GeoJSON)" in clean
+
+
+async def test_search_over_a_zone_in_english(aoi_portal):
+    url = await use_url(aoi_portal)
+    page = await aoi_portal.client.get(url + "&lang=en&entiere=1")
+    assert page.status_code == 200 and "Share of my area covered: 100%" in page.text
+    assert "Search area: " in page.text and "2 scene(s) cover the whole area" in page.text
