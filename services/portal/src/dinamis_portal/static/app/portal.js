@@ -136,7 +136,9 @@
         var extent = ol.proj.transformExtent(numbers, 'EPSG:4326', 'EPSG:3857');
         portal.map.getView().fit(extent, { padding: [20, 20, 20, 20], duration: 0 });
       }
-      showFootprints(readData('empreintes'), !hasArea);
+      /* A drawn or imported zone frames the map itself (aoi.js): the footprints do not. */
+      var zoneActive = Boolean(document.getElementById('zone'));
+      showFootprints(readData('empreintes'), !hasArea && !zoneActive);
     }
     frame();
     var useView = document.getElementById('vue-carte');
