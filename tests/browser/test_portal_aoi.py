@@ -150,6 +150,18 @@ async def test_draw_upload_review_search_and_keyboard_only(stack, scene, screens
             await page.click("#modifier-sommets")  # off again
             await page.click("#effacer-dessin")
 
+            # Draw a triangle: three clicks, then a click on the first vertex closes it.
+            await page.click("#dessiner-polygone")
+            assert await page.get_attribute("#dessiner-polygone", "aria-pressed") == "true"
+            box = await map_box(page)
+            points = [(0.3, 0.3), (0.6, 0.3), (0.45, 0.6), (0.3, 0.3)]
+            for fx, fy in points:
+                await page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+                await page.wait_for_timeout(150)
+            triangle = await review_area(page, checks.errors)
+            assert triangle > 0 and await page.inner_text("#revue .revue-polygone td:nth-child(3)") == "4"
+            await page.click("#effacer-dessin")
+
             # Upload a zipped shapefile in Lambert-93 (a rectangle straddling the scene's west edge).
             ring = aoi_ring(scene)
             xs, ys = zip(*ring, strict=True)
