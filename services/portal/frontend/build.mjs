@@ -137,8 +137,12 @@ for (const [, selector, body] of topLevel.matchAll(/([^{}]+)\{([^}]*)\}/g)) {
 }
 const kept = [...icons].sort().filter((name) => rules.has(name));
 const notIcons = [...icons].sort().filter((name) => !rules.has(name));
-if (notIcons.length) {
-  console.log(`build: not utility icons (the DSFR's core or components draw them): fr-icon-${notIcons.join(", fr-icon-")}`);
+// Not a utility icon: the DSFR's own CSS must draw it, else it is a name the DSFR does not have.
+const core = readFileSync(join(DSFR, "dsfr.main.min.css"), "utf8");
+const unknownIcons = notIcons.filter((name) => !core.includes(`.fr-icon-${name}`));
+if (unknownIcons.length) {
+  console.error(`build: no DSFR icon is called fr-icon-${unknownIcons.join(", fr-icon-")}`);
+  process.exit(1);
 }
 const licence = allIcons.match(/^\/\*![\s\S]*?\*\//);
 writeFileSync(join(OUT, "icons.min.css"), `${licence ? licence[0] : ""}${kept.map((n) => rules.get(n)).join("")}\n`);

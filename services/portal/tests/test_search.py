@@ -29,6 +29,11 @@ def test_fields_round_trip_through_the_url():
         "fin": "",
         "nuages": "12.5",
         "bbox": "-1.5,43,2.25,44",
+        "mission": "",
+        "incidence": "",
+        "niveau": "",
+        "zone": "",
+        "entiere": "",
     }
     assert parse(QueryParams(form.values())) == form
     params = dict(form.catalogue_params(10))

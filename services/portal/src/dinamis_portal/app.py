@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from dinamis_portal import bootstrap
-from dinamis_portal.entrypoints import acquisitions, auth, organisation, pages, statics
+from dinamis_portal.entrypoints import acquisitions, aoi, auth, organisation, pages, statics
 from dinamis_portal.errors import install_error_pages
 from dinamis_portal.security import SecurityHeaders, content_security_policy
 from dinamis_portal.settings import PortalSettings
@@ -34,12 +34,20 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
             settings=settings,
             dependencies=DEPENDENCIES,
             bootstrap=bootstrap.bootstrap,
-            routers=[pages.router, auth.router, statics.router, organisation.router, acquisitions.router],
+            routers=[
+                pages.router,
+                auth.router,
+                statics.router,
+                organisation.router,
+                acquisitions.router,
+                aoi.router,
+            ],
             title="DINAMIS portail",
             on_startup=[bootstrap.start],
             on_shutdown=[bootstrap.stop],
-            # A form post is small; nothing is uploaded yet.
-            body_limits={"/": 64 * 1024, "/demandes": 512 * 1024},
+            # A form post is small; a request's detailed area is larger, and the AOI review
+            # takes an uploaded file (10 MB at most).
+            body_limits={"/": 64 * 1024, "/demandes": 512 * 1024, "/zone/": 12 * 1024 * 1024},
         )
     )
     statics.mount(app, settings)

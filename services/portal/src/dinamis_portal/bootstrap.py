@@ -14,6 +14,7 @@ import jinja2
 from fastapi import Depends, FastAPI, Request
 
 from dinamis_portal.acquisitions_api import AcquisitionRequests, Drafts, HttpAcquisitionRequests, MongoDrafts
+from dinamis_portal.aoi_api import AoiCatalogue, AoiStore, HttpAoiCatalogue, MongoAoiStore
 from dinamis_portal.oidc import IdentityProvider, KeycloakProvider
 from dinamis_portal.organisation_api import HttpOrganisationApi, OrganisationApi, OrganisationLinks
 from dinamis_portal.sessions import MongoSessionStore, Sessions, now
@@ -50,6 +51,8 @@ class PortalContainer:
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
     acquisitions: AcquisitionRequests | None = None
     drafts: Drafts | None = None
+    aoi_catalogue: AoiCatalogue | None = None
+    aoi_store: AoiStore | None = None
 
 
 def bootstrap(resources: Resources) -> PortalContainer:
@@ -72,25 +75,33 @@ def bootstrap(resources: Resources) -> PortalContainer:
         organisation=HttpOrganisationApi(settings.orders_url, OrganisationLinks().notify_url, http),
         acquisitions=HttpAcquisitionRequests(settings.orders_url, http),
         drafts=MongoDrafts(mongo[settings.mongo_database]),
+        aoi_catalogue=HttpAoiCatalogue(settings.catalog_url, http),
+        aoi_store=MongoAoiStore(mongo[settings.mongo_database]),
     )
 
 
 async def start(app: FastAPI, container: PortalContainer) -> None:
-    if isinstance(container.drafts, MongoDrafts):
+    # The stores' indexes. A store down at start is not fatal: indexes only speed reads,
+    # and sessions are checked for expiry on every read.
+    stores = (
+        ("session", container.session_store),
+        ("drafts", container.drafts),
+        ("saved AOI", container.aoi_store),
+    )
+    for name, store in stores:
+        ensure = getattr(store, "ensure_indexes", None)
+        if ensure is None:
+            continue
         try:
-            await container.drafts.ensure_indexes()
-        except Exception as exc:  # the store may be down at start: the index only speeds listings
-            log.warning("drafts index not created", extra={"error": str(exc)})
-    store = container.session_store
-    if store is None:
+            await ensure()
+        except Exception as exc:
+            log.warning("%s index not created", name, extra={"error": str(exc)})
+    sessions = container.session_store
+    if sessions is None:
         return
-    try:
-        await store.ensure_indexes()
-    except Exception as exc:  # the store may be down at start: reads check expiry anyway
-        log.warning("session TTL index not created", extra={"error": str(exc)})
 
     async def purge() -> None:
-        purged = await store.purge_expired(now())
+        purged = await sessions.purge_expired(now())
         if purged:
             log.info("expired portal sessions deleted", extra={"count": purged})
 

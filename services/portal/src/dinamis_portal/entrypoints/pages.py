@@ -203,34 +203,10 @@ async def home(request: Request, container: PortalDep) -> HTMLResponse:
 
 @router.get("/rechercher")
 async def search_page(request: Request, container: PortalDep) -> Response:
-    form = search_form.parse(request.query_params)
-    result = await container.catalogue.search(form.catalogue_params(container.settings.search_limit))
-    features = result.get("features") or []
-    rows = search_form.result_rows(features)
-    matched = result.get("numberMatched")
-    if matched is None:
-        matched = (result.get("context") or {}).get("matched")
-    token = search_form.next_token(result)
-    context = await page_context(request, container, "search")
-    lang = context["lang"]
-    values = form.values()
-    next_url = None
-    if token:
-        next_url = "/rechercher?" + _encode({**{k: v for k, v in values.items() if v}, "page": token})
-    context.update(
-        form=values,
-        rows=rows,
-        matched=matched,
-        shown=len(rows),
-        count_text=count_text(lang, matched, len(rows), token is not None),
-        footprints=search_form.footprints_json(rows),
-        next_url=next_url,
-        when=lambda iso: format_datetime(iso, lang),
-    )
-    if request.headers.get("hx-request") == "true" and request.headers.get("hx-target") == "resultats":
-        return render(request, "_results.html.j2", context)
-    context["collections"] = await collection_choices(container, lang)
-    return render(request, "search.html.j2", context)
+    # The page and its AOI tools: entrypoints/aoi.py (docs/portal-aoi.md).
+    from dinamis_portal.entrypoints import aoi
+
+    return await aoi.search_page(request, container)
 
 
 def count_text(lang: Lang, matched: int | None, shown: int, more: bool) -> str:

@@ -9,15 +9,33 @@
   var FOOTPRINT_FILL = 'rgba(0, 0, 145, 0.25)';
   var portal = (window.dinamisPortal = { map: null, footprints: null });
 
+  /* htmx removes every <script> from what it swaps in (allowScriptTags: false), data
+   * blocks included: their text is kept here, read from the answer before the swap
+   * (DOMParser executes nothing). */
+  var swapped = {};
+  document.addEventListener('htmx:beforeSwap', function (event) {
+    var answer = event.detail && event.detail.serverResponse;
+    if (typeof answer !== 'string' || answer.indexOf('application/') < 0) return;
+    var doc = new DOMParser().parseFromString(answer, 'text/html');
+    doc.querySelectorAll('script[type="application/geo+json"][id], script[type="application/json"][id]').forEach(
+      function (node) {
+        swapped[node.id] = node.textContent;
+      }
+    );
+  });
+
   function readData(id) {
     var node = document.getElementById(id);
-    if (!node) return null;
+    var text = node ? node.textContent : swapped[id];
+    delete swapped[id];
+    if (!text) return null;
     try {
-      return JSON.parse(node.textContent);
+      return JSON.parse(text);
     } catch (e) {
       return null;
     }
   }
+  portal.readData = readData;
 
   function basemapLayer(url) {
     return new ol.layer.Vector({
@@ -124,7 +142,9 @@
         var extent = ol.proj.transformExtent(numbers, 'EPSG:4326', 'EPSG:3857');
         portal.map.getView().fit(extent, { padding: [20, 20, 20, 20], duration: 0 });
       }
-      showFootprints(readData('empreintes'), !hasArea);
+      /* A drawn or imported zone frames the map itself (aoi.js): the footprints do not. */
+      var zoneActive = Boolean(document.getElementById('zone'));
+      showFootprints(readData('empreintes'), !hasArea && !zoneActive);
     }
     frame();
     var useView = document.getElementById('vue-carte');
