@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from dinamis_portal import bootstrap
-from dinamis_portal.entrypoints import auth, pages, statics
+from dinamis_portal.entrypoints import auth, ordering, pages, statics
 from dinamis_portal.errors import install_error_pages
 from dinamis_portal.security import SecurityHeaders, content_security_policy
 from dinamis_portal.settings import PortalSettings
@@ -34,7 +34,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
             settings=settings,
             dependencies=DEPENDENCIES,
             bootstrap=bootstrap.bootstrap,
-            routers=[pages.router, auth.router, statics.router],
+            routers=[pages.router, auth.router, statics.router, ordering.router],
             title="DINAMIS portail",
             on_startup=[bootstrap.start],
             on_shutdown=[bootstrap.stop],

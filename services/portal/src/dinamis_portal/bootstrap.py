@@ -14,6 +14,7 @@ import jinja2
 from fastapi import Depends, FastAPI, Request
 
 from dinamis_portal.oidc import IdentityProvider, KeycloakProvider
+from dinamis_portal.ordering_api import OrderingPorts, build_ordering
 from dinamis_portal.sessions import MongoSessionStore, Sessions
 from dinamis_portal.settings import PortalSettings
 from dinamis_portal.upstream import Catalogue, HttpCatalogue, HttpOrders, Orders
@@ -43,6 +44,7 @@ class PortalContainer:
     orders: Orders
     pages: jinja2.Environment
     session_store: MongoSessionStore | None = None
+    ordering: OrderingPorts | None = None
 
 
 def bootstrap(resources: Resources) -> PortalContainer:
@@ -62,6 +64,7 @@ def bootstrap(resources: Resources) -> PortalContainer:
         orders=HttpOrders(settings.orders_url, http),
         pages=templates(),
         session_store=store,
+        ordering=build_ordering(settings.orders_url, http),
     )
 
 
