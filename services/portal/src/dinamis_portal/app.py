@@ -39,7 +39,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
             on_startup=[bootstrap.start],
             on_shutdown=[bootstrap.stop],
             # A form post is small; nothing is uploaded yet.
-            body_limits={"/": 64 * 1024},
+            body_limits={"/": 64 * 1024, "/commander/estimation": 256 * 1024},
         )
     )
     statics.mount(app, settings)

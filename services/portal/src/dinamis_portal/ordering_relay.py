@@ -81,8 +81,11 @@ async def relay(
         try:
             async for chunk in chunks:
                 await queue.put(chunk)
-        finally:
-            await queue.put(_END)
+        except asyncio.CancelledError:
+            raise  # the relay is ending: nobody reads the queue any more
+        except Exception:  # upstream broke off: the relay ends, the browser reconnects
+            pass
+        await queue.put(_END)
 
     reader = asyncio.create_task(read())
     pending = ""

@@ -33,7 +33,7 @@ from dinamis_portal import ordering_texts  # noqa: F401  (registers the texts)
 from dinamis_portal.bootstrap import PortalContainer, PortalDep
 from dinamis_portal.entrypoints.auth import CsrfSession
 from dinamis_portal.entrypoints.pages import access_token, format_datetime, page_context, render
-from dinamis_portal.errors import PortalError, bad_input
+from dinamis_portal.errors import PortalError, bad_input, wants_html
 from dinamis_portal.i18n import Lang, text
 from dinamis_portal.ordering_api import OrderingPorts, OrderingSettings, Refused, refusal_error
 from dinamis_portal.ordering_relay import relay
@@ -316,7 +316,7 @@ async def order_estimate(request: Request, container: PortalDep, session: CsrfSe
         items, options, aoi_text = draft_from_form(form, settings.basket_max)
     except PortalError as exc:
         safe = [i for i in (_maybe_item(r) for r in raw_items) if i][: settings.basket_max]
-        if not safe:
+        if not safe or not wants_html(request):
             raise
         return await form_page(
             request,
