@@ -136,6 +136,14 @@ async def shop(portal):
     return ports
 
 
+def nested_arrays(value: Any, in_list: bool = False) -> bool:
+    if isinstance(value, dict):
+        return any(nested_arrays(v) for v in value.values())
+    if isinstance(value, list):
+        return in_list or any(nested_arrays(v, True) for v in value)
+    return False
+
+
 async def logged_in(portal) -> str:
     await portal.login()
     page = (await portal.client.get("/")).text
@@ -201,6 +209,8 @@ async def test_estimate_comes_from_orders_then_one_confirmation_places_it(portal
     assert shop.orders.tokens[-1] == "ACCESS-TOKEN-SECRET"
     assert "1,25 km²" in estimate.text and "12,5 Mo" in estimate.text
     assert "zone en partie hors de la scène" in estimate.text and shop.orders.placed == []
+    # The session store is FerretDB: no nested arrays in a session record.
+    assert not any(nested_arrays(r) for r in portal.store.records.values())
     key = re.search(r'name="cle" value="([^"]+)"', estimate.text).group(1)
     wrong = await portal.client.post("/commander/confirmer", data={"csrf_token": csrf, "cle": "x" + key})
     assert wrong.status_code == 409 and shop.orders.placed == []

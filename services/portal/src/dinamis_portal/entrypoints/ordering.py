@@ -355,9 +355,10 @@ async def order_estimate(request: Request, container: PortalDep, session: CsrfSe
             }
         )
     pending_key = secrets.token_urlsafe(16)
+    # As JSON text: the session store (FerretDB) takes no nested arrays (GeoJSON coordinates).
     session.data["ordering_pending"] = {
         "key": pending_key,
-        "drafts": accepted,
+        "drafts": json.dumps(accepted),
         "at": time.time(),
         "basket": basket,
     }
@@ -409,7 +410,7 @@ async def order_confirm(request: Request, container: PortalDep, session: CsrfSes
     await container.sessions.save(session)
     _, token = await logged_in(request, container)
     placed, refused = [], []
-    for draft in pending.get("drafts") or []:
+    for draft in json.loads(pending.get("drafts") or "[]"):
         ref = draft["items"][0]
         answer = await ports(container).orders.place(token, draft)
         if isinstance(answer, Refused):
