@@ -90,3 +90,45 @@ def inner_aoi(scene: dict, shrink: float = 0.3) -> dict:
     dx, dy = (e - w) * shrink, (n - s) * shrink
     w, s, e, n = w + dx, s + dy, e - dx, n - dy
     return {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
+
+
+class OrderingChecker:
+    """axe-core (RGAA and WCAG 2.1 A/AA tags, French messages) and a screenshot
+    (`orders-<name>.png`) per page; console errors (CSP violations among them) and
+    uncaught exceptions collected for the whole test."""
+
+    TAGS = ("RGAAv4", "wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
+
+    def __init__(self, page, out: Path) -> None:
+        from tests.browser.portal_stack import AXE
+
+        self.page = page
+        self.out = out
+        self.errors: list[str] = []
+        self.axe = (AXE / "axe.min.js").read_text(encoding="utf-8")
+        self.axe_fr = (AXE / "locales" / "fr.json").read_text(encoding="utf-8")
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
+
+    async def check(self, name: str, *, idle: bool = True) -> list[dict]:
+        import json
+
+        if idle:
+            await self.page.wait_for_load_state("load")
+        await self.page.evaluate(self.axe + "\n;0")
+        report = await self.page.evaluate(
+            """async ([locale, tags]) => {
+                axe.configure({ locale: JSON.parse(locale) });
+                const r = await axe.run(document, { runOnly: { type: 'tag', values: tags } });
+                return r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,
+                    nodes: v.nodes.map(n => n.target.join(' ')) }));
+            }""",
+            [self.axe_fr, list(self.TAGS)],
+        )
+        (self.out / f"axe-orders-{name}.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
+        await self.page.screenshot(path=str(self.out / f"orders-{name}.png"), full_page=True)
+        serious = [v for v in report if v["impact"] in ("serious", "critical")]
+        assert serious == [], f"{name}: {json.dumps(serious, ensure_ascii=False)}"
+        blocked = [e for e in self.errors if "Content Security Policy" in e or e.startswith("uncaught")]
+        assert blocked == [], f"{name}: {blocked}"
+        return report

@@ -18,7 +18,7 @@
   function showCount(n, announce) {
     unread = n;
     badge.textContent = String(n);
-    badge.hidden = n <= 0;
+    badge.classList.toggle('fr-hidden', n <= 0);
     var label = (bell.getAttribute('data-unread') || '{count}').replace('{count}', String(n));
     badge.setAttribute('title', label);
     if (announce && n > 0) bellLive.textContent = label;
