@@ -580,6 +580,10 @@ async def _order_context(
         pending=sum(1 for p in products if p["status"] == "pending"),
         ready=sum(1 for p in products if p["status"] == "ready"),
         created=format_datetime(str(order.get("created_at") or ""), lang),
+        history=[
+            {"when": format_datetime(str(h.get("at") or ""), lang), "what": _history_text(h, lang)}
+            for h in await ports(container).orders.history(token, order_id)
+        ],
     )
     return context, order, token
 
@@ -589,18 +593,9 @@ async def order_page(order_id: str, request: Request, container: PortalDep) -> R
     session = await container.sessions.load(request)
     if session is None or not session.user:
         return login_redirect(request)
-    context, order, token = await _order_context(request, container, order_id)
-    lang: Lang = context["lang"]
-    history = await ports(container).orders.history(token, order_id)
+    context, order, _ = await _order_context(request, container, order_id)
     options = order.get("options") or {}
     context.update(
-        history=[
-            {
-                "when": format_datetime(str(h.get("at") or ""), lang),
-                "what": _history_text(h, lang),
-            }
-            for h in history
-        ],
         options=options,
         aoi_json=json.dumps(options.get("aoi")) if options.get("aoi") else "",
         warnings=order.get("warnings") or [],
