@@ -210,3 +210,31 @@ async def test_the_relay_forwards_the_members_events_and_nothing_of_another_org(
     assert order_id not in theirs and placed["aoi"]["coordinates"][0][0][0].__str__() not in theirs
     anonymous = httpx.get(f"{stack.portal}/evenements", headers={"Accept": "application/json"}, timeout=10)
     assert anonymous.status_code == 401
+
+
+async def test_the_relay_ends_when_the_session_ends(stack):
+    """Logging out (in another tab) ends an open live stream within the relay's check
+    period (2 s here); a new one is refused."""
+    _, email, password = member()
+    carol = log_in(stack.portal, email, password)
+    csrf = csrf_of(carol.go("GET", f"{stack.portal}/"))
+    cookie = "; ".join(f"{k}={v}" for k, v in carol.cookies.items())
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=30)) as client:
+        async with client.stream("GET", f"{stack.portal}/evenements", headers={"Cookie": cookie}) as response:
+            assert response.status_code == 200
+            iterator = response.aiter_text()
+            first = await asyncio.wait_for(anext(iterator), 10)
+            assert first.startswith("retry:")
+            logout = await client.post(
+                f"{stack.portal}/deconnexion", data={"csrf_token": csrf}, headers={"Cookie": cookie}
+            )
+            assert logout.status_code in (302, 303)
+            started = time.monotonic()
+            rest = ""
+            async for part in iterator:  # ends by itself, or the read timeout fails the test
+                rest += part
+            assert "event: session-ended" in rest and time.monotonic() - started < 15
+        again = await client.get(
+            f"{stack.portal}/evenements", headers={"Cookie": cookie, "Accept": "application/json"}
+        )
+        assert again.status_code == 401
