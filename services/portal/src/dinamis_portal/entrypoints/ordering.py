@@ -730,9 +730,9 @@ async def events(request: Request, container: PortalDep) -> Response:
             return "renew"  # the browser reconnects; that request refreshes the token
         return "ok"
 
-    OPEN_STREAMS[key] = OPEN_STREAMS.get(key, 0) + 1
-
     async def body() -> Any:
+        # Counted while the body runs: a response never started holds no slot.
+        OPEN_STREAMS[key] = OPEN_STREAMS.get(key, 0) + 1
         try:
             async for part in relay(
                 ports(container).notifications.stream(token, last),
