@@ -160,6 +160,8 @@ ROUTES: dict[str, Rule] = {
     "orders POST /v1/product-orders": rule("standing", 429, why="daily limit: 429"),
     "orders GET /v1/product-orders": rule("standing"),
     "orders GET /v1/product-orders/{order_id}": rule("own-org"),
+    "orders POST /v1/product-orders/quote": rule("standing", why="same checks as placing, nothing reserved"),
+    "orders GET /v1/product-orders/{order_id}/history": rule("own-org"),
     # delivery (no product built here: a plausible product id, the real order id)
     "delivery GET /downloads/{product_id}": rule("standing", 404, why="plausible product id"),
     "delivery GET /orders/{order_id}/products": rule("own-org", 404, why="not built yet: 404"),
@@ -569,6 +571,9 @@ def build_world(orders: str, item: dict) -> World:
         "orders POST /v1/requests": tasking(),
         "orders POST /v1/requests/{request_id}/actions": {"action": "start_review"},
         "orders POST /v1/product-orders": {
+            "items": [{"collection": item["collection"], "item_id": item["id"]}]
+        },
+        "orders POST /v1/product-orders/quote": {
             "items": [{"collection": item["collection"], "item_id": item["id"]}]
         },
         "notify POST /v1/webhooks": {"url": "https://hooks.example.fr/matrice"},

@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from dinamis_portal import bootstrap
-from dinamis_portal.entrypoints import acquisitions, aoi, auth, organisation, pages, statics
+from dinamis_portal.entrypoints import acquisitions, aoi, auth, ordering, organisation, pages, statics
 from dinamis_portal.errors import install_error_pages
 from dinamis_portal.security import SecurityHeaders, content_security_policy
 from dinamis_portal.settings import PortalSettings
@@ -41,13 +41,19 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
                 organisation.router,
                 acquisitions.router,
                 aoi.router,
+                ordering.router,
             ],
             title="DINAMIS portail",
             on_startup=[bootstrap.start],
             on_shutdown=[bootstrap.stop],
             # A form post is small; a request's detailed area is larger, and the AOI review
-            # takes an uploaded file (10 MB at most).
-            body_limits={"/": 64 * 1024, "/demandes": 512 * 1024, "/zone/": 12 * 1024 * 1024},
+            # takes an uploaded file (10 MB at most), an order estimate pasted areas.
+            body_limits={
+                "/": 64 * 1024,
+                "/demandes": 512 * 1024,
+                "/zone/": 12 * 1024 * 1024,
+                "/commander/estimation": 256 * 1024,
+            },
         )
     )
     statics.mount(app, settings)

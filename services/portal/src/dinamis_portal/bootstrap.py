@@ -16,6 +16,7 @@ from fastapi import Depends, FastAPI, Request
 from dinamis_portal.acquisitions_api import AcquisitionRequests, Drafts, HttpAcquisitionRequests, MongoDrafts
 from dinamis_portal.aoi_api import AoiCatalogue, AoiStore, HttpAoiCatalogue, MongoAoiStore
 from dinamis_portal.oidc import IdentityProvider, KeycloakProvider
+from dinamis_portal.ordering_api import OrderingPorts, build_ordering
 from dinamis_portal.organisation_api import HttpOrganisationApi, OrganisationApi, OrganisationLinks
 from dinamis_portal.sessions import MongoSessionStore, Sessions, now
 from dinamis_portal.settings import PortalSettings
@@ -53,6 +54,7 @@ class PortalContainer:
     drafts: Drafts | None = None
     aoi_catalogue: AoiCatalogue | None = None
     aoi_store: AoiStore | None = None
+    ordering: OrderingPorts | None = None
 
 
 def bootstrap(resources: Resources) -> PortalContainer:
@@ -77,6 +79,7 @@ def bootstrap(resources: Resources) -> PortalContainer:
         drafts=MongoDrafts(mongo[settings.mongo_database]),
         aoi_catalogue=HttpAoiCatalogue(settings.catalog_url, http),
         aoi_store=MongoAoiStore(mongo[settings.mongo_database]),
+        ordering=build_ordering(settings.orders_url, http),
     )
 
 

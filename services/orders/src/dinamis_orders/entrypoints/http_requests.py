@@ -14,7 +14,7 @@ from dinamis_orders.domain.acquisition import QuoteDraft, RequestDraft
 from dinamis_orders.domain.quota import quota_id
 from dinamis_orders.domain.requests import Action, RequestState, allowed_actions
 from dinamis_orders.entrypoints.deps import OrdersDep, Staff, own_or_staff
-from dinamis_orders.service import product_orders, quotes, review
+from dinamis_orders.service import product_orders, product_quotes, quotes, review
 from dinamis_orders.service.context import Orders
 from dinamis_shared.auth import CurrentPrincipal
 from dinamis_shared.events import Identifier, RequestStatus, SensorFamily
@@ -172,6 +172,23 @@ async def place_product_order(
     """Active members (contractors: items of their commissioning body, during the delegation):
     order ready-to-use products. No review; limited per user per day."""
     return await product_orders.place(orders, principal, draft)
+
+
+@router.post("/product-orders/quote", tags=["product orders"])
+async def quote_product_order(
+    orders: OrdersDep, principal: CurrentPrincipal, draft: product_orders.ProductOrderDraft
+) -> dict:
+    """Active members: the estimate of a product order (area covered and size per item),
+    checked exactly as placing it would be; nothing is reserved (no order, no daily slot)."""
+    return await product_quotes.quote(orders, principal, draft)
+
+
+@router.get("/product-orders/{order_id}/history", tags=["product orders"])
+async def product_order_history(orders: OrdersDep, principal: CurrentPrincipal, order_id: Identifier) -> dict:
+    """Members of the order's organisation, and staff: every change of the order, oldest first."""
+    state = await orders.product_orders.require(order_id, "commande")
+    own_or_staff(principal, state["organisation_id"])
+    return {"order_id": order_id, "history": await orders.product_orders.history(order_id)}
 
 
 @router.get("/product-orders", tags=["product orders"])

@@ -1,0 +1,151 @@
+"""Texts of the ordering pages (Commander un produit, panier, Mes commandes, the bell),
+French first; registered with the portal's i18n at import."""
+
+from __future__ import annotations
+
+from dinamis_portal.i18n import register
+
+TEXTS: dict[str, tuple[str, str]] = {
+    "ordering.nav": ("Mes commandes", "My orders"),
+    "ordering.scene.order": ("Commander un produit", "Order a product"),
+    "ordering.form.title": ("Commander un produit", "Order a product"),
+    "ordering.form.cloned": (
+        "Nouvelle commande reprenant les scènes et options de la commande {order}.",
+        "New order with the scenes and options of order {order}.",
+    ),
+    "ordering.form.scenes": ("Scènes commandées ({count})", "Scenes ordered ({count})"),
+    "ordering.form.aoi": ("Zone de découpe (facultative)", "Clip area (optional)"),
+    "ordering.form.aoi.hint": (
+        "Une géométrie GeoJSON (Polygon ou MultiPolygon, en degrés) ou une emprise "
+        "ouest,sud,est,nord. Vide : la scène entière.",
+        "A GeoJSON geometry (Polygon or MultiPolygon, in degrees) or a west,south,east,north "
+        "bbox. Empty: the whole scene.",
+    ),
+    "ordering.form.crs": ("Système de coordonnées en sortie", "Output coordinate system"),
+    "ordering.form.crs.hint": (
+        "Lambert-93 par défaut ; « natif » garde la projection de la scène.",
+        "Lambert-93 by default; “native” keeps the scene's projection.",
+    ),
+    "ordering.crs.EPSG:2154": ("Lambert-93 (EPSG:2154)", "Lambert-93 (EPSG:2154)"),
+    "ordering.crs.EPSG:32630": ("UTM zone 30N (EPSG:32630)", "UTM zone 30N (EPSG:32630)"),
+    "ordering.crs.EPSG:32631": ("UTM zone 31N (EPSG:32631)", "UTM zone 31N (EPSG:32631)"),
+    "ordering.crs.EPSG:32632": ("UTM zone 32N (EPSG:32632)", "UTM zone 32N (EPSG:32632)"),
+    "ordering.crs.EPSG:4326": ("WGS 84, degrés (EPSG:4326)", "WGS 84, degrees (EPSG:4326)"),
+    "ordering.crs.native": ("Natif (projection de la scène)", "Native (the scene's projection)"),
+    "ordering.form.format": ("Format", "Format"),
+    "ordering.format.COG": ("GeoTIFF optimisé pour le cloud (COG)", "Cloud-Optimised GeoTIFF (COG)"),
+    "ordering.format.JP2": ("JPEG 2000", "JPEG 2000"),
+    "ordering.form.bands": ("Bandes", "Bands"),
+    "ordering.form.bands.hint": (
+        "Aucune cochée : toutes les bandes de l'image multispectrale (ou panchromatique).",
+        "None ticked: every band of the multispectral (or panchromatic) image.",
+    ),
+    "ordering.form.bands.none": (
+        "La scène ne décrit pas ses bandes : le produit les aura toutes.",
+        "The scene does not describe its bands: the product will have them all.",
+    ),
+    "ordering.form.pansharpen": ("Fusion (pansharpening)", "Pansharpening"),
+    "ordering.form.pansharpen.hint": (
+        "Les bandes multispectrales à la résolution de l'image panchromatique.",
+        "The multispectral bands at the panchromatic image's resolution.",
+    ),
+    "ordering.form.estimate": ("Estimer la commande", "Estimate the order"),
+    "ordering.estimate.title": ("Estimation et confirmation", "Estimate and confirmation"),
+    "ordering.estimate.lead": (
+        "Le service des commandes a vérifié chaque scène comme il le fera à la commande ; "
+        "rien n'est encore réservé.",
+        "The orders service checked each scene as it will when ordering; nothing is reserved yet.",
+    ),
+    "ordering.estimate.caption": ("Estimation par scène", "Estimate per scene"),
+    "ordering.estimate.refused": ("refusée", "refused"),
+    "ordering.estimate.ok": ("possible", "possible"),
+    "ordering.estimate.note": ("Taille :", "Size:"),
+    "ordering.estimate.none": (
+        "Aucune scène ne peut être commandée avec ces options.",
+        "No scene can be ordered with these options.",
+    ),
+    "ordering.estimate.back": ("Modifier les options", "Change the options"),
+    "ordering.col.scene": ("Scène", "Scene"),
+    "ordering.col.area": ("Surface couverte", "Area covered"),
+    "ordering.col.size": ("Taille", "Size"),
+    "ordering.col.outcome": ("Résultat", "Outcome"),
+    "ordering.col.order": ("Commande", "Order"),
+    "ordering.col.created": ("Passée le", "Placed on"),
+    "ordering.col.scenes": ("Scènes", "Scenes"),
+    "ordering.col.state": ("État", "State"),
+    "ordering.col.ready": ("Produits prêts", "Products ready"),
+    "ordering.col.expiry": ("Disponible jusqu'au", "Available until"),
+    "ordering.col.download": ("Téléchargement", "Download"),
+    "ordering.recap.title": ("Récapitulatif", "Summary"),
+    "ordering.recap.scenes": ("{count} scène(s) à commander", "{count} scene(s) to order"),
+    "ordering.recap.area": ("Surface totale", "Total area"),
+    "ordering.recap.size": ("Taille estimée", "Estimated size"),
+    "ordering.recap.aoi": ("Zone", "Area"),
+    "ordering.recap.aoi.clip": ("découpée selon la zone donnée", "clipped to the given area"),
+    "ordering.recap.aoi.whole": ("scène entière", "whole scene"),
+    "ordering.recap.bands.all": ("toutes", "all"),
+    "ordering.recap.one_per_scene": (
+        "Une commande est passée par scène ; chacune compte dans votre limite quotidienne.",
+        "One order is placed per scene; each counts towards your daily limit.",
+    ),
+    "ordering.recap.confirm": ("Confirmer la commande ({count})", "Confirm the order ({count})"),
+    "ordering.yes": ("oui", "yes"),
+    "ordering.no": ("non", "no"),
+    "ordering.placed.title": ("Commandes passées", "Orders placed"),
+    "ordering.placed.ok": ("{count} commande(s) passée(s)", "{count} order(s) placed"),
+    "ordering.placed.refused": ("{count} scène(s) refusée(s)", "{count} scene(s) refused"),
+    "ordering.basket.title": ("Panier", "Basket"),
+    "ordering.basket.max": ("{max} scènes au plus", "at most {max} scenes"),
+    "ordering.basket.add": ("Ajouter au panier", "Add to basket"),
+    "ordering.basket.remove.title": ("Retirer une scène du panier", "Remove a scene from the basket"),
+    "ordering.basket.remove": ("Retirer {item}", "Remove {item}"),
+    "ordering.basket.empty": (
+        "Le panier est vide. Ajoutez des scènes depuis leur fiche ({max} au plus), puis "
+        "commandez-les en une seule confirmation.",
+        "The basket is empty. Add scenes from their page (at most {max}), then order them "
+        "with one confirmation.",
+    ),
+    "ordering.orders.title": ("Mes commandes", "My orders"),
+    "ordering.orders.lead": (
+        "Les commandes de produits de votre organisation, les plus récentes d'abord.",
+        "Your organisation's product orders, newest first.",
+    ),
+    "ordering.orders.caption": ("{count} commande(s)", "{count} order(s)"),
+    "ordering.orders.none": ("Aucune commande pour le moment.", "No order yet."),
+    "ordering.order.processing": ("en cours de fabrication", "being built"),
+    "ordering.order.ready": ("prêt", "ready"),
+    "ordering.order.partially_ready": ("partiellement prêt", "partly ready"),
+    "ordering.order.failed": ("échec", "failed"),
+    "ordering.product.pending": ("en attente", "pending"),
+    "ordering.product.ready": ("prêt", "ready"),
+    "ordering.product.failed": ("échec", "failed"),
+    "ordering.product.expired": ("expiré", "expired"),
+    "ordering.order.title": ("Commande {order}", "Order {order}"),
+    "ordering.order.created": ("Passée le {when}", "Placed on {when}"),
+    "ordering.order.live": (
+        "L'état se met à jour de lui-même dès qu'un produit est prêt.",
+        "The state updates by itself as soon as a product is ready.",
+    ),
+    "ordering.order.options": ("Options", "Options"),
+    "ordering.order.clone": ("Commander à nouveau (cloner)", "Order again (clone)"),
+    "ordering.order.history": ("Historique", "History"),
+    "ordering.history.placed": ("Commande passée", "Order placed"),
+    "ordering.history.product": ("Produit {product} traité", "Product {product} handled"),
+    "ordering.products.caption": ("Produits", "Products"),
+    "ordering.download": ("Télécharger {item}", "Download {item}"),
+    "ordering.bulk.metalink": ("Fichier metalink", "Metalink file"),
+    "ordering.bulk.curl": ("Script curl", "curl script"),
+    "ordering.bulk.wget": ("Script wget", "wget script"),
+    "ordering.bulk.hint": (
+        "Le metalink (aria2c) et les scripts contiennent des liens signés à durée limitée, "
+        "avec l'empreinte SHA-256 de chaque fichier.",
+        "The metalink (aria2c) and the scripts hold time-limited signed links, with each file's SHA-256.",
+    ),
+    "ordering.order.announce": ("État de la commande :", "Order state:"),
+    "ordering.bell.title": ("Notifications", "Notifications"),
+    "ordering.bell.new": ("nouveau", "new"),
+    "ordering.bell.none": ("Aucune notification.", "No notification."),
+    "ordering.bell.unread": ("{count} notification(s) non lue(s)", "{count} unread notification(s)"),
+}
+
+register(TEXTS)
