@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
+import shapely
+from shapely.geometry import shape
 
 from dinamis_portal import acquisitions as form
 from dinamis_portal.acquisitions_api import HttpAcquisitionRequests, Refusal
@@ -268,14 +270,12 @@ async def test_the_live_quote_is_the_orders_services_answer(member):
     assert answer.status_code == 200
     draft, sent_with = member.acquisitions.quotes[-1]
     assert sent_with == "ACCESS-TOKEN-SECRET"
-    assert draft == {
+    # The AOI as the AOI tools read it (the same ring, maybe from another corner).
+    assert shape(draft["aoi"]).equals(shapely.box(4.8, 45.72, 4.9, 45.78))
+    assert {k: v for k, v in draft.items() if k != "aoi"} == {
         "kind": "tasking",
         "sensor_family": "pleiades-neo",
         "priority": "standard",
-        "aoi": {
-            "type": "Polygon",
-            "coordinates": [[[4.8, 45.72], [4.9, 45.72], [4.9, 45.78], [4.8, 45.78], [4.8, 45.72]]],
-        },
         "window": {"start": "2027-01-10T00:00:00Z", "end": "2027-03-01T00:00:00Z"},
         "max_cloud_cover": 15.0,
         "max_incidence_deg": 25.0,
@@ -520,16 +520,16 @@ async def test_oversized_or_odd_input_never_gives_a_500(member):
         "/demandes/devis", data={**FORM, "aoi": "x" * 100_000, "csrf_token": token}
     )
     assert big.status_code == 200 and "zone illisible" in big.text
-    # A detailed area (10,000 vertices, about 250 kB) is read and sent; beyond 512 kB, 413.
+    # A detailed area (9,000 vertices, about 225 kB) is read and sent; beyond 512 kB, 413.
     ring = [
-        [round(4.8 + 0.05 * math.cos(i / 1591.5), 6), round(45.75 + 0.05 * math.sin(i / 1591.5), 6)]
-        for i in range(10_000)
+        [round(4.8 + 0.05 * math.cos(i / 1432.4), 6), round(45.75 + 0.05 * math.sin(i / 1432.4), 6)]
+        for i in range(9_000)
     ]
     detailed = json.dumps({"type": "Polygon", "coordinates": [[*ring, ring[0]]]})
     assert 200_000 < len(detailed) < 400_000
     sent = await member.client.post("/demandes/devis", data={**FORM, "aoi": detailed, "csrf_token": token})
     assert (
-        sent.status_code == 200 and len(member.acquisitions.quotes[-1][0]["aoi"]["coordinates"][0]) == 10_001
+        sent.status_code == 200 and len(member.acquisitions.quotes[-1][0]["aoi"]["coordinates"][0]) == 9_001
     )
     huge = await member.client.post(
         "/demandes/devis", data={**FORM, "aoi": "1" * 600_000, "csrf_token": token}
@@ -544,7 +544,8 @@ async def test_an_old_reason_is_left_to_the_timeline_once_the_request_moved_on(m
 
 
 def test_form_reading():
-    assert form.parse_aoi("4.8, 45.7, 4.9, 45.8")["coordinates"][0][2] == [4.9, 45.8]
+    assert shape(form.parse_aoi("4.8, 45.7, 4.9, 45.8")).equals(shapely.box(4.8, 45.7, 4.9, 45.8))
+    assert form.parse_aoi('{"a":' * 5000) is None  # nested beyond reason: unreadable, not a 500
     assert form.parse_aoi("4.8;45.7;4.9;45.8") is not None
     assert form.parse_aoi("4.8,45.7,4.9") is None and form.parse_aoi("a,b,c,d") is None
     assert form.parse_aoi('{"type": "Point"}') is None
@@ -609,3 +610,18 @@ async def test_the_http_adapter_hides_other_organisations_and_carries_refusals()
         "/v1/requests/quote",
         "/v1/requests",
     }
+
+
+async def test_drafts_are_kept_for_members_only(portal):
+    """Anyone can register an account: the portal stores drafts only for members in good
+    standing as the orders service says, so accounts alone cannot fill its database."""
+    container = portal.app.state.container
+    portal.drafts = container.drafts = FakeDrafts()
+    portal.orders.standing = "unresolved"
+    await portal.login()
+    token = await csrf_of(portal)
+    refused = await portal.client.post(
+        "/demandes/brouillons", data={**FORM, "csrf_token": token}, headers={"Accept": "application/json"}
+    )
+    assert refused.status_code == 403 and refused.json()["code"] == "drafts-members-only"
+    assert portal.drafts.saved == {}

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import httpx
 from fastapi.routing import APIRoute
@@ -199,3 +200,16 @@ async def test_a_session_ended_meanwhile_is_not_brought_back_by_a_late_save():
     await sessions.destroy(started)
     await sessions.save(late)
     assert hash_id("the-id") not in store.records
+
+
+async def test_a_session_nobody_logged_in_to_expires_sooner(portal):
+    """Any visitor can make a session (a login started): it lives `anonymous_idle_s`, not
+    the logged-in idle time, so the records a crawler leaves are purged quickly."""
+    started = await portal.client.get("/connexion", params={"retour": "/"})
+    assert started.status_code == 303
+    (record,) = portal.store.records.values()
+    left = (record["expires_at"] - datetime.now(UTC)).total_seconds()
+    assert 0 < left <= portal.settings.anonymous_idle_s < portal.settings.session_idle_s
+    await portal.login()
+    logged = [r for r in portal.store.records.values() if r is not record]
+    assert (logged[-1]["expires_at"] - datetime.now(UTC)).total_seconds() > portal.settings.anonymous_idle_s

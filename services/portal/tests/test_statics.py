@@ -159,3 +159,22 @@ async def test_a_bugs_500_still_carries_the_security_headers():
     assert response.json()["code"] == "internal-error" and "erreur interne" in response.json()["detail"]
     assert "default-src 'self'" in response.headers["content-security-policy"]
     assert response.headers["x-frame-options"] == "DENY"
+
+
+async def test_no_sequence_of_requests_makes_the_portal_compress_a_file_twice(portal, monkeypatch):
+    """Any visitor can ask for every file of the DSFR's dist/ (hundreds): each is compressed
+    once, kept, and never compressed again while it does not change."""
+    statics._gzipped.clear()
+    calls: list[str] = []
+    real = statics._gzip_file
+    monkeypatch.setattr(statics, "_gzip_file", lambda path: calls.append(str(path)) or real(path))
+    dist = PortalSettings().node_modules / statics.DSFR_DIST
+    files = sorted(p.relative_to(dist) for p in dist.rglob("*.css") if 1024 < p.stat().st_size < 300_000)[
+        :300
+    ]
+    assert len(files) > 256
+    for _ in range(2):
+        for rel in files:
+            response = await portal.client.get(f"/static/dsfr/{rel}", headers=GZIP)
+            assert response.headers["content-encoding"] == "gzip", rel
+    assert len(calls) == len(set(calls)) == len(files)

@@ -8,11 +8,11 @@ overlaps are the orders service's answers (`POST /v1/requests/quote`), shown as 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from dinamis_portal.aoi import AoiProblem, parse_aoi_field
 from dinamis_portal.i18n import Lang, register, text
 
 # The form's fields (names of the HTML inputs), all strings.
@@ -107,34 +107,14 @@ class Parsed:
 
 
 def parse_aoi(raw: str) -> dict[str, Any] | None:
-    """A bbox `west,south,east,north` as a polygon, or a GeoJSON geometry (a Feature's or a
-    one-feature collection's geometry too). None when unreadable; the orders service judges
-    the geometry itself (validity, size, France)."""
+    """Anything the AOI tools read (bbox, GeoJSON, WKT, KML, GPX: `parse_aoi_field`) as one
+    geometry; None when empty or unreadable. The orders service judges the geometry itself
+    (validity, size, France)."""
     raw = raw.strip()
     if not raw:
         return None
-    if not raw.startswith("{"):
-        parts = [p.strip() for p in raw.replace(";", ",").split(",")]
-        try:
-            w, s, e, n = (float(p) for p in parts)
-        except ValueError:
-            return None
-        if not all(abs(v) < 1000 for v in (w, s, e, n)):
-            return None
-        ring = [[w, s], [e, s], [e, n], [w, n], [w, s]]
-        return {"type": "Polygon", "coordinates": [ring]}
-    try:
-        found = json.loads(raw)
-    except ValueError:
-        return None
-    if isinstance(found, dict) and found.get("type") == "FeatureCollection":
-        features = found.get("features") or []
-        found = features[0] if isinstance(features, list) and len(features) == 1 else None
-    if isinstance(found, dict) and found.get("type") == "Feature":
-        found = found.get("geometry")
-    if not isinstance(found, dict) or "coordinates" not in found or not isinstance(found.get("type"), str):
-        return None
-    return {"type": found["type"], "coordinates": found["coordinates"]}
+    found = parse_aoi_field(raw)
+    return None if isinstance(found, AoiProblem) else found
 
 
 def _number(raw: str) -> float | None:

@@ -21,7 +21,7 @@ from dinamis_portal.upstream import problem_detail
 
 # Identifiers the services hand out (organisations, users, keys, webhooks, invitations):
 # anything else never reaches a URL path.
-SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}$")
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}\Z")
 Service = Literal["orders", "notify"]
 
 

@@ -23,9 +23,9 @@ from dinamis_portal.aoi.review import SEARCH_MAX_KM2, as_geojson
 from dinamis_portal.errors import bad_input
 from dinamis_shared.aoi import InvalidAoi, covered_share, parse_aoi
 
-COLLECTION = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
-PLATFORM = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
-PAGING_TOKEN = re.compile(r"^[A-Za-z0-9:_=.+/-]{1,300}$")
+COLLECTION = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}\Z")
+PLATFORM = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}\Z")
+PAGING_TOKEN = re.compile(r"^[A-Za-z0-9:_=.+/-]{1,300}\Z")
 # Processing levels as the catalogue's items carry them (`processing:level`, from DIMAP).
 LEVELS = ("ortho", "primary", "sensor", "projected")
 FIELDS = ("collection", "mission", "niveau", "debut", "fin", "nuages", "incidence", "bbox", "zone", "entiere")

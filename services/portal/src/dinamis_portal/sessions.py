@@ -94,10 +94,13 @@ class Sessions:
         self.store = store
         self.settings = settings
 
-    def _expiry(self, created_at: datetime) -> datetime:
+    def _expiry(self, session: Session) -> datetime:
+        """Idle and absolute expiry; a session nobody logged in to (any visitor makes one: a
+        login started, a CSRF token for the AOI review) lives `anonymous_idle_s` only."""
+        idle = self.settings.session_idle_s if session.user else self.settings.anonymous_idle_s
         return min(
-            now() + timedelta(seconds=self.settings.session_idle_s),
-            created_at + timedelta(seconds=self.settings.session_max_s),
+            now() + timedelta(seconds=idle),
+            session.created_at + timedelta(seconds=self.settings.session_max_s),
         )
 
     async def load(self, request: Request) -> Session | None:
@@ -139,7 +142,7 @@ class Sessions:
             {
                 "csrf": session.csrf,
                 "created_at": session.created_at,
-                "expires_at": self._expiry(session.created_at),
+                "expires_at": self._expiry(session),
                 "data": sealed(session.id, session.data),
             },
             create=session.new,

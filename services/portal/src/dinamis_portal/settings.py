@@ -39,6 +39,8 @@ class PortalSettings(ServiceSettings):
     # Server-side sessions (MongoDB): idle and absolute lifetimes.
     session_idle_s: int = Field(default=1800, ge=60)
     session_max_s: int = Field(default=36000, ge=60)
+    # a session nobody logged in to (a login started, a CSRF token for an anonymous form)
+    anonymous_idle_s: int = Field(default=900, ge=60)
     # how often expired sessions are deleted from MongoDB (FerretDB has no TTL index)
     session_purge_s: float = Field(default=300, gt=0)
     session_cookie: str = "dinamis_portal_session"

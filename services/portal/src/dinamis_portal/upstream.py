@@ -14,7 +14,7 @@ import httpx
 
 from dinamis_portal.errors import PortalError
 
-SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
+SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}\Z")
 
 
 def catalogue_unavailable() -> PortalError:

@@ -197,7 +197,7 @@ def _crs_name(crs: CRS) -> str:
 # ---------------------------------------------------------------------------- text
 
 
-BBOX = re.compile(r"^\s*(-?[\d.]+)\s*[,; ]\s*(-?[\d.]+)\s*[,; ]\s*(-?[\d.]+)\s*[,; ]\s*(-?[\d.]+)\s*$")
+BBOX = re.compile(r"^\s*(-?[\d.]+)\s*[,; ]\s*(-?[\d.]+)\s*[,; ]\s*(-?[\d.]+)\s*[,; ]\s*(-?[\d.]+)\s*\Z")
 WKT_START = re.compile(
     r"^\s*(SRID=\d{1,6};\s*)?(MULTI)?POLYGON|^\s*(SRID=\d{1,6};\s*)?GEOMETRYCOLLECTION", re.I
 )

@@ -22,7 +22,7 @@ from dinamis_portal import acquisitions as form
 from dinamis_portal.acquisitions_api import AcquisitionRequests, Drafts, Refusal
 from dinamis_portal.bootstrap import PortalContainer, PortalDep
 from dinamis_portal.entrypoints.auth import CsrfSession
-from dinamis_portal.entrypoints.pages import access_token, format_datetime, page_context, render
+from dinamis_portal.entrypoints.pages import access_token, format_datetime, page_context, render, who
 from dinamis_portal.errors import PortalError
 from dinamis_portal.i18n import Lang, language_of, text
 from dinamis_portal.search import json_for_script
@@ -233,6 +233,16 @@ async def live_quote(request: Request, container: PortalDep, session: CsrfSessio
 @router.post("/demandes/brouillons")
 async def save_draft(request: Request, container: PortalDep, session: CsrfSession) -> Response:
     owner, _ = await posted(request, container, session)
+    # Drafts are stored by the portal: only for members in good standing (as the orders
+    # service says now), not for any account anyone can register.
+    me = await who(container, session)
+    if me is None or me.get("standing") not in ("member", "staff"):
+        raise PortalError(
+            "drafts are kept for members of an organisation in good standing",
+            code="drafts-members-only",
+            message_fr="les brouillons sont réservés aux membres d'une organisation adhérente en règle",
+            status=403,
+        )
     _, drafts = ports(container)
     raw = dict(await request.form())
     draft_id = raw.get("brouillon")

@@ -30,6 +30,7 @@ from starlette.responses import (
 )
 
 from dinamis_portal import ordering_texts  # noqa: F401  (registers the texts)
+from dinamis_portal.aoi import AoiProblem, parse_aoi_field
 from dinamis_portal.bootstrap import PortalContainer, PortalDep
 from dinamis_portal.entrypoints.auth import CsrfSession
 from dinamis_portal.entrypoints.pages import access_token, format_datetime, page_context, render
@@ -104,9 +105,9 @@ def parse_item(raw: str) -> tuple[str, str]:
 
 
 def parse_aoi(raw: str) -> dict[str, Any] | None:
-    """The clip AOI as typed or pasted: empty (whole scenes), `west,south,east,north`, or a
-    GeoJSON geometry (a Feature or a one-feature FeatureCollection are unwrapped). Its
-    validity (self-intersection, size, France...) is the orders service's to judge."""
+    """The clip AOI as typed, pasted or drawn: empty (whole scenes), or anything the AOI
+    tools read (bbox, GeoJSON, WKT, KML, GPX: `parse_aoi_field`) as one geometry. Its
+    validity for ordering (size, France...) is the orders service's to judge."""
     raw = raw.strip()
     if not raw:
         return None
@@ -116,36 +117,10 @@ def parse_aoi(raw: str) -> dict[str, Any] | None:
             f"zone trop longue ({len(raw)} caractères, {AOI_MAX_CHARS} au plus) : simplifiez-la",
             f"area too long ({len(raw)} characters, at most {AOI_MAX_CHARS}): simplify it",
         )
-    box = BBOX.match(raw)
-    if box:
-        w, s, e, n = (float(v) for v in box.groups())
-        if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
-            raise bad_input(
-                "bad-bbox",
-                "emprise invalide : ouest < est et sud < nord, en degrés",
-                "invalid bbox: west < east and south < north, in degrees",
-            )
-        return {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        raise bad_input(
-            "bad-aoi",
-            "zone illisible : collez une géométrie GeoJSON ou une emprise ouest,sud,est,nord",
-            "unreadable area: paste a GeoJSON geometry or a west,south,east,north bbox",
-        ) from None
-    if isinstance(value, dict) and value.get("type") == "FeatureCollection":
-        features = value.get("features") or []
-        value = features[0] if isinstance(features, list) and len(features) == 1 else None
-    if isinstance(value, dict) and value.get("type") == "Feature":
-        value = value.get("geometry")
-    if not isinstance(value, dict) or value.get("type") not in ("Polygon", "MultiPolygon"):
-        raise bad_input(
-            "bad-aoi",
-            "la zone doit être un polygone ou un multipolygone GeoJSON",
-            "the area must be a GeoJSON Polygon or MultiPolygon",
-        )
-    return value
+    found = parse_aoi_field(raw)
+    if isinstance(found, AoiProblem):
+        raise bad_input(found.code, found.message_fr, found.message)
+    return found
 
 
 def draft_from_form(form: FormData, basket_max: int) -> tuple[list[tuple[str, str]], dict[str, Any], str]:

@@ -62,7 +62,7 @@ WEBHOOK_EVENTS = (
     "product-failed",
     "organisation-changed",
 )
-DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
 
 
 def api(container: PortalContainer) -> OrganisationApi:

@@ -26,6 +26,7 @@ import mimetypes
 import re
 from pathlib import Path
 
+import anyio
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import Headers
@@ -56,7 +57,6 @@ ICON_NAME = re.compile(r"\bfr-icon-([a-z0-9][a-z0-9-]*[a-z0-9])")
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 COMPRESSIBLE = re.compile(r"^(text/|application/(javascript|json|geo\+json|xml)|image/svg\+xml)")
 MAX_COMPRESSED_FILE = 4 * 1024 * 1024
-MAX_COMPRESSED_COPIES = 256
 
 
 class MissingFrontend(RuntimeError):
@@ -98,28 +98,34 @@ def check_frontend(settings: PortalSettings) -> None:
             )
 
 
-_gzipped: dict[tuple[str, int, int], bytes] = {}
+# path -> (size, mtime, gzipped bytes). One entry per file, never evicted: each file is
+# compressed once per process (again only when it changed), so no sequence of requests
+# makes the portal compress over and over; memory is bounded by the served files (a few MB).
+_gzipped: dict[str, tuple[int, int, bytes]] = {}
 
 
-def compressed(response: Response, request_headers: Headers) -> Response:
+def _gzip_file(path: Path) -> bytes:
+    return gzip.compress(path.read_bytes(), compresslevel=9, mtime=0)
+
+
+async def compressed(response: Response, request_headers: Headers) -> Response:
     """A file answer, gzip-compressed when the browser accepts it and the file is text.
-    Compressed once per file version (path, size, mtime), kept in memory."""
+    Compressed once per file version, in a worker thread (never on the event loop)."""
     if not isinstance(response, FileResponse) or response.status_code != 200:
         return response
     media = response.media_type or ""
     if "gzip" not in request_headers.get("accept-encoding", "") or not COMPRESSIBLE.match(media):
         return response
     path = Path(response.path)
-    stat = path.stat()
+    stat = await anyio.Path(path).stat()
     if stat.st_size > MAX_COMPRESSED_FILE or stat.st_size < 1024:
         return response
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
-    body = _gzipped.get(key)
-    if body is None:
-        body = gzip.compress(path.read_bytes(), compresslevel=9, mtime=0)
-        if len(_gzipped) >= MAX_COMPRESSED_COPIES:  # files edited in development: start over
-            _gzipped.clear()
-        _gzipped[key] = body
+    cached = _gzipped.get(str(path))
+    if cached is not None and cached[:2] == (stat.st_size, stat.st_mtime_ns):
+        body = cached[2]
+    else:
+        body = await anyio.to_thread.run_sync(_gzip_file, path)
+        _gzipped[str(path)] = (stat.st_size, stat.st_mtime_ns, body)
     headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
     headers["Content-Encoding"] = "gzip"
     headers["Vary"] = "Accept-Encoding"
@@ -130,7 +136,7 @@ class CachedStatic(StaticFiles):
     async def get_response(self, path: str, scope: Scope) -> Response:
         response = await super().get_response(path, scope)
         response.headers.setdefault("Cache-Control", "public, max-age=3600")
-        return compressed(response, Headers(scope=scope))
+        return await compressed(response, Headers(scope=scope))
 
 
 def mount(app: FastAPI, settings: PortalSettings) -> None:
@@ -145,4 +151,4 @@ async def vendor(name: str, request: Request) -> Response:
         raise HTTPException(404)
     settings = get_container(request).settings
     response = FileResponse(settings.node_modules / path, headers={"Cache-Control": "public, max-age=3600"})
-    return compressed(response, request.headers)
+    return await compressed(response, request.headers)
