@@ -15,6 +15,7 @@ import json
 import pytest
 from playwright.async_api import Page, async_playwright
 
+from dinamis_portal.aoi import parse_aoi_field
 from tests.browser.acquisitions_support import (
     as_member,
     bbox_text,
@@ -24,7 +25,6 @@ from tests.browser.acquisitions_support import (
     operator,
 )
 from tests.browser.portal_stack import CHROMIUM, FLAGS, PageChecker, portal_stack
-from tests.integration.orders_api import square
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,8 @@ async def test_a_member_asks_for_an_acquisition_with_the_live_quote(stack, keyfi
                     "kind": "tasking",
                     "sensor_family": "pleiades-neo",
                     "priority": "standard",
-                    "aoi": square(4.55, 45.55, 0.06),
+                    # the area as the portal's AOI reader gives it (the same square)
+                    "aoi": parse_aoi_field(fields["aoi"]),
                     "window": {
                         "start": f"{fields['debut']}T00:00:00Z",
                         "end": await page.evaluate(

@@ -15,20 +15,8 @@ from playwright.async_api import Page, async_playwright
 from pyproj import Transformer
 from shapely.geometry import shape
 
-from tests.browser.portal_stack import AXE, CHROMIUM, lyon_scene, member, portal_stack
+from tests.browser.portal_stack import CHROMIUM, FLAGS, PageChecker, lyon_scene, member, portal_stack
 from tests.integration.aoi_support import covered_by_hand, lambert93_box_zip
-
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-AXE_TAGS = ["RGAAv4", "wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
 @pytest.fixture(scope="module")
@@ -40,36 +28,6 @@ def stack(tmp_path_factory, keyfile):
 @pytest.fixture(scope="module")
 async def scene(settings, stack, tmp_path_factory):
     return await lyon_scene(settings, stack, tmp_path_factory.mktemp("scene"), day=9)
-
-
-class Checks:
-    def __init__(self, page: Page, out) -> None:
-        self.page = page
-        self.out = out
-        self.errors: list[str] = []
-        self.axe = (AXE / "axe.min.js").read_text(encoding="utf-8")
-        self.axe_fr = (AXE / "locales" / "fr.json").read_text(encoding="utf-8")
-        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
-
-    async def check(self, name: str) -> None:
-        await self.page.wait_for_load_state("networkidle")
-        await self.page.evaluate(self.axe + "\n;0")
-        report = await self.page.evaluate(
-            """async ([locale, tags]) => {
-                axe.configure({ locale: JSON.parse(locale) });
-                const r = await axe.run(document, { runOnly: { type: 'tag', values: tags } });
-                return r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,
-                    nodes: v.nodes.map(n => n.target.join(' ')) }));
-            }""",
-            [self.axe_fr, AXE_TAGS],
-        )
-        (self.out / f"axe-aoi-{name}.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
-        await self.page.screenshot(path=str(self.out / f"aoi-{name}.png"), full_page=True)
-        serious = [v for v in report if v["impact"] in ("serious", "critical")]
-        assert serious == [], f"{name}: {json.dumps(serious, ensure_ascii=False)}"
-        blocked = [e for e in self.errors if "Content Security Policy" in e or e.startswith("uncaught")]
-        assert blocked == [], f"{name}: {blocked}"
 
 
 def aoi_ring(scene: dict) -> list[tuple[float, float]]:
@@ -106,7 +64,7 @@ async def test_draw_upload_review_search_and_keyboard_only(stack, scene, screens
         try:
             context = await browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 1000})
             page = await context.new_page()
-            checks = Checks(page, screenshots)
+            checks = PageChecker(page, screenshots, "aoi")
             await page.goto(f"{stack.portal}/rechercher?bbox=4.70,45.70,5.00,45.82")
             await page.wait_for_selector("#outils-dessin:not([hidden])")
             await checks.check("rechercher")

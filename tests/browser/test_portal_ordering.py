@@ -14,19 +14,8 @@ import pytest
 import rasterio
 from playwright.async_api import async_playwright
 
-from tests.browser.ordering_stack import OrderingChecker, inner_aoi, ordering_stack
-from tests.browser.portal_stack import CHROMIUM, lyon_scene, member
-
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.browser.ordering_stack import inner_aoi
+from tests.browser.portal_stack import CHROMIUM, FLAGS, PageChecker, lyon_scene, member, portal_stack
 
 
 async def status_of(page) -> str:
@@ -36,7 +25,7 @@ async def status_of(page) -> str:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, keyfile):
-    with ordering_stack(tmp_path_factory.mktemp("logs"), keyfile) as urls:
+    with portal_stack(tmp_path_factory.mktemp("logs"), keyfile) as urls:
         yield urls
 
 
@@ -52,7 +41,7 @@ async def test_a_member_orders_a_clip_and_watches_it_become_ready_live(stack, sc
         try:
             context = await browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
             page = await context.new_page()
-            checker = OrderingChecker(page, screenshots)
+            checker = PageChecker(page, screenshots, "orders")
             scene_url = f"{stack.portal}/scenes/{scene['collection']}/{scene['id']}"
 
             await page.goto(scene_url)

@@ -17,7 +17,9 @@ from html import unescape
 import httpx
 import pytest
 from pymongo import MongoClient
+from shapely.geometry import shape
 
+from dinamis_portal.aoi import parse_aoi_field
 from dinamis_shared.settings import ServiceSettings
 from tests.browser.acquisitions_support import (
     COOKIE,
@@ -74,13 +76,15 @@ def test_a_member_asks_for_an_acquisition_through_the_portal(stack, keyfile):
         "kind": "tasking",
         "sensor_family": "pleiades-neo",
         "priority": "standard",
-        "aoi": square(4.62, 45.62, 0.06),
+        # The area as the portal's AOI reader gives it (the same square, maybe from another corner).
+        "aoi": parse_aoi_field(fields["aoi"]),
         "window": {"start": f"{fields['debut']}T00:00:00Z", "end": shown_end(fields["fin"])},
         "max_cloud_cover": 15.0,
         "max_incidence_deg": 25.0,
         "title": fields["titre"],
         "justification": fields["justification"],
     }
+    assert shape(draft["aoi"]).equals(shape(square(4.62, 45.62, 0.06)))
     direct = api.call("POST", "/requests/quote", json=draft)
     assert direct.status_code == 200, direct.text
     assert shown == direct.json()

@@ -18,9 +18,9 @@ from pyproj import Transformer
 from shapely.geometry import shape
 
 from dinamis_portal.aoi import codec
-from tests.browser.portal_stack import LYON_TEXT, lyon_scene, member, portal_stack
+from tests.browser.portal_stack import LYON_TEXT, log_in, lyon_scene, member, portal_stack
 from tests.integration.aoi_support import covered_by_hand, lambert93_box_zip, zip_of
-from tests.integration.identity import Browser, text_of
+from tests.integration.identity import text_of
 
 HTMX = {"HX-Request": "true", "HX-Target": "revue-zone"}
 
@@ -172,16 +172,8 @@ def test_satellite_incidence_and_level_filters_give_the_catalogues_answer(stack,
     assert refused.status_code == 400 and refused.json()["code"] == "invalid-incidence"
 
 
-def log_in(stack, email: str, password: str) -> Browser:
-    browser = Browser()
-    login = browser.go("GET", f"{stack.portal}/connexion?retour=/rechercher")
-    assert 'id="kc-form-login"' in login.text, text_of(login)[:300]
-    browser.submit(login, {"username": email, "password": password, "credentialId": ""})
-    return browser
-
-
 def test_saved_aois_are_the_owners_only(stack):
-    owner = log_in(stack, *member()[1:])
+    owner, _ = log_in(stack.portal, *member()[1:], retour="/rechercher")
     page = owner.go("GET", f"{stack.portal}/rechercher")
     token = re.search(
         r'id="form-coller"[^>]*>\s*<input type="hidden" name="csrf_token" value="([^"]+)"', page.text
@@ -201,7 +193,7 @@ def test_saved_aois_are_the_owners_only(stack):
     opened = owner.go("GET", f"{stack.portal}/zones/{zone_id}")
     assert opened.status_code == 200 and "Zone de recherche" in opened.text
     # Another member: the id is not found, nothing deleted.
-    other = log_in(stack, *member()[1:])
+    other, _ = log_in(stack.portal, *member()[1:], retour="/rechercher")
     other_page = other.go("GET", f"{stack.portal}/rechercher")
     other_token = re.search(r'name="csrf_token" value="([^"]+)"', other_page.text).group(1)
     assert other.go("GET", f"{stack.portal}/zones/{zone_id}").status_code == 404

@@ -21,14 +21,14 @@ from pymongo import MongoClient
 
 from dinamis_portal.sessions import hash_id, opened
 from dinamis_shared.settings import ServiceSettings
-from tests.browser.ordering_stack import csrf_of, inner_aoi, log_in, ordering_stack
-from tests.browser.portal_stack import lyon_scene, member
+from tests.browser.ordering_stack import inner_aoi
+from tests.browser.portal_stack import csrf_of, log_in, lyon_scene, member, portal_stack
 from tests.integration.identity import Browser, text_of
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, keyfile):
-    with ordering_stack(tmp_path_factory.mktemp("logs"), keyfile) as urls:
+    with portal_stack(tmp_path_factory.mktemp("logs"), keyfile) as urls:
         yield urls
 
 
@@ -48,13 +48,13 @@ def raw(browser: Browser, method: str, url: str, **kwargs) -> httpx.Response:
 @pytest.fixture(scope="module")
 def alice(stack):
     _, email, password = member()
-    return log_in(stack.portal, email, password)
+    return log_in(stack.portal, email, password)[0]
 
 
 @pytest.fixture(scope="module")
 def bob(stack):
     _, email, password = member()  # another organisation
-    return log_in(stack.portal, email, password)
+    return log_in(stack.portal, email, password)[0]
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +216,7 @@ async def test_the_relay_ends_when_the_session_ends(stack):
     """Logging out (in another tab) ends an open live stream within the relay's check
     period (2 s here); a new one is refused."""
     _, email, password = member()
-    carol = log_in(stack.portal, email, password)
+    carol, _ = log_in(stack.portal, email, password)
     csrf = csrf_of(carol.go("GET", f"{stack.portal}/"))
     cookie = "; ".join(f"{k}={v}" for k, v in carol.cookies.items())
     async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=30)) as client:
