@@ -104,3 +104,20 @@ def test_next_page_token_from_the_catalogues_links():
         next_token({"links": [{"rel": "next", "href": "http://c/search", "body": {"token": "t2"}}]}) == "t2"
     )
     assert next_token({"links": [{"rel": "self", "href": "http://c/search"}]}) is None
+
+
+def test_footprints_for_the_map_are_rounded_to_a_tenth_of_a_metre():
+    from dinamis_portal.search import rounded
+
+    ring = [
+        [4.123456789012345, 45.98765432109876],
+        [4.2, 45.9],
+        [4.1, 45.8],
+        [4.123456789012345, 45.98765432109876],
+    ]
+    out = rounded({"type": "Polygon", "coordinates": [ring]})
+    assert out["coordinates"][0][0] == [4.123457, 45.987654] and out["type"] == "Polygon"
+    assert rounded({"type": "GeometryCollection", "geometries": []}) == {
+        "type": "GeometryCollection",
+        "geometries": [],
+    }

@@ -364,7 +364,7 @@ def footprints_json(rows: list[ResultRow]) -> str:
             {
                 "type": "Feature",
                 "id": r.id,
-                "geometry": r.geometry,
+                "geometry": rounded(r.geometry),
                 "properties": {"collection": r.collection, "covered": r.covered},
             }
             for r in rows
@@ -372,6 +372,22 @@ def footprints_json(rows: list[ResultRow]) -> str:
         ],
     }
     return json_for_script(collection)
+
+
+def rounded(geometry: dict[str, Any], digits: int = 6) -> dict[str, Any]:
+    """A footprint for the map with its coordinates to 1e-6 degree (about 0.1 m): the page
+    carries 50 of them, and 17 significant digits are weight, not precision."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return round(value, digits) if isinstance(value, float) else value
+
+    return (
+        {**geometry, "coordinates": walk(geometry.get("coordinates"))}
+        if "coordinates" in geometry
+        else geometry
+    )
 
 
 def json_for_script(value: Any) -> str:
