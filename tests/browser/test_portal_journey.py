@@ -131,6 +131,22 @@ async def test_a_member_searches_over_lyon_and_opens_a_scene(stack, scene, scree
             )
             await checker.check("rechercher-lyon")
 
+            # The yearly coverage grid: not fetched with the page, drawn when asked for (a
+            # keyboard user reaches the toggle like any checkbox).
+            assert await page.evaluate("window.dinamisPortal.grid === undefined")
+            await page.focus("#grille-couverture")
+            await page.keyboard.press("Space")
+            grid = "window.dinamisPortal.grid"
+            count = f"{grid} ? {grid}.getSource().getFeatures().length : 0"
+            for _ in range(100):  # wait_for_function would evaluate a string: the CSP refuses it
+                if (cells := await page.evaluate(count)) > 0:
+                    break
+                await asyncio.sleep(0.1)
+            assert cells == 243 and await page.evaluate("window.dinamisPortal.grid.getVisible()")
+            await checker.check("rechercher-grille")
+            await page.keyboard.press("Space")
+            assert not await page.evaluate("window.dinamisPortal.grid.getVisible()")
+
             # The back button returns to the search before; forward to Lyon again.
             # (htmx keeps no history cache here: a history step reloads the page from its URL.)
             await page.go_back()
@@ -173,7 +189,7 @@ async def test_a_member_searches_over_lyon_and_opens_a_scene(stack, scene, scree
             await page.wait_for_url(f"{stack.portal}/")
             await page.wait_for_selector("#se-connecter")
             await checker.check("accueil-deconnecte")
-            assert len(checker.pages) == 11
+            assert len(checker.pages) == 12
         finally:
             await browser.close()
 

@@ -172,6 +172,16 @@ TEXTS: dict[str, tuple[str, str]] = {
         "sont proposés sous",
         "Unless a third party's intellectual property is stated, the contents of this site are offered under",
     ),
+    "search.grid": (
+        "Afficher la grille de la couverture annuelle",
+        "Show the yearly coverage grid",
+    ),
+    "search.grid.hint": (
+        "Les 243 mailles de 52 km de la couverture SPOT 6/7 à 1,5 m de la France métropolitaine, "
+        "acquises d'avril à septembre.",
+        "The 243 cells of 52 km of the yearly 1.5 m SPOT 6/7 coverage of metropolitan France, "
+        "acquired April to September.",
+    ),
     "error.title": ("Erreur", "Error"),
     "error.back": ("Retour à l'accueil", "Back to the home page"),
     "error.code": ("Code de l'erreur", "Error code"),

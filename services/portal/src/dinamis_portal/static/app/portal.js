@@ -51,6 +51,27 @@
     });
   }
 
+  /* The yearly coverage grid (243 cells of 52 km), off until the toggle under the map asks
+     for it: fetched then, not with the page. */
+  function coverageGrid(map) {
+    var toggle = document.getElementById('grille-couverture');
+    if (!toggle) return;
+    var layer = null;
+    function show() {
+      if (toggle.checked && !layer) {
+        layer = new ol.layer.Vector({
+          source: new ol.source.Vector({ url: toggle.getAttribute('data-grid'), format: new ol.format.GeoJSON() }),
+          style: new ol.style.Style({ stroke: new ol.style.Stroke({ color: '#6a6af4', width: 1, lineDash: [4, 4] }) })
+        });
+        map.getLayers().insertAt(1, layer);
+        portal.grid = layer;
+      }
+      if (layer) layer.setVisible(toggle.checked);
+    }
+    toggle.addEventListener('change', show);
+    show();
+  }
+
   function createMap(target) {
     var lang = document.documentElement.lang === 'en' ? 'en' : 'fr';
     var footprints = new ol.source.Vector();
@@ -77,6 +98,7 @@
     });
     portal.map = map;
     portal.footprints = footprints;
+    coverageGrid(map);
     // The first complete render (basemap and footprints drawn), read by the browser tests
     // and bench/portal: <html data-carte="prete" data-carte-ms="...">.
     map.once('rendercomplete', function () {
