@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import shapely
 from pyproj import Geod, Transformer
-from shapely.geometry import MultiPolygon, Polygon, mapping, shape
+from shapely.geometry import LineString, MultiPolygon, Polygon, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 from dinamis_shared.errors import DinamisError
@@ -199,6 +199,14 @@ def parse_aoi(
     warnings = []
     if not geometry.is_valid:
         reason = shapely.is_valid_reason(geometry)
+        if crossings_exceed(geometry, MAX_REPAIRED_CROSSINGS):
+            # Repairing costs grow far faster than the crossings (a 100-point star: 5,000
+            # crossings, minutes of CPU): a zone this tangled is refused, not repaired.
+            raise _refuse(
+                f"la zone se recoupe trop souvent pour être réparée ({reason}) : corrigez-la dans votre SIG",
+                f"the AOI crosses itself too often to be repaired ({reason}): fix it in your GIS",
+                "aoi-self-intersections",
+            )
         # Overlapping parts make `make_valid` explode in time (minutes for 2,000 squares):
         # dissolve the parts first, which is fast, then repair what remains.
         parts = list(getattr(geometry, "geoms", [geometry]))
@@ -233,6 +241,28 @@ def parse_aoi(
     if area > max_km2:
         raise _too_large(area, max_km2)
     return Aoi(geometry=geometry, area_km2=round(area, 6), warnings=warnings)
+
+
+MAX_REPAIRED_CROSSINGS = 64
+
+
+def crossings_exceed(geometry: BaseGeometry, limit: int) -> bool:
+    """Do the edges of each polygon cross each other more than `limit` times? Counted
+    segment by segment with an R-tree, stopping as soon as the count passes the limit, so
+    a star of 10,000 points costs one query, not 50 million intersections."""
+    for polygon in getattr(geometry, "geoms", [geometry]):
+        if not isinstance(polygon, Polygon):
+            continue
+        coords = [shapely.get_coordinates(r) for r in (polygon.exterior, *polygon.interiors)]
+        segments = [LineString(ring[i : i + 2]) for ring in coords for i in range(len(ring) - 1)]
+        tree = shapely.STRtree(segments)
+        # Each segment meets itself and its two neighbours at their shared ends.
+        crossings = 0
+        for segment in segments:
+            crossings += max(0, len(tree.query(segment, predicate="intersects")) - 3)
+            if crossings > 2 * limit:  # every crossing is counted from both of its segments
+                return True
+    return False
 
 
 def _too_large(area: float, max_km2: float) -> InvalidAoi:

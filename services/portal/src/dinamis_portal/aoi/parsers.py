@@ -40,6 +40,7 @@ MAX_POLYGONS = 1_000
 # Read up to this many vertices (the review then says what the AOI rules allow, and offers
 # to simplify): beyond, the file is refused outright.
 MAX_READ_VERTICES = 200_000
+MAX_SHAPE_PARTS = 500  # rings of one shapefile record
 GPX_CLOSED_M = 50.0  # a track or route whose ends are this close is a closed outline
 GEOD = Geod(ellps="WGS84")
 WGS84 = CRS.from_epsg(4326)
@@ -260,6 +261,20 @@ def parse_bbox(text: str) -> Parsed:
     return _finish([shapely.box(west, south, east, north)], "bbox")
 
 
+MAX_WKT_DEPTH = 3
+
+
+def _paren_depth(text: str) -> int:
+    depth = deepest = 0
+    for char in text:
+        if char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")":
+            depth -= 1
+    return deepest
+
+
 def parse_wkt(text: str) -> Parsed:
     srid = None
     match = re.match(r"^\s*SRID=(\d{1,6});", text, re.I)
@@ -274,6 +289,14 @@ def parse_wkt(text: str) -> Parsed:
         )
     if text.count(",") + 1 > MAX_READ_VERTICES:
         raise _too_many_vertices()
+    # GEOS reads WKT recursively: deep nesting (GEOMETRYCOLLECTION in GEOMETRYCOLLECTION...)
+    # overflows its stack and kills the process. A multipolygon is 3 levels deep.
+    if _paren_depth(text) > MAX_WKT_DEPTH or re.search(r"GEOMETRYCOLLECTION", text, re.I):
+        raise _problem(
+            "aoi-wkt-depth",
+            "WKT trop imbriqué : donnez des POLYGON ou un MULTIPOLYGON (pas de GEOMETRYCOLLECTION)",
+            "WKT nested too deep: give POLYGONs or a MULTIPOLYGON (no GEOMETRYCOLLECTION)",
+        )
     try:
         geometry = shapely.from_wkt(text)
     except (shapely.errors.GEOSException, ValueError) as exc:
@@ -509,7 +532,16 @@ def parse_xml(data: bytes) -> Parsed:
 def _kml_ring(element: Element | None) -> list[tuple[float, float]]:
     if element is None:
         return []
-    text = next((c.text or "" for c in element.iter() if _local(c.tag) == "coordinates"), "")
+    # The ring's own LinearRing/coordinates (or coordinates) children only: walking the whole
+    # subtree of a crafted document (rings nested 40,000 deep) is quadratic.
+    text = ""
+    for child in element:
+        if _local(child.tag) == "coordinates":
+            text = child.text or ""
+            break
+        if _local(child.tag) == "LinearRing":
+            text = next((c.text or "" for c in child if _local(c.tag) == "coordinates"), "")
+            break
     points = []
     for token in text.split():
         parts = token.split(",")
@@ -809,6 +841,13 @@ def _read_shapefile(archive: SafeZip, by_ext: dict[str, str], name: str) -> list
             for value in record.points:
                 _finite(value[0])
                 _finite(value[1])
+            # pyshp sorts a record's rings into polygons pairwise (quadratic): bound the parts first.
+            if len(record.parts) > MAX_SHAPE_PARTS:
+                raise _problem(
+                    "aoi-shp-parts",
+                    f"une forme du shapefile a plus de {MAX_SHAPE_PARTS} anneaux : simplifiez-la",
+                    f"a shape of the shapefile has more than {MAX_SHAPE_PARTS} rings: simplify it",
+                )
             geometry = shape(record.__geo_interface__)
             found, _ = _polygons_of(geometry)
             polygons.extend(found)

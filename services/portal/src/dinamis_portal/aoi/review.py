@@ -21,7 +21,16 @@ from shapely.geometry.base import BaseGeometry
 
 from dinamis_portal.aoi import codec
 from dinamis_portal.aoi.parsers import AoiProblem, Note, Parsed
-from dinamis_shared.aoi import GEOD, MAX_PARTS, MAX_VERTICES, MIN_CLIP_AREA_KM2, InvalidAoi, parse_aoi
+from dinamis_shared.aoi import (
+    GEOD,
+    MAX_PARTS,
+    MAX_REPAIRED_CROSSINGS,
+    MAX_VERTICES,
+    MIN_CLIP_AREA_KM2,
+    InvalidAoi,
+    crossings_exceed,
+    parse_aoi,
+)
 from dinamis_shared.territory import near_france
 
 # The widest area a search takes (metropolitan France is about 550,000 km²); orders and
@@ -208,6 +217,12 @@ def simplify(geometry: BaseGeometry) -> tuple[list[Polygon], Note]:
     tolerance that brings it to `SIMPLIFY_TARGET` vertices and a code that fits the URL."""
     before = int(shapely.get_num_coordinates(geometry))
     if not geometry.is_valid:
+        if crossings_exceed(geometry, MAX_REPAIRED_CROSSINGS):  # repairing would take minutes
+            raise AoiProblem(
+                "aoi-self-intersections",
+                "la zone se recoupe trop souvent pour être simplifiée : corrigez-la dans votre SIG",
+                "the area crosses itself too often to be simplified: fix it in your GIS",
+            )
         geometry = _polygonal(shapely.make_valid(geometry))
     parts = codec.polygons(geometry)
     dropped = 0

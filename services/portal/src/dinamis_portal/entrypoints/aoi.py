@@ -10,9 +10,12 @@ decides what a user may see or order: searches go to the catalogue."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import RedirectResponse, Response
@@ -233,19 +236,29 @@ async def analyse(request: Request, container: PortalDep, session: CsrfSession) 
     try:
         if isinstance(upload, UploadFile) and upload.filename:
             data = await upload.read(MAX_UPLOAD_BYTES + 1)
-            parsed = parse_upload(upload.filename or "", data)
+            result = await off_loop(lambda: review(parse_upload(upload.filename or "", data)))
         elif isinstance(pasted, str) and pasted.strip():
-            parsed = parse_text(pasted)
+            result = await off_loop(lambda: review(parse_text(pasted)))
         else:
             raise AoiProblem(
                 "aoi-empty",
                 "rien à vérifier : collez une zone ou choisissez un fichier",
                 "nothing to check: paste an area or choose a file",
             )
-        result = review(parsed)
     except AoiProblem as problem:
         return await _render_review(request, container, session, None, problem, carried)
     return await _render_review(request, container, session, result, None, carried)
+
+
+T = TypeVar("T")
+
+# Reading files and geometry work are CPU-bound (pure-Python parsers, GEOS): in worker
+# threads, two at a time, never on the event loop that serves every other request.
+GEOMETRY_WORKERS = anyio.CapacityLimiter(2)
+
+
+async def off_loop(work: Callable[[], T]) -> T:
+    return await anyio.to_thread.run_sync(work, limiter=GEOMETRY_WORKERS)
 
 
 @router.post("/zone/simplifier")
@@ -257,8 +270,12 @@ async def simplify_zone(request: Request, container: PortalDep, session: CsrfSes
         if not isinstance(code, str) or not code:
             raise AoiProblem("aoi-url-code", "zone à simplifier absente", "no area to simplify")
         geometry = codec.decode(code, max_len=MAX_POSTED_CODE, max_decoded=MAX_POSTED_DECODED)
-        polygons, note = simplify(geometry)
-        result = review(Parsed(polygons, "simplified", [note]))
+
+        def simplified() -> Review:
+            polygons, note = simplify(geometry)
+            return review(Parsed(polygons, "simplified", [note]))
+
+        result = await off_loop(simplified)
     except AoiProblem as problem:
         return await _render_review(request, container, session, None, problem, carried)
     return await _render_review(request, container, session, result, None, carried)
