@@ -496,3 +496,28 @@ async def test_english_pages(portal, shop):
     )
     assert "Order a product" in page.text and "Output coordinate system" in page.text
     assert json.loads(json.dumps({"ok": True}))
+
+
+def test_stream_slots_are_taken_before_the_answer_per_session_user_and_process():
+    """Slots are taken in the handler, before any answer exists (concurrent requests cannot
+    all pass the check), and bounded per session, per user (over any number of sessions)
+    and for the process; a slot given back twice is given back once."""
+    from dinamis_portal.errors import PortalError
+    from dinamis_portal.ordering_api import OrderingSettings
+
+    ordering.OPEN_STREAMS.clear()
+    settings = OrderingSettings(streams_per_session=2, streams_per_user=3, streams_max=4)
+    held = [ordering.take_stream_slot("session-a", "alice", settings) for _ in range(2)]
+    with pytest.raises(PortalError) as refused:
+        ordering.take_stream_slot("session-a", "alice", settings)
+    assert refused.value.status == 429
+    held.append(ordering.take_stream_slot("session-b", "alice", settings))
+    with pytest.raises(PortalError):  # alice's third stream, from a third session
+        ordering.take_stream_slot("session-c", "alice", settings)
+    held.append(ordering.take_stream_slot("session-d", "bob", settings))
+    with pytest.raises(PortalError):  # the process is full
+        ordering.take_stream_slot("session-e", "carol", settings)
+    for slot in held:
+        slot.release()
+        slot.release()
+    assert ordering.OPEN_STREAMS == {}

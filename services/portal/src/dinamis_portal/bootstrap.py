@@ -117,6 +117,9 @@ async def start(app: FastAPI, container: PortalContainer) -> None:
 async def stop(app: FastAPI, container: PortalContainer) -> None:
     await container.tasks.stop()
     await container.http.aclose()
+    streams = getattr(container.ordering.notifications, "http", None) if container.ordering else None
+    if isinstance(streams, httpx.AsyncClient) and streams is not container.http:
+        await streams.aclose()  # the live streams' own pool
 
 
 def get_container(request: Request) -> PortalContainer:

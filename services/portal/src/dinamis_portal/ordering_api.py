@@ -30,6 +30,10 @@ class OrderingSettings(BaseSettings):
     basket_max: int = Field(default=20, ge=1, le=100)
     # Live streams (SSE relays) one session may hold at once (tabs); more get 429.
     streams_per_session: int = Field(default=4, ge=1, le=50)
+    streams_per_user: int = Field(default=8, ge=1, le=100)
+    # live streams of the whole process; they have their own connection pool to notify, so
+    # they never take the connections every other page needs
+    streams_max: int = Field(default=200, ge=1, le=10_000)
     # How often an open relay checks that its session still exists and its token is valid.
     stream_check_s: float = Field(default=5.0, gt=0)
     # Longest line relayed from notify's stream; a longer one ends the relay.
@@ -232,9 +236,14 @@ class OrderingPorts:
 
 def build_ordering(orders_url: str, http: httpx.AsyncClient) -> OrderingPorts:
     settings = OrderingSettings()
+    streams = httpx.AsyncClient(
+        timeout=httpx.Timeout(10.0, read=None),
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=settings.streams_max, max_keepalive_connections=0),
+    )
     return OrderingPorts(
         settings=settings,
         orders=HttpProductOrders(orders_url, http),
         deliveries=HttpDeliveries(settings.delivery_url, http, settings.metalink_max_bytes),
-        notifications=HttpNotifications(settings.notify_url, http),
+        notifications=HttpNotifications(settings.notify_url, streams),
     )

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
+from starlette.background import BackgroundTask
 from starlette.datastructures import FormData
 from starlette.responses import (
     HTMLResponse,
@@ -681,13 +682,10 @@ async def events(request: Request, container: PortalDep) -> Response:
     session, token = await logged_in(request, container)
     settings = ordering_settings(container)
     key = hash_id(session.id)
-    if OPEN_STREAMS.get(key, 0) >= settings.streams_per_session:
-        raise PortalError(
-            "too many live streams open for this session: close a tab",
-            code="too-many-streams",
-            message_fr="trop de flux en direct ouverts pour cette session : fermez un onglet",
-            status=429,
-        )
+    user = str((session.user or {}).get("sub") or key)
+    # The slot is taken here, before the answer exists (concurrent requests cannot all pass
+    # the check), per session, per user (any number of sessions) and for the process.
+    slot = take_stream_slot(key, user, settings)
     raw = request.headers.get("last-event-id") or ""
     last = raw.strip() if re.fullmatch(r"\s*[0-9]{1,18}\s*", raw) else None
     expires_at = float((session.data.get("tokens") or {}).get("expires_at", 0))
@@ -706,8 +704,6 @@ async def events(request: Request, container: PortalDep) -> Response:
         return "ok"
 
     async def body() -> Any:
-        # Counted while the body runs: a response never started holds no slot.
-        OPEN_STREAMS[key] = OPEN_STREAMS.get(key, 0) + 1
         try:
             async for part in relay(
                 ports(container).notifications.stream(token, last),
@@ -717,17 +713,51 @@ async def events(request: Request, container: PortalDep) -> Response:
             ):
                 yield part
         finally:
+            slot.release()
+
+    # An answer never sent (the browser gone first) gives its slot back too.
+    return StreamingResponse(
+        body(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        background=BackgroundTask(slot.release),
+    )
+
+
+class StreamSlot:
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self.keys = keys
+        self.held = True
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        self.held = False
+        for key in self.keys:
             left = OPEN_STREAMS.get(key, 1) - 1
             if left <= 0:
                 OPEN_STREAMS.pop(key, None)
             else:
                 OPEN_STREAMS[key] = left
 
-    return StreamingResponse(
-        body(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+
+def take_stream_slot(session_key: str, user: str, settings: OrderingSettings) -> StreamSlot:
+    limits = (
+        (session_key, settings.streams_per_session, "session"),
+        (f"user:{user}", settings.streams_per_user, "user"),
+        ("process", settings.streams_max, "process"),
     )
+    for key, limit, _ in limits:
+        if OPEN_STREAMS.get(key, 0) >= limit:
+            raise PortalError(
+                "too many live streams open: close a tab, or retry in a moment",
+                code="too-many-streams",
+                message_fr="trop de flux en direct ouverts : fermez un onglet, ou réessayez dans un instant",
+                status=429,
+            )
+    for key, _, _ in limits:
+        OPEN_STREAMS[key] = OPEN_STREAMS.get(key, 0) + 1
+    return StreamSlot(tuple(key for key, _, _ in limits))
 
 
 def opened_has_user(session_id: str, record: dict[str, Any]) -> bool:
