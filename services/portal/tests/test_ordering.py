@@ -510,7 +510,7 @@ def test_stream_slots_are_taken_before_the_answer_per_session_user_and_process()
     held = [ordering.take_stream_slot("session-a", "alice", settings) for _ in range(2)]
     with pytest.raises(PortalError) as refused:
         ordering.take_stream_slot("session-a", "alice", settings)
-    assert refused.value.status == 429
+    assert refused.value.http_status == 429
     held.append(ordering.take_stream_slot("session-b", "alice", settings))
     with pytest.raises(PortalError):  # alice's third stream, from a third session
         ordering.take_stream_slot("session-c", "alice", settings)
