@@ -41,6 +41,12 @@ class MemoryStore:
             del self.records[key]
         return len(gone)
 
+    async def claim(self, key: str, expires_at: datetime) -> bool:
+        if f"claim:{key}" in self.records:
+            return False
+        self.records[f"claim:{key}"] = {"expires_at": expires_at}
+        return True
+
 
 def item(item_id: str, lon: float = 4.85, lat: float = 45.76, cloud: float | None = 3.5, **props) -> dict:
     d = 0.05

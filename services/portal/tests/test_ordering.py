@@ -521,3 +521,33 @@ def test_stream_slots_are_taken_before_the_answer_per_session_user_and_process()
         slot.release()
         slot.release()
     assert ordering.OPEN_STREAMS == {}
+
+
+async def test_two_concurrent_confirmations_of_one_estimate_place_it_once(portal, shop):
+    """Both requests read the session before either saves it: the single-use key is claimed
+    atomically in the store, so only one of them places the orders."""
+    import asyncio
+
+    csrf = await logged_in(portal)
+    estimate = await portal.client.post("/commander/estimation", data=form(csrf, aoi="4.8,45.7,4.9,45.8"))
+    key = re.search(r'name="cle" value="([^"]+)"', estimate.text).group(1)
+    store = portal.store
+    real_get = store.get
+    both_read = asyncio.Barrier(2)
+
+    async def slow_get(k: str):  # each confirmation reads the session, then waits for the other
+        record = await real_get(k)
+        if record and any(isinstance(v, str) and v for v in [record.get("csrf")]):
+            try:
+                await asyncio.wait_for(both_read.wait(), 1)
+            except TimeoutError:
+                pass
+        return record
+
+    store.get = slow_get
+    answers = await asyncio.gather(
+        *(portal.client.post("/commander/confirmer", data={"csrf_token": csrf, "cle": key}) for _ in range(2))
+    )
+    store.get = real_get
+    assert sorted(a.status_code for a in answers) == [303, 409]
+    assert len(shop.orders.placed) == 1

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -45,6 +46,7 @@ class SessionStore(Protocol):
     async def put(self, key: str, record: dict, *, create: bool) -> None: ...
     async def delete(self, key: str) -> None: ...
     async def purge_expired(self, at: datetime) -> int: ...
+    async def claim(self, key: str, expires_at: datetime) -> bool: ...
 
 
 class MongoSessionStore:
@@ -70,6 +72,16 @@ class MongoSessionStore:
     async def purge_expired(self, at: datetime) -> int:
         done = await self.collection.delete_many({"expires_at": {"$lt": at}})
         return done.deleted_count
+
+    async def claim(self, key: str, expires_at: datetime) -> bool:
+        """True for the first caller only (a unique id, atomic in the database): a
+        single-use key used by two concurrent requests is used once. Purged with the
+        sessions once expired."""
+        try:
+            await self.collection.insert_one({"_id": f"claim:{key}", "expires_at": expires_at})
+        except DuplicateKeyError:
+            return False
+        return True
 
 
 @dataclass

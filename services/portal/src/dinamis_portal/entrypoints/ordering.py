@@ -15,7 +15,7 @@ import re
 import secrets
 import shlex
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -382,8 +382,20 @@ async def order_confirm(request: Request, container: PortalDep, session: CsrfSes
             message_fr="cette estimation n'est plus valable : refaites l'estimation",
             status=409,
         )
+    # Two concurrent confirmations of one estimate both read it before either saved the
+    # session: the key is claimed atomically, so only one places the orders.
+    claimed = await container.sessions.store.claim(
+        hash_id(str(pending["key"])), datetime.now(UTC) + timedelta(seconds=PENDING_TTL_S)
+    )
     session.data.pop("ordering_pending", None)
     await container.sessions.save(session)
+    if not claimed:
+        raise PortalError(
+            "this estimate was already confirmed",
+            code="estimate-already-confirmed",
+            message_fr="cette estimation a déjà été confirmée : voyez Mes commandes",
+            status=409,
+        )
     _, token = await logged_in(request, container)
     placed, refused = [], []
     for draft in json.loads(pending.get("drafts") or "[]"):
