@@ -111,7 +111,11 @@ async def _check_items(orders: Orders, draft: ProductOrderDraft, aoi: Aoi | None
     return warnings
 
 
-async def place(orders: Orders, principal: Principal, draft: ProductOrderDraft) -> dict:
+async def checked(
+    orders: Orders, principal: Principal, draft: ProductOrderDraft
+) -> tuple[Aoi | None, list[AoiWarning]]:
+    """A draft checked as placing checks it (standing, the clip area, access to each item,
+    every option against its item): its area and warnings. The quote asks the same."""
     await membership.require_member(orders, principal)
     aoi = (
         parse_aoi(draft.aoi, max_km2=orders.settings.max_request_km2, min_km2=MIN_CLIP_AREA_KM2)
@@ -126,7 +130,11 @@ async def place(orders: Orders, principal: Principal, draft: ProductOrderDraft) 
             code="item-access",
             message_fr=f"images non autorisées : {', '.join(refused)}",
         )
-    warnings = [*(aoi.warnings if aoi else []), *await _check_items(orders, draft, aoi)]
+    return aoi, [*(aoi.warnings if aoi else []), *await _check_items(orders, draft, aoi)]
+
+
+async def place(orders: Orders, principal: Principal, draft: ProductOrderDraft) -> dict:
+    aoi, warnings = await checked(orders, principal, draft)
     now = orders.now()
     order_id = f"ord-{now:%Y%m%d}-{secrets.token_hex(5)}"
     aoi_model = GeoJSONGeometry.model_validate(aoi.geojson()) if aoi else None

@@ -15,12 +15,12 @@ from typing import Any
 
 from shapely.geometry import shape
 
-from dinamis_orders.domain.aoi import MIN_CLIP_AREA_KM2, geodesic_km2, parse_aoi
+from dinamis_orders.domain.aoi import geodesic_km2
 from dinamis_orders.domain.product_options import images_of
-from dinamis_orders.service import membership
+from dinamis_orders.service import product_orders
 from dinamis_orders.service.context import Orders
-from dinamis_orders.service.product_orders import ProductOrderDraft, _check_items
-from dinamis_shared.auth import Forbidden, Principal
+from dinamis_orders.service.product_orders import ProductOrderDraft
+from dinamis_shared.auth import Principal
 
 BYTES_PER_SAMPLE = {"uint8": 1, "int8": 1, "uint16": 2, "int16": 2, "uint32": 4, "int32": 4, "float32": 4}
 DEFAULT_BYTES_PER_SAMPLE = 2  # Pléiades, Pléiades Neo and SPOT images are 12 bits stored on 16
@@ -63,21 +63,7 @@ def _band_count(item: dict[str, Any], key: str) -> int:
 
 async def quote(orders: Orders, principal: Principal, draft: ProductOrderDraft) -> dict:
     """What placing `draft` would give, checked as placing checks it, nothing reserved."""
-    await membership.require_member(orders, principal)
-    aoi = (
-        parse_aoi(draft.aoi, max_km2=orders.settings.max_request_km2, min_km2=MIN_CLIP_AREA_KM2)
-        if draft.aoi is not None
-        else None
-    )
-    decisions = await membership.item_decisions(orders, principal, [i.item_id for i in draft.items])
-    refused = {k: v.reason for k, v in decisions.items() if not v.allowed}
-    if refused:
-        raise Forbidden(
-            f"items you may not order: {refused}",
-            code="item-access",
-            message_fr=f"images non autorisées : {', '.join(refused)}",
-        )
-    warnings = [*(aoi.warnings if aoi else []), *await _check_items(orders, draft, aoi)]
+    aoi, warnings = await product_orders.checked(orders, principal, draft)
     lines: list[dict[str, Any]] = []
     sizes: list[int | None] = []
     areas: list[float | None] = []

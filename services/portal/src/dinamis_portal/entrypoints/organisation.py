@@ -9,6 +9,7 @@ code (a plain member opening the referent's sections sees the service's refusal)
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -443,6 +444,30 @@ def _text_keys(prefix: str) -> set[str]:
 # --- API keys -------------------------------------------------------------------------
 
 
+async def _secrets_page(
+    request: Request,
+    container: PortalContainer,
+    token: str,
+    section: str,
+    listing: Callable[[str], Awaitable[list[dict[str, Any]]]],
+    created: dict | None,
+    refusal: dict | None,
+    status: int,
+    **extra: Any,
+) -> Response:
+    """A page listing things with a secret shown once at creation (API keys, webhooks)."""
+    context, _ = await _context(request, container, section, token)
+    rows: list[dict[str, Any]] = []
+    try:
+        rows = await listing(token)
+    except Refused as exc:
+        refusal = refusal or _refusal(exc)
+    context.update(rows=rows, created=created, refusal=refusal, **extra)
+    # A page showing a secret is never cached, nor kept in the history's cache.
+    headers = {"Cache-Control": "no-store"} if created else None
+    return render(request, f"organisation/{section}.html.j2", context, status=status, headers=headers)
+
+
 async def _keys_page(
     request: Request,
     container: PortalContainer,
@@ -451,16 +476,9 @@ async def _keys_page(
     refusal: dict | None = None,
     status: int = 200,
 ) -> Response:
-    context, _ = await _context(request, container, "keys", token)
-    keys: list[dict[str, Any]] = []
-    try:
-        keys = await api(container).api_keys(token)
-    except Refused as exc:
-        refusal = refusal or _refusal(exc)
-    context.update(keys=keys, created=created, refusal=refusal)
-    # A page showing a secret is never cached, nor kept in the history's cache.
-    headers = {"Cache-Control": "no-store"} if created else None
-    return render(request, "organisation/keys.html.j2", context, status=status, headers=headers)
+    return await _secrets_page(
+        request, container, token, "keys", api(container).api_keys, created, refusal, status
+    )
 
 
 @router.get(f"{BASE}/cles-api")
@@ -507,15 +525,18 @@ async def _webhooks_page(
     status: int = 200,
     values: dict | None = None,
 ) -> Response:
-    context, _ = await _context(request, container, "webhooks", token)
-    hooks: list[dict[str, Any]] = []
-    try:
-        hooks = await api(container).webhooks(token)
-    except Refused as exc:
-        refusal = refusal or _refusal(exc)
-    context.update(hooks=hooks, created=created, refusal=refusal, events=WEBHOOK_EVENTS, values=values or {})
-    headers = {"Cache-Control": "no-store"} if created else None
-    return render(request, "organisation/webhooks.html.j2", context, status=status, headers=headers)
+    return await _secrets_page(
+        request,
+        container,
+        token,
+        "webhooks",
+        api(container).webhooks,
+        created,
+        refusal,
+        status,
+        events=WEBHOOK_EVENTS,
+        values=values or {},
+    )
 
 
 @router.get(f"{BASE}/webhooks")
