@@ -1,10 +1,11 @@
-"""Ordering in real headless Chromium, on the real stack (tests/browser/ordering_stack.py):
+"""Ordering in real headless Chromium, on the real stack (tests/browser/portal_stack.py):
 a member logs in on Keycloak's page, opens a scene, orders a Lambert-93 clip from the
 scene page's "Commander un produit" (the orders service's estimate, one confirmation),
 watches the order become "prêt" on its page without reloading it (the portal relays
 notify's live stream), and downloads the product, which rasterio opens in EPSG:2154;
 then Mes commandes, the basket and the notifications. On every page: axe-core finds no
-serious or critical violation, the CSP blocks nothing; screenshots `orders-*.png`."""
+serious or critical violation, the CSP blocks nothing; screenshots `orders-*.png`. The same order
+with the keyboard only."""
 
 from __future__ import annotations
 
@@ -116,5 +117,63 @@ async def test_a_member_orders_a_clip_and_watches_it_become_ready_live(stack, sc
             await page.goto(f"{stack.portal}/commandes/{order_id}?lang=en")
             assert await status_of(page) == "ready"
             await checker.check("order-en")
+        finally:
+            await browser.close()
+
+
+async def tab_to(page, selector: str, most: int = 120) -> None:
+    """Press Tab until `selector` has the focus, as a keyboard user would."""
+    for _ in range(most):
+        if await page.evaluate(
+            "(s) => document.activeElement && document.activeElement.matches(s)", selector
+        ):
+            return
+        await page.keyboard.press("Tab")
+    raise AssertionError(f"{selector} not reached with Tab in {most} presses (at {page.url})")
+
+
+async def test_a_member_orders_a_clip_with_the_keyboard_only(stack, scene, screenshots):
+    """The order journey without the mouse: log in on Keycloak's form, the scene page's
+    "Commander un produit", the area typed, the estimate, the confirmation, the download
+    link reached — Tab, typing and Enter only."""
+    _, email, password = member()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        try:
+            context = await browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
+            page = await context.new_page()
+            checker = PageChecker(page, screenshots, "orders-clavier")
+            scene_url = f"{stack.portal}/scenes/{scene['collection']}/{scene['id']}"
+            await page.goto(scene_url)
+            await tab_to(page, "#se-connecter")
+            await page.keyboard.press("Enter")
+            await page.wait_for_selector("#kc-form-login")
+            await tab_to(page, "#username")
+            await page.keyboard.type(email)
+            await tab_to(page, "#password")
+            await page.keyboard.type(password)
+            await page.keyboard.press("Enter")
+            await page.wait_for_url(scene_url)
+            checker.errors.clear()  # Keycloak's page is not ours
+
+            await tab_to(page, "#commander-produit")
+            await page.keyboard.press("Enter")
+            await page.wait_for_url("**/commander?**")
+            await tab_to(page, "#aoi")
+            await page.keyboard.insert_text(json.dumps(inner_aoi(scene)))
+            await tab_to(page, "#estimer")
+            await page.keyboard.press("Enter")
+            await page.wait_for_url("**/commander/estimation")
+            await checker.check("estimation")
+            await tab_to(page, "#confirmer")
+            await page.keyboard.press("Enter")
+            await page.wait_for_url("**/commandes/ord-*")
+            for _ in range(360):
+                if await status_of(page) == "prêt":
+                    break
+                await page.wait_for_timeout(500)
+            assert await status_of(page) == "prêt"
+            await tab_to(page, "a.portal-download")
+            await checker.check("commande-prete", idle=False)
         finally:
             await browser.close()
