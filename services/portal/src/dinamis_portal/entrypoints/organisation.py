@@ -205,12 +205,21 @@ async def _application_page(
     return render(request, "organisation/apply.html.j2", context, status=status)
 
 
-@router.get("/adhesion")
-async def application_form(request: Request, container: PortalDep) -> Response:
+async def _page_or_login(
+    request: Request,
+    container: PortalContainer,
+    page: Callable[[Request, PortalContainer, str], Awaitable[Response]],
+) -> Response:
+    """A page for the logged-in user (with their access token), else the login."""
     _, token = await _session_token(request, container)
     if token is None:
         return _login_redirect(request)
-    return await _application_page(request, container, token)
+    return await page(request, container, token)
+
+
+@router.get("/adhesion")
+async def application_form(request: Request, container: PortalDep) -> Response:
+    return await _page_or_login(request, container, _application_page)
 
 
 @router.post("/adhesion")
@@ -288,10 +297,7 @@ async def _users_page(
 
 @router.get(f"{BASE}/utilisateurs")
 async def users_page(request: Request, container: PortalDep) -> Response:
-    _, token = await _session_token(request, container)
-    if token is None:
-        return _login_redirect(request)
-    return await _users_page(request, container, token)
+    return await _page_or_login(request, container, _users_page)
 
 
 async def _org_of(container: PortalContainer, token: str) -> str:
@@ -483,10 +489,7 @@ async def _keys_page(
 
 @router.get(f"{BASE}/cles-api")
 async def keys_page(request: Request, container: PortalDep) -> Response:
-    _, token = await _session_token(request, container)
-    if token is None:
-        return _login_redirect(request)
-    return await _keys_page(request, container, token)
+    return await _page_or_login(request, container, _keys_page)
 
 
 @router.post(f"{BASE}/cles-api")
@@ -541,10 +544,7 @@ async def _webhooks_page(
 
 @router.get(f"{BASE}/webhooks")
 async def webhooks_page(request: Request, container: PortalDep) -> Response:
-    _, token = await _session_token(request, container)
-    if token is None:
-        return _login_redirect(request)
-    return await _webhooks_page(request, container, token)
+    return await _page_or_login(request, container, _webhooks_page)
 
 
 @router.post(f"{BASE}/webhooks")
@@ -587,10 +587,7 @@ async def _webhook_page(
 
 @router.get(f"{BASE}/webhooks/{{endpoint_id}}")
 async def webhook_page(endpoint_id: str, request: Request, container: PortalDep) -> Response:
-    _, token = await _session_token(request, container)
-    if token is None:
-        return _login_redirect(request)
-    return await _webhook_page(request, container, token, endpoint_id)
+    return await _page_or_login(request, container, lambda r, c, t: _webhook_page(r, c, t, endpoint_id))
 
 
 ACTIONS: dict[str, Literal["test", "reactivate", "delete"]] = {
@@ -637,10 +634,7 @@ async def _preferences_page(
 
 @router.get(f"{BASE}/preferences")
 async def preferences_page(request: Request, container: PortalDep) -> Response:
-    _, token = await _session_token(request, container)
-    if token is None:
-        return _login_redirect(request)
-    return await _preferences_page(request, container, token)
+    return await _page_or_login(request, container, _preferences_page)
 
 
 @router.post(f"{BASE}/preferences")
