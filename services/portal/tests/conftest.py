@@ -5,7 +5,8 @@ the real adapters are tested against the real stack in tests/integration/test_po
 from __future__ import annotations
 
 import copy
-from datetime import datetime
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -13,6 +14,8 @@ import pytest
 
 from dinamis_portal.app import create_app
 from dinamis_portal.oidc import LoginStart, login_refused
+from dinamis_portal.ops.audit import Entry
+from dinamis_portal.ops.notices import SiteNotices
 from dinamis_portal.sessions import Sessions
 from dinamis_portal.settings import PortalSettings
 from dinamis_portal.upstream import Preview, Signed, SigningRefused, not_found
@@ -139,6 +142,7 @@ class FakeCatalogue:
 class FakeOrders:
     def __init__(self) -> None:
         self.standing = "member"
+        self.roles = {"operator"}
         self.calls: list[str] = []
 
     async def me(self, token: str) -> dict[str, Any] | None:
@@ -148,6 +152,50 @@ class FakeOrders:
             "organisation": {"name": "Laboratoire Un"},
             "user": {"display_name": "Marie Curie", "email": "marie@labo.example.fr"},
         }
+
+    async def me_now(self, token: str) -> dict[str, Any] | None:
+        answer = await self.me(token)
+        if answer is not None and self.standing == "staff":
+            answer["principal"].update(organisation_id="dinamis", roles=sorted(self.roles))
+        return answer
+
+
+class MemoryAudit:
+    """The operators' journal (ops/audit.OpsAudit) in memory."""
+
+    def __init__(self) -> None:
+        self.recorded: list[Entry] = []
+
+    async def record(self, staff, action, target, *, reason="", outcome="done", details=None) -> Entry:
+        entry = Entry(
+            uuid.uuid4().hex, datetime.now(UTC), staff.actor(), action, target, reason, outcome, details or {}
+        )
+        self.recorded.append(entry)
+        return entry
+
+    async def entries(self, *, action=None, actor=None, target=None, before=None, limit=100) -> list[Entry]:
+        found = [
+            e
+            for e in reversed(self.recorded)
+            if (action is None or e.action == action)
+            and (actor is None or actor in (e.actor.get("user_id"), e.actor.get("email")))
+            and (target is None or e.target == target)
+            and (before is None or e.at < before)
+        ]
+        return found[:limit]
+
+
+class MemoryNotices:
+    """The announcement and maintenance store (ops/notices.NoticeStore) in memory."""
+
+    def __init__(self) -> None:
+        self.notices = SiteNotices()
+
+    async def current(self, *, fresh: bool = False) -> SiteNotices:
+        return self.notices
+
+    async def save(self, notices: SiteNotices) -> None:
+        self.notices = notices
 
 
 class FakeIdentity:
@@ -200,6 +248,10 @@ class Portal:
         container.catalogue = self.catalogue
         container.orders = self.orders
         container.identity = self.identity
+        self.audit = MemoryAudit()
+        self.notices = MemoryNotices()
+        container.ops_audit = self.audit
+        container.notices = self.notices
         self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url=PORTAL)
 
     async def login(self) -> httpx.Response:

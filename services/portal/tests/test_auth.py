@@ -7,9 +7,8 @@ import re
 from datetime import UTC, datetime
 
 import httpx
-from fastapi.routing import APIRoute
 
-from dinamis_portal.entrypoints.auth import depends_on, safe_return_path, verified_csrf
+from dinamis_portal.entrypoints.auth import api_routes, depends_on, safe_return_path, verified_csrf
 from dinamis_portal.sessions import hash_id, opened, sealed
 
 from .conftest import PORTAL, Portal, settings
@@ -102,19 +101,6 @@ def test_return_paths_stay_on_the_site():
     assert safe_return_path("/rechercher?bbox=1,2,3,4") == "/rechercher?bbox=1,2,3,4"
     for bad in (None, "", "https://evil.example/", "//evil.example/", "/\\evil.example", "evil", "/a\nb"):
         assert safe_return_path(bad) == "/", bad
-
-
-def api_routes(routes) -> list[APIRoute]:
-    """Every APIRoute, also inside included routers (FastAPI wraps them)."""
-    found = []
-    for route in routes:
-        if isinstance(route, APIRoute):
-            found.append(route)
-        else:
-            inner = getattr(getattr(route, "original_router", None), "routes", None)
-            if inner:
-                found.extend(api_routes(inner))
-    return found
 
 
 def test_every_post_route_checks_the_csrf_token(portal):

@@ -42,8 +42,21 @@ from dinamis_shared.topics import CONSUMES, DEVELOPMENT_WRITERS, topic_for
 log = logging.getLogger(__name__)
 
 # Principals that neither produce nor consume but connect (the catalog's tiles process
-# starts the service broker) or will (portal, reporting): they can log in, nothing more.
-CONNECT_ONLY = ("catalog-tiles", "portal", "reporting")
+# starts the service broker) or will (reporting): they can log in, nothing more.
+CONNECT_ONLY = ("catalog-tiles", "reporting")
+
+# The ops console (the portal's staff pages, `dinamis_portal.ops`), the one principal
+# besides a producer that may write a registry topic:
+# - READ the scene events of the yearly coverage board, in its own group;
+# - DESCRIBE every topic and every service's consumer group (consumer lag);
+# - READ every dead-letter topic (browse) and WRITE every event topic: the replay of a
+#   dead letter to its topic. The console writes back only the bytes and headers it read
+#   from a dead-letter topic (never a record composed by a user), every consumer is
+#   idempotent by event id, and the events the orders service issues are checked with it
+#   before any consumer acts (`provenance`), so a replay cannot forge them.
+OPS_CONSOLE = "portal"
+OPS_CONSOLE_GROUP = "portal-coverage"
+OPS_CONSOLE_READS = ("dinamis.scene-acquired.v1", "dinamis.scene-ingested.v1", "dinamis.scene-rejected.v1")
 
 
 class Resource(IntEnum):
@@ -76,7 +89,7 @@ class Acl:
 
 
 def service_principals(*, development: bool = True) -> list[str]:
-    names = {m.PRODUCER for m in EVENT_MODELS} | set(CONSUMES) | set(CONNECT_ONLY)
+    names = {m.PRODUCER for m in EVENT_MODELS} | set(CONSUMES) | set(CONNECT_ONLY) | {OPS_CONSOLE}
     if development:
         names |= set(DEVELOPMENT_WRITERS)
     return sorted(names)
@@ -101,7 +114,23 @@ def acls(*, development: bool = True) -> list[Acl]:
             out.add(Acl(service, Operation.READ, Resource.TOPIC, spec.name))
             out.add(Acl(service, Operation.WRITE, Resource.TOPIC, spec.dlq))
         out.add(Acl(service, Operation.READ, Resource.GROUP, service))
-    return sorted(out)
+    return sorted(out | ops_console_acls())
+
+
+def ops_console_acls() -> set[Acl]:
+    """The ops console's rights (see OPS_CONSOLE)."""
+    out = {Acl(OPS_CONSOLE, Operation.READ, Resource.GROUP, OPS_CONSOLE_GROUP)}
+    out |= {Acl(OPS_CONSOLE, Operation.READ, Resource.TOPIC, name) for name in OPS_CONSOLE_READS}
+    for model in EVENT_MODELS:
+        spec = topic_for(model)
+        out |= {
+            Acl(OPS_CONSOLE, Operation.DESCRIBE, Resource.TOPIC, spec.name),
+            Acl(OPS_CONSOLE, Operation.DESCRIBE, Resource.TOPIC, spec.dlq),
+            Acl(OPS_CONSOLE, Operation.READ, Resource.TOPIC, spec.dlq),
+            Acl(OPS_CONSOLE, Operation.WRITE, Resource.TOPIC, spec.name),
+        }
+    out |= {Acl(OPS_CONSOLE, Operation.DESCRIBE, Resource.GROUP, group) for group in CONSUMES}
+    return out
 
 
 # --- S3 ------------------------------------------------------------------------------

@@ -8,7 +8,19 @@ from types import SimpleNamespace
 
 import pytest
 
-from dinamis_shared.acls import S3_RIGHTS, Acl, Operation, Resource, acls, principals, s3_identities
+from dinamis_shared.acls import (
+    OPS_CONSOLE,
+    OPS_CONSOLE_GROUP,
+    OPS_CONSOLE_READS,
+    S3_RIGHTS,
+    Acl,
+    Operation,
+    Resource,
+    acls,
+    ops_console_acls,
+    principals,
+    s3_identities,
+)
 from dinamis_shared.events import EVENT_MODELS
 from dinamis_shared.topics import CONSUMES, DEVELOPMENT_WRITERS, TOPICS, topic_for
 
@@ -64,7 +76,8 @@ def test_every_topic_has_exactly_one_producer_with_write_rights():
     table = acls(development=False)
     for model in EVENT_MODELS:
         writers = {a.principal for a in table if a.operation is Operation.WRITE and a.name == model.topic()}
-        assert writers == {model.PRODUCER}, model.topic()
+        # the producer, and the ops console (the replay of a dead letter)
+        assert writers == {model.PRODUCER, OPS_CONSOLE}, model.topic()
         assert model.PRODUCER in principals()
     dev = acls(development=True)
     for writer, models in DEVELOPMENT_WRITERS.items():
@@ -84,10 +97,23 @@ def test_every_subscription_is_covered_and_nothing_more():
             expected.add(Acl(service, Operation.WRITE, Resource.TOPIC, spec.dlq))
     for m in EVENT_MODELS:
         expected.add(Acl(m.PRODUCER, Operation.WRITE, Resource.TOPIC, m.topic()))
-    assert table == expected
+    assert table == expected | ops_console_acls()
     # only registry topics, only literal names, no wildcard, no cluster right
-    names = set(TOPICS) | {s.dlq for s in TOPICS.values()} | set(CONSUMES)
+    names = set(TOPICS) | {s.dlq for s in TOPICS.values()} | set(CONSUMES) | {OPS_CONSOLE_GROUP}
     assert all(a.name in names and a.resource is not Resource.CLUSTER for a in table)
+
+
+def test_the_ops_console_reads_dead_letters_and_describes_but_consumes_no_service_group():
+    mine = ops_console_acls()
+    assert Acl(OPS_CONSOLE, Operation.READ, Resource.TOPIC, "dinamis.scene-ingested.v1.dlq") in mine
+    assert Acl(OPS_CONSOLE, Operation.DESCRIBE, Resource.GROUP, "catalog") in mine
+    # it never joins (READ) a service's group: that would steal the service's records
+    assert {a.name for a in mine if a.resource is Resource.GROUP and a.operation is Operation.READ} == {
+        OPS_CONSOLE_GROUP
+    }
+    # it reads no event topic but the coverage board's scene events
+    reads = {a.name for a in mine if a.resource is Resource.TOPIC and a.operation is Operation.READ}
+    assert {n for n in reads if not n.endswith(".dlq")} == set(OPS_CONSOLE_READS)
 
 
 def test_the_forgeries_of_the_review_are_not_granted():
@@ -95,8 +121,8 @@ def test_the_forgeries_of_the_review_are_not_granted():
     write = {(a.principal, a.name) for a in table if a.operation is Operation.WRITE}
     assert ("delivery", "dinamis.delivery-requested.v1") not in write
     assert ("notify", "dinamis.user-changed.v1") not in write
-    assert {p for p, t in write if t == "dinamis.user-changed.v1"} == {"orders"}
-    assert {p for p, t in write if t == "dinamis.delivery-requested.v1"} == {"orders"}
+    assert {p for p, t in write if t == "dinamis.user-changed.v1"} == {"orders", OPS_CONSOLE}
+    assert {p for p, t in write if t == "dinamis.delivery-requested.v1"} == {"orders", OPS_CONSOLE}
 
 
 def test_s3_identities_have_only_their_buckets():

@@ -12,8 +12,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from dinamis_portal import bootstrap
-from dinamis_portal.entrypoints import acquisitions, aoi, auth, ordering, organisation, pages, statics
+from dinamis_portal.entrypoints import acquisitions, aoi, auth, ops, ordering, organisation, pages, statics
 from dinamis_portal.errors import install_error_pages
+from dinamis_portal.ops.maintenance import MaintenanceGate
 from dinamis_portal.security import SecurityHeaders, content_security_policy
 from dinamis_portal.settings import PortalSettings
 from dinamis_shared.health import Dependency
@@ -42,6 +43,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
                 acquisitions.router,
                 aoi.router,
                 ordering.router,
+                ops.router,
             ],
             title="DINAMIS portail",
             on_startup=[bootstrap.start],
@@ -58,6 +60,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     )
     statics.mount(app, settings)
     install_error_pages(app)
+    app.add_middleware(MaintenanceGate)
     # Outermost: every answer gets the headers, the platform's own refusals (413, 400 at
     # the edge) included.
     app.add_middleware(

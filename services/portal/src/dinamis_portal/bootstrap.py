@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,8 @@ from fastapi import Depends, FastAPI, Request
 from dinamis_portal.acquisitions_api import AcquisitionRequests, Drafts, HttpAcquisitionRequests, MongoDrafts
 from dinamis_portal.aoi_api import AoiCatalogue, AoiStore, HttpAoiCatalogue, MongoAoiStore
 from dinamis_portal.oidc import IdentityProvider, KeycloakProvider
+from dinamis_portal.ops.audit import MongoOpsAudit, OpsAudit
+from dinamis_portal.ops.notices import MongoNotices, NoticeStore
 from dinamis_portal.ordering_api import OrderingPorts, build_ordering
 from dinamis_portal.organisation_api import HttpOrganisationApi, OrganisationApi, OrganisationLinks
 from dinamis_portal.sessions import MongoSessionStore, Sessions, now
@@ -29,13 +32,15 @@ HERE = Path(__file__).resolve().parent
 
 
 def templates() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.globals["now_utc"] = lambda: datetime.now(UTC)
+    return env
 
 
 @dataclass
@@ -55,6 +60,8 @@ class PortalContainer:
     aoi_catalogue: AoiCatalogue | None = None
     aoi_store: AoiStore | None = None
     ordering: OrderingPorts | None = None
+    ops_audit: OpsAudit | None = None  # the operators' journal
+    notices: NoticeStore | None = None  # announcement, maintenance mode
 
 
 def bootstrap(resources: Resources) -> PortalContainer:
@@ -80,6 +87,8 @@ def bootstrap(resources: Resources) -> PortalContainer:
         aoi_catalogue=HttpAoiCatalogue(settings.catalog_url, http),
         aoi_store=MongoAoiStore(mongo[settings.mongo_database]),
         ordering=build_ordering(settings.orders_url, http),
+        ops_audit=MongoOpsAudit(mongo[settings.mongo_database]),
+        notices=MongoNotices(mongo[settings.mongo_database]),
     )
 
 
@@ -90,6 +99,7 @@ async def start(app: FastAPI, container: PortalContainer) -> None:
         ("session", container.session_store),
         ("drafts", container.drafts),
         ("saved AOI", container.aoi_store),
+        ("ops journal", container.ops_audit),
     )
     for name, store in stores:
         ensure = getattr(store, "ensure_indexes", None)

@@ -26,6 +26,16 @@ def catalogue_unavailable() -> PortalError:
     )
 
 
+def orders_unavailable() -> PortalError:
+    return PortalError(
+        "the orders service, which says who may do what, is not answering; try again in a moment",
+        code="orders-unavailable",
+        message_fr="le service des commandes, qui dit qui peut faire quoi, ne répond pas ; "
+        "réessayez dans quelques instants",
+        status=503,
+    )
+
+
 def not_found(what_fr: str, what: str) -> PortalError:
     return PortalError(f"{what} not found", code="not-found", message_fr=f"{what_fr} introuvable", status=404)
 
@@ -70,6 +80,7 @@ class Catalogue(Protocol):
 
 class Orders(Protocol):
     async def me(self, token: str) -> dict[str, Any] | None: ...
+    async def me_now(self, token: str) -> dict[str, Any] | None: ...
 
 
 class HttpCatalogue:
@@ -112,6 +123,19 @@ class HttpCatalogue:
         if not SAFE_SEGMENT.match(collection):
             return None
         response = await self._get(f"/collections/{collection}")
+        return response.json() if response.status_code == 200 else None
+
+    async def me_now(self, token: str) -> dict[str, Any] | None:
+        """GET /v1/me for a decision (the ops console's staff check): None when orders
+        refuses the token; 503 when it cannot answer (never a guess)."""
+        try:
+            response = await self.http.get(
+                f"{self.base}/v1/me", headers={"Authorization": f"Bearer {token}", "Accept-Language": "fr"}
+            )
+        except httpx.HTTPError as exc:
+            raise orders_unavailable() from exc
+        if response.status_code >= 500:
+            raise orders_unavailable()
         return response.json() if response.status_code == 200 else None
 
     async def collections(self) -> list[dict[str, Any]]:
@@ -179,4 +203,17 @@ class HttpOrders:
             )
         except httpx.HTTPError:
             return None
+        return response.json() if response.status_code == 200 else None
+
+    async def me_now(self, token: str) -> dict[str, Any] | None:
+        """GET /v1/me for a decision (the ops console's staff check): None when orders
+        refuses the token; 503 when it cannot answer (never a guess)."""
+        try:
+            response = await self.http.get(
+                f"{self.base}/v1/me", headers={"Authorization": f"Bearer {token}", "Accept-Language": "fr"}
+            )
+        except httpx.HTTPError as exc:
+            raise orders_unavailable() from exc
+        if response.status_code >= 500:
+            raise orders_unavailable()
         return response.json() if response.status_code == 200 else None

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.routing import APIRoute
 from starlette.responses import RedirectResponse
 
 from dinamis_portal.bootstrap import PortalDep, get_container
@@ -57,6 +59,19 @@ def depends_on(dependant: Any, call: Any) -> bool:
             return True
         stack.extend(current.dependencies)
     return False
+
+
+def api_routes(routes: Iterable[Any]) -> list[APIRoute]:
+    """Every APIRoute of an app, also inside included routers (FastAPI wraps them)."""
+    found: list[APIRoute] = []
+    for route in routes:
+        if isinstance(route, APIRoute):
+            found.append(route)
+        else:
+            inner = getattr(getattr(route, "original_router", None), "routes", None)
+            if inner:
+                found.extend(api_routes(inner))
+    return found
 
 
 @router.get("/connexion")

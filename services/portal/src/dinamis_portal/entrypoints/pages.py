@@ -19,6 +19,7 @@ from dinamis_portal import search as search_form
 from dinamis_portal.bootstrap import PortalContainer, PortalDep, get_container
 from dinamis_portal.errors import PortalError
 from dinamis_portal.i18n import LANG_COOKIE, Lang, language_of, text
+from dinamis_portal.ops.notices import SiteNotices
 from dinamis_portal.sessions import Session
 from dinamis_portal.upstream import Signed, SigningRefused, not_found
 
@@ -127,12 +128,26 @@ async def page_context(request: Request, container: PortalContainer, active: str
         "lang": lang,
         "t": t,
         "active": active,
+        "notices": await site_notices(container),
         "me": me,
         "standing": standing_text(me["standing"], lang) if me else "",
         "csrf": session.csrf if (session and me) else "",
         "switch_url": _relative(request, lang=other),
         "login_url": "/connexion?" + _encode({"retour": _relative(request, drop=("lang",))}),
     }
+
+
+async def site_notices(container: PortalContainer) -> SiteNotices | None:
+    """The operators' announcement and maintenance mode (None when unreadable: the page
+    is shown without them)."""
+    store = container.notices
+    if store is None:
+        return None
+    try:
+        return await store.current()
+    except Exception as exc:
+        log.warning("site notices unreadable", extra={"error": str(exc)})
+        return None
 
 
 def _encode(values: dict[str, str]) -> str:
@@ -183,6 +198,7 @@ def render_error(request: Request, exc: PortalError, fragment: bool = False) -> 
         "lang": lang,
         "t": t,
         "active": "",
+        "notices": None,
         "me": None,
         "standing": "",
         "csrf": "",
