@@ -253,7 +253,10 @@ def _names(names: list[str]) -> str:
 
 
 def markdown() -> str:
-    rows = ["| principal | WRITE (topics) | READ (topics) | READ (group) |", "|---|---|---|---|"]
+    rows = [
+        "| principal | WRITE (topics) | READ (topics) | READ (group) | DESCRIBE (topics, groups) |",
+        "|---|---|---|---|---|",
+    ]
     table = acls(development=False)
     for p in service_principals(development=False):
         write = [a.name for a in table if a.principal == p and a.operation is Operation.WRITE]
@@ -262,11 +265,22 @@ def markdown() -> str:
             for a in table
             if a.principal == p and a.operation is Operation.READ and a.resource is Resource.TOPIC
         ]
-        group = [a.name for a in table if a.principal == p and a.resource is Resource.GROUP]
-        rows.append(f"| `{p}` | {_names(write)} | {_names(read)} | {_names(group)} |")
+        group = [
+            a.name
+            for a in table
+            if a.principal == p and a.resource is Resource.GROUP and a.operation is Operation.READ
+        ]
+        described = sorted({a.name for a in table if a.principal == p and a.operation is Operation.DESCRIBE})
+        describe = (
+            "every topic and dead-letter topic, the groups "
+            + _names([n for n in described if not n.startswith("dinamis.")])
+            if described
+            else "—"
+        )
+        rows.append(f"| `{p}` | {_names(write)} | {_names(read)} | {_names(group)} | {describe} |")
     for writer, models in DEVELOPMENT_WRITERS.items():
         topics = ", ".join(f"`{topic_for(m).name}`" for m in models)
-        rows.append(f"| `{writer}` (development only) | {topics} | — | — |")
+        rows.append(f"| `{writer}` (development only) | {topics} | — | — | — |")
     rows += ["", "| S3 key | bucket: actions |", "|---|---|"]
     for name, buckets in sorted(S3_RIGHTS.items()):
         rows.append(
