@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -180,8 +181,9 @@ class MemoryAudit:
             if (action is None or e.action == action)
             and (actor is None or actor in (e.actor.get("user_id"), e.actor.get("email")))
             and (target is None or e.target == target)
-            and (before is None or e.at < before)
+            and (before is None or (e.at, e.id) < before)
         ]
+        found.sort(key=lambda e: (e.at, e.id), reverse=True)
         return found[:limit]
 
 
@@ -194,8 +196,13 @@ class MemoryNotices:
     async def current(self, *, fresh: bool = False) -> SiteNotices:
         return self.notices
 
-    async def save(self, notices: SiteNotices) -> None:
-        self.notices = notices
+    async def set_announcement(self, announcement, by: str) -> SiteNotices:
+        self.notices = replace(self.notices, announcement=announcement, updated_by=by)
+        return self.notices
+
+    async def set_maintenance(self, maintenance, by: str) -> SiteNotices:
+        self.notices = replace(self.notices, maintenance=maintenance, updated_by=by)
+        return self.notices
 
 
 class FakeIdentity:

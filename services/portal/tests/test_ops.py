@@ -5,14 +5,18 @@ read-only and leaves the console open."""
 
 from __future__ import annotations
 
+import html
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.routing import APIRoute
 
 from dinamis_portal.entrypoints.auth import api_routes, depends_on
+from dinamis_portal.ops.audit import Entry
 from dinamis_portal.ops.guard import staff, staff_post
 from dinamis_portal.ops.notices import Maintenance, SiteNotices
+from dinamis_portal.ops.staff import Staff
 
 
 def ops_routes(portal) -> list[tuple[str, str]]:
@@ -60,6 +64,45 @@ async def test_a_non_staff_user_gets_403_on_every_ops_route(portal, standing):
         assert response.json()["code"] == "staff-only"
     assert portal.audit.recorded == []
     assert portal.notices.notices == SiteNotices()
+
+
+async def test_unknown_actions_are_refused_not_guessed(portal):
+    portal.orders.standing = "staff"
+    await portal.login()
+    token = csrf((await portal.client.get("/ops/annonces")).text)
+    await portal.client.post("/ops/maintenance", data={"csrf_token": token, "action": "start"})
+    for path, action in (("/ops/maintenance", ""), ("/ops/maintenance", "STOP"), ("/ops/annonces", "delete")):
+        response = await portal.client.post(
+            path, data={"csrf_token": token, "action": action, "text_fr": "x"}
+        )
+        assert response.status_code == 400 and response.json()["code"] == "bad-action", (path, action)
+    assert portal.notices.notices.maintenance.on  # still on: nothing was guessed
+    assert [e.action for e in portal.audit.recorded] == ["maintenance.start"]
+
+
+async def test_the_journal_pages_lose_no_entry_even_at_the_same_instant(portal):
+    portal.orders.standing = "staff"
+    await portal.login()
+    staff = Staff("op", "op@dinamis.fr", "Op", frozenset({"operator"}), "t", None)  # type: ignore[arg-type]
+    at = datetime(2026, 11, 28, 12, tzinfo=UTC)
+    for n in range(120):  # 120 entries, in groups of 7 at the very same instant
+        portal.audit.recorded.append(
+            Entry(f"{n:04d}", at + timedelta(seconds=n // 7), staff.actor(), "x.y", f"t:{n}", "", "done", {})
+        )
+    seen: list[str] = []
+    url = "/ops/journal"
+    while url:
+        page = (await portal.client.get(url)).text
+        seen += re.findall(r'cible=t%3A(\d+)"', page)
+        more = re.search(r'id="plus-anciennes"[^>]* href="([^"]+)"', page)
+        url = html.unescape(more.group(1)) if more else ""
+        assert len(seen) <= 120
+    assert sorted(int(n) for n in seen) == list(range(120))
+
+
+def test_the_staff_record_never_shows_its_token():
+    staff = Staff("op", "op@dinamis.fr", "Op", frozenset({"operator"}), "SECRET-TOKEN", None)  # type: ignore[arg-type]
+    assert "SECRET-TOKEN" not in repr(staff)
 
 
 async def test_staff_roles_come_from_orders_now_not_from_the_session(portal):
@@ -158,4 +201,5 @@ async def test_the_journal_filters_by_exact_values_only(portal):
     await portal.login()
     for path in ("/ops/journal?action=a.b", "/ops/journal?operateur=%24ne", "/ops/journal?cible=.%2A"):
         assert (await portal.client.get(path)).status_code == 200
+    assert portal.audit.recorded == []
     assert (await portal.client.get("/ops/journal?avant=hier")).status_code == 400

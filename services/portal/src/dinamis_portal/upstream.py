@@ -125,19 +125,6 @@ class HttpCatalogue:
         response = await self._get(f"/collections/{collection}")
         return response.json() if response.status_code == 200 else None
 
-    async def me_now(self, token: str) -> dict[str, Any] | None:
-        """GET /v1/me for a decision (the ops console's staff check): None when orders
-        refuses the token; 503 when it cannot answer (never a guess)."""
-        try:
-            response = await self.http.get(
-                f"{self.base}/v1/me", headers={"Authorization": f"Bearer {token}", "Accept-Language": "fr"}
-            )
-        except httpx.HTTPError as exc:
-            raise orders_unavailable() from exc
-        if response.status_code >= 500:
-            raise orders_unavailable()
-        return response.json() if response.status_code == 200 else None
-
     async def collections(self) -> list[dict[str, Any]]:
         if self._collections and time.monotonic() - self._collections[0] < 300:
             return self._collections[1]

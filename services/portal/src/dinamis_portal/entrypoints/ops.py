@@ -5,9 +5,12 @@ checks it on every `/ops` route of the app."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime, time
+from typing import Any
 
 from fastapi import APIRouter, Request
+from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from dinamis_portal.bootstrap import PortalContainer, PortalDep
@@ -16,7 +19,7 @@ from dinamis_portal.errors import bad_input
 from dinamis_portal.ops.audit import OpsAudit
 from dinamis_portal.ops.frame import BASE, done, field, ops_context
 from dinamis_portal.ops.guard import StaffDep, StaffPost
-from dinamis_portal.ops.notices import SEVERITIES, Announcement, Maintenance, NoticeStore, SiteNotices
+from dinamis_portal.ops.notices import SEVERITIES, Announcement, Maintenance, NoticeStore
 
 router = APIRouter(include_in_schema=False)
 JOURNAL_PAGE = 50
@@ -44,14 +47,8 @@ async def home(request: Request, container: PortalDep, staff: StaffDep) -> Respo
 @router.get(f"{BASE}/journal")
 async def journal(request: Request, container: PortalDep, staff: StaffDep) -> Response:
     q = request.query_params
-    before = None
-    if raw := q.get("avant"):
-        try:
-            before = datetime.fromisoformat(raw)
-        except ValueError as exc:
-            raise bad_input("bad-date", "date « avant » illisible", "unreadable 'avant' date") from exc
-        before = before if before.tzinfo else before.replace(tzinfo=UTC)
-    filters = {k: (q.get(k) or "").strip()[:200] for k in ("action", "operateur", "cible")}
+    before = _cursor(q.get("avant", ""), q.get("apres_id", ""))
+    filters = {k: (q.get(k) or "").strip()[:320] for k in ("action", "operateur", "cible")}
     entries = await audit_of(container).entries(
         action=filters["action"] or None,
         actor=filters["operateur"] or None,
@@ -60,9 +57,23 @@ async def journal(request: Request, container: PortalDep, staff: StaffDep) -> Re
         limit=JOURNAL_PAGE + 1,
     )
     context = await ops_context(request, container, staff, "journal")
-    more = entries[JOURNAL_PAGE].at.isoformat() if len(entries) > JOURNAL_PAGE else None
-    context.update(entries=entries[:JOURNAL_PAGE], filters=filters, older=more)
+    shown = entries[:JOURNAL_PAGE]
+    # The next page starts after the last entry shown (its time and id: none is skipped).
+    older = (
+        {"avant": shown[-1].at.isoformat(), "apres_id": shown[-1].id} if len(entries) > JOURNAL_PAGE else None
+    )
+    context.update(entries=shown, filters=filters, older=older)
     return render(request, "ops/journal.html.j2", context)
+
+
+def _cursor(at: str, entry_id: str) -> tuple[datetime, str] | None:
+    if not at:
+        return None
+    try:
+        when = datetime.fromisoformat(at)
+    except ValueError as exc:
+        raise bad_input("bad-date", "date « avant » illisible", "unreadable 'avant' date") from exc
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)), entry_id[:64] or "~"
 
 
 @router.get(f"{BASE}/annonces")
@@ -84,15 +95,25 @@ def _until(raw: str) -> datetime | None:
     return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
 
 
+def _action(form: FormData, allowed: tuple[str, ...]) -> str:
+    action = field(form, "action", 20)
+    if action not in allowed:
+        raise bad_input("bad-action", "action inconnue", "unknown action")
+    return action
+
+
 @router.post(f"{BASE}/annonces")
 async def set_announcement(request: Request, container: PortalDep, staff: StaffPost) -> Response:
     form = await request.form()
     store = notices_of(container)
-    current = await store.current(fresh=True)
-    now = datetime.now(UTC)
-    if field(form, "action", 20) == "withdraw":
-        await store.save(SiteNotices(None, current.maintenance, staff.user_id, now))
-        await audit_of(container).record(staff, "announcement.withdraw", "site:announcement")
+    action = _action(form, ("publish", "withdraw"))
+    previous = (await store.current(fresh=True)).announcement
+    was = asdict(previous) if previous else None
+    if action == "withdraw":
+        await store.set_announcement(None, staff.user_id)
+        await audit_of(container).record(
+            staff, "announcement.withdraw", "site:announcement", details={"withdrawn": _json(was)}
+        )
         return done(f"{BASE}/annonces", "announcement-withdrawn")
     text_fr = field(form, "text_fr", 1000)
     if not text_fr:
@@ -102,15 +123,14 @@ async def set_announcement(request: Request, container: PortalDep, staff: StaffP
     severity = field(form, "severity", 20)
     if severity not in SEVERITIES:
         raise bad_input("bad-severity", "type d'annonce inconnu", "unknown announcement kind")
-    announcement = Announcement(
-        text_fr, field(form, "text_en", 1000), severity, _until(field(form, "until", 10))
-    )
-    await store.save(SiteNotices(announcement, current.maintenance, staff.user_id, now))
+    until = _until(field(form, "until", 10))
+    announcement = Announcement(text_fr, field(form, "text_en", 1000), severity, until)
+    await store.set_announcement(announcement, staff.user_id)
     await audit_of(container).record(
         staff,
         "announcement.set",
         "site:announcement",
-        details={"text_fr": text_fr, "severity": severity, "until": _iso(announcement.until)},
+        details={"announcement": _json(asdict(announcement)), "previous": _json(was)},
     )
     return done(f"{BASE}/annonces", "announcement")
 
@@ -119,23 +139,25 @@ async def set_announcement(request: Request, container: PortalDep, staff: StaffP
 async def set_maintenance(request: Request, container: PortalDep, staff: StaffPost) -> Response:
     form = await request.form()
     store = notices_of(container)
-    current = await store.current(fresh=True)
-    now = datetime.now(UTC)
-    on = field(form, "action", 20) == "start"
+    on = _action(form, ("start", "stop")) == "start"
     maintenance = (
-        Maintenance(True, field(form, "message_fr", 1000), field(form, "message_en", 1000), now)
+        Maintenance(True, field(form, "message_fr", 1000), field(form, "message_en", 1000), datetime.now(UTC))
         if on
         else Maintenance()
     )
-    await store.save(SiteNotices(current.announcement, maintenance, staff.user_id, now))
+    await store.set_maintenance(maintenance, staff.user_id)
     await audit_of(container).record(
         staff,
         "maintenance.start" if on else "maintenance.end",
         "site:maintenance",
         reason=maintenance.message_fr,
+        details={"message_en": maintenance.message_en} if maintenance.message_en else {},
     )
     return done(f"{BASE}/annonces", "maintenance-on" if on else "maintenance-off")
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+def _json(value: Any) -> Any:
+    """Dates as ISO text (the journal's details are shown as JSON)."""
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items()}
+    return value.isoformat() if isinstance(value, datetime) else value

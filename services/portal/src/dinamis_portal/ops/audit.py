@@ -9,7 +9,6 @@ announcement, the maintenance mode, a cell re-tasked) included."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +20,6 @@ from dinamis_portal.ops.staff import Staff
 
 COLLECTION = "ops_audit"
 Outcome = Literal["done", "refused", "failed"]
-SAFE = re.compile(r"^[\w.:@/-]{1,200}\Z")
 
 
 @dataclass(frozen=True)
@@ -80,7 +78,7 @@ class OpsAudit(Protocol):
         action: str | None = None,
         actor: str | None = None,
         target: str | None = None,
-        before: datetime | None = None,
+        before: tuple[datetime, str] | None = None,
         limit: int = 100,
     ) -> list[Entry]: ...
 
@@ -122,18 +120,27 @@ class MongoOpsAudit:
         action: str | None = None,
         actor: str | None = None,
         target: str | None = None,
-        before: datetime | None = None,
+        before: tuple[datetime, str] | None = None,
         limit: int = 100,
     ) -> list[Entry]:
-        query: dict[str, Any] = {}
-        # Exact matches only (never a regular expression built from the query string).
-        if action and SAFE.match(action):
-            query["action"] = action
-        if actor and SAFE.match(actor):
-            query["$or"] = [{"actor.user_id": actor}, {"actor.email": actor}]
-        if target and SAFE.match(target):
-            query["target"] = target
+        """Newest first; `before` is the (time, id) of the last entry of the previous page
+        (entries of the same instant are ordered by id, so a page boundary loses none).
+        Filters are exact values: a string is matched literally, never as an operator or
+        a regular expression."""
+        clauses: list[dict[str, Any]] = []
+        if action:
+            clauses.append({"action": str(action)})
+        if actor:
+            clauses.append({"$or": [{"actor.user_id": str(actor)}, {"actor.email": str(actor)}]})
+        if target:
+            clauses.append({"target": str(target)})
         if before is not None:
-            query["at"] = {"$lt": before}
-        cursor = self.collection.find(query).sort("at", DESCENDING).limit(max(1, min(limit, 500)))
+            at, entry_id = before
+            clauses.append({"$or": [{"at": {"$lt": at}}, {"at": at, "_id": {"$lt": entry_id}}]})
+        query: dict[str, Any] = {"$and": clauses} if clauses else {}
+        cursor = (
+            self.collection.find(query)
+            .sort([("at", DESCENDING), ("_id", DESCENDING)])
+            .limit(max(1, min(limit, 500)))
+        )
         return [Entry.of(doc) async for doc in cursor]

@@ -7,7 +7,7 @@ does not know): 403, on every route, before anything else is read or done."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import Depends, HTTPException, Request
@@ -28,9 +28,10 @@ async def resolve_staff(container: PortalContainer, session: Session | None) -> 
     token = await access_token(container, session)
     if token is None:
         return None
-    me = await container.orders.me_now(token)
-    principal = (me or {}).get("principal") or {}
-    user = (me or {}).get("user") or {}
+    answer = await container.orders.me_now(token)
+    me: dict[str, Any] = answer if isinstance(answer, dict) else {}
+    principal: dict[str, Any] = me["principal"] if isinstance(me.get("principal"), dict) else {}
+    user: dict[str, Any] = me["user"] if isinstance(me.get("user"), dict) else {}
     roles = frozenset(str(r) for r in principal.get("roles") or ()) & STAFF_ROLES
     if principal.get("standing") != "staff" or not roles or user.get("active") is False:
         raise staff_only()

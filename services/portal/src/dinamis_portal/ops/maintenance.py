@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+from starlette._utils import get_route_path
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -18,7 +19,19 @@ from dinamis_shared.health import dinamis_error_response
 
 log = logging.getLogger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-OPEN_PATHS = frozenset({"/ops", "/connexion", "/deconnexion"})
+# The console, the login and logout, and the posts that only compute (an AOI's review
+# and simplification, a request's quote, a product's estimate): nothing is changed.
+OPEN_PATHS = frozenset(
+    {
+        "/ops",
+        "/connexion",
+        "/deconnexion",
+        "/zone/analyser",
+        "/zone/simplifier",
+        "/demandes/devis",
+        "/commander/estimation",
+    }
+)
 OPEN_PREFIXES = ("/ops/", "/auth/")
 
 
@@ -43,7 +56,7 @@ class MaintenanceGate:
         if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
+        path: str = get_route_path(scope)  # without the root path the app is mounted at
         if stays_open(path):
             await self.app(scope, receive, send)
             return

@@ -88,7 +88,8 @@ def _aware(value: Any) -> datetime | None:
 
 class NoticeStore(Protocol):
     async def current(self, *, fresh: bool = False) -> SiteNotices: ...
-    async def save(self, notices: SiteNotices) -> None: ...
+    async def set_announcement(self, announcement: Announcement | None, by: str) -> SiteNotices: ...
+    async def set_maintenance(self, maintenance: Maintenance, by: str) -> SiteNotices: ...
 
 
 class MongoNotices:
@@ -105,6 +106,16 @@ class MongoNotices:
         self._cached = (time.monotonic(), notices)
         return notices
 
-    async def save(self, notices: SiteNotices) -> None:
-        await self.collection.replace_one({"_id": DOCUMENT}, notices.as_document(), upsert=True)
-        self._cached = (time.monotonic(), notices)
+    async def set_announcement(self, announcement: Announcement | None, by: str) -> SiteNotices:
+        value = asdict(announcement) if announcement else None
+        return await self._set({"announcement": value}, by)
+
+    async def set_maintenance(self, maintenance: Maintenance, by: str) -> SiteNotices:
+        return await self._set({"maintenance": asdict(maintenance)}, by)
+
+    async def _set(self, fields: dict[str, Any], by: str) -> SiteNotices:
+        """One field at a time (`$set`): an announcement published while another operator
+        starts the maintenance never writes the maintenance back."""
+        fields |= {"updated_by": by, "updated_at": datetime.now(UTC)}
+        await self.collection.update_one({"_id": DOCUMENT}, {"$set": fields}, upsert=True)
+        return await self.current(fresh=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dinamis_portal.errors import PortalError
@@ -20,8 +20,8 @@ class Staff:
     email: str
     name: str
     roles: frozenset[str]
-    token: str
-    session: Session
+    token: str = field(repr=False)  # never in a log line or a traceback
+    session: Session = field(repr=False)
 
     @property
     def admin(self) -> bool:
