@@ -453,7 +453,7 @@ async def test_allocation_and_adjustment_need_a_reason_and_are_journaled(console
     entry = console.audit.recorded[-1]
     assert (entry.action, entry.target, entry.reason, entry.details["km2"]) == (
         "quota.allocate",
-        "quota:mairie-lyon|pleiades|2026-Q4",
+        "quota:mairie-lyon/pleiades/2026-Q4",
         "dotation T4",
         1250.5,
     )
