@@ -556,3 +556,28 @@ def test_safe_cell(value, shown):
 
 def test_number_cell():
     assert [number_cell(v) for v in (12.5, -100.0, "x", float("inf"), 0)] == ["12,5", "-100", "", "", "0"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ops/adhesions",
+        "/ops/adhesions/labo-attente",
+        "/ops/adhesions/mairie-lyon",
+        "/ops/adhesions/personnel",
+        "/ops/quotas",
+        "/ops/quotas/mairie-lyon/pleiades/2026-Q4",
+    ],
+)
+async def test_every_page_in_english_too(console, path):
+    console.fake.admin = True
+    r = await console.client.get(path + "?lang=en")
+    assert r.status_code == 200 and '<html lang="en"' in r.text
+    main = r.text.split("<main")[1].split("</main>")[0]
+    assert not re.search(r"\{[a-z_]+\}|\{\{", main), path  # no text left unformatted
+
+
+async def test_staff_roles_are_named_in_french_read_only(console):
+    page = (await console.client.get("/ops/adhesions/personnel")).text
+    row = page.split('data-staff="sub-1"')[1].split("</tr>")[0]
+    assert "opérateur" in row and "operator" not in row.replace('data-staff="sub-1"', "")
