@@ -21,10 +21,10 @@ import pytest
 from playwright.async_api import async_playwright
 
 from tests.browser.ops_support import browser_login, operator
-from tests.browser.portal_stack import CHROMIUM, FLAGS, PageChecker
+from tests.browser.portal_stack import CHROMIUM, FLAGS, PageChecker, csrf_of, log_in, member
 from tests.integration.identity import new_user
 from tests.integration.orders_api import Caller, application, new_member_org, uid
-from tests.integration.organisation_stack import organisation_stack
+from tests.integration.organisation_stack import organisation_stack, post
 
 
 @pytest.fixture(scope="module")
@@ -182,3 +182,34 @@ async def test_an_operator_approves_allocates_exports_and_an_admin_adds_staff(st
     me = recruit.call("GET", "/me").json()["principal"]
     assert me["standing"] == "staff" and me["roles"] == ["operator"]
     assert httpx.get(f"{stack.portal}/ops", follow_redirects=False).status_code == 303
+
+
+def test_a_member_gets_403_on_the_memberships_and_quotas_pages(stack):
+    """A real member, logged in through Keycloak: orders says they are not staff, so every
+    page and form of these sections answers 403 (and orders is never asked to act)."""
+    _, email, password = member()
+    browser, home = log_in(stack.portal, email, password)
+    token = csrf_of(home)
+    for path in (
+        "/ops/adhesions",
+        "/ops/adhesions/personnel",
+        "/ops/adhesions/dinamis",
+        "/ops/quotas",
+        "/ops/quotas/export.csv",
+        "/ops/quotas/dinamis/pleiades/2026-Q4",
+        "/ops/quotas/dinamis/pleiades/2026-Q4/export.csv",
+    ):
+        assert browser.go("GET", stack.portal + path).status_code == 403, path
+    for path, data in (
+        (
+            "/ops/quotas",
+            {"organisation": "x", "family": "pleiades", "period": "2026", "km2": "9", "reason": "r"},
+        ),
+        (
+            "/ops/adhesions/personnel",
+            {"user_id": "kc", "email": "a@b.fr", "display_name": "A", "roles": "admin"},
+        ),
+        ("/ops/adhesions/dinamis/statut", {"status": "suspended", "reason": "r"}),
+    ):
+        r = post(browser, stack.portal + path, {"csrf_token": token, **data})
+        assert r.status_code == 403 and r.json()["code"] == "staff-only", (path, r.text[:200])
