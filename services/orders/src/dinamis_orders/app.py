@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from dinamis_orders import bootstrap
-from dinamis_orders.entrypoints import events, http_internal, http_membership, http_requests
+from dinamis_orders.entrypoints import events, http_internal, http_membership, http_requests, http_staff
 from dinamis_orders.settings import DEV_SUPPLIER_KEY, OrdersSettings
 from dinamis_shared.health import Dependency
 from dinamis_shared.service import ServiceDefinition, create_service_app, run
@@ -29,7 +29,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
             dependencies=DEPENDENCIES,
             bootstrap=bootstrap.bootstrap,
             subscriptions=lambda container: events.subscriptions(container.orders),
-            routers=[http_membership.router, http_requests.router, http_internal.router],
+            routers=[http_membership.router, http_requests.router, http_staff.router, http_internal.router],
             on_startup=[bootstrap.start],
             on_shutdown=[bootstrap.stop],
             title="DINAMIS orders",

@@ -19,6 +19,7 @@ from dinamis_portal.aoi_api import AoiCatalogue, AoiStore, HttpAoiCatalogue, Mon
 from dinamis_portal.oidc import IdentityProvider, KeycloakProvider
 from dinamis_portal.ops.audit import MongoOpsAudit, OpsAudit
 from dinamis_portal.ops.notices import MongoNotices, NoticeStore
+from dinamis_portal.ops_members_api import HttpOpsMembersApi, OpsMembersApi
 from dinamis_portal.ordering_api import OrderingPorts, build_ordering
 from dinamis_portal.organisation_api import HttpOrganisationApi, OrganisationApi, OrganisationLinks
 from dinamis_portal.sessions import MongoSessionStore, Sessions, now
@@ -62,6 +63,7 @@ class PortalContainer:
     ordering: OrderingPorts | None = None
     ops_audit: OpsAudit | None = None  # the operators' journal
     notices: NoticeStore | None = None  # announcement, maintenance mode
+    ops_members: OpsMembersApi | None = None  # the console's memberships and quotas (orders)
 
 
 def bootstrap(resources: Resources) -> PortalContainer:
@@ -89,6 +91,7 @@ def bootstrap(resources: Resources) -> PortalContainer:
         ordering=build_ordering(settings.orders_url, http),
         ops_audit=MongoOpsAudit(mongo[settings.mongo_database]),
         notices=MongoNotices(mongo[settings.mongo_database]),
+        ops_members=HttpOpsMembersApi(settings.orders_url, http),
     )
 
 

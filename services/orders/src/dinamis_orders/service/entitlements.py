@@ -15,7 +15,7 @@ from typing import Any
 from dinamis_orders.domain import organisations as rules
 from dinamis_orders.domain.organisations import Organisation, User
 from dinamis_orders.service.context import Orders
-from dinamis_shared.auth import STAFF_ROLES, EntitlementsResolver, Identity, Principal, Role
+from dinamis_shared.auth import STAFF_ROLES, EntitlementsResolver, Forbidden, Identity, Principal, Role
 
 
 def entitlements_of(
@@ -122,3 +122,98 @@ async def ensure_staff(
     return await save_user(
         orders, user, by, orders.now(), change="staff account", rev=current["rev"] if current else 0
     )
+
+
+# --- staff accounts and the quotas table, for the ops console ---------------------------
+
+
+def self_lockout() -> Forbidden:
+    return Forbidden(
+        "an admin cannot remove their own admin role nor deactivate themselves",
+        code="self-lockout",
+        message_fr=(
+            "un administrateur ne peut ni retirer son propre rôle d'administrateur ni désactiver "
+            "son propre compte"
+        ),
+    )
+
+
+def check_staff_change(principal: Principal, user_id: str, roles: list[Role], active: bool) -> None:
+    """Admins only (from the records: `principal` is what they entitle the caller to), and
+    never a change that locks the caller out."""
+    if Role.ADMIN not in principal.roles:
+        raise Forbidden(
+            "only admins manage DINAMIS staff accounts",
+            code="admin-only",
+            message_fr="seuls les administrateurs gèrent les comptes du personnel DINAMIS",
+        )
+    if user_id == principal.user_id and (Role.ADMIN not in roles or not active):
+        raise self_lockout()
+
+
+async def list_staff(orders: Orders) -> list[dict]:
+    found = await orders.users.find({"organisation_id": orders.settings.staff_organisation_id}, limit=1000)
+    return sorted(found, key=lambda u: (not u.get("active", True), str(u.get("email", ""))))
+
+
+async def put_staff(
+    orders: Orders,
+    principal: Principal,
+    user_id: str,
+    email: str,
+    display_name: str,
+    roles: list[Role],
+    *,
+    active: bool,
+) -> dict:
+    """An admin adds or edits a staff account (`ensure_staff`, named after them)."""
+    check_staff_change(principal, user_id, roles, active)
+    current = await orders.users.get(user_id)
+    if current is not None and current["organisation_id"] != orders.settings.staff_organisation_id:
+        raise Forbidden(
+            f"{user_id} is a user of a member organisation: they cannot be staff",
+            code="member-not-staff",
+            message_fr=(
+                f"{user_id} est utilisateur d'une organisation adhérente : il ne peut pas être membre "
+                "du personnel"
+            ),
+        )
+    return await ensure_staff(
+        orders, user_id, email, display_name, sorted(set(roles)), by=principal.user_id, active=active
+    )
+
+
+async def all_quotas(
+    orders: Orders,
+    organisation_id: str | None,
+    family: Any | None,
+    period: str | None,
+    limit: int,
+) -> list[dict]:
+    """Every quota with a ledger entry (organisation by organisation, as the ledger keeps
+    them), its balance, and the organisation's name and status."""
+    query: dict[str, Any] = {"organisation_id": organisation_id} if organisation_id else {}
+    out: list[dict] = []
+    for org in await orders.organisations.find(query, limit=2000):
+        for qid in await orders.ledger.quota_ids_of(org["organisation_id"]):
+            _, fam, per = qid.rsplit("|", 2)
+            if (family is not None and fam != family.value) or (period is not None and per != period):
+                continue
+            b = await orders.ledger.balance(qid)
+            out.append(
+                {
+                    "quota_id": qid,
+                    "organisation_id": org["organisation_id"],
+                    "organisation_name": org.get("name"),
+                    "organisation_status": org.get("status"),
+                    "family": fam,
+                    "period": per,
+                    "allocated_km2": b.allocated,
+                    "reserved_km2": b.reserved,
+                    "consumed_km2": b.consumed,
+                    "available_km2": b.available,
+                }
+            )
+            if len(out) >= limit:
+                return out
+    return out

@@ -226,6 +226,7 @@ async def put_user(
                 "only admins manage DINAMIS staff accounts",
                 message_fr="seuls les administrateurs gèrent les comptes du personnel DINAMIS",
             )
+        entitlements.check_staff_change(principal, user_id, list(granted), update.active)
     else:
         await check_manages(orders, principal, org_id)
         await orders.organisations.require(org_id, "organisation")
