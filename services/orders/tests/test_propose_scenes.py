@@ -126,3 +126,16 @@ async def test_review_checks_give_the_quota_cofinancing_and_other_requests(order
     checks = await review.review_checks(orders, request)
     assert checks["cofinancing"] is None and checks["quota"]["shortfall_km2"] == 0
     assert checks["quota"]["after_km2"] == round(1000 - request.area_km2, 6)
+
+
+async def test_an_approval_keeps_the_operators_reason(orders, make_draft, operator):
+    _, req = await under_review(orders, make_draft, operator)
+    request = await orders.requests.require(req["request_id"])
+    await orders.ledger.allocate(request.quota_id, 1000, "op-paul", "dotation")
+    before = len(orders.requests.events)
+    done = await review.act(orders, operator, req["request_id"], Action.APPROVE, "Demande conforme")
+    assert done["status"] == "approved"
+    updated = [e for e in orders.requests.events[before:] if isinstance(e, RequestUpdatedV1)]
+    assert updated[-1].reason == "Demande conforme"
+    history = await orders.requests.history(req["request_id"])
+    assert history[-1]["change"] == "approve" and history[-1]["why"] == "Demande conforme"

@@ -68,6 +68,12 @@ class FakeReview:
     async def queue(self, token: str) -> list[dict[str, Any]]:
         return list(self.requests.values())
 
+    async def organisation(self, org_id: str, token: str) -> dict[str, Any] | None:
+        return {"organisation_id": org_id, "name": "Labo <i>Lyon</i>", "category": "french-research"}
+
+    async def users(self, org_id: str, token: str) -> list[dict[str, Any]]:
+        return [{"user_id": "usr-author", "email": "jeanne@labo.example.fr", "display_name": "Jeanne Martin"}]
+
     async def checks(self, request_id: str, token: str) -> dict[str, Any]:
         if request_id not in self.requests:
             raise not_found("demande", "request")
@@ -281,6 +287,8 @@ async def test_a_request_shows_its_checks_map_data_and_history(ops):
     assert page.status_code == 200, page.text[:300]
     html = page.text
     assert "Haies &lt;b&gt;lyonnaises&lt;/b&gt;" in html and "<b>lyonnaises" not in html
+    assert "Jeanne Martin — jeanne@labo.example.fr — usr-author" in html
+    assert "Labo &lt;i&gt;Lyon&lt;/i&gt; — french-research — org-labo" in html
     # The catalogue searched with the AOI, the window, the cloud limit and the family.
     body = ops.search.bodies[-1]
     assert body["intersects"] == LYON and body["datetime"] == "2026-05-01T00:00:00Z/2026-07-01T00:00:00Z"
@@ -521,12 +529,20 @@ async def test_the_http_adapter_calls_orders_with_the_operators_token():
             return httpx.Response(200, json={"quota": {}})
         if request.url.path == "/v1/requests/req-2/review":
             return httpx.Response(404, json={"code": "not-found", "detail": "introuvable"})
+        if request.url.path == "/v1/organisations/org-1":
+            return httpx.Response(200, json={"name": "Labo"})
+        if request.url.path == "/v1/organisations/org-1/users":
+            return httpx.Response(403, json={"code": "forbidden", "detail": "non"})
         if request.url.path == "/v1/requests/req-1/actions":
             return httpx.Response(409, json={"code": "invalid-transition", "detail": "impossible"})
         return httpx.Response(503)
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
         api = HttpReviewApi("http://orders.test", http)
+        assert await api.organisation("org-1", "TOK") == {"name": "Labo"}
+        assert await api.users("org-1", "TOK") == []  # unreadable: the page names the id only
+        assert await api.organisation("../x", "TOK") is None and await api.users("../x", "TOK") == []
+        seen.clear()
         assert await api.queue("TOK") == [{"request_id": "req-1"}]
         assert await api.checks("req-1", "TOK") == {"quota": {}}
         with pytest.raises(PortalError) as err:

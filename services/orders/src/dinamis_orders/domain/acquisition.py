@@ -454,8 +454,11 @@ class AcquisitionRequest(BaseModel):
             return ApprovalPlan(reserve_km2=0.0, reoffer_km2=cofinanced)
         return ApprovalPlan(reserve_km2=round(self.area_km2 - cofinanced, 6), cofinanced_km2=cofinanced)
 
-    def approve(self, actor: Actor, by: str, now: datetime, plan: ApprovalPlan) -> Change:
-        """Approved once the quota holds `plan.reserve_km2`: the supplier may be asked."""
+    def approve(
+        self, actor: Actor, by: str, now: datetime, plan: ApprovalPlan, reason: str | None = None
+    ) -> Change:
+        """Approved once the quota holds `plan.reserve_km2`: the supplier may be asked. The
+        operator's reason, if any, goes to the history and `request-updated`."""
         target = transition(self.status, Action.APPROVE, actor)
         new = self._with(
             status=target,
@@ -478,7 +481,7 @@ class AcquisitionRequest(BaseModel):
             window=self.window,
             approved_at=now,
         )
-        return Change(new, [approved, new._updated(self.status, by, now)], "approve", by=by)
+        return Change(new, [approved, new._updated(self.status, by, now, reason)], "approve", reason, by)
 
     def start_acquisition(
         self, supplier_order_id: str, now: datetime, actor: Actor = Actor.SYSTEM, by: str = "orders"

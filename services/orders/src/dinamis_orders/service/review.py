@@ -64,7 +64,7 @@ async def act(
     if action in REASON_REQUIRED and not reason and actor is Actor.OPERATOR:
         raise DinamisError("a reason is required", code="reason-required", message_fr="un motif est requis")
     if action is Action.APPROVE:
-        return await approve(orders, principal, request, actor)
+        return await approve(orders, principal, request, actor, reason)
     if action is Action.CONFIRM_CANCELLATION:  # an operator: the supplier cancelled by hand
         request.check(action, actor)
         if not reason:
@@ -108,7 +108,9 @@ async def act(
     return view(saved)
 
 
-async def approve(orders: Orders, principal: Principal, request: AcquisitionRequest, actor: Actor) -> dict:
+async def approve(
+    orders: Orders, principal: Principal, request: AcquisitionRequest, actor: Actor, reason: str | None = None
+) -> dict:
     """Reserve the quota and approve; beyond the quota, ask for co-financing first."""
     request.check(Action.APPROVE, actor)
     by = principal.user_id
@@ -130,7 +132,7 @@ async def approve(orders: Orders, principal: Principal, request: AcquisitionRequ
         change = request.require_cofinancing(offer, Actor.SYSTEM, by, now, exc.message)
         return view(await orders.requests.save(change))
     try:
-        return view(await orders.requests.save(request.approve(actor, by, now, plan)))
+        return view(await orders.requests.save(request.approve(actor, by, now, plan, reason)))
     except ConcurrentUpdate:
         # Someone changed the request meanwhile. Keep the reservation only if it ended approved.
         latest = await orders.requests.require(request.request_id)

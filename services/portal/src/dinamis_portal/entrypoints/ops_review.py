@@ -301,8 +301,15 @@ async def render_request(
     acquisitions = requests_of(container)
     found = await acquisitions.get(request_id, staff.token)
     history = await acquisitions.history(request_id, staff.token)
-    checks = await review_of(container).checks(request_id, staff.token)
+    review = review_of(container)
+    checks = await review.checks(request_id, staff.token)
     catalogue = await catalogue_check(container, found)
+    org_id = str(found.get("organisation_id") or "")
+    organisation = await review.organisation(org_id, staff.token) or {}
+    author = next(
+        (u for u in await review.users(org_id, staff.token) if u.get("user_id") == found.get("submitted_by")),
+        {},
+    )
     context = await ops_context(request, container, staff, "review")
     lang: Lang = context["lang"]
     status = str(found.get("status"))
@@ -316,6 +323,12 @@ async def render_request(
     search_window = str(catalogue["body"]["datetime"]).split("/")
     context.update(
         req=found,
+        applicant=" — ".join(
+            str(v) for v in (author.get("display_name"), author.get("email"), found.get("submitted_by")) if v
+        ),
+        organisation=" — ".join(
+            str(v) for v in (organisation.get("name"), organisation.get("category"), org_id) if v
+        ),
         state=req_form.state_text(status, lang),
         badge=req_form.badge(status),
         kind=text(f"req.kind.{found.get('kind')}", lang) if found.get("kind") in KINDS else "",

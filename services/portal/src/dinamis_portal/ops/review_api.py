@@ -30,6 +30,8 @@ class ReviewSettings(BaseSettings):
 
 class ReviewApi(Protocol):
     async def queue(self, token: str) -> list[dict[str, Any]]: ...
+    async def organisation(self, org_id: str, token: str) -> dict[str, Any] | None: ...
+    async def users(self, org_id: str, token: str) -> list[dict[str, Any]]: ...
     async def checks(self, request_id: str, token: str) -> dict[str, Any]: ...
     async def act(
         self,
@@ -76,6 +78,21 @@ class HttpReviewApi:
         if response.status_code != 200:
             raise self._refused(response)
         return list(response.json().get("requests") or [])
+
+    async def organisation(self, org_id: str, token: str) -> dict[str, Any] | None:
+        """The organisation's record (its name, category), None when unreadable: the page
+        shows the identifier alone."""
+        if not SAFE_SEGMENT.match(org_id):
+            return None
+        response = await self._call("GET", f"/organisations/{org_id}", token)
+        return response.json() if response.status_code == 200 else None
+
+    async def users(self, org_id: str, token: str) -> list[dict[str, Any]]:
+        """The organisation's users (staff read them), to name the applicant."""
+        if not SAFE_SEGMENT.match(org_id):
+            return []
+        response = await self._call("GET", f"/organisations/{org_id}/users", token)
+        return list(response.json().get("users") or []) if response.status_code == 200 else []
 
     async def checks(self, request_id: str, token: str) -> dict[str, Any]:
         if not SAFE_SEGMENT.match(request_id):
