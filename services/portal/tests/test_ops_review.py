@@ -64,6 +64,7 @@ class FakeReview:
         self.acted: list[tuple[str, str, str | None, str, list | None]] = []
         self.refuse: Refusal | None = None
         self.overlaps: list[dict[str, Any]] = []
+        self.down = False
 
     async def queue(self, token: str) -> list[dict[str, Any]]:
         return list(self.requests.values())
@@ -86,6 +87,8 @@ class FakeReview:
 
     async def act(self, request_id, action, reason, token, items=None):
         self.acted.append((request_id, action, reason, token, items))
+        if self.down:
+            raise PortalError("down", code="orders-unavailable", message_fr="hors service", status=503)
         if self.refuse is not None:
             return self.refuse
         if request_id not in self.requests:
@@ -413,6 +416,21 @@ async def test_a_refused_decision_shows_orders_reason_and_is_journaled(ops):
     )
     assert page.status_code == 409 and "impossible depuis" in page.text
     assert ops.audit.recorded[-1].details["code"] == "invalid-transition"
+
+
+async def test_orders_unreachable_during_a_decision_is_journaled_as_failed(ops):
+    seed(ops, a_request("req-lyon", status="under_review", allowed_actions=["approve"]))
+    token = csrf((await ops.client.get("/ops/demandes/req-lyon")).text)
+    ops.review.down = True
+    r = await ops.client.post(
+        "/ops/demandes/req-lyon/decision",
+        data={"csrf_token": token, "action": "approve", "reason": "ok"},
+        headers={"Accept": "application/json"},
+    )
+    assert r.status_code == 503 and r.json()["code"] == "orders-unavailable"
+    entry = ops.audit.recorded[-1]
+    assert (entry.action, entry.outcome, entry.reason) == ("request.approve", "failed", "ok")
+    assert entry.details["code"] == "orders-unavailable"
 
 
 @pytest.mark.parametrize("action", ["", "cancel", "propose_scenes", "<script>", "confirm_cancellation"])

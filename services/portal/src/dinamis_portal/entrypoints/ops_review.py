@@ -463,6 +463,35 @@ async def journal(
     )
 
 
+async def act(
+    container: PortalContainer,
+    staff: Staff,
+    request_id: str,
+    action: str,
+    reason: str,
+    items: list[dict[str, str]] | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any] | Refusal:
+    """One decision sent to orders and journaled: done, refused (orders' code), or failed
+    (orders unreachable: journaled as such, then the error page)."""
+    try:
+        answer = await review_of(container).act(request_id, action, reason or None, staff.token, items=items)
+    except PortalError as exc:
+        audit = container.ops_audit
+        assert audit is not None, "the journal is wired in bootstrap"
+        await audit.record(
+            staff,
+            f"request.{action}",
+            f"request:{request_id}",
+            reason=reason,
+            outcome="failed",
+            details={**(details or {}), "code": exc.code, "status": exc.http_status},
+        )
+        raise
+    await journal(container, staff, action, request_id, reason, answer, details)
+    return answer
+
+
 @router.post(QUEUE + "/{request_id}/decision")
 async def decide(request_id: str, request: Request, container: PortalDep, staff: StaffPost) -> Response:
     request_id = check_id(request_id)
@@ -480,8 +509,7 @@ async def decide(request_id: str, request: Request, container: PortalDep, staff:
         )
         raise bad_input("bad-action", "décision inconnue", "unknown decision")
     reason = reason_of(form, action)
-    answer = await review_of(container).act(request_id, action, reason or None, staff.token)
-    await journal(container, staff, action, request_id, reason, answer)
+    answer = await act(container, staff, request_id, action, reason)
     if isinstance(answer, Refusal):
         return await refused(request_id, request, container, staff, answer)
     return done(f"{QUEUE}/{request_id}", f"review-{action}")
@@ -525,16 +553,13 @@ async def propose(request_id: str, request: Request, container: PortalDep, staff
             raise bad_input("bad-scene", "référence de scène illisible", "unreadable scene reference")
         items.append({"collection": matched.group(1), "item_id": matched.group(2)})
     reason = reason_of(form, "propose_scenes")
-    review = review_of(container)
     details = {"items": [f"{i['collection']}/{i['item_id']}" for i in items]}
     if field(form, "status", 40) == "submitted":
         # One click: a request not yet under review is taken up first (journaled too).
-        started = await review.act(request_id, "start_review", None, staff.token)
-        await journal(container, staff, "start_review", request_id, "", started)
+        started = await act(container, staff, request_id, "start_review", "")
         if isinstance(started, Refusal) and started.code != "invalid-transition":
             return await refused(request_id, request, container, staff, started)
-    answer = await review.act(request_id, "propose_scenes", reason or None, staff.token, items=items)
-    await journal(container, staff, "propose_scenes", request_id, reason, answer, details)
+    answer = await act(container, staff, request_id, "propose_scenes", reason, items, details)
     if isinstance(answer, Refusal):
         return await refused(request_id, request, container, staff, answer)
     return done(f"{QUEUE}/{request_id}", "review-propose_scenes")
