@@ -583,3 +583,16 @@ async def test_the_http_adapter_calls_orders_with_the_operators_token():
         "reason": None,
         "items": [{"collection": "c", "item_id": "i"}],
     }
+
+
+async def test_the_pages_speak_english_on_request(ops):
+    seed(ops, a_request("req-lyon", status="under_review", allowed_actions=["approve", "reject"]))
+    queue = await ops.client.get("/ops/demandes?lang=en")
+    assert "Requests to review" in queue.text and "On time" in queue.text and 'lang="en"' in queue.text
+    page = await ops.client.get("/ops/demandes/req-lyon?lang=en")
+    html = page.text
+    assert page.status_code == 200
+    assert "Automatic checks" in html and "Propose these scenes instead" in html
+    assert "Request in order: area, window and justification acceptable." in html  # the templates too
+    templates = json.loads(re.search(r'id="revue-motifs">(.*?)</script>', html, re.S).group(1))
+    assert templates["reject"]["doublon"] == "Duplicate of a pending request over the same area."
