@@ -151,6 +151,7 @@ ROUTES: dict[str, Rule] = {
     "orders GET /v1/requests/{request_id}": rule("own-org"),
     "orders GET /v1/requests/{request_id}/history": rule("own-org"),
     "orders GET /v1/requests/{request_id}/coverage": rule("own-org"),
+    "orders GET /v1/requests/{request_id}/review": rule("staff", why="the ops console's review checks"),
     "orders POST /v1/requests/{request_id}/actions": rule(
         "staff", 409, why="start_review: operators (once: then 409)"
     ),

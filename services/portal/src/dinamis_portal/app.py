@@ -12,7 +12,17 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from dinamis_portal import bootstrap
-from dinamis_portal.entrypoints import acquisitions, aoi, auth, ops, ordering, organisation, pages, statics
+from dinamis_portal.entrypoints import (
+    acquisitions,
+    aoi,
+    auth,
+    ops,
+    ops_review,
+    ordering,
+    organisation,
+    pages,
+    statics,
+)
 from dinamis_portal.entrypoints.ops_quotas import members_and_quotas as ops_members_and_quotas
 from dinamis_portal.errors import install_error_pages
 from dinamis_portal.ops.maintenance import MaintenanceGate
@@ -46,6 +56,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
                 ordering.router,
                 ops.router,
                 ops_members_and_quotas,
+                ops_review.router,
             ],
             title="DINAMIS portail",
             on_startup=[bootstrap.start],

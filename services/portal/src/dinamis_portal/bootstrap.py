@@ -19,6 +19,7 @@ from dinamis_portal.aoi_api import AoiCatalogue, AoiStore, HttpAoiCatalogue, Mon
 from dinamis_portal.oidc import IdentityProvider, KeycloakProvider
 from dinamis_portal.ops.audit import MongoOpsAudit, OpsAudit
 from dinamis_portal.ops.notices import MongoNotices, NoticeStore
+from dinamis_portal.ops.review_api import HttpReviewApi, ReviewApi, ReviewSettings
 from dinamis_portal.ops_members_api import HttpOpsMembersApi, OpsMembersApi
 from dinamis_portal.ordering_api import OrderingPorts, build_ordering
 from dinamis_portal.organisation_api import HttpOrganisationApi, OrganisationApi, OrganisationLinks
@@ -64,6 +65,8 @@ class PortalContainer:
     ops_audit: OpsAudit | None = None  # the operators' journal
     notices: NoticeStore | None = None  # announcement, maintenance mode
     ops_members: OpsMembersApi | None = None  # the console's memberships and quotas (orders)
+    ops_review: ReviewApi | None = None  # the review queue: orders' staff review routes
+    ops_review_settings: ReviewSettings | None = None
 
 
 def bootstrap(resources: Resources) -> PortalContainer:
@@ -92,6 +95,8 @@ def bootstrap(resources: Resources) -> PortalContainer:
         ops_audit=MongoOpsAudit(mongo[settings.mongo_database]),
         notices=MongoNotices(mongo[settings.mongo_database]),
         ops_members=HttpOpsMembersApi(settings.orders_url, http),
+        ops_review=HttpReviewApi(settings.orders_url, http),
+        ops_review_settings=ReviewSettings(),
     )
 
 

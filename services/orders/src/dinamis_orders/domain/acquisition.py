@@ -28,6 +28,7 @@ from dinamis_orders.domain.requests import (
     transition,
 )
 from dinamis_shared.auth import Forbidden, Principal
+from dinamis_shared.errors import DinamisError
 from dinamis_shared.events import (
     AcquisitionWindow,
     Event,
@@ -175,6 +176,27 @@ CANCELLATION_ASKED = (
     " / cancellation asked: the quota stays reserved until the supplier confirms"
 )
 QUOTA_FELL = "quota disponible en baisse : nouveau co-financement à confirmer / quota fell: confirm again"
+# An operator answered a request with imagery the catalogue already holds (`propose_scenes`).
+COVERED_BY_CATALOGUE = "covered-by-catalogue"
+SCENES_PROPOSED = (
+    "la zone est déjà couverte par des scènes du catalogue, proposées à la place"
+    " / the area is already covered by catalogue scenes, proposed instead"
+)
+MAX_PROPOSED = 50
+
+
+class ProposedScene(BaseModel):
+    """A catalogue item an operator proposes instead of a new acquisition."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    collection: Identifier
+    item_id: Identifier
+
+
+class InvalidProposal(DinamisError):
+    code = "invalid-proposal"
+    http_status = 422
 
 
 @dataclass(frozen=True)
@@ -236,6 +258,9 @@ class AcquisitionRequest(BaseModel):
     approved_by: str | None = None
     approved_at: str | None = None
     last_reason: str | None = None
+    # Set when an operator closed the request with catalogue scenes instead (`propose_scenes`).
+    rejection_code: str | None = None
+    proposed_items: list[ProposedScene] = Field(default_factory=list)
     rev: int = 0
 
     # --- reading -----------------------------------------------------------------------
@@ -337,6 +362,38 @@ class AcquisitionRequest(BaseModel):
         )
         return Change(change.request, [rejected, *change.events], change.change, change.why, by)
 
+    def propose_scenes(
+        self, items: list[ProposedScene], actor: Actor, by: str, now: datetime, reason: str | None = None
+    ) -> Change:
+        """The catalogue already covers the area: the request is closed as rejected (code
+        `covered-by-catalogue`), the proposed items kept on it for the member to order
+        instead. Same transition and event as a rejection (`request-rejected`), the reason
+        saying why."""
+        unique = list(dict.fromkeys(items))
+        if not unique or len(unique) > MAX_PROPOSED:
+            raise InvalidProposal(
+                f"propose 1 to {MAX_PROPOSED} catalogue scenes",
+                message_fr=f"proposez de 1 à {MAX_PROPOSED} scènes du catalogue",
+            )
+        target = transition(self.status, Action.REJECT, actor)
+        why = reason or SCENES_PROPOSED
+        new = self._with(
+            status=target,
+            last_reason=why,
+            rejection_code=COVERED_BY_CATALOGUE,
+            proposed_items=[i.model_dump() for i in unique],
+        )
+        rejected = RequestRejectedV1(
+            request_id=self.request_id,
+            organisation_id=self.organisation_id,
+            rejected_by=by,
+            reason=why,
+            rejected_at=now,
+        )
+        listed = ", ".join(i.item_id for i in unique)
+        events: list[Event] = [rejected, new._updated(self.status, by, now, why)]
+        return Change(new, events, "propose_scenes", f"{why} ({listed})", by)
+
     def cancel(self, actor: Actor, by: str, now: datetime, reason: str | None = None) -> Change:
         """Cancelled at once before approval; once approved, the supplier order may have
         been placed: `cancelling` (quota still reserved, no event: the contract has no
@@ -397,8 +454,11 @@ class AcquisitionRequest(BaseModel):
             return ApprovalPlan(reserve_km2=0.0, reoffer_km2=cofinanced)
         return ApprovalPlan(reserve_km2=round(self.area_km2 - cofinanced, 6), cofinanced_km2=cofinanced)
 
-    def approve(self, actor: Actor, by: str, now: datetime, plan: ApprovalPlan) -> Change:
-        """Approved once the quota holds `plan.reserve_km2`: the supplier may be asked."""
+    def approve(
+        self, actor: Actor, by: str, now: datetime, plan: ApprovalPlan, reason: str | None = None
+    ) -> Change:
+        """Approved once the quota holds `plan.reserve_km2`: the supplier may be asked. The
+        operator's reason, if any, goes to the history and `request-updated`."""
         target = transition(self.status, Action.APPROVE, actor)
         new = self._with(
             status=target,
@@ -421,7 +481,7 @@ class AcquisitionRequest(BaseModel):
             window=self.window,
             approved_at=now,
         )
-        return Change(new, [approved, new._updated(self.status, by, now)], "approve", by=by)
+        return Change(new, [approved, new._updated(self.status, by, now, reason)], "approve", reason, by)
 
     def start_acquisition(
         self, supplier_order_id: str, now: datetime, actor: Actor = Actor.SYSTEM, by: str = "orders"

@@ -5,18 +5,19 @@ Every route says who may call it. Errors are RFC 9457 problem details, French fi
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from dinamis_orders.domain.acquisition import QuoteDraft, RequestDraft
+from dinamis_orders.domain.acquisition import MAX_PROPOSED, ProposedScene, QuoteDraft, RequestDraft
 from dinamis_orders.domain.quota import quota_id
 from dinamis_orders.domain.requests import Action, RequestState, allowed_actions
 from dinamis_orders.entrypoints.deps import OrdersDep, Staff, own_or_staff
 from dinamis_orders.service import product_orders, product_quotes, quotes, review
 from dinamis_orders.service.context import Orders
 from dinamis_shared.auth import CurrentPrincipal
+from dinamis_shared.errors import DinamisError
 from dinamis_shared.events import Identifier, RequestStatus, SensorFamily
 
 log = logging.getLogger(__name__)
@@ -136,11 +137,19 @@ async def request_history(orders: OrdersDep, principal: CurrentPrincipal, reques
     return {"history": await orders.requests.history(request_id)}
 
 
+PROPOSE_SCENES = "propose_scenes"
+
+
 class ActionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    action: Action
+    action: Action | Literal["propose_scenes"]
     reason: str | None = Field(default=None, max_length=4000)
+    items: list[ProposedScene] | None = Field(
+        default=None,
+        max_length=MAX_PROPOSED,
+        description="`propose_scenes` only: the catalogue items proposed instead of an acquisition.",
+    )
 
 
 @router.get("/requests/{request_id}/coverage", tags=["requests"])
@@ -154,9 +163,27 @@ async def request_coverage(orders: OrdersDep, principal: CurrentPrincipal, reque
 async def act(
     orders: OrdersDep, principal: CurrentPrincipal, request_id: Identifier, body: ActionBody
 ) -> dict:
-    """Operators: start_review, approve, reject, require_cofinancing (reason required to reject).
-    The author: cancel. Invalid transitions answer 409 with the allowed actions."""
-    return await review.act(orders, principal, request_id, body.action, body.reason)
+    """Operators: start_review, approve, reject, require_cofinancing (reason required to reject),
+    propose_scenes (`items`: catalogue scenes instead of an acquisition; the request is
+    closed as rejected, code `covered-by-catalogue`). The author: cancel. Invalid
+    transitions answer 409 with the allowed actions."""
+    if body.action == PROPOSE_SCENES:
+        return await review.propose_scenes(orders, principal, request_id, body.items or [], body.reason)
+    if body.items is not None:
+        raise DinamisError(
+            "items go with propose_scenes only",
+            code="invalid-proposal",
+            message_fr="des scènes ne se proposent qu'avec l'action « propose_scenes »",
+        )
+    return await review.act(orders, principal, request_id, Action(body.action), body.reason)
+
+
+@router.get("/requests/{request_id}/review", tags=["requests"])
+async def review_checks(orders: OrdersDep, operator: Staff, request_id: Identifier) -> dict:
+    """Operators and admins: what a decision weighs — the quota of the request's period
+    now, the co-financing its excess would cost, the other pending requests over the same
+    ground (with their AOIs) — the quote's answers for a stored request."""
+    return await review.review_checks(orders, await orders.requests.require(request_id))
 
 
 @router.post("/requests/{request_id}/cofinancing/confirm", tags=["requests"])

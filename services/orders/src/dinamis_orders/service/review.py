@@ -5,8 +5,16 @@ from __future__ import annotations
 
 import secrets
 
+from shapely.geometry import shape
+
 from dinamis_orders.adapters.aggregates import ConcurrentUpdate
-from dinamis_orders.domain.acquisition import AcquisitionRequest, RequestDraft
+from dinamis_orders.domain.acquisition import (
+    AcquisitionRequest,
+    InvalidProposal,
+    ProposedScene,
+    RequestDraft,
+    cofinancing_price,
+)
 from dinamis_orders.domain.aoi import request_aoi
 from dinamis_orders.domain.quota import EntryKind, InsufficientQuota
 from dinamis_orders.domain.requests import Action, Actor, InvalidTransition, RequestState
@@ -15,7 +23,16 @@ from dinamis_orders.service.context import Orders
 from dinamis_orders.service.progress import start_acquisition
 from dinamis_orders.service.quota_ops import cofinancing_offer, release_rest, view
 
-__all__ = ["act", "approve", "confirm_cofinancing", "submit", "view", "visible_request"]
+__all__ = [
+    "act",
+    "approve",
+    "confirm_cofinancing",
+    "propose_scenes",
+    "review_checks",
+    "submit",
+    "view",
+    "visible_request",
+]
 from dinamis_shared.auth import Forbidden, Principal, Role
 from dinamis_shared.errors import DinamisError
 
@@ -47,7 +64,7 @@ async def act(
     if action in REASON_REQUIRED and not reason and actor is Actor.OPERATOR:
         raise DinamisError("a reason is required", code="reason-required", message_fr="un motif est requis")
     if action is Action.APPROVE:
-        return await approve(orders, principal, request, actor)
+        return await approve(orders, principal, request, actor, reason)
     if action is Action.CONFIRM_CANCELLATION:  # an operator: the supplier cancelled by hand
         request.check(action, actor)
         if not reason:
@@ -91,7 +108,9 @@ async def act(
     return view(saved)
 
 
-async def approve(orders: Orders, principal: Principal, request: AcquisitionRequest, actor: Actor) -> dict:
+async def approve(
+    orders: Orders, principal: Principal, request: AcquisitionRequest, actor: Actor, reason: str | None = None
+) -> dict:
     """Reserve the quota and approve; beyond the quota, ask for co-financing first."""
     request.check(Action.APPROVE, actor)
     by = principal.user_id
@@ -113,7 +132,7 @@ async def approve(orders: Orders, principal: Principal, request: AcquisitionRequ
         change = request.require_cofinancing(offer, Actor.SYSTEM, by, now, exc.message)
         return view(await orders.requests.save(change))
     try:
-        return view(await orders.requests.save(request.approve(actor, by, now, plan)))
+        return view(await orders.requests.save(request.approve(actor, by, now, plan, reason)))
     except ConcurrentUpdate:
         # Someone changed the request meanwhile. Keep the reservation only if it ended approved.
         latest = await orders.requests.require(request.request_id)
@@ -155,3 +174,70 @@ def coverage(request: AcquisitionRequest) -> dict:
         "covered_km2": round(request.covered_share * request.area_km2, 6),
         "delivered": {"type": "FeatureCollection", "features": delivered},
     }
+
+
+async def propose_scenes(
+    orders: Orders, principal: Principal, request_id: str, items: list[ProposedScene], reason: str | None
+) -> dict:
+    """An operator answers a request with scenes the catalogue already holds: the request
+    is closed (rejected, code `covered-by-catalogue`) with the proposed items kept on it.
+    Each item must be in the catalogue now."""
+    request = await orders.requests.require(request_id)
+    actor = request.actor(principal)
+    request.check(Action.REJECT, actor)
+    for item in dict.fromkeys(items):
+        try:
+            found = await orders.catalogue.item(item.collection, item.item_id)
+        except Exception as exc:  # the catalogue did not answer: nothing is proposed
+            raise DinamisError(
+                f"the catalogue did not answer: {exc}",
+                code="catalogue-unavailable",
+                message_fr="le catalogue ne répond pas : rien n'a été proposé, réessayez",
+            ) from exc
+        if found is None:
+            raise InvalidProposal(
+                f"item {item.collection}/{item.item_id} is not in the catalogue",
+                message_fr=f"la scène {item.collection}/{item.item_id} n'est pas au catalogue",
+            )
+    change = request.propose_scenes(items, actor, principal.user_id, orders.now(), reason)
+    return view(await orders.requests.save(change))
+
+
+async def review_checks(orders: Orders, request: AcquisitionRequest) -> dict:
+    """What an operator weighs before deciding (the quote's answers, for a stored request):
+    the quota of the request's period now, the co-financing the excess would cost, and the
+    other pending requests over the same ground (all organisations: staff see them)."""
+    balance = await orders.ledger.balance(request.quota_id)
+    shortfall = request.shortfall(balance.available)
+    org = await orders.organisation(request.organisation_id)
+    category = org.category if org else None
+    geometry = shape(request.aoi)
+    overlaps = []  # as the quote's `pending_overlap`, with the other request's AOI for the map
+    for other in await orders.requests.pending_over(geometry.bounds, request.sensor_family):
+        overlap = other.overlap_with(geometry) if other.request_id != request.request_id else None
+        if overlap is not None:
+            overlaps.append({**overlap.__dict__, "aoi": other.aoi, "title": other_title(other)})
+    overlaps.sort(key=lambda o: -o["share"])
+    return {
+        "request_id": request.request_id,
+        "quota": {
+            "quota_id": request.quota_id,
+            "period": request.quota_period,
+            "allocated_km2": balance.allocated,
+            "reserved_km2": balance.reserved,
+            "available_km2": balance.available,
+            "after_km2": round(max(0.0, balance.available - request.area_km2), 6),
+            "shortfall_km2": shortfall,
+        },
+        "cofinancing": cofinancing_price(category, request.sensor_family, shortfall).model_dump(
+            exclude_unset=True
+        )
+        if shortfall and category
+        else None,
+        "overlaps": overlaps,
+    }
+
+
+def other_title(request: AcquisitionRequest) -> str:
+    title = (request.model_extra or {}).get("title")
+    return str(title) if title else ""
