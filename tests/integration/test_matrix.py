@@ -87,6 +87,7 @@ OWNERS = frozenset({"member", "referent"})
 #   owner          the record's owner (member) only; everyone else 403/404 (staff too)
 #   owner-or-staff the record's owner (member) and staff; everyone else 403/404
 #   staff          operators and admins; everyone else 403 (anonymous 401)
+#   admin          admins only; everyone else 403 (anonymous 401)
 #   service        the platform's service clients only: every user 403 (anonymous 401)
 
 
@@ -148,6 +149,11 @@ ROUTES: dict[str, Rule] = {
     "orders POST /v1/requests": rule("members"),
     "orders GET /v1/requests": rule("standing"),
     "orders GET /v1/review-queue": rule("staff"),
+    "orders GET /v1/quotas": rule("staff", why="the ops console's quotas across organisations"),
+    "orders GET /v1/staff": rule("staff", why="the ops console's staff accounts (read-only for operators)"),
+    "orders PUT /v1/staff/{user_id}": rule(
+        "admin", why="staff accounts: admins only, decided from the records"
+    ),
     "orders GET /v1/requests/{request_id}": rule("own-org"),
     "orders GET /v1/requests/{request_id}/history": rule("own-org"),
     "orders GET /v1/requests/{request_id}/coverage": rule("own-org"),
@@ -232,12 +238,13 @@ def expected(route_rule: Rule, subject: str) -> tuple[str, frozenset[int]]:
         "owner": {"member"},
         "owner-or-staff": {"member"} | STAFF,
         "staff": STAFF,
+        "admin": {"admin"},
         "members": set(),
         "service": set(),
     }[kind]
     if subject in allowed:
         return ok
-    if kind in ("staff", "members", "service") or (kind == "referent" and subject in OWNERS):
+    if kind in ("staff", "admin", "members", "service") or (kind == "referent" and subject in OWNERS):
         return ("deny", frozenset({403}))
     if kind == "body-referent" and subject in OWNERS | STAFF:
         return ("deny", frozenset({403}))
@@ -334,6 +341,7 @@ class World:
     ids: dict[str, str]
     bodies: dict[str, Any] = field(default_factory=dict)
     params: dict[str, dict] = field(default_factory=dict)
+    path_ids: dict[str, dict[str, str]] = field(default_factory=dict)  # a route's own ids
 
 
 @pytest.fixture(scope="module")
@@ -579,13 +587,20 @@ def build_world(orders: str, item: dict) -> World:
         },
         "notify POST /v1/webhooks": {"url": "https://hooks.example.fr/matrice"},
         "catalog POST /search": {"collections": [item["collection"]], "limit": 1},
+        "orders PUT /v1/staff/{user_id}": {
+            "email": "nouvel.operateur@dinamis.example.fr",
+            "display_name": "Nouvel opérateur",
+            "roles": ["operator"],
+        },
     }
     params = {
         "catalog POST /sign_urls": {"urls": [asset], "duration_seconds": 600},
         "catalog POST /sign_urls_put": {"urls": [upload], "duration_seconds": 600},
     }
     time.sleep(max(0.0, (contract_end - datetime.now(UTC)).total_seconds()) + 1)  # the contract is over
-    return World(subjects=subjects, ids=ids, bodies=bodies, params=params)
+    # A staff account edited by an admin: a sub of its own (the member's is refused).
+    path_ids = {"orders PUT /v1/staff/{user_id}": {"user_id": f"matrice-staff-{uuid.uuid4().hex[:8]}"}}
+    return World(subjects=subjects, ids=ids, bodies=bodies, params=params, path_ids=path_ids)
 
 
 # --- the matrix ------------------------------------------------------------------------
@@ -637,7 +652,8 @@ def matrix(world) -> dict[str, Any]:
         if key not in ROUTES:
             continue
         svc, method, path, operation, spec = routes[key]
-        url = BASE[svc] + re.sub(r"{(\w+)}", lambda m: world.ids[m.group(1)], path)
+        ids = {**world.ids, **world.path_ids.get(key, {})}
+        url = BASE[svc] + re.sub(r"{(\w+)}", lambda m, ids=ids: ids[m.group(1)], path)
         kwargs: dict[str, Any] = {}
         if key in world.bodies:
             kwargs["json"] = world.bodies[key]
