@@ -16,6 +16,8 @@ from fastapi import Depends, FastAPI, Request
 
 from dinamis_portal.acquisitions_api import AcquisitionRequests, Drafts, HttpAcquisitionRequests, MongoDrafts
 from dinamis_portal.aoi_api import AoiCatalogue, AoiStore, HttpAoiCatalogue, MongoAoiStore
+from dinamis_portal.coverage.board import CoverageBoard, CoverageSettings
+from dinamis_portal.coverage.store import MongoCoverageStore
 from dinamis_portal.oidc import IdentityProvider, KeycloakProvider
 from dinamis_portal.ops.audit import MongoOpsAudit, OpsAudit
 from dinamis_portal.ops.notices import MongoNotices, NoticeStore
@@ -62,6 +64,7 @@ class PortalContainer:
     ordering: OrderingPorts | None = None
     ops_audit: OpsAudit | None = None  # the operators' journal
     notices: NoticeStore | None = None  # announcement, maintenance mode
+    coverage: CoverageBoard | None = None  # the yearly coverage board (/ops/couverture)
 
 
 def bootstrap(resources: Resources) -> PortalContainer:
@@ -89,6 +92,7 @@ def bootstrap(resources: Resources) -> PortalContainer:
         ordering=build_ordering(settings.orders_url, http),
         ops_audit=MongoOpsAudit(mongo[settings.mongo_database]),
         notices=MongoNotices(mongo[settings.mongo_database]),
+        coverage=CoverageBoard(MongoCoverageStore(mongo[settings.mongo_database]), CoverageSettings()),
     )
 
 
@@ -100,6 +104,7 @@ async def start(app: FastAPI, container: PortalContainer) -> None:
         ("drafts", container.drafts),
         ("saved AOI", container.aoi_store),
         ("ops journal", container.ops_audit),
+        ("coverage board", container.coverage.store if container.coverage else None),
     )
     for name, store in stores:
         ensure = getattr(store, "ensure_indexes", None)
@@ -109,6 +114,7 @@ async def start(app: FastAPI, container: PortalContainer) -> None:
             await ensure()
         except Exception as exc:
             log.warning("%s index not created", name, extra={"error": str(exc)})
+    start_coverage(container)
     sessions = container.session_store
     if sessions is None:
         return
@@ -137,3 +143,22 @@ def get_container(request: Request) -> PortalContainer:
 
 
 PortalDep = Annotated[PortalContainer, Depends(get_container)]
+
+
+def start_coverage(container: PortalContainer) -> None:
+    """The coverage board's consumer and publication check (unless turned off)."""
+    from dinamis_portal.coverage.consumer import CoverageConsumer, check_published
+
+    board = container.coverage
+    if board is None or not board.settings.coverage_consumer:
+        return
+    consumer = CoverageConsumer(board, container.settings)
+    container.tasks.start(consumer.run(), "coverage-consumer")
+
+    async def published() -> None:
+        await check_published(board, container.catalogue)
+
+    container.tasks.start(
+        every(board.settings.coverage_publish_check_s, published, name="coverage publication check"),
+        "coverage-published",
+    )
