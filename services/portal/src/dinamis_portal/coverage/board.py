@@ -253,7 +253,8 @@ class CoverageBoard:
     ) -> bool:
         closed = {s for r in doc.get("retasks") or [] for s in r.get("closed") or []}
         d = derive(scenes, closed, bool(doc.get("retasks")), self.settings.coverage_cloud_max)
-        before = (doc.get("state"), doc.get("scene_id"), doc.get("cloud"), doc.get("reason_code"))
+        shown = ("state", "scene_id", "cloud", "reason_code", "acquired_at", "ingested_at", "published_at")
+        before = tuple(doc.get(k) for k in shown)
         doc.update(
             state=d.state,
             scene_id=d.scene_id,
@@ -265,7 +266,7 @@ class CoverageBoard:
             published_at=d.published_at,
             scene_ids=sorted({*(doc.get("scene_ids") or []), *(s["_id"] for s in scenes)}),
         )
-        after = (doc["state"], doc["scene_id"], doc["cloud"], doc["reason_code"])
+        after = tuple(doc.get(k) for k in shown)
         if before == after and detail is None and len(doc["scene_ids"]) == len(scenes):
             return True  # nothing the board shows has changed
         if before[0] != d.state or detail is not None:
