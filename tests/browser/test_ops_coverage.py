@@ -92,7 +92,10 @@ async def test_an_operator_plans_watches_the_board_fill_live_and_retasks(stack, 
 
             await page.click("text=Planifier la campagne 2026")
             await page.wait_for_url(f"**{BOARD}?fait=coverage-planned")
-            await page.wait_for_selector("#cov-live.fr-badge--success")  # the stream is open
+            try:
+                await page.wait_for_selector("#cov-live.fr-badge--success")  # the stream is open
+            except Exception:
+                raise AssertionError(f"the stream did not open: {checker.errors}") from None
             assert await page.locator("#cov-table tbody tr").count() == 243
             assert "0 mailles couvertes sur 243" in await page.inner_text("#avancement-global")
             await checker.check("planifiee", idle=False)

@@ -17,6 +17,30 @@ def cell_key(campaign: str, number: int) -> str:
     return f"{campaign}:{number}"
 
 
+# Every key a cell document has (FerretDB may not give back a key whose value is null).
+CELL_DEFAULTS: dict[str, Any] = {
+    "scene_id": None,
+    "scene_ids": [],
+    "cloud": None,
+    "reason_code": None,
+    "reason": None,
+    "acquired_at": None,
+    "ingested_at": None,
+    "published_at": None,
+    "retasks": [],
+    "history": [],
+    "window": {"start": "", "end": ""},
+    "rev": 0,
+}
+
+
+def complete(doc: dict[str, Any]) -> dict[str, Any]:
+    for key, value in CELL_DEFAULTS.items():
+        if doc.get(key) is None:
+            doc[key] = value.copy() if isinstance(value, list | dict) else value
+    return doc
+
+
 def next_rev(previous: int = 0) -> int:
     return max(time.time_ns() // 1000, previous + 1)
 
@@ -55,14 +79,15 @@ class MongoCoverageStore:
         return await self.cells_c.find_one({"campaign": campaign}, {"_id": 1}) is not None
 
     async def cells(self, campaign: str) -> list[dict[str, Any]]:
-        return [d async for d in self.cells_c.find({"campaign": campaign}).sort("cell", 1)]
+        return [complete(d) async for d in self.cells_c.find({"campaign": campaign}).sort("cell", 1)]
 
     async def changed_since(self, campaign: str, rev: int, limit: int = 500) -> list[dict[str, Any]]:
         cursor = self.cells_c.find({"campaign": campaign, "rev": {"$gt": rev}}).sort("rev", 1).limit(limit)
-        return [d async for d in cursor]
+        return [complete(d) async for d in cursor]
 
     async def cell(self, campaign: str, number: int) -> dict[str, Any] | None:
-        return await self.cells_c.find_one({"_id": cell_key(campaign, number)})
+        found = await self.cells_c.find_one({"_id": cell_key(campaign, number)})
+        return complete(found) if found else None
 
     async def save_cell(self, doc: dict[str, Any], expected_rev: int) -> bool:
         result = await self.cells_c.replace_one({"_id": doc["_id"], "rev": expected_rev}, doc)
@@ -78,4 +103,4 @@ class MongoCoverageStore:
         return [d async for d in self.scenes_c.find({"campaign": campaign, "cell": number})]
 
     async def cells_in_state(self, state: str, limit: int) -> list[dict[str, Any]]:
-        return [d async for d in self.cells_c.find({"state": state}).sort("rev", 1).limit(limit)]
+        return [complete(d) async for d in self.cells_c.find({"state": state}).sort("rev", 1).limit(limit)]
