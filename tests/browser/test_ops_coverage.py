@@ -68,11 +68,23 @@ async def simulate_three_cells() -> str:
     return out.decode()
 
 
+async def view(page, screenshots: Path, name: str, selector: str) -> None:
+    """A screenshot of the viewport around `selector` (the full-page ones are 243 rows tall)."""
+    await page.locator(selector).first.scroll_into_view_if_needed()
+    await page.screenshot(path=str(screenshots / f"ops-coverage-vue-{name}.png"))
+
+
+# What the page announces (aria-live) as the stream's events arrive, and the rows it
+# replaces: recorded in the page, to check the board changed live and in order.
 WATCH_ROWS = """() => {
   window.covSeen = [];
+  window.covSaid = [];
   new MutationObserver((changes) => changes.forEach((m) => m.addedNodes.forEach((n) => {
     if (n.id && n.id.startsWith('maille-')) window.covSeen.push(n.id + ':' + n.getAttribute('data-state'));
   }))).observe(document.querySelector('#cov-table tbody'), { childList: true });
+  const said = document.querySelector('#cov-announce');
+  new MutationObserver(() => window.covSaid.push(said.textContent))
+    .observe(said, { childList: true, characterData: true, subtree: true });
   window.sameDocument = true;
 }"""
 
@@ -115,8 +127,11 @@ async def test_an_operator_plans_watches_the_board_fill_live_and_retasks(stack, 
             assert await page.evaluate("window.sameDocument === true"), "the page was reloaded"
             seen = await page.evaluate("window.covSeen")
             one = [s.split(":")[1] for s in seen if s.startswith("maille-1:")]
-            assert one[-1] == "published" and "ingested" in one, seen
+            assert one and one[-1] == "published", seen
             assert one == sorted(one, key=["acquired", "ingested", "published"].index), seen
+            said = [s for s in await page.evaluate("window.covSaid") if s.startswith("Maille 1 :")]
+            order = ["Maille 1 : acquise", "Maille 1 : archivée", "Maille 1 : publiée"]
+            assert said and said[-1] == order[-1] and said == sorted(said, key=order.index), said
             row4 = await page.inner_text("#maille-4")
             assert "rejetée" in row4 and "checksum-mismatch" in row4 and rejected.scene_id in row4
             assert "trop nuageuse" in await page.inner_text("#maille-3")
@@ -128,6 +143,9 @@ async def test_an_operator_plans_watches_the_board_fill_live_and_retasks(stack, 
                 assert state in history, history
             await page.click("#maille-1 details summary")
             await checker.check("en-direct", idle=False)
+            await view(page, screenshots, "1-synthese", "h1")
+            await view(page, screenshots, "2-carte", "#cov-map")
+            await view(page, screenshots, "3-mailles", "#maille-4")
 
             # Re-task the rejected cell: a reason is required (the browser's own check first).
             await page.fill("#motif-4", "Livraison corrompue : nouvelle acquisition demandée au fournisseur")
@@ -136,6 +154,7 @@ async def test_an_operator_plans_watches_the_board_fill_live_and_retasks(stack, 
             await page.wait_for_selector('#maille-4[data-state="re-tasked"]')
             assert "reprogrammée" in await page.inner_text("#maille-4")
             await checker.check("reprogrammee", idle=False)
+            await view(page, screenshots, "4-reprogrammee", "#maille-4")
 
             await page.goto(f"{stack.portal}/ops/journal?action=coverage.retask")
             journal = await page.inner_text("main")
@@ -145,6 +164,7 @@ async def test_an_operator_plans_watches_the_board_fill_live_and_retasks(stack, 
             await page.goto(f"{stack.portal}{BOARD}?etat=too-cloudy")
             assert await page.locator("#cov-table tbody tr").count() == 1
             await checker.check("filtre", idle=False)
+            await view(page, screenshots, "5-filtre", "#cov-table")
 
             await page.goto(f"{stack.portal}{BOARD}?lang=en")
             assert "Yearly coverage 2026" in await page.inner_text("h1")
