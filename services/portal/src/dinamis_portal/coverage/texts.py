@@ -74,7 +74,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "cov.filter": ("Filtrer", "Filter"),
     "cov.col.cell": ("Maille", "Cell"),
-    "cov.col.window": ("Fenêtre planifiée", "Planned window"),
+    "cov.col.window": ("Fenêtre planifiée (mois-jour)", "Planned window (month-day)"),
     "cov.col.acquired": ("Acquise le", "Acquired at"),
     "cov.col.ingested": ("Archivée le", "Ingested at"),
     "cov.col.cloud": ("Nuages", "Cloud"),

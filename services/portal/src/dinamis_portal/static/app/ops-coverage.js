@@ -32,6 +32,7 @@
         stroke: new ol.style.Stroke({ color: '#3a3a3a', width: 0.6 }),
         text: new ol.style.Text({
           text: (data.symbols || {})[state] || '',
+          overflow: true,
           font: 'bold 13px Marianne, arial, sans-serif',
           fill: new ol.style.Fill({ color: '#161616' }),
           stroke: new ol.style.Stroke({ color: '#ffffff', width: 3 })
