@@ -637,3 +637,28 @@ async def test_the_stream_route_streams_for_staff(staff_portal, monkeypatch):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
     assert r.text.startswith("retry: 3000") and r.text.count("event: cell") == 243
     assert ops_coverage.OPEN_STREAMS == {}  # the slot is given back
+
+
+def test_a_cell_document_without_its_null_keys_is_completed():
+    from dinamis_portal.coverage.store import complete
+
+    doc = complete({"_id": "france-2026:1", "campaign": CAMPAIGN, "cell": 1, "state": "planned", "rev": 5})
+    assert doc["reason_code"] is None and doc["history"] == [] and doc["rev"] == 5
+    assert doc["window"] == {"start": "", "end": ""}
+
+
+async def test_the_consumer_starts_with_the_portal_unless_turned_off(portal, monkeypatch):
+    from dinamis_portal import bootstrap
+
+    container = portal.app.state.container
+    container.coverage = new_board()
+    started: list[str] = []
+    monkeypatch.setattr(
+        container.tasks, "start", lambda coro, name=None: (coro.close(), started.append(name))
+    )
+    container.coverage.settings = CoverageSettings(coverage_consumer=False)
+    bootstrap.start_coverage(container)
+    assert started == []
+    container.coverage.settings = CoverageSettings(coverage_consumer=True)
+    bootstrap.start_coverage(container)
+    assert started == ["coverage-consumer", "coverage-published"]
