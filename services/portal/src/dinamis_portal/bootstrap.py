@@ -16,6 +16,8 @@ from fastapi import Depends, FastAPI, Request
 
 from dinamis_portal.acquisitions_api import AcquisitionRequests, Drafts, HttpAcquisitionRequests, MongoDrafts
 from dinamis_portal.aoi_api import AoiCatalogue, AoiStore, HttpAoiCatalogue, MongoAoiStore
+from dinamis_portal.coverage.board import CoverageBoard, CoverageSettings
+from dinamis_portal.coverage.store import MongoCoverageStore
 from dinamis_portal.oidc import IdentityProvider, KeycloakProvider
 from dinamis_portal.ops.audit import MongoOpsAudit, OpsAudit
 from dinamis_portal.ops.notices import MongoNotices, NoticeStore
@@ -67,6 +69,7 @@ class PortalContainer:
     ops_members: OpsMembersApi | None = None  # the console's memberships and quotas (orders)
     ops_review: ReviewApi | None = None  # the review queue: orders' staff review routes
     ops_review_settings: ReviewSettings | None = None
+    coverage: CoverageBoard | None = None  # the yearly coverage board (/ops/couverture)
 
 
 def bootstrap(resources: Resources) -> PortalContainer:
@@ -97,6 +100,7 @@ def bootstrap(resources: Resources) -> PortalContainer:
         ops_members=HttpOpsMembersApi(settings.orders_url, http),
         ops_review=HttpReviewApi(settings.orders_url, http),
         ops_review_settings=ReviewSettings(),
+        coverage=CoverageBoard(MongoCoverageStore(mongo[settings.mongo_database]), CoverageSettings()),
     )
 
 
@@ -108,6 +112,7 @@ async def start(app: FastAPI, container: PortalContainer) -> None:
         ("drafts", container.drafts),
         ("saved AOI", container.aoi_store),
         ("ops journal", container.ops_audit),
+        ("coverage board", container.coverage.store if container.coverage else None),
     )
     for name, store in stores:
         ensure = getattr(store, "ensure_indexes", None)
@@ -117,6 +122,7 @@ async def start(app: FastAPI, container: PortalContainer) -> None:
             await ensure()
         except Exception as exc:
             log.warning("%s index not created", name, extra={"error": str(exc)})
+    start_coverage(container)
     sessions = container.session_store
     if sessions is None:
         return
@@ -145,3 +151,22 @@ def get_container(request: Request) -> PortalContainer:
 
 
 PortalDep = Annotated[PortalContainer, Depends(get_container)]
+
+
+def start_coverage(container: PortalContainer) -> None:
+    """The coverage board's consumer and publication check (unless turned off)."""
+    from dinamis_portal.coverage.consumer import CoverageConsumer, check_published
+
+    board = container.coverage
+    if board is None or not board.settings.coverage_consumer:
+        return
+    consumer = CoverageConsumer(board, container.settings)
+    container.tasks.start(consumer.run(), "coverage-consumer")
+
+    async def published() -> None:
+        await check_published(board, container.catalogue)
+
+    container.tasks.start(
+        every(board.settings.coverage_publish_check_s, published, name="coverage publication check"),
+        "coverage-published",
+    )
