@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from dinamis_portal import bootstrap
 from dinamis_portal.entrypoints import acquisitions, aoi, auth, ops, ordering, organisation, pages, statics
+from dinamis_portal.entrypoints.ops_pipeline import router as ops_pipeline_router
 from dinamis_portal.errors import install_error_pages
 from dinamis_portal.ops.maintenance import MaintenanceGate
 from dinamis_portal.security import SecurityHeaders, content_security_policy
@@ -44,6 +45,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
                 aoi.router,
                 ordering.router,
                 ops.router,
+                ops_pipeline_router,
             ],
             title="DINAMIS portail",
             on_startup=[bootstrap.start],

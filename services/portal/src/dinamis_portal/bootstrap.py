@@ -18,7 +18,9 @@ from dinamis_portal.acquisitions_api import AcquisitionRequests, Drafts, HttpAcq
 from dinamis_portal.aoi_api import AoiCatalogue, AoiStore, HttpAoiCatalogue, MongoAoiStore
 from dinamis_portal.oidc import IdentityProvider, KeycloakProvider
 from dinamis_portal.ops.audit import MongoOpsAudit, OpsAudit
+from dinamis_portal.ops.kafka_admin import KafkaPipelineBus
 from dinamis_portal.ops.notices import MongoNotices, NoticeStore
+from dinamis_portal.ops.pipeline import HttpServiceProbe, MongoReplayClaims, PipelineLinks, PipelinePorts
 from dinamis_portal.ordering_api import OrderingPorts, build_ordering
 from dinamis_portal.organisation_api import HttpOrganisationApi, OrganisationApi, OrganisationLinks
 from dinamis_portal.sessions import MongoSessionStore, Sessions, now
@@ -62,6 +64,7 @@ class PortalContainer:
     ordering: OrderingPorts | None = None
     ops_audit: OpsAudit | None = None  # the operators' journal
     notices: NoticeStore | None = None  # announcement, maintenance mode
+    pipeline: PipelinePorts | None = None  # the console's pipeline page: Kafka, services, replays
 
 
 def bootstrap(resources: Resources) -> PortalContainer:
@@ -89,6 +92,23 @@ def bootstrap(resources: Resources) -> PortalContainer:
         ordering=build_ordering(settings.orders_url, http),
         ops_audit=MongoOpsAudit(mongo[settings.mongo_database]),
         notices=MongoNotices(mongo[settings.mongo_database]),
+        pipeline=pipeline_ports(settings, http, mongo[settings.mongo_database]),
+    )
+
+
+def pipeline_ports(settings: PortalSettings, http: httpx.AsyncClient, db: object) -> PipelinePorts:
+    links = PipelineLinks()
+    urls = {
+        "ingest": links.ingest_url,
+        "catalog": settings.catalog_url,
+        "orders": settings.orders_url,
+        "delivery": links.delivery_url,
+        "notify": links.notify_url,
+    }
+    return PipelinePorts(
+        bus=KafkaPipelineBus(settings),
+        probe=HttpServiceProbe(urls, http, links.probe_timeout_s),
+        claims=MongoReplayClaims(db),
     )
 
 
