@@ -467,3 +467,27 @@ def test_throughput_from_prometheus_metrics():
     assert (got.delivery_queued, got.delivery_in_flight, got.delivery_per_minute) == (3, 2, 4)
     assert (got.delivery_built, got.delivery_failed) == (10, None)
     assert throughput_of(None, None) == Throughput()
+
+
+async def test_the_qa_list_shows_ingest_rejections_with_their_reasons_escaped(ops):
+    topic = "dinamis.scene-rejected.v1"
+    body = {
+        "scene_id": "SCENE-9",
+        "supplier": "airbus",
+        "supplier_product_id": "1234",
+        "staging": {"bucket": "staging", "prefix": "airbus/1234/"},
+        "reason_code": "missing-file",
+        "reason": "<b>IMG_R1C1.TIF</b> absent",
+    }
+    ops.bus.add(
+        record(0, 0, 5, topic=topic, value=json.dumps(body).encode()),
+        record(0, 1, 6, topic=topic, value=b"\xff not json ["),
+        record(1, 0, 7, topic=topic, value=b'["a list"]'),
+    )
+    page = (await ops.client.get("/ops/chaine/rejets")).text
+    assert page.count('class="pipe-rejection"') == 3 and "3 rejets" in page
+    assert 'data-scene="SCENE-9" data-code="missing-file"' in page
+    assert "&lt;b&gt;IMG_R1C1.TIF&lt;/b&gt; absent" in page and "<b>IMG" not in page
+    assert "staging/airbus/1234/" in page
+    bad = await ops.client.get("/ops/chaine/rejets?avant=x", headers={"accept": "application/json"})
+    assert bad.status_code == 400 and bad.json()["code"] == "bad-offset"

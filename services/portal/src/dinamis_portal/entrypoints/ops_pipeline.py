@@ -30,6 +30,7 @@ from dinamis_portal.ops.pipeline import (
     DeadLetter,
     PipelinePorts,
     Ref,
+    Rejection,
     dlq_topic,
     format_cursor,
     parse_cursor,
@@ -39,6 +40,7 @@ from dinamis_portal.ops.pipeline import (
     replay_refused,
 )
 from dinamis_portal.ops.staff import Staff
+from dinamis_shared.events import SceneRejectedV1
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -46,6 +48,7 @@ PATH = f"{BASE}/chaine"
 LETTERS = f"{PATH}/lettres"
 PAGE = 20
 MAX_SELECTION = 50
+REJECTED = SceneRejectedV1.topic()
 BUS_ERRORS = (KafkaError, OSError, asyncio.TimeoutError)
 done_notices("dlq-replayed", "dlq-replayed-some")
 
@@ -128,6 +131,25 @@ async def letters(request: Request, container: PortalDep, staff: StaffDep) -> Re
         outcome=_outcome_counts(request),
     )
     return render(request, "ops/pipeline/letters.html.j2", context)
+
+
+@router.get(f"{PATH}/rejets")
+async def rejections(request: Request, container: PortalDep, staff: StaffDep) -> Response:
+    """Catalogue QA: ingest's rejections (`scene-rejected` events, newest first) with
+    their reasons."""
+    before = parse_cursor((request.query_params.get("avant") or "")[:4000])
+    try:
+        page = await ports_of(container).bus.page(REJECTED, before, PAGE)
+    except BUS_ERRORS as exc:
+        raise bus_down(exc) from exc
+    context = await ops_context(request, container, staff, "pipeline")
+    context.update(
+        rejections=[Rejection.of(r) for r in page.records],
+        total=page.total,
+        older=format_cursor(page.cursor) if page.cursor else None,
+        first_page=before is None,
+    )
+    return render(request, "ops/pipeline/rejections.html.j2", context)
 
 
 def _outcome_counts(request: Request) -> dict[str, int] | None:

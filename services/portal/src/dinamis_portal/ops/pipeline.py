@@ -227,6 +227,41 @@ class DeadLetter:
         return len(self.record.value)
 
 
+@dataclass(frozen=True)
+class Rejection:
+    """An ingest rejection (a `scene-rejected` event) as the QA list shows it."""
+
+    record: Record
+    scene_id: str
+    supplier: str
+    product: str
+    code: str
+    reason: str
+    staging: str
+
+    @classmethod
+    def of(cls, record: Record) -> Rejection:
+        try:
+            body = json.loads(record.value)
+        except (ValueError, RecursionError):
+            body = None
+        body = body if isinstance(body, dict) else {}
+        staging = body.get("staging") if isinstance(body.get("staging"), dict) else {}
+
+        def shown(value: Any, limit: int = 300) -> str:
+            return text_of(str(value if value is not None else "").encode(), limit)
+
+        return cls(
+            record,
+            shown(body.get("scene_id")),
+            shown(body.get("supplier")),
+            shown(body.get("supplier_product_id")),
+            shown(body.get("reason_code"), 100),
+            shown(body.get("reason"), 4000),
+            shown(f"{staging.get('bucket', '')}/{staging.get('prefix', '')}" if staging else ""),
+        )
+
+
 # --- references and replays ------------------------------------------------------------
 
 

@@ -124,6 +124,29 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "pipe.letter.replayed": ("Déjà rejouée {n} fois.", "Already replayed {n} times."),
     "pipe.letter.history": ("Actions sur cette lettre", "Actions on this letter"),
+    "pipe.qa": ("Contrôle qualité du catalogue", "Catalogue QA"),
+    "pipe.qa.link": ("Rejets d'ingestion et leurs raisons", "Ingest rejections and their reasons"),
+    "pipe.qa.title": ("Rejets d'ingestion", "Ingest rejections"),
+    "pipe.qa.lead": (
+        "Les livraisons qu'ingest a refusées (événements scene-rejected), les plus récentes "
+        "d'abord, avec leur raison. La copie déposée est conservée pour diagnostic ; l'événement "
+        "refusé est dans la file de lettres mortes de scene-acquired, d'où il peut être rejoué "
+        "une fois la cause corrigée.",
+        "Deliveries ingest refused (scene-rejected events), newest first, with their reason. "
+        "The staged copy is kept for diagnosis; the refused event is in scene-acquired's "
+        "dead-letter topic, from which it can be replayed once the cause is fixed.",
+    ),
+    "pipe.qa.caption": ("{total} rejets, les plus récents d'abord", "{total} rejections, newest first"),
+    "pipe.qa.empty": ("Aucun rejet.", "No rejection."),
+    "pipe.qa.at": ("Date", "When"),
+    "pipe.qa.scene": ("Scène", "Scene"),
+    "pipe.qa.supplier": ("Fournisseur (produit)", "Supplier (product)"),
+    "pipe.qa.staging": ("Dépôt", "Staging"),
+    "pipe.qa.older": ("Rejets plus anciens", "Older rejections"),
+    "pipe.qa.dlq": (
+        "Voir les lettres mortes de scene-acquired",
+        "See scene-acquired's dead letters",
+    ),
     "ops.done.dlq-replayed": (
         "La lettre morte est rejouée vers son sujet d'origine.",
         "The dead letter is replayed to its original topic.",
