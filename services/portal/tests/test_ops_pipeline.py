@@ -465,7 +465,8 @@ def test_throughput_from_prometheus_metrics():
     got = throughput_of(ingest, delivery)
     assert (got.ingest_handled, got.ingest_dead_lettered) == (7, 2)
     assert (got.delivery_queued, got.delivery_in_flight, got.delivery_per_minute) == (3, 2, 4)
-    assert (got.delivery_built, got.delivery_failed) == (10, None)
+    assert (got.delivery_built, got.delivery_failed) == (10, 0), "exposed, no failure yet: 0"
+    assert throughput_of("other_metric 1.0\n", None).ingest_handled is None, "not exposed"
     assert throughput_of(None, None) == Throughput()
 
 

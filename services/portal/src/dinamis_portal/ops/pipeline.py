@@ -74,20 +74,26 @@ class ServiceProbe(Protocol):
     async def throughput(self) -> Throughput: ...
 
 
-def metric_values(exposition: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def metric_values(exposition: str) -> Samples:
     """{(sample name, sorted labels): value} of a Prometheus text exposition."""
-    out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    out: Samples = {}
     for family in text_string_to_metric_families(exposition):
         for sample in family.samples:
             out[(sample.name, tuple(sorted(sample.labels.items())))] = float(sample.value)
     return out
 
 
-def _sum(
-    values: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
-) -> float | None:
-    found = [v for (n, ls), v in values.items() if n == name and all((k, w) in ls for k, w in labels.items())]
-    return sum(found) if found else None
+def _sum(values: Samples, name: str, **labels: str) -> float | None:
+    """The sum of `name`'s samples with `labels`: 0 when the service exposes the metric but
+    no such sample yet (a labelled counter appears at its first increment), None when it
+    does not expose it at all."""
+    if not any(n == name for n, _ in values):
+        return None
+    wanted = set(labels.items())
+    return sum(v for (n, ls), v in values.items() if n == name and wanted <= set(ls))
 
 
 def throughput_of(ingest: str | None, delivery: str | None) -> Throughput:
