@@ -73,7 +73,7 @@ async def test_an_operator_checks_health_and_replays_a_fixed_dead_letter_once(
             await page.click("#pipe-replay-one button[type=submit]")
             await page.wait_for_url("**fait=dlq-replayed*")
             assert "rejouée" in await page.inner_text("#fait")
-            assert "Déjà rejouée 1 fois." in await page.inner_text("#pipe-replayed")
+            assert "déjà rejouée 1 fois." in (await page.inner_text("#pipe-replayed")).lower()
             await checker.check("rejouee")
             (ingested,) = await watcher.wait(lambda: watcher.events(SceneIngestedV1, broken.scene_id), 180)
             item = f"{stack.catalog}/collections/{ingested.collection}/items/{broken.scene_id}"
@@ -102,8 +102,9 @@ async def test_an_operator_checks_health_and_replays_a_fixed_dead_letter_once(
             await page.goto(f"{stack.portal}/ops/journal?cible={record.ref}")
             entries = page.locator("tr.ops-journal-entry[data-action='dlq.replay']")
             assert await entries.count() == 2
-            journal = await page.inner_text("main")
-            assert "fichier manquant déposé à nouveau" in journal and "refusé" in journal
+            journal = (await page.inner_text("main")).lower()
+            assert "fichier manquant déposé à nouveau" in journal
+            assert "refusé" in journal and "fait" in journal
             await checker.check("journal")
             assert checker.errors == [] or all("Content Security Policy" not in e for e in checker.errors)
         finally:
