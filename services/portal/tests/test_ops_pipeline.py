@@ -492,3 +492,18 @@ async def test_the_qa_list_shows_ingest_rejections_with_their_reasons_escaped(op
     assert "staging/airbus/1234/" in page
     bad = await ops.client.get("/ops/chaine/rejets?avant=x", headers={"accept": "application/json"})
     assert bad.status_code == 400 and bad.json()["code"] == "bad-offset"
+
+
+async def test_a_browser_sees_the_refusal_on_the_letter_page(ops):
+    ops.bus.add(record(0, 0, 1))
+    ops.claims.count[f"{DLQ}:0:0"] = 1
+    page = (await ops.client.get(f"/ops/chaine/lettres/{DLQ}/0/0")).text
+    response = await ops.client.post(
+        "/ops/chaine/rejouer",
+        data={"csrf_token": csrf(page), "lettre": f"{DLQ}:0:0@0", "reason": "encore"},
+        headers={"accept": "text/html"},
+    )
+    assert response.status_code == 409
+    assert 'id="refus"' in response.text and "already-replayed" in response.text
+    assert "déjà été rejouée" in response.text and 'id="pipe-headers"' in response.text
+    assert ops.bus.published == []

@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 
 from dinamis_portal.bootstrap import PortalContainer, PortalDep
 from dinamis_portal.entrypoints.pages import render
-from dinamis_portal.errors import PortalError, bad_input
+from dinamis_portal.errors import PortalError, bad_input, wants_html
 from dinamis_portal.ops import pipeline_texts  # noqa: F401  (registers the texts)
 from dinamis_portal.ops.audit import OpsAudit
 from dinamis_portal.ops.frame import BASE, done_notices, field, ops_context, reason_missing
@@ -49,6 +49,7 @@ LETTERS = f"{PATH}/lettres"
 PAGE = 20
 MAX_SELECTION = 50
 REJECTED = SceneRejectedV1.topic()
+SHOWN_ON_PAGE = frozenset({"already-replayed", "not-a-registry-topic", "value-dropped"})
 BUS_ERRORS = (KafkaError, OSError, asyncio.TimeoutError)
 done_notices("dlq-replayed", "dlq-replayed-some")
 
@@ -165,6 +166,12 @@ async def letter(
     request: Request, container: PortalDep, staff: StaffDep, topic: str, partition: str, offset: str
 ) -> Response:
     ref = Ref(dlq_topic(topic), parse_offset(partition, "partition"), parse_offset(offset))
+    return await _letter_page(request, container, staff, ref)
+
+
+async def _letter_page(
+    request: Request, container: PortalContainer, staff: Staff, ref: Ref, refusal: PortalError | None = None
+) -> Response:
     ports = ports_of(container)
     found = await _read(ports.bus, ref)
     context = await ops_context(request, container, staff, "pipeline")
@@ -174,7 +181,12 @@ async def letter(
         replays=(await ports.claims.counts([str(ref)])).get(str(ref), 0),
         history=await audit_of(container).entries(target=str(ref), limit=20),
     )
-    return render(request, "ops/pipeline/letter.html.j2", context)
+    if refusal is not None:
+        detail = refusal.message_fr if context["lang"] == "fr" else str(refusal)
+        context["refusal"] = {"detail": detail, "code": refusal.code}
+    return render(
+        request, "ops/pipeline/letter.html.j2", context, status=refusal.http_status if refusal else 200
+    )
 
 
 async def _read(bus: PipelineBus, ref: Ref) -> DeadLetter:
@@ -233,6 +245,9 @@ async def replay(request: Request, container: PortalDep, staff: StaffPost) -> Re
         except PortalError as refusal:
             refusals.append(refusal)
     if len(selection) == 1 and refusals:
+        # A browser stays on the letter's page, the service's refusal shown there.
+        if wants_html(request) and refusals[0].code in SHOWN_ON_PAGE:
+            return await _letter_page(request, container, staff, parse_ref(selection[0][0]), refusals[0])
         raise refusals[0]
     if len(selection) == 1:
         ref = parse_ref(selection[0][0])
