@@ -507,3 +507,16 @@ async def test_a_browser_sees_the_refusal_on_the_letter_page(ops):
     assert 'id="refus"' in response.text and "already-replayed" in response.text
     assert "déjà été rejouée" in response.text and 'id="pipe-headers"' in response.text
     assert ops.bus.published == []
+
+
+async def test_the_pages_are_in_english_on_request(ops):
+    ops.bus.add(record(0, 0, 1))
+    for url, title in (
+        ("/ops/chaine?lang=en", "Pipeline health"),
+        (f"/ops/chaine/lettres?file={DLQ}&lang=en", "Dead letters"),
+        (f"/ops/chaine/lettres/{DLQ}/0/0?lang=en", f"Dead letter {DLQ}:0:0"),
+        ("/ops/chaine/rejets?lang=en", "Ingest rejections"),
+    ):
+        page = (await ops.client.get(url)).text
+        assert "<h1" in page and title in page, url
+        assert "Lettres mortes" not in page and "Santé de la chaîne</h1>" not in page, url
