@@ -467,6 +467,10 @@ def test_throughput_from_prometheus_metrics():
     assert (got.delivery_queued, got.delivery_in_flight, got.delivery_per_minute) == (3, 2, 4)
     assert (got.delivery_built, got.delivery_failed) == (10, 0), "exposed, no failure yet: 0"
     assert throughput_of("other_metric 1.0\n", None).ingest_handled is None, "not exposed"
+    family_only = (
+        "# HELP dinamis_delivery_products_total Products\n# TYPE dinamis_delivery_products_total counter\n"
+    )
+    assert throughput_of(None, family_only).delivery_failed == 0, "exposed, no child yet: 0"
     assert throughput_of(None, None) == Throughput()
 
 

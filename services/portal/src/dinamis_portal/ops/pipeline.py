@@ -77,28 +77,38 @@ class ServiceProbe(Protocol):
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-def metric_values(exposition: str) -> Samples:
-    """{(sample name, sorted labels): value} of a Prometheus text exposition."""
-    out: Samples = {}
+@dataclass(frozen=True)
+class Metrics:
+    samples: Samples
+    families: frozenset[str]  # every metric family named, samples or not
+
+
+def metric_values(exposition: str) -> Metrics:
+    """The samples {(sample name, sorted labels): value} of a Prometheus text exposition,
+    and the names of its families (a labelled metric without any child yet has none)."""
+    samples: Samples = {}
+    families = set()
     for family in text_string_to_metric_families(exposition):
+        families.add(family.name)
         for sample in family.samples:
-            out[(sample.name, tuple(sorted(sample.labels.items())))] = float(sample.value)
-    return out
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = float(sample.value)
+    return Metrics(samples, frozenset(families))
 
 
-def _sum(values: Samples, name: str, **labels: str) -> float | None:
+def _sum(metrics: Metrics, name: str, **labels: str) -> float | None:
     """The sum of `name`'s samples with `labels`: 0 when the service exposes the metric but
     no such sample yet (a labelled counter appears at its first increment), None when it
     does not expose it at all."""
-    if not any(n == name for n, _ in values):
+    if name.removesuffix("_total") not in metrics.families and name not in metrics.families:
         return None
     wanted = set(labels.items())
-    return sum(v for (n, ls), v in values.items() if n == name and wanted <= set(ls))
+    return sum(v for (n, ls), v in metrics.samples.items() if n == name and wanted <= set(ls))
 
 
 def throughput_of(ingest: str | None, delivery: str | None) -> Throughput:
-    i = metric_values(ingest) if ingest else {}
-    d = metric_values(delivery) if delivery else {}
+    empty = Metrics({}, frozenset())
+    i = metric_values(ingest) if ingest else empty
+    d = metric_values(delivery) if delivery else empty
     consumed = "dinamis_events_consumed_total"
     return Throughput(
         ingest_handled=_sum(i, consumed, group="ingest", outcome="handled"),
