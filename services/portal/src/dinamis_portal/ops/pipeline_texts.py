@@ -26,6 +26,12 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Au moins un service n'est pas prêt.",
         "At least one service is not ready.",
     ),
+    "pipe.notify.gap": (
+        "Les webhooks en échec et les courriels refusés ne sont pas encore affichés ici : "
+        "notify n'offre pas de liste pour le personnel, toutes organisations confondues.",
+        "Failing webhooks and refused e-mails are not shown here yet: notify offers no "
+        "staff list across organisations.",
+    ),
     "pipe.flow": ("Débit", "Throughput"),
     "pipe.flow.lead": (
         "Lu sur les métriques Prometheus (/metrics) des services : compteurs depuis le "
