@@ -52,6 +52,10 @@ async def test_an_operator_checks_health_and_replays_a_fixed_dead_letter_once(
             assert await page.locator("#pipe-services tr[data-ready='no']").count() == 0
             assert await page.locator("#pipe-lag tr[data-group='ingest']").count() == 1
             assert await page.locator("#pipe-lag tr[data-group='catalog']").count() == 1
+            # notify answered the operator's own token with its staff list (none failing here
+            # unless another test left one): no refusal
+            assert await page.locator("#pipe-hooks-refused").count() == 0
+            assert await page.locator("#pipe-hooks-none, #pipe-hooks").count() == 1
             await checker.check("sante")
 
             # the dead letters: the letter listed with its reason

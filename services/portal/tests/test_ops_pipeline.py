@@ -17,6 +17,7 @@ import pytest
 from dinamis_portal.ops.kafka_admin import Lag, Page, Record, merge_newest, next_cursor, page_ranges
 from dinamis_portal.ops.pipeline import (
     DeadLetter,
+    FailingHooks,
     PipelinePorts,
     Readiness,
     Throughput,
@@ -146,13 +147,26 @@ class MemoryClaims:
             self.count[ref] = count - 1
 
 
+class FakeNotify:
+    def __init__(self) -> None:
+        self.answer = FailingHooks()
+        self.tokens: list[str] = []
+
+    async def failing_webhooks(self, token: str) -> FailingHooks:
+        self.tokens.append(token)
+        return self.answer
+
+
 @pytest.fixture
 async def ops(portal):
     portal.orders.standing = "staff"
     portal.bus = FakeBus()
     portal.probe = FakeProbe()
     portal.claims = MemoryClaims()
-    portal.app.state.container.pipeline = PipelinePorts(portal.bus, portal.probe, portal.claims)
+    portal.notify = FakeNotify()
+    portal.app.state.container.pipeline = PipelinePorts(
+        portal.bus, portal.probe, portal.claims, portal.notify
+    )
     await portal.login()
     return portal
 
@@ -524,3 +538,27 @@ async def test_the_pages_are_in_english_on_request(ops):
         page = (await ops.client.get(url)).text
         assert "<h1" in page and title in page, url
         assert "Lettres mortes" not in page and "Santé de la chaîne</h1>" not in page, url
+
+
+async def test_notify_failing_webhooks_are_listed_with_the_operators_token(ops):
+    page = (await ops.client.get("/ops/chaine")).text
+    assert 'id="pipe-hooks-none"' in page and ops.notify.tokens == ["ACCESS-TOKEN-SECRET"]
+    ops.notify.answer = FailingHooks(
+        [
+            {
+                "id": "wh_1",
+                "organisation_id": "labo-<b>2</b>",
+                "owner_user_id": "u-9",
+                "url": "https://hooks.example/<script>x</script>",
+                "failing_since": "2026-11-28T10:00:00Z",
+                "last_error": "HTTP 500",
+                "held_deliveries": 3,
+            }
+        ]
+    )
+    page = (await ops.client.get("/ops/chaine")).text
+    assert 'data-hook="wh_1"' in page and "HTTP 500" in page and "28 novembre 2026, 10:00 UTC" in page
+    assert "<script>x" not in page and "&lt;script&gt;x&lt;/script&gt;" in page and "labo-&lt;b&gt;2" in page
+    ops.notify.answer = FailingHooks(refusal={"code": "forbidden", "detail": "réservé au personnel"})
+    page = (await ops.client.get("/ops/chaine")).text
+    assert 'id="pipe-hooks-refused"' in page and "réservé au personnel" in page and "(forbidden)" in page

@@ -20,7 +20,13 @@ from dinamis_portal.oidc import IdentityProvider, KeycloakProvider
 from dinamis_portal.ops.audit import MongoOpsAudit, OpsAudit
 from dinamis_portal.ops.kafka_admin import KafkaPipelineBus
 from dinamis_portal.ops.notices import MongoNotices, NoticeStore
-from dinamis_portal.ops.pipeline import HttpServiceProbe, MongoReplayClaims, PipelineLinks, PipelinePorts
+from dinamis_portal.ops.pipeline import (
+    HttpNotifyStaff,
+    HttpServiceProbe,
+    MongoReplayClaims,
+    PipelineLinks,
+    PipelinePorts,
+)
 from dinamis_portal.ordering_api import OrderingPorts, build_ordering
 from dinamis_portal.organisation_api import HttpOrganisationApi, OrganisationApi, OrganisationLinks
 from dinamis_portal.sessions import MongoSessionStore, Sessions, now
@@ -109,6 +115,7 @@ def pipeline_ports(settings: PortalSettings, http: httpx.AsyncClient, db: object
         bus=KafkaPipelineBus(settings),
         probe=HttpServiceProbe(urls, http, links.probe_timeout_s),
         claims=MongoReplayClaims(db),
+        notify=HttpNotifyStaff(links.notify_url, http, links.probe_timeout_s),
     )
 
 

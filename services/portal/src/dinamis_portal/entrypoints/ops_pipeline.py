@@ -86,11 +86,12 @@ async def _or_error(what: Any) -> tuple[Any, PortalError | None]:
 @router.get(PATH)
 async def health(request: Request, container: PortalDep, staff: StaffDep) -> Response:
     ports = ports_of(container)
-    readiness, throughput, (lags, lag_error), (sizes, size_error) = await asyncio.gather(
+    readiness, throughput, (lags, lag_error), (sizes, size_error), hooks = await asyncio.gather(
         ports.probe.readiness(),
         ports.probe.throughput(),
         _or_error(ports.bus.lags()),
         _or_error(ports.bus.dlq_sizes()),
+        ports.notify.failing_webhooks(staff.token) if ports.notify else _nothing(),
     )
     lags = lags or []
     indexing = next((lag for lag in lags if lag.group == "catalog"), None)
@@ -105,8 +106,13 @@ async def health(request: Request, container: PortalDep, staff: StaffDep) -> Res
         sizes=sizes or {},
         size_error=size_error,
         dlq_topics=DLQ_TOPICS,
+        hooks=hooks,
     )
     return render(request, "ops/pipeline/health.html.j2", context)
+
+
+async def _nothing() -> None:
+    return None
 
 
 @router.get(LETTERS)

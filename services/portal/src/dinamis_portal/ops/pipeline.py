@@ -22,6 +22,7 @@ from pymongo.errors import DuplicateKeyError
 
 from dinamis_portal.errors import PortalError, bad_input
 from dinamis_portal.ops.kafka_admin import DLQ_TOPICS, EVENT_TOPICS, Record
+from dinamis_portal.upstream import problem_detail
 from dinamis_shared.topics import DLQ_SUFFIX
 
 BODY_LIMIT = 20_000  # characters of a body shown
@@ -158,6 +159,52 @@ class HttpServiceProbe:
             return throughput_of(ingest, delivery)
         except ValueError:  # not a Prometheus exposition
             return Throughput()
+
+
+# --- notify: failing webhooks ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FailingHooks:
+    """notify's answer for staff: its failing endpoints, or its refusal (code, detail)."""
+
+    hooks: list[dict[str, Any]] = field(default_factory=list)
+    refusal: dict[str, str] | None = None
+
+
+class NotifyStaff(Protocol):
+    async def failing_webhooks(self, token: str) -> FailingHooks: ...
+
+
+class HttpNotifyStaff:
+    """notify's staff list of failing webhooks, called with the operator's own token (notify
+    decides from orders' records whether the caller is staff)."""
+
+    def __init__(self, notify_url: str, http: httpx.AsyncClient, timeout_s: float) -> None:
+        self.url = notify_url.rstrip("/") + "/v1/staff/webhooks/failing"
+        self.http = http
+        self.timeout_s = timeout_s
+
+    async def failing_webhooks(self, token: str) -> FailingHooks:
+        try:
+            r = await self.http.get(
+                self.url,
+                params={"limit": "100"},
+                headers={"Authorization": f"Bearer {token}", "Accept-Language": "fr"},
+                timeout=self.timeout_s,
+            )
+        except httpx.HTTPError as exc:
+            return FailingHooks(refusal={"code": "notify-unavailable", "detail": type(exc).__name__})
+        if r.status_code != 200:
+            code, detail = problem_detail(r)
+            return FailingHooks(refusal={"code": code, "detail": detail})
+        try:
+            hooks = r.json().get("webhooks")
+        except (ValueError, AttributeError):
+            hooks = None
+        if not isinstance(hooks, list):
+            return FailingHooks(refusal={"code": "upstream-error", "detail": "réponse illisible"})
+        return FailingHooks([h for h in hooks if isinstance(h, dict)][:100])
 
 
 # --- a dead letter, as shown ---------------------------------------------------------
@@ -432,3 +479,4 @@ class PipelinePorts:
     bus: Any  # kafka_admin.PipelineBus
     probe: ServiceProbe
     claims: ReplayClaims
+    notify: NotifyStaff | None = None

@@ -26,11 +26,21 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Au moins un service n'est pas prêt.",
         "At least one service is not ready.",
     ),
-    "pipe.notify.gap": (
-        "Les webhooks en échec et les courriels refusés ne sont pas encore affichés ici : "
-        "notify n'offre pas de liste pour le personnel, toutes organisations confondues.",
-        "Failing webhooks and refused e-mails are not shown here yet: notify offers no "
-        "staff list across organisations.",
+    "pipe.hooks": ("Webhooks en échec (notify)", "Failing webhooks (notify)"),
+    "pipe.hooks.caption": (
+        "Webhooks en échec, toutes organisations, les plus récents d'abord",
+        "Failing webhooks, every organisation, newest first",
+    ),
+    "pipe.hooks.none": ("Aucun webhook en échec.", "No failing webhook."),
+    "pipe.hooks.org": ("Organisation (propriétaire)", "Organisation (owner)"),
+    "pipe.hooks.url": ("Adresse", "URL"),
+    "pipe.hooks.since": ("En échec depuis", "Failing since"),
+    "pipe.hooks.error": ("Dernière erreur", "Last error"),
+    "pipe.hooks.held": ("Envois retenus", "Deliveries held"),
+    "pipe.emails.gap": (
+        "Les courriels refusés par le serveur de messagerie ne sont pas encore affichés ici "
+        "(notify n'en offre pas de liste pour le personnel).",
+        "E-mails refused by the mail server are not shown here yet (notify offers no staff list of them).",
     ),
     "pipe.flow": ("Débit", "Throughput"),
     "pipe.flow.lead": (
