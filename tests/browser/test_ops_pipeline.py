@@ -58,6 +58,14 @@ async def test_an_operator_checks_health_and_replays_a_fixed_dead_letter_once(
             assert await page.locator("#pipe-hooks-none, #pipe-hooks").count() == 1
             await checker.check("sante")
 
+            # the QA list: ingest's rejection of this delivery, with its reason
+            await page.click("a[href='/ops/chaine/rejets']")
+            rejected = page.locator(f"tr.pipe-rejection[data-scene='{broken.scene_id}']")
+            await rejected.wait_for()
+            assert await rejected.get_attribute("data-code") == "missing-file"
+            await checker.check("rejets")
+            await page.go_back()
+
             # the dead letters: the letter listed with its reason
             await page.click(f"#pipe-dlq tr[data-topic='{DLQ}'] a")
             row = page.locator(f"tr.pipe-letter[data-ref='{record.ref}']")
