@@ -557,6 +557,18 @@ async def test_webhooks_signed_retried_dead_lettered(notify, kafka, settings, re
         endpoint = (await http.get(f"/v1/webhooks/{bad['id']}", headers=owner)).json()
         assert endpoint["status"] == "failing"
 
+        # Staff (as orders' records say) list every organisation's failing endpoints;
+        # the endpoint's owner, a member, may not.
+        staff = notify.token(uid("op"), "dinamis", ["operator"])
+        answer = await http.get("/v1/staff/webhooks/failing", headers=staff)
+        assert answer.status_code == 200, answer.text
+        found = {w["id"]: w for w in answer.json()["webhooks"]}
+        assert bad["id"] in found and good["id"] not in found
+        assert found[bad["id"]]["organisation_id"] == org and found[bad["id"]]["last_error"] == "HTTP 500"
+        assert all("secret" not in w for w in found.values())
+        refused = await http.get("/v1/staff/webhooks/failing", headers=owner)
+        assert refused.status_code == 403, refused.text
+
         # While failing, new deliveries are held; reactivated, they go out.
         third, _ = await publish(kafka, example(ProductReadyV1, order_id=uid("ORD"), organisation_id=org))
 

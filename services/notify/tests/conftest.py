@@ -136,6 +136,10 @@ class MemoryStore:
     async def webhooks_on(self, feed: str) -> list[Doc]:
         return [copy.deepcopy(w) for w in self.webhooks.values() if w["feed"] == feed]
 
+    async def failing_webhooks(self, limit: int) -> list[Doc]:
+        failing = [copy.deepcopy(w) for w in self.webhooks.values() if w["status"] == "failing"]
+        return sorted(failing, key=lambda w: w["failing_since"], reverse=True)[:limit]
+
     async def remove_webhook(self, endpoint_id: str) -> None:
         self.webhooks.pop(endpoint_id, None)
         for d in self.deliveries.values():

@@ -24,6 +24,7 @@ from dinamis_portal.entrypoints import (
     pages,
     statics,
 )
+from dinamis_portal.entrypoints.ops_pipeline import router as ops_pipeline_router
 from dinamis_portal.entrypoints.ops_quotas import members_and_quotas as ops_members_and_quotas
 from dinamis_portal.errors import install_error_pages
 from dinamis_portal.ops.maintenance import MaintenanceGate
@@ -59,6 +60,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
                 ops_members_and_quotas,
                 ops_review.router,
                 ops_coverage.router,
+                ops_pipeline_router,
             ],
             title="DINAMIS portail",
             on_startup=[bootstrap.start],

@@ -20,7 +20,15 @@ from dinamis_portal.coverage.board import CoverageBoard, CoverageSettings
 from dinamis_portal.coverage.store import MongoCoverageStore
 from dinamis_portal.oidc import IdentityProvider, KeycloakProvider
 from dinamis_portal.ops.audit import MongoOpsAudit, OpsAudit
+from dinamis_portal.ops.kafka_admin import KafkaPipelineBus
 from dinamis_portal.ops.notices import MongoNotices, NoticeStore
+from dinamis_portal.ops.pipeline import (
+    HttpNotifyStaff,
+    HttpServiceProbe,
+    MongoReplayClaims,
+    PipelineLinks,
+    PipelinePorts,
+)
 from dinamis_portal.ops.review_api import HttpReviewApi, ReviewApi, ReviewSettings
 from dinamis_portal.ops_members_api import HttpOpsMembersApi, OpsMembersApi
 from dinamis_portal.ordering_api import OrderingPorts, build_ordering
@@ -70,6 +78,7 @@ class PortalContainer:
     ops_review: ReviewApi | None = None  # the review queue: orders' staff review routes
     ops_review_settings: ReviewSettings | None = None
     coverage: CoverageBoard | None = None  # the yearly coverage board (/ops/couverture)
+    pipeline: PipelinePorts | None = None  # the console's pipeline page: Kafka, services, replays
 
 
 def bootstrap(resources: Resources) -> PortalContainer:
@@ -101,6 +110,24 @@ def bootstrap(resources: Resources) -> PortalContainer:
         ops_review=HttpReviewApi(settings.orders_url, http),
         ops_review_settings=ReviewSettings(),
         coverage=CoverageBoard(MongoCoverageStore(mongo[settings.mongo_database]), CoverageSettings()),
+        pipeline=pipeline_ports(settings, http, mongo[settings.mongo_database]),
+    )
+
+
+def pipeline_ports(settings: PortalSettings, http: httpx.AsyncClient, db: object) -> PipelinePorts:
+    links = PipelineLinks()
+    urls = {
+        "ingest": links.ingest_url,
+        "catalog": settings.catalog_url,
+        "orders": settings.orders_url,
+        "delivery": links.delivery_url,
+        "notify": links.notify_url,
+    }
+    return PipelinePorts(
+        bus=KafkaPipelineBus(settings),
+        probe=HttpServiceProbe(urls, http, links.probe_timeout_s),
+        claims=MongoReplayClaims(db),
+        notify=HttpNotifyStaff(links.notify_url, http, links.probe_timeout_s),
     )
 
 

@@ -205,6 +205,11 @@ class Store:
     async def webhooks_on(self, feed: str) -> list[Doc]:
         return await self._webhooks.find({"feed": feed}).to_list(length=None)
 
+    async def failing_webhooks(self, limit: int) -> list[Doc]:
+        """Every organisation's failing endpoints, the most recently failing first."""
+        cursor = self._webhooks.find({"status": "failing"}).sort("failing_since", DESCENDING).limit(limit)
+        return await cursor.to_list(length=limit)
+
     async def remove_webhook(self, endpoint_id: str) -> None:
         """Delete the endpoint and cancel its deliveries not sent yet."""
         await self._webhooks.delete_one({"_id": endpoint_id})

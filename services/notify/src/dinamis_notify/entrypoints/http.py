@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import AsyncIterator
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,7 +23,7 @@ from dinamis_notify.domain.preferences import Preferences, PreferencesUpdate
 from dinamis_notify.domain.routing import OPERATIONS_FEED, org_feed
 from dinamis_notify.service.live import sse_events
 from dinamis_notify.service.webhooks import public_endpoint
-from dinamis_shared.auth import CurrentPrincipal, Forbidden, Principal, Role, authenticator_of
+from dinamis_shared.auth import CurrentPrincipal, Forbidden, Principal, Role, authenticator_of, require_roles
 from dinamis_shared.errors import DinamisError
 
 router = APIRouter(tags=["notify"])
@@ -134,6 +134,17 @@ async def register_webhook(
 async def list_webhooks(notify: Notify, principal: CurrentPrincipal) -> dict:
     """The caller's endpoints (secrets are never shown again). Any authenticated user."""
     return {"webhooks": await notify.webhooks.endpoints_of(principal.user_id)}
+
+
+@router.get("/v1/staff/webhooks/failing")
+async def failing_webhooks(
+    notify: Notify,
+    principal: Annotated[Principal, Depends(require_roles(Role.OPERATOR, Role.ADMIN))],
+    limit: int = Query(100, ge=1, le=500),
+) -> dict:
+    """DINAMIS staff (operators, admins, as orders' records say now): every organisation's
+    failing endpoints, the most recently failing first, with their last error."""
+    return {"webhooks": await notify.webhooks.failing(limit)}
 
 
 @router.get("/v1/webhooks/{endpoint_id}")

@@ -187,6 +187,23 @@ class Webhooks:
             out.append({"id": delivery_id, **d, "attempt_log": by_delivery.get(delivery_id, [])})
         return out
 
+    async def failing(self, limit: int) -> list[dict]:
+        """For staff: every organisation's failing endpoints (secrets never shown), each
+        with its latest dead-lettered delivery's error and how many deliveries it holds."""
+        out = []
+        for doc in await self.store.failing_webhooks(limit):
+            dead = await self.store.deliveries_of(doc["_id"], "dead-lettered", 1)
+            held = await self.store.deliveries_of(doc["_id"], "held", 200)
+            last = dead[0] if dead else {}
+            out.append(
+                {
+                    **public_endpoint(doc),
+                    "last_error": last.get("last_error"),
+                    "held_deliveries": len(held),
+                }
+            )
+        return out
+
     async def send_test(self, owner: str, endpoint_id: str) -> dict:
         """Queue a test event (CloudEvent type `TEST_EVENT_TYPE`) to the owner's endpoint:
         one delivery like any other — signed, retried, in the delivery log (`test: true`).
