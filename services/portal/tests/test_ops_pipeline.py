@@ -372,6 +372,23 @@ async def test_a_letter_whose_origin_is_not_a_registry_topic_is_refused(ops):
     assert [e.outcome for e in ops.audit.recorded] == ["refused", "refused"]
 
 
+async def test_a_letter_of_another_events_type_is_never_published_on_that_topic(ops):
+    # A letter planted in scene-acquired's dead-letter topic claiming to be a
+    # scene-ingested (or with no type at all): replaying it would publish a forgery.
+    planted = record(0, 0, 1, ce_type="fr.dinamis.scene-ingested.v1")
+    untyped = record(0, 1, 1, ce_type="")
+    ops.bus.add(planted, untyped)
+    token = csrf((await ops.client.get(f"/ops/chaine/lettres/{DLQ}/0/0")).text)
+    for ref in ("0:0", "0:1"):
+        response = await ops.client.post(
+            "/ops/chaine/rejouer",
+            data={"csrf_token": token, "lettre": f"{DLQ}:{ref}@0", "reason": "essai"},
+            headers={"accept": "application/json"},
+        )
+        assert response.status_code == 422 and response.json()["code"] == "type-mismatch"
+    assert ops.bus.published == [] and ops.claims.count == {}
+
+
 @pytest.mark.parametrize(
     ("lettre", "status", "code"),
     [

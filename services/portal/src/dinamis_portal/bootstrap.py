@@ -26,13 +26,12 @@ from dinamis_portal.ops.pipeline import (
     HttpNotifyStaff,
     HttpServiceProbe,
     MongoReplayClaims,
-    PipelineLinks,
     PipelinePorts,
 )
 from dinamis_portal.ops.review_api import HttpReviewApi, ReviewApi, ReviewSettings
 from dinamis_portal.ops_members_api import HttpOpsMembersApi, OpsMembersApi
 from dinamis_portal.ordering_api import OrderingPorts, build_ordering
-from dinamis_portal.organisation_api import HttpOrganisationApi, OrganisationApi, OrganisationLinks
+from dinamis_portal.organisation_api import HttpOrganisationApi, OrganisationApi
 from dinamis_portal.sessions import MongoSessionStore, Sessions, now
 from dinamis_portal.settings import PortalSettings
 from dinamis_portal.upstream import Catalogue, HttpCatalogue, HttpOrders, Orders
@@ -98,12 +97,12 @@ def bootstrap(resources: Resources) -> PortalContainer:
         orders=HttpOrders(settings.orders_url, http),
         pages=templates(),
         session_store=store,
-        organisation=HttpOrganisationApi(settings.orders_url, OrganisationLinks().notify_url, http),
+        organisation=HttpOrganisationApi(settings.orders_url, settings.notify_url, http),
         acquisitions=HttpAcquisitionRequests(settings.orders_url, http),
         drafts=MongoDrafts(mongo[settings.mongo_database]),
         aoi_catalogue=HttpAoiCatalogue(settings.catalog_url, http),
         aoi_store=MongoAoiStore(mongo[settings.mongo_database]),
-        ordering=build_ordering(settings.orders_url, http),
+        ordering=build_ordering(settings.orders_url, settings.delivery_url, settings.notify_url, http),
         ops_audit=MongoOpsAudit(mongo[settings.mongo_database]),
         notices=MongoNotices(mongo[settings.mongo_database]),
         ops_members=HttpOpsMembersApi(settings.orders_url, http),
@@ -115,19 +114,18 @@ def bootstrap(resources: Resources) -> PortalContainer:
 
 
 def pipeline_ports(settings: PortalSettings, http: httpx.AsyncClient, db: object) -> PipelinePorts:
-    links = PipelineLinks()
     urls = {
-        "ingest": links.ingest_url,
+        "ingest": settings.ingest_url,
         "catalog": settings.catalog_url,
         "orders": settings.orders_url,
-        "delivery": links.delivery_url,
-        "notify": links.notify_url,
+        "delivery": settings.delivery_url,
+        "notify": settings.notify_url,
     }
     return PipelinePorts(
         bus=KafkaPipelineBus(settings),
-        probe=HttpServiceProbe(urls, http, links.probe_timeout_s),
+        probe=HttpServiceProbe(urls, http, settings.probe_timeout_s),
         claims=MongoReplayClaims(db),
-        notify=HttpNotifyStaff(links.notify_url, http, links.probe_timeout_s),
+        notify=HttpNotifyStaff(settings.notify_url, http, settings.probe_timeout_s),
     )
 
 

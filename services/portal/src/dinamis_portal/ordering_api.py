@@ -24,8 +24,6 @@ class OrderingSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="DINAMIS_PORTAL_", extra="ignore")
 
-    delivery_url: str = "http://127.0.0.1:8104"
-    notify_url: str = "http://127.0.0.1:8105"
     # Scenes a basket holds (kept in the session).
     basket_max: int = Field(default=20, ge=1, le=100)
     # Live streams (SSE relays) one session may hold at once (tabs); more get 429.
@@ -234,7 +232,9 @@ class OrderingPorts:
     notifications: Notifications
 
 
-def build_ordering(orders_url: str, http: httpx.AsyncClient) -> OrderingPorts:
+def build_ordering(
+    orders_url: str, delivery_url: str, notify_url: str, http: httpx.AsyncClient
+) -> OrderingPorts:
     settings = OrderingSettings()
     streams = httpx.AsyncClient(
         timeout=httpx.Timeout(10.0, read=None),
@@ -244,6 +244,6 @@ def build_ordering(orders_url: str, http: httpx.AsyncClient) -> OrderingPorts:
     return OrderingPorts(
         settings=settings,
         orders=HttpProductOrders(orders_url, http),
-        deliveries=HttpDeliveries(settings.delivery_url, http, settings.metalink_max_bytes),
-        notifications=HttpNotifications(settings.notify_url, streams),
+        deliveries=HttpDeliveries(delivery_url, http, settings.metalink_max_bytes),
+        notifications=HttpNotifications(notify_url, streams),
     )

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import httpx
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dinamis_portal.errors import PortalError
 from dinamis_portal.upstream import problem_detail
@@ -23,18 +21,6 @@ from dinamis_portal.upstream import problem_detail
 # anything else never reaches a URL path.
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}\Z")
 Service = Literal["orders", "notify"]
-
-
-class OrganisationLinks(BaseSettings):
-    """Where notify is (the portal's own settings name the catalogue and orders):
-    `DINAMIS_PORTAL_NOTIFY_URL`, else the platform-wide `DINAMIS_NOTIFY_URL`."""
-
-    model_config = SettingsConfigDict(extra="ignore")
-
-    notify_url: str = Field(
-        default="http://127.0.0.1:8105",
-        validation_alias=AliasChoices("DINAMIS_PORTAL_NOTIFY_URL", "DINAMIS_NOTIFY_URL"),
-    )
 
 
 @dataclass

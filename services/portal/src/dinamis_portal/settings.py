@@ -28,6 +28,14 @@ class PortalSettings(ServiceSettings):
     # The address users give their own tools (snippets): by default the same.
     catalog_public_url: str = ""
     http_timeout_s: float = Field(default=15.0, gt=0)
+    # The other services the portal calls server-side (orders_url is the platform's):
+    # delivery (downloads, metalinks), notify (live events, webhooks, the console's failing
+    # webhooks), ingest (the console's readiness and metrics).
+    delivery_url: str = "http://127.0.0.1:8104"
+    notify_url: str = "http://127.0.0.1:8105"
+    ingest_url: str = "http://127.0.0.1:8101"
+    # The ops console's probes of the services' `/readyz` and `/metrics`.
+    probe_timeout_s: float = Field(default=3.0, gt=0)
 
     # OpenID Connect (Keycloak's `dinamis` realm): the platform-wide DINAMIS_OIDC_ISSUER.
     oidc_issuer: str = "http://127.0.0.1:8180/realms/dinamis"
@@ -73,6 +81,9 @@ class PortalSettings(ServiceSettings):
     def _defaults(self) -> PortalSettings:
         self.public_url = self.public_url.rstrip("/")
         self.catalog_url = self.catalog_url.rstrip("/")
+        self.delivery_url = self.delivery_url.rstrip("/")
+        self.notify_url = self.notify_url.rstrip("/")
+        self.ingest_url = self.ingest_url.rstrip("/")
         self.catalog_public_url = (self.catalog_public_url or self.catalog_url).rstrip("/")
         self.oidc_issuer = self.oidc_issuer.rstrip("/")
         return self

@@ -16,31 +16,17 @@ from typing import Any, Protocol
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from pymongo.errors import DuplicateKeyError
 
 from dinamis_portal.errors import PortalError, bad_input
 from dinamis_portal.ops.kafka_admin import DLQ_TOPICS, EVENT_TOPICS, Record
 from dinamis_portal.upstream import problem_detail
-from dinamis_shared.topics import DLQ_SUFFIX
+from dinamis_shared.topics import BY_CE_TYPE, DLQ_SUFFIX
 
 BODY_LIMIT = 20_000  # characters of a body shown
 HEADER_LIMIT = 2_000  # characters of a header value shown
 REPLAY_HEADER = "dinamis_replay_of"
 REF = re.compile(r"^(?P<topic>[a-z0-9.-]{1,120}):(?P<partition>\d{1,6}):(?P<offset>\d{1,19})\Z")
-
-
-class PipelineLinks(BaseSettings):
-    """Where the services are (their `/readyz` and `/metrics`): `DINAMIS_PORTAL_<NAME>_URL`,
-    local defaults. The catalogue's and orders' addresses are the portal's own settings."""
-
-    model_config = SettingsConfigDict(env_prefix="DINAMIS_PORTAL_", extra="ignore")
-
-    ingest_url: str = "http://127.0.0.1:8101"
-    delivery_url: str = "http://127.0.0.1:8104"
-    notify_url: str = "http://127.0.0.1:8105"
-    probe_timeout_s: float = Field(default=3.0, gt=0)
 
 
 # --- services: readiness and metrics --------------------------------------------------
@@ -402,6 +388,16 @@ def replay_of(letter: DeadLetter, operator: str) -> tuple[str, bytes | None, byt
             "not-a-registry-topic",
             "le sujet d'origine de cette lettre n'est pas un sujet d'événements de la plateforme",
             "this dead letter's original topic is not one of the platform's event topics",
+            status=422,
+        )
+    model = BY_CE_TYPE.get(letter.header("ce_type"))
+    if model is None or model.topic() != original:
+        # Only an event of the topic's own type goes back: a letter planted in a dead-letter
+        # topic (which several services write) cannot be published on another event's topic.
+        raise replay_refused(
+            "type-mismatch",
+            "le type d'événement de cette lettre n'est pas celui de son sujet d'origine",
+            "this dead letter's event type is not its original topic's",
             status=422,
         )
     if letter.value_dropped:
