@@ -174,6 +174,7 @@ ROUTES: dict[str, Rule] = {
     "delivery GET /orders/{order_id}/products": rule("own-org", 404, why="not built yet: 404"),
     "delivery GET /orders/{order_id}/products.meta4": rule("own-org", 404, why="not built yet: 404"),
     # notify
+    "notify GET /v1/staff/webhooks/failing": rule("staff", why="the ops console's failing webhooks"),
     "notify GET /v1/preferences": rule("standing"),
     "notify PUT /v1/preferences": rule("standing"),
     "notify GET /v1/notifications": rule("standing"),

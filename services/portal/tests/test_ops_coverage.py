@@ -383,6 +383,29 @@ async def test_malformed_records_are_skipped_never_raised():
     assert outcome == "applied" and (await state_of(board, 2))["state"] == "acquired"
 
 
+async def test_a_hostile_number_never_freezes_the_board():
+    # A cloud cover of 400 digits is valid JSON: it must not raise (the batch would be read
+    # again forever, the board frozen); an event the board cannot apply is skipped.
+    board = await planned_board()
+    huge = ingested(3)
+    huge = huge.model_copy(
+        update={"item": {**huge.item, "properties": {**huge.item["properties"], "eo:cloud_cover": 10**400}}}
+    )
+    assert await board.apply(eid(), huge) == "applied"
+    assert (await state_of(board, 3))["cloud"] is None
+
+    class Broken:
+        store = board.store
+
+        async def apply(self, event_id, event):
+            raise ValueError("a bug, or an event nobody foresaw")
+
+    good = cloudevents.encode(acquired(4), source="/test")
+    headers = [(k, v.encode()) for k, v in good.headers.items()]
+    outcome = await handle_record(Broken(), SceneAcquiredV1.topic(), good.key, headers, good.value)  # type: ignore[arg-type]
+    assert outcome == "skipped:unapplicable"
+
+
 def test_derive_precedence():
     def scene(sid, **facts):
         return {"_id": sid, "facts": facts}
@@ -590,7 +613,7 @@ async def test_the_stream_sends_changes_after_the_pages_revision_then_ends():
     await board.apply(eid(), acquired(6))
     parts = []
     async for part in stream_changes(
-        board, CAMPAIGN, rev, poll_s=0.01, heartbeat_s=0.02, max_s=0.1, alive=_alive_true
+        board, CAMPAIGN, rev, poll_s=0.01, heartbeat_s=0.02, max_s=0.5, alive=_alive_true
     ):
         parts.append(part)
     assert parts[0] == "retry: 3000\n\n"

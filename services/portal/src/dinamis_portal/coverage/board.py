@@ -5,6 +5,7 @@ never raise (the consumer goes on); a store outage raises (the consumer retries)
 from __future__ import annotations
 
 import logging
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -198,9 +199,7 @@ class CoverageBoard:
             scene["facts"]["ingested"] = {
                 "at": now_iso(),
                 "version": event.version,
-                "cloud": float(cloud)
-                if isinstance(cloud, int | float) and not isinstance(cloud, bool)
-                else None,
+                "cloud": cloud_percent(cloud),
                 "collection": event.collection,
                 "item_id": str(event.item.get("id")),
             }
@@ -296,3 +295,15 @@ class CoverageBoard:
 
 def scene_year(campaign: str) -> int | None:
     return year_of_campaign(campaign)
+
+
+def cloud_percent(value: object) -> float | None:
+    """A cloud cover in percent, or None: not a number, a boolean, non-finite, out of
+    0..100, or an integer too large for a float (a hostile event never raises here)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) and 0 <= number <= 100 else None

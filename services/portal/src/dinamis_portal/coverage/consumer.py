@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+from pymongo.errors import PyMongoError
 
 from dinamis_portal.coverage.board import CoverageBoard, now_iso
 from dinamis_portal.errors import PortalError
@@ -33,7 +34,9 @@ async def handle_record(
     board: CoverageBoard, topic: str, key: bytes | None, headers: Any, value: bytes | None
 ) -> str:
     """One Kafka record: decoded, checked against its topic, applied. Never raises for
-    a bad record (skipped, logged); raises when the store fails (retry)."""
+    a bad record (skipped, logged): a record the board cannot apply for any reason but
+    its store's outage is skipped too, so one hostile event never freezes the board.
+    Raises when the store fails (retry)."""
     expected = TOPICS.get(topic)
     if expected is None:
         log.warning("coverage: record of an unexpected topic skipped", extra={"topic": topic})
@@ -43,7 +46,16 @@ async def handle_record(
     except MalformedEvent as exc:
         log.warning("coverage: malformed event skipped", extra={"topic": topic, "error": str(exc)[:300]})
         return "skipped:malformed"
-    return await board.apply(envelope.id, envelope.event)
+    try:
+        return await board.apply(envelope.id, envelope.event)
+    except PyMongoError:
+        raise  # the store's outage: the batch is read again once it is back
+    except Exception as exc:
+        log.warning(
+            "coverage: event the board cannot apply skipped",
+            extra={"topic": topic, "event_id": envelope.id, "error": f"{type(exc).__name__}: {exc}"[:300]},
+        )
+        return "skipped:unapplicable"
 
 
 class CoverageConsumer:

@@ -38,7 +38,7 @@ def campaign_of_year(year: int) -> str:
 def year_of_campaign(campaign: str) -> int | None:
     prefix = "france-"
     tail = campaign[len(prefix) :] if campaign.startswith(prefix) else ""
-    return int(tail) if tail.isdigit() and len(tail) == 4 else None
+    return int(tail) if tail.isascii() and tail.isdigit() and len(tail) == 4 else None
 
 
 def collection_of(campaign: str) -> str:

@@ -34,7 +34,8 @@ from dinamis_portal.entrypoints.pages import render
 from dinamis_portal.errors import PortalError
 from dinamis_portal.ops.audit import OpsAudit
 from dinamis_portal.ops.frame import BASE, done, done_notices, ops_context, required_reason
-from dinamis_portal.ops.guard import StaffDep, StaffPost
+from dinamis_portal.ops.guard import StaffDep, StaffPost, resolve_staff
+from dinamis_portal.ops.staff import Staff
 from dinamis_portal.sessions import hash_id
 
 router = APIRouter(include_in_schema=False)
@@ -268,7 +269,7 @@ async def coverage_stream(request: Request, year: str, container: PortalDep, sta
     board = board_of(container)
     settings = board.settings
     raw = request.headers.get("last-event-id") or request.query_params.get("depuis") or ""
-    since = int(raw) if re.fullmatch(r"[0-9]{1,19}", raw.strip()) else None
+    since = int(raw) if re.fullmatch(r"[0-9]{1,18}", raw.strip()) else None  # within BSON's int64
     key = hash_id(staff.session.id)
     for k, limit in (
         (key, settings.coverage_streams_per_session),
@@ -294,7 +295,7 @@ async def coverage_stream(request: Request, year: str, container: PortalDep, sta
                 poll_s=settings.coverage_stream_poll_s,
                 heartbeat_s=settings.coverage_stream_heartbeat_s,
                 max_s=settings.coverage_stream_max_s,
-                alive=lambda: _alive(store, key),
+                alive=lambda: _alive(store, key, container, staff),
             ):
                 yield part
         finally:
@@ -308,13 +309,19 @@ async def coverage_stream(request: Request, year: str, container: PortalDep, sta
     )
 
 
-async def _alive(store: Any, key: str) -> bool:
+async def _alive(store: Any, key: str, container: PortalContainer, staff: Staff) -> bool:
+    """The session still open, and its user still staff in orders' records now."""
     record = await store.get(key)
     if record is None:
         return False
     ends = record["expires_at"]
     ends = ends if ends.tzinfo else ends.replace(tzinfo=UTC)
-    return ends > datetime.now(UTC)
+    if ends <= datetime.now(UTC):
+        return False
+    try:
+        return await resolve_staff(container, staff.session) is not None
+    except PortalError:
+        return False
 
 
 async def stream_changes(
@@ -332,7 +339,7 @@ async def stream_changes(
     quiet; ends after `max_s` or when the session is over (`session-ended`)."""
     yield "retry: 3000\n\n"
     started = time.monotonic()
-    quiet_since = started
+    quiet_since = checked = started
     if since is None:
         cells = await board.store.cells(campaign)
         since = max((int(c.get("rev") or 0) for c in cells), default=0)
@@ -342,12 +349,14 @@ async def stream_changes(
             since = max(since, int(doc.get("rev") or 0))
             yield f"id: {since}\nevent: cell\ndata: {json.dumps(public_cell(doc), ensure_ascii=True)}\n\n"
         now = time.monotonic()
-        if changed:
-            quiet_since = now
-        elif now - quiet_since >= heartbeat_s:
+        if now - checked >= heartbeat_s:  # busy or quiet: the login and the staff standing
+            checked = now
             if not await alive():
                 yield "event: session-ended\ndata: {}\n\n"
                 return
+        if changed:
+            quiet_since = now
+        elif now - quiet_since >= heartbeat_s:
             yield ": heartbeat\n\n"
             quiet_since = now
         await asyncio.sleep(poll_s)

@@ -162,7 +162,7 @@ async def rejections(request: Request, container: PortalDep, staff: StaffDep) ->
 def _outcome_counts(request: Request) -> dict[str, int] | None:
     q = request.query_params
     raw = {k: q.get(k, "") for k in ("rejouees", "refusees")}
-    if not all(v.isdigit() and len(v) < 4 for v in raw.values()):
+    if not all(v.isascii() and v.isdigit() and len(v) < 4 for v in raw.values()):
         return None
     return {k: int(v) for k, v in raw.items()}
 

@@ -35,7 +35,7 @@ from dinamis_portal.organisation_api import SAFE_ID, Refused
 router = APIRouter(include_in_schema=False)
 PATH = f"{BASE}/quotas"
 FAMILIES = ("pleiades", "pleiades-neo", "spot-6-7")
-PERIOD = re.compile(r"^\d{4}(-Q[1-4])?\Z")
+PERIOD = re.compile(r"^[0-9]{4}(-Q[1-4])?\Z")
 CHART_MAX = 40  # bars drawn; the table lists every quota
 MAX_KM2 = 10_000_000.0  # more than France: a typo, refused before orders is asked
 TREND_W, TREND_H, TREND_PAD = 640, 220, 48

@@ -97,7 +97,7 @@ def queue_filters(request: Request) -> dict[str, str]:
     if found["organisme"] and not ORG_FILTER.match(found["organisme"]):
         raise bad_input("bad-filter", "identifiant d'organisme illisible", "unreadable organisation id")
     if found["age"]:
-        if not found["age"].isdigit() or int(found["age"]) > 3650:
+        if not (found["age"].isascii() and found["age"].isdigit()) or int(found["age"]) > 3650:
             raise bad_input(
                 "bad-filter",
                 "attente minimale : un nombre de jours (0 à 3650)",

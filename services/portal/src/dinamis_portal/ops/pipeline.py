@@ -26,7 +26,7 @@ from dinamis_shared.topics import BY_CE_TYPE, DLQ_SUFFIX
 BODY_LIMIT = 20_000  # characters of a body shown
 HEADER_LIMIT = 2_000  # characters of a header value shown
 REPLAY_HEADER = "dinamis_replay_of"
-REF = re.compile(r"^(?P<topic>[a-z0-9.-]{1,120}):(?P<partition>\d{1,6}):(?P<offset>\d{1,19})\Z")
+REF = re.compile(r"^(?P<topic>[a-z0-9.-]{1,120}):(?P<partition>[0-9]{1,6}):(?P<offset>[0-9]{1,19})\Z")
 
 
 # --- services: readiness and metrics --------------------------------------------------
@@ -340,7 +340,7 @@ def dlq_topic(raw: str) -> str:
 
 
 def parse_offset(raw: str, what: str = "offset") -> int:
-    if not raw.isdigit() or len(raw) > 19:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
         raise bad_input("bad-offset", f"position « {what} » illisible", f"unreadable '{what}' position")
     return int(raw)
 
