@@ -190,7 +190,7 @@ async def propose_scenes(
             found = await orders.catalogue.item(item.collection, item.item_id)
         except Exception as exc:  # the catalogue did not answer: nothing is proposed
             raise DinamisError(
-                f"the catalogue did not answer: {exc}",
+                "the catalogue did not answer",
                 code="catalogue-unavailable",
                 message_fr="le catalogue ne répond pas : rien n'a été proposé, réessayez",
             ) from exc

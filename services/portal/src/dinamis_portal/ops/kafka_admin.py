@@ -13,6 +13,7 @@ closed after (the console is used by a handful of operators)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -180,9 +181,9 @@ class KafkaPipelineBus:
     async def lags(self) -> list[Lag]:
         admin = AIOKafkaAdminClient(**self._common())
         consumer = self._consumer()
-        await admin.start()
-        await consumer.start()
         try:
+            await admin.start()
+            await consumer.start()
             topics = sorted({t for _, t in GROUP_TOPICS})
             tps = {t: await self._partitions(consumer, t) for t in topics}
             ends = await consumer.end_offsets([tp for parts in tps.values() for tp in parts])
@@ -210,9 +211,11 @@ class KafkaPipelineBus:
                         Lag(group, topic, end, sum(done) if done else None, max(0, lag), len(tps[topic]))
                     )
             return out
-        finally:
-            await consumer.stop()
-            await admin.close()
+        finally:  # closed even when one of them failed to start
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            with contextlib.suppress(Exception):
+                await admin.close()
 
     async def dlq_sizes(self) -> dict[str, int]:
         consumer = self._consumer()
