@@ -18,7 +18,8 @@ from dinamis_shared.events import SceneAcquiredV1, SceneIngestedV1
 from dinamis_testkit.watch import EventWatcher
 from tests.browser.ops_support import browser_login, operator
 from tests.browser.portal_stack import CHROMIUM, FLAGS, PageChecker, portal_stack
-from tests.integration.ops_pipeline_support import DLQ, broken_delivery, find_letter, fix, portal_bus, publish
+from tests.integration.ops_pipeline_support import DLQ, broken_delivery, find_letter, fix, portal_bus
+from tests.integration.scenes import publish
 
 
 @pytest.fixture(scope="module")
