@@ -62,7 +62,7 @@ async def call_service(
     method: str,
     url: str,
     token: str,
-    unavailable: Callable[[], PortalError],
+    unavailable: Callable[[], Exception],
     **kwargs: Any,
 ) -> httpx.Response:
     """One call to a service with the user's token: the service's answer, any status below
