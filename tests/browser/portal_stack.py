@@ -57,10 +57,13 @@ class PortalStack:
     orders: str
     delivery: str
     notify: str
+    ingest: str
 
 
 @contextlib.contextmanager
-def portal_stack(logs: Path, keyfile: Path) -> Iterator[PortalStack]:
+def portal_stack(logs: Path, keyfile: Path, *, portal_knows_ingest: bool = False) -> Iterator[PortalStack]:
+    """`portal_knows_ingest`: the portal is given ingest's address too (the ops console's
+    pipeline section asks every service's /readyz)."""
     catalog, orders, ingest, delivery, notify, portal = free_ports(6)
     urls = PortalStack(
         portal=f"http://127.0.0.1:{portal}",
@@ -68,6 +71,7 @@ def portal_stack(logs: Path, keyfile: Path) -> Iterator[PortalStack]:
         orders=f"http://127.0.0.1:{orders}",
         delivery=f"http://127.0.0.1:{delivery}",
         notify=f"http://127.0.0.1:{notify}",
+        ingest=f"http://127.0.0.1:{ingest}",
     )
     ensure_portal_client()
     env = {
@@ -87,6 +91,8 @@ def portal_stack(logs: Path, keyfile: Path) -> Iterator[PortalStack]:
         # expired sessions deleted every second (300 s by default)
         "DINAMIS_PORTAL_SESSION_PURGE_S": "1",
     }
+    if portal_knows_ingest:
+        env["DINAMIS_PORTAL_INGEST_URL"] = urls.ingest
     services = (
         ("orders", orders),
         ("catalog", catalog),

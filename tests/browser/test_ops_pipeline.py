@@ -16,15 +16,15 @@ from playwright.async_api import async_playwright
 from dinamis_shared import clients
 from dinamis_shared.events import SceneAcquiredV1, SceneIngestedV1
 from dinamis_testkit.watch import EventWatcher
-from tests.browser.ops_pipeline_support import pipeline_stack
 from tests.browser.ops_support import browser_login, operator
-from tests.browser.portal_stack import CHROMIUM, FLAGS, PageChecker
-from tests.integration.ops_pipeline_support import DLQ, broken_delivery, find_letter, fix, portal_bus, publish
+from tests.browser.portal_stack import CHROMIUM, FLAGS, PageChecker, portal_stack
+from tests.integration.ops_pipeline_support import DLQ, broken_delivery, find_letter, fix, portal_bus
+from tests.integration.scenes import publish
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, keyfile):
-    with pipeline_stack(tmp_path_factory.mktemp("logs"), keyfile) as urls:
+    with portal_stack(tmp_path_factory.mktemp("logs"), keyfile, portal_knows_ingest=True) as urls:
         yield urls
 
 

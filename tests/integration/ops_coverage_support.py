@@ -9,10 +9,10 @@ import uuid
 from pathlib import Path
 
 from dinamis_shared import clients
-from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import SceneAcquiredV1
 from dinamis_sim.coverage import coverage_cells
 from dinamis_sim.simulator import announce, coverage_scene, stage_package, write_package
+from tests.integration.scenes import publish
 
 
 async def deliver_cell(
@@ -32,10 +32,5 @@ async def deliver_cell(
         first = sorted(checksums)[0]
         checksums[first] = "0" * 64
     event = announce(scene, prefix, checksums, total, campaign=f"france-{year}")
-    broker = make_broker(settings)
-    await broker.connect()
-    try:
-        await EventPublisher(broker, "/tests/supplier-simulator").publish(event)
-    finally:
-        await broker.stop()
+    await publish(settings, event, "/tests/supplier-simulator")
     return event

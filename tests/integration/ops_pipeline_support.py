@@ -12,7 +12,6 @@ from pathlib import Path
 
 from dinamis_portal.ops.kafka_admin import KafkaPipelineBus, Record
 from dinamis_portal.settings import PortalSettings
-from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import SceneAcquiredV1
 from dinamis_sim.simulator import SimulatedScene, announce, stage_package, write_package
 
@@ -60,15 +59,6 @@ def broken_delivery(s3, tmp: Path, day: int = 9) -> BrokenDelivery:
 
 def fix(s3, broken: BrokenDelivery) -> None:
     s3.fput_object("staging", broken.missing_key, str(broken.missing_file))
-
-
-async def publish(settings, event) -> None:
-    broker = make_broker(settings)
-    await broker.connect()
-    try:
-        await EventPublisher(broker, "/test/supplier").publish(event)
-    finally:
-        await broker.stop()
 
 
 async def find_letter(bus: KafkaPipelineBus, scene_id: str, pages: int = 20) -> Record | None:

@@ -12,9 +12,11 @@ of other services that need members but do not test membership."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import subprocess
 import threading
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from dinamis_orders.settings import OrdersSettings
 from dinamis_shared.auth import Role, ensure_local_signing_key, mint_token
 from dinamis_shared.clients import mongo_client
 from dinamis_shared.events import OrganisationCategory, OrganisationStatus
+from dinamis_testkit.testing import start_service, stop_service
 
 CHARTER, LICENCE = "charte-dinamis-2024", "licence-produits-dinamis-2024"
 # ~ 7 x 5.5 km field near Clermont-Ferrand (about 39 km²)
@@ -41,6 +44,24 @@ FIELD = {
 def orders_api(port: int) -> str:
     """The base URL of an orders service started on `port`."""
     return f"http://127.0.0.1:{port}/v1"
+
+
+@contextlib.contextmanager
+def orders_alone(port: int, logs: Path, keyfile: Path, **extra_env: str) -> Iterator[subprocess.Popen]:
+    """The orders service alone on `port`: tokens signed with `keyfile`, no catalogue (overlap
+    checks say "unavailable" instead of failing), no supplier (operators place supplier
+    orders by hand); `extra_env` on top. Stopped on leaving."""
+    env = {
+        "DINAMIS_AUTH_LOCAL_KEY_FILE": str(keyfile),
+        "DINAMIS_ORDERS_CATALOG_URL": "http://127.0.0.1:9",
+        "DINAMIS_ORDERS_SUPPLIER_URL": "",
+        **extra_env,
+    }
+    proc = start_service("orders", port, logs, env=env)
+    try:
+        yield proc
+    finally:
+        stop_service(proc)
 
 
 class Caller:

@@ -17,6 +17,16 @@ from dinamis_sim.simulator import SimulatedScene, announce, stage_package, write
 from dinamis_testkit.watch import EventWatcher
 
 
+async def publish(settings, event, source: str = "/test/supplier") -> None:
+    """One event on the bus, as a supplier (or `source`) would send it."""
+    broker = make_broker(settings)
+    await broker.connect()
+    try:
+        await EventPublisher(broker, source).publish(event)
+    finally:
+        await broker.stop()
+
+
 async def ingest_scene(
     settings,
     catalog_api: str,

@@ -19,7 +19,6 @@ import rasterio.transform
 from rio_cogeo.cogeo import cog_validate
 
 from dinamis_shared import clients
-from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import SceneAcquiredV1, SceneIngestedV1, SceneRejectedV1
 from dinamis_shared.signing import signature
 from dinamis_shared.stac import validate_item
@@ -27,6 +26,7 @@ from dinamis_sim.simulator import SimulatedScene, announce, stage_package, write
 from dinamis_testkit.testing import start_service, stop_service
 from dinamis_testkit.watch import EventWatcher
 from tests.conftest import stack
+from tests.integration.scenes import publish
 from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,15 +81,6 @@ def stage(s3, scene: SimulatedScene, tmp_path: Path, mutate=None, prefix=None, *
     size = stage_package(s3, root, "staging", prefix)
     event = announce(scene, prefix, checksums, size)
     return event.model_copy(update=event_changes), root
-
-
-async def publish(settings, event) -> None:
-    broker = make_broker(settings)
-    await broker.connect()
-    try:
-        await EventPublisher(broker, "/test/supplier").publish(event)
-    finally:
-        await broker.stop()
 
 
 def archive_keys(s3, scene_id: str) -> list[str]:

@@ -18,7 +18,8 @@ from dinamis_shared import clients
 from dinamis_shared.events import SceneAcquiredV1, SceneIngestedV1, SceneRejectedV1
 from dinamis_testkit.testing import start_service, stop_service
 from dinamis_testkit.watch import EventWatcher
-from tests.integration.ops_pipeline_support import DLQ, broken_delivery, find_letter, fix, portal_bus, publish
+from tests.integration.ops_pipeline_support import DLQ, broken_delivery, find_letter, fix, portal_bus
+from tests.integration.scenes import publish
 from tests.ports import free_port
 
 TOPICS = [SceneIngestedV1.topic(), SceneRejectedV1.topic(), SceneAcquiredV1.topic(), DLQ]

@@ -23,7 +23,6 @@ from dinamis_shared.events import (
     UserChangedV1,
 )
 from dinamis_testkit.examples import lyon_item
-from dinamis_testkit.testing import start_service, stop_service
 from dinamis_testkit.watch import EventWatcher
 from tests.integration.orders_api import (
     CHARTER,
@@ -32,6 +31,7 @@ from tests.integration.orders_api import (
     application,
     join,
     new_member_org,
+    orders_alone,
     orders_api,
     square,
     tasking,
@@ -45,20 +45,9 @@ API = orders_api(PORT)
 
 @pytest.fixture(scope="module")
 def orders(tmp_path_factory, keyfile):
-    proc = start_service(
-        "orders",
-        PORT,
-        tmp_path_factory.mktemp("orders"),
-        env={
-            "DINAMIS_AUTH_LOCAL_KEY_FILE": str(keyfile),
-            # No catalogue here: overlap checks say "unavailable" instead of failing.
-            "DINAMIS_ORDERS_CATALOG_URL": "http://127.0.0.1:9",
-            "DINAMIS_ORDERS_SUPPLIER_URL": "",  # operators place supplier orders by hand here
-            "DINAMIS_ORDERS_PRODUCT_ORDERS_PER_DAY": "3",
-        },
-    )
-    yield proc
-    stop_service(proc)
+    logs = tmp_path_factory.mktemp("orders")
+    with orders_alone(PORT, logs, keyfile, DINAMIS_ORDERS_PRODUCT_ORDERS_PER_DAY="3") as proc:
+        yield proc
 
 
 @pytest.fixture(scope="module")

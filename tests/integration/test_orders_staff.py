@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from dinamis_testkit.testing import start_service, stop_service
-from tests.integration.orders_api import Caller, new_member_org, orders_api, uid
+from tests.integration.orders_api import Caller, new_member_org, orders_alone, orders_api, uid
 from tests.ports import free_port
 
 PORT = free_port()
@@ -16,18 +15,8 @@ API = orders_api(PORT)
 
 @pytest.fixture(scope="module")
 def orders(tmp_path_factory, keyfile):
-    proc = start_service(
-        "orders",
-        PORT,
-        tmp_path_factory.mktemp("orders-staff"),
-        env={
-            "DINAMIS_AUTH_LOCAL_KEY_FILE": str(keyfile),
-            "DINAMIS_ORDERS_CATALOG_URL": "http://127.0.0.1:9",
-            "DINAMIS_ORDERS_SUPPLIER_URL": "",
-        },
-    )
-    yield proc
-    stop_service(proc)
+    with orders_alone(PORT, tmp_path_factory.mktemp("orders-staff"), keyfile) as proc:
+        yield proc
 
 
 def test_admins_manage_staff_accounts_operators_only_read_members_are_refused(keyfile, orders):

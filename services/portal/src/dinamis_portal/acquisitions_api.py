@@ -20,7 +20,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from dinamis_portal.errors import PortalError
-from dinamis_portal.upstream import SAFE_SEGMENT, not_found, problem_detail
+from dinamis_portal.upstream import SAFE_SEGMENT, call_service, not_found, problem_detail
 
 DRAFTS = "portal_drafts"
 MAX_DRAFTS_PER_USER = 50
@@ -68,28 +68,20 @@ def refusal_of(response: httpx.Response) -> Refusal:
     return Refusal(response.status_code, code, detail, errors)
 
 
+def refused_error(response: httpx.Response) -> PortalError:
+    """The orders service's refusal as the portal's own error (same status, code and reason)."""
+    refused = refusal_of(response)
+    return PortalError(refused.detail, code=refused.code, message_fr=refused.detail, status=refused.status)
+
+
 class HttpAcquisitionRequests:
     def __init__(self, base_url: str, http: httpx.AsyncClient) -> None:
         self.base = base_url.rstrip("/")
         self.http = http
 
     async def _call(self, method: str, path: str, token: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = await self.http.request(
-                method,
-                f"{self.base}/v1{path}",
-                headers={
-                    "Authorization": f"Bearer {token}",
-                    "Accept-Language": "fr",
-                    "Accept": "application/json",
-                },
-                **kwargs,
-            )
-        except httpx.HTTPError as exc:
-            raise orders_unavailable() from exc
-        if response.status_code >= 500:
-            raise orders_unavailable()
-        return response
+        url = f"{self.base}/v1{path}"
+        return await call_service(self.http, method, url, token, orders_unavailable, **kwargs)
 
     async def _post(
         self, path: str, token: str, body: dict[str, Any] | None = None
@@ -108,10 +100,7 @@ class HttpAcquisitionRequests:
         if response.status_code in (403, 404, 422):
             raise not_found("demande", "request")
         if response.status_code != 200:
-            refused = refusal_of(response)
-            raise PortalError(
-                refused.detail, code=refused.code, message_fr=refused.detail, status=refused.status
-            )
+            raise refused_error(response)
         return response.json()
 
     async def quote(self, draft: dict[str, Any], token: str) -> dict[str, Any] | Refusal:
@@ -123,10 +112,7 @@ class HttpAcquisitionRequests:
     async def listing(self, token: str) -> list[dict[str, Any]]:
         response = await self._call("GET", "/requests", token, params={"limit": "500"})
         if response.status_code != 200:
-            refused = refusal_of(response)
-            raise PortalError(
-                refused.detail, code=refused.code, message_fr=refused.detail, status=refused.status
-            )
+            raise refused_error(response)
         return list(response.json().get("requests") or [])
 
     async def get(self, request_id: str, token: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import httpx
 
 from dinamis_portal.organisation_api import SAFE_ID, Refused, field_errors, unavailable, unknown
-from dinamis_portal.upstream import problem_detail
+from dinamis_portal.upstream import call_service, problem_detail
 
 
 class OpsMembersApi(Protocol):
@@ -48,15 +48,10 @@ class HttpOpsMembersApi:
     async def _call(
         self, method: str, path: str, token: str, json: Any = None, params: dict[str, str] | None = None
     ) -> Any:
-        headers = {"Accept-Language": "fr", "Accept": "application/json", "Authorization": f"Bearer {token}"}
-        try:
-            response = await self.http.request(
-                method, f"{self.base}{path}", headers=headers, json=json, params=params
-            )
-        except httpx.HTTPError as exc:
-            raise unavailable("orders") from exc
-        if response.status_code >= 500:
-            raise unavailable("orders")
+        url = f"{self.base}{path}"
+        response = await call_service(
+            self.http, method, url, token, lambda: unavailable("orders"), json=json, params=params
+        )
         if response.status_code >= 400:
             code, detail = problem_detail(response)
             raise Refused(response.status_code, code, detail or code, field_errors(response))

@@ -16,7 +16,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dinamis_portal.errors import PortalError
-from dinamis_portal.upstream import SAFE_SEGMENT, not_found, problem_detail
+from dinamis_portal.upstream import SAFE_SEGMENT, bearer_headers, call_service, not_found, problem_detail
 
 
 class OrderingSettings(BaseSettings):
@@ -81,8 +81,11 @@ class Notifications(Protocol):
     def stream(self, token: str, last_event_id: str | None) -> AsyncIterator[bytes]: ...
 
 
-def _headers(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}", "Accept-Language": "fr", "Accept": "application/json"}
+_headers = bearer_headers
+
+
+def _orders_unavailable() -> PortalError:
+    return service_unavailable("des commandes", "orders")
 
 
 def _refused(response: httpx.Response) -> Refused:
@@ -96,15 +99,8 @@ class HttpProductOrders:
         self.http = http
 
     async def _call(self, method: str, path: str, token: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = await self.http.request(
-                method, f"{self.base}{path}", headers=_headers(token), **kwargs
-            )
-        except httpx.HTTPError as exc:
-            raise service_unavailable("des commandes", "orders") from exc
-        if response.status_code >= 500:
-            raise service_unavailable("des commandes", "orders")
-        return response
+        url = f"{self.base}{path}"
+        return await call_service(self.http, method, url, token, _orders_unavailable, **kwargs)
 
     async def quote(self, token: str, draft: dict[str, Any]) -> dict[str, Any] | Refused:
         response = await self._call("POST", "/v1/product-orders/quote", token, json=draft)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -49,6 +50,30 @@ def problem_detail(response: httpx.Response) -> tuple[str, str]:
     if not isinstance(body, dict):
         return "upstream-error", str(body)[:200]
     return str(body.get("code") or "upstream-error"), str(body.get("detail") or body.get("title") or "")
+
+
+def bearer_headers(token: str) -> dict[str, str]:
+    """A call made for the user (their token), answers asked in French, as JSON."""
+    return {"Authorization": f"Bearer {token}", "Accept-Language": "fr", "Accept": "application/json"}
+
+
+async def call_service(
+    http: httpx.AsyncClient,
+    method: str,
+    url: str,
+    token: str,
+    unavailable: Callable[[], Exception],
+    **kwargs: Any,
+) -> httpx.Response:
+    """One call to a service with the user's token: the service's answer, any status below
+    500; a service that cannot be reached or fails (5xx) raises `unavailable()`."""
+    try:
+        response = await http.request(method, url, headers=bearer_headers(token), **kwargs)
+    except httpx.HTTPError as exc:
+        raise unavailable() from exc
+    if response.status_code >= 500:
+        raise unavailable()
+    return response
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from dinamis_portal.ops.frame import BASE, done, done_notices, ops_context, requ
 from dinamis_portal.ops.guard import StaffDep, StaffPost, resolve_staff
 from dinamis_portal.ops.staff import Staff
 from dinamis_portal.sessions import hash_id
+from dinamis_portal.streams import take_slot
 
 router = APIRouter(include_in_schema=False)
 PATH = f"{BASE}/couverture"
@@ -271,18 +272,10 @@ async def coverage_stream(request: Request, year: str, container: PortalDep, sta
     raw = request.headers.get("last-event-id") or request.query_params.get("depuis") or ""
     since = int(raw) if re.fullmatch(r"[0-9]{1,18}", raw.strip()) else None  # within BSON's int64
     key = hash_id(staff.session.id)
-    for k, limit in (
-        (key, settings.coverage_streams_per_session),
-        ("process", settings.coverage_streams_max),
-    ):
-        if OPEN_STREAMS.get(k, 0) >= limit:
-            raise PortalError(
-                "too many live streams open: close a tab, or retry in a moment",
-                code="too-many-streams",
-                message_fr="trop de flux en direct ouverts : fermez un onglet, ou réessayez dans un instant",
-                status=429,
-            )
-    slot = _Slot((key, "process"))
+    slot = take_slot(
+        OPEN_STREAMS,
+        ((key, settings.coverage_streams_per_session), ("process", settings.coverage_streams_max)),
+    )
     campaign = campaign_of_year(y)
     store = container.sessions.store
 
@@ -360,22 +353,3 @@ async def stream_changes(
             yield ": heartbeat\n\n"
             quiet_since = now
         await asyncio.sleep(poll_s)
-
-
-class _Slot:
-    def __init__(self, keys: tuple[str, ...]) -> None:
-        self.keys = keys
-        self.held = True
-        for k in keys:
-            OPEN_STREAMS[k] = OPEN_STREAMS.get(k, 0) + 1
-
-    def release(self) -> None:
-        if not self.held:
-            return
-        self.held = False
-        for k in self.keys:
-            left = OPEN_STREAMS.get(k, 1) - 1
-            if left <= 0:
-                OPEN_STREAMS.pop(k, None)
-            else:
-                OPEN_STREAMS[k] = left

@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from dinamis_portal.bootstrap import PortalContainer, PortalDep
 from dinamis_portal.entrypoints.ops_members import api_of, journal, refusal_of, status_of
-from dinamis_portal.entrypoints.organisation import quota_chart
+from dinamis_portal.entrypoints.organisation import km2_text, quota_chart
 from dinamis_portal.entrypoints.pages import render
 from dinamis_portal.errors import PortalError, bad_input
 from dinamis_portal.i18n import Lang, text
@@ -144,7 +144,7 @@ async def _quotas_page(
             "family": filters["family"],
             "period": filters["period"],
         },
-        km2=lambda v: _km2(v, lang),
+        km2=lambda v: km2_text(v, lang),
     )
     return render(request, "ops/quotas/list.html.j2", context, status=status_of(refusal) if refusal else 200)
 
@@ -153,15 +153,6 @@ def _query(filters: dict[str, str]) -> str:
     names = {"organisation_id": "organisation", "family": "famille", "period": "periode"}
     parts = [f"{names[k]}={quote(v, safe='')}" for k, v in filters.items() if v]
     return ("?" + "&".join(parts)) if parts else ""
-
-
-def _km2(value: Any, lang: Lang) -> str:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return ""
-    shown = f"{number:,.2f}".rstrip("0").rstrip(".")
-    return shown.replace(",", "\u202f").replace(".", ",") if lang == "fr" else shown
 
 
 # --- one quota's ledger ----------------------------------------------------------------
@@ -203,7 +194,7 @@ async def _ledger_page(
         families=FAMILIES,
         family_label=lambda f: family_label(f, lang),
         form={"organisation": org_id, "family": family, "period": period},
-        km2=lambda v: _km2(v, lang),
+        km2=lambda v: km2_text(v, lang),
     )
     return render(
         request, "ops/quotas/ledger.html.j2", context, status=status_of(refusal) if refusal else 200

@@ -40,6 +40,7 @@ from dinamis_portal.i18n import Lang, text
 from dinamis_portal.ordering_api import OrderingPorts, OrderingSettings, Refused, refusal_error
 from dinamis_portal.ordering_relay import relay
 from dinamis_portal.sessions import Session, hash_id
+from dinamis_portal.streams import StreamSlot, take_slot
 from dinamis_portal.upstream import SAFE_SEGMENT, not_found
 
 router = APIRouter(include_in_schema=False)
@@ -736,40 +737,16 @@ async def events(request: Request, container: PortalDep) -> Response:
     )
 
 
-class StreamSlot:
-    def __init__(self, keys: tuple[str, ...]) -> None:
-        self.keys = keys
-        self.held = True
-
-    def release(self) -> None:
-        if not self.held:
-            return
-        self.held = False
-        for key in self.keys:
-            left = OPEN_STREAMS.get(key, 1) - 1
-            if left <= 0:
-                OPEN_STREAMS.pop(key, None)
-            else:
-                OPEN_STREAMS[key] = left
-
-
 def take_stream_slot(session_key: str, user: str, settings: OrderingSettings) -> StreamSlot:
-    limits = (
-        (session_key, settings.streams_per_session, "session"),
-        (f"user:{user}", settings.streams_per_user, "user"),
-        ("process", settings.streams_max, "process"),
+    """Per session, per user (any number of sessions) and for the process."""
+    return take_slot(
+        OPEN_STREAMS,
+        (
+            (session_key, settings.streams_per_session),
+            (f"user:{user}", settings.streams_per_user),
+            ("process", settings.streams_max),
+        ),
     )
-    for key, limit, _ in limits:
-        if OPEN_STREAMS.get(key, 0) >= limit:
-            raise PortalError(
-                "too many live streams open: close a tab, or retry in a moment",
-                code="too-many-streams",
-                message_fr="trop de flux en direct ouverts : fermez un onglet, ou réessayez dans un instant",
-                status=429,
-            )
-    for key, _, _ in limits:
-        OPEN_STREAMS[key] = OPEN_STREAMS.get(key, 0) + 1
-    return StreamSlot(tuple(key for key, _, _ in limits))
 
 
 def opened_has_user(session_id: str, record: dict[str, Any]) -> bool:

@@ -109,7 +109,7 @@ async def _context(
         base=BASE,
         done=done if done in DONE else None,
         when=lambda iso: format_datetime(str(iso or ""), lang) if iso else "",
-        km2=lambda v: _km2(v, lang),
+        km2=lambda v: km2_text(v, lang),
         refusal=None,
         org_id=(me.get("principal") or {}).get("organisation_id"),
         organisation=me.get("organisation"),
@@ -118,7 +118,9 @@ async def _context(
     return context, me
 
 
-def _km2(value: Any, lang: Lang) -> str:
+def km2_text(value: Any, lang: Lang) -> str:
+    """An area as people read it, grouped (12 500,5 in French; 12,500.5 in English); "" when
+    there is none (the organisation's and the ops console's quota pages)."""
     try:
         number = float(value)
     except (TypeError, ValueError):

@@ -14,9 +14,8 @@ from typing import Any, Protocol
 import httpx
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dinamis_portal.acquisitions_api import Refusal, orders_unavailable, refusal_of
-from dinamis_portal.errors import PortalError
-from dinamis_portal.upstream import SAFE_SEGMENT, not_found
+from dinamis_portal.acquisitions_api import Refusal, orders_unavailable, refusal_of, refused_error
+from dinamis_portal.upstream import SAFE_SEGMENT, call_service, not_found
 
 
 class ReviewSettings(BaseSettings):
@@ -49,34 +48,13 @@ class HttpReviewApi:
         self.http = http
 
     async def _call(self, method: str, path: str, token: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = await self.http.request(
-                method,
-                f"{self.base}/v1{path}",
-                headers={
-                    "Authorization": f"Bearer {token}",
-                    "Accept-Language": "fr",
-                    "Accept": "application/json",
-                },
-                **kwargs,
-            )
-        except httpx.HTTPError as exc:
-            raise orders_unavailable() from exc
-        if response.status_code >= 500:
-            raise orders_unavailable()
-        return response
-
-    @staticmethod
-    def _refused(response: httpx.Response) -> PortalError:
-        refused = refusal_of(response)
-        return PortalError(
-            refused.detail, code=refused.code, message_fr=refused.detail, status=refused.status
-        )
+        url = f"{self.base}/v1{path}"
+        return await call_service(self.http, method, url, token, orders_unavailable, **kwargs)
 
     async def queue(self, token: str) -> list[dict[str, Any]]:
         response = await self._call("GET", "/review-queue", token)
         if response.status_code != 200:
-            raise self._refused(response)
+            raise refused_error(response)
         return list(response.json().get("requests") or [])
 
     async def organisation(self, org_id: str, token: str) -> dict[str, Any] | None:
@@ -101,7 +79,7 @@ class HttpReviewApi:
         if response.status_code in (404, 422):
             raise not_found("demande", "request")
         if response.status_code != 200:
-            raise self._refused(response)
+            raise refused_error(response)
         return response.json()
 
     async def act(
