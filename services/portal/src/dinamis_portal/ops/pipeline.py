@@ -438,6 +438,11 @@ class ReplayClaims(Protocol):
 
 
 class MongoReplayClaims:
+    """One document per replay of a dead letter, `_id` = `<ref>#<n>` (the n-th replay):
+    two operators claiming the same replay insert the same `_id`, and the unique `_id`
+    lets one of them through — an insert is atomic on FerretDB, where a conditional
+    find-and-modify under concurrent calls was seen to let both through."""
+
     COLLECTION = "ops_dlq_replays"
 
     def __init__(self, db: Any) -> None:
@@ -446,28 +451,24 @@ class MongoReplayClaims:
     async def counts(self, refs: list[str]) -> dict[str, int]:
         if not refs:
             return {}
-        cursor = self.collection.find({"_id": {"$in": refs[:500]}})
-        return {str(doc["_id"]): int(doc.get("count") or 0) async for doc in cursor}
+        found: dict[str, int] = {}
+        async for doc in self.collection.find({"ref": {"$in": refs[:500]}}, {"ref": 1, "n": 1}):
+            ref = str(doc["ref"])
+            found[ref] = max(found.get(ref, 0), int(doc.get("n") or 0))
+        return found
 
     async def claim(self, ref: str, seen: int, again: bool, by: str) -> int | None:
-        now = datetime.now(UTC)
-        if not again or seen == 0:
-            try:  # the unique _id decides between two operators clicking at once
-                await self.collection.insert_one({"_id": ref, "count": 1, "last_at": now, "last_by": by})
-            except DuplicateKeyError:
-                return None
-            return 1
-        updated = await self.collection.find_one_and_update(
-            {"_id": ref, "count": seen},
-            {"$inc": {"count": 1}, "$set": {"last_at": now, "last_by": by}},
-        )
-        return seen + 1 if updated is not None else None
+        n = 1 if not again or seen == 0 else seen + 1
+        try:
+            await self.collection.insert_one(
+                {"_id": f"{ref}#{n}", "ref": ref, "n": n, "at": datetime.now(UTC), "by": by}
+            )
+        except DuplicateKeyError:
+            return None
+        return n
 
     async def release(self, ref: str, count: int) -> None:
-        if count <= 1:
-            await self.collection.delete_one({"_id": ref, "count": 1})
-        else:
-            await self.collection.update_one({"_id": ref, "count": count}, {"$inc": {"count": -1}})
+        await self.collection.delete_one({"_id": f"{ref}#{count}"})
 
 
 @dataclass
