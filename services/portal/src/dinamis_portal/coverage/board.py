@@ -20,7 +20,7 @@ from dinamis_portal.coverage.state import (
     season,
     year_of_campaign,
 )
-from dinamis_portal.coverage.store import CoverageStore, cell_key, next_rev
+from dinamis_portal.coverage.store import CoverageStore, cell_key, complete, next_rev
 from dinamis_shared.events import SceneAcquiredV1, SceneIngestedV1, SceneRejectedV1
 
 log = logging.getLogger(__name__)
@@ -80,30 +80,23 @@ class CoverageBoard:
         docs = []
         for number, cell in sorted(self.grid.cells.items()):
             docs.append(
-                {
-                    "_id": cell_key(campaign, number),
-                    "campaign": campaign,
-                    "year": year,
-                    "cell": number,
-                    "region": cell.region,
-                    "tasking_ref": tasking_ref(year, number),
-                    "state": "planned",
-                    "window": {"start": start.isoformat(), "end": end.isoformat()},
-                    "planned_at": at,
-                    "scene_id": None,
-                    "scene_ids": [],
-                    "cloud": None,
-                    "reason_code": None,
-                    "reason": None,
-                    "acquired_at": None,
-                    "ingested_at": None,
-                    "published_at": None,
-                    "retasks": [],
-                    "history": [
-                        {"at": at, "state": "planned", "by": actor.get("email") or actor.get("user_id")}
-                    ],
-                    "rev": next_rev(),
-                }
+                complete(
+                    {
+                        "_id": cell_key(campaign, number),
+                        "campaign": campaign,
+                        "year": year,
+                        "cell": number,
+                        "region": cell.region,
+                        "tasking_ref": tasking_ref(year, number),
+                        "state": "planned",
+                        "window": {"start": start.isoformat(), "end": end.isoformat()},
+                        "planned_at": at,
+                        "history": [
+                            {"at": at, "state": "planned", "by": actor.get("email") or actor.get("user_id")}
+                        ],
+                        "rev": next_rev(),
+                    }
+                )  # every other key at its default (store.CELL_DEFAULTS)
             )
         created = await self.store.plan(docs)
         self._planned.add(campaign)
