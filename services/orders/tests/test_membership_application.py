@@ -7,11 +7,11 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from dinamis_orders.domain.departments import DEPARTMENTS
 from dinamis_orders.domain.organisations import CHARTER_VERSION, LICENCE_VERSION, Application
 from dinamis_orders.entrypoints.http_membership import list_quotas, membership_terms, quota_ledger
 from dinamis_orders.service import entitlements, membership
 from dinamis_shared.auth import Forbidden, Identity
+from dinamis_shared.departments import DEPARTMENTS
 from dinamis_shared.events import SensorFamily
 
 

@@ -42,8 +42,13 @@ from dinamis_shared.topics import CONSUMES, DEVELOPMENT_WRITERS, topic_for
 log = logging.getLogger(__name__)
 
 # Principals that neither produce nor consume but connect (the catalog's tiles process
-# starts the service broker) or will (reporting): they can log in, nothing more.
-CONNECT_ONLY = ("catalog-tiles", "reporting")
+# starts the service broker): they can log in, nothing more.
+CONNECT_ONLY = ("catalog-tiles",)
+
+# The reporting's event archive (`dinamis_reporting.archive`): READ every registry topic
+# (never a dead-letter topic: a letter is not a fact) in its own group, nothing else.
+ARCHIVE = "reporting"
+ARCHIVE_GROUP = "reporting-archive"
 
 # The ops console (the portal's staff pages, `dinamis_portal.ops`), the one principal
 # besides a producer that may write a registry topic:
@@ -89,7 +94,7 @@ class Acl:
 
 
 def service_principals(*, development: bool = True) -> list[str]:
-    names = {m.PRODUCER for m in EVENT_MODELS} | set(CONSUMES) | set(CONNECT_ONLY) | {OPS_CONSOLE}
+    names = {m.PRODUCER for m in EVENT_MODELS} | set(CONSUMES) | set(CONNECT_ONLY) | {OPS_CONSOLE, ARCHIVE}
     if development:
         names |= set(DEVELOPMENT_WRITERS)
     return sorted(names)
@@ -114,7 +119,13 @@ def acls(*, development: bool = True) -> list[Acl]:
             out.add(Acl(service, Operation.READ, Resource.TOPIC, spec.name))
             out.add(Acl(service, Operation.WRITE, Resource.TOPIC, spec.dlq))
         out.add(Acl(service, Operation.READ, Resource.GROUP, service))
-    return sorted(out | ops_console_acls())
+    return sorted(out | ops_console_acls() | archive_acls())
+
+
+def archive_acls() -> set[Acl]:
+    """The event archive's rights (see ARCHIVE)."""
+    out = {Acl(ARCHIVE, Operation.READ, Resource.GROUP, ARCHIVE_GROUP)}
+    return out | {Acl(ARCHIVE, Operation.READ, Resource.TOPIC, topic_for(m).name) for m in EVENT_MODELS}
 
 
 def ops_console_acls() -> set[Acl]:
@@ -148,6 +159,8 @@ S3_RIGHTS: dict[str, dict[str, tuple[str, ...]]] = {
     "delivery": {"archive": ("Read",), "delivery": ("Read", "Write", "List")},
     # stages packages and keeps its orders under staging/orders/
     "supplier-sim": {"staging": ("Read", "Write", "List")},
+    # the event archive: writes, compacts and reads the Parquet files of every topic
+    "reporting": {"events": ("Read", "Write", "List")},
     # orders, notify: no object storage
 }
 
@@ -286,7 +299,7 @@ def markdown() -> str:
         rows.append(
             f"| `{name}` | " + "; ".join(f"`{b}`: {', '.join(a)}" for b, a in sorted(buckets.items())) + " |"
         )
-    rows.append("| `orders`, `notify`, `portal`, `reporting` | none |")
+    rows.append("| `orders`, `notify`, `portal` | none |")
     return "\n".join(rows)
 
 

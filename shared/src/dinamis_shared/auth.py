@@ -63,6 +63,9 @@ class Role(StrEnum):
     REFERENT = "referent"  # manages its own organisation's users
     OPERATOR = "operator"  # DINAMIS staff
     ADMIN = "admin"
+    # The working group's members (users of the platform's own organisation): read the
+    # reporting's detailed indicators, nothing else (never staff: STAFF_ROLES below).
+    GOVERNANCE = "governance"
 
 
 STAFF_ROLES = frozenset({Role.OPERATOR, Role.ADMIN})

@@ -16,7 +16,7 @@ from pymongo import AsyncMongoClient
 
 from dinamis_shared.settings import ServiceSettings
 
-BUCKETS = ("staging", "archive", "delivery", "uploads")
+BUCKETS = ("staging", "archive", "delivery", "uploads", "events")
 
 
 def mongo_client(settings: ServiceSettings, *, timeout_s: float = 5.0) -> AsyncMongoClient:

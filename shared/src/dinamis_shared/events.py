@@ -410,6 +410,9 @@ class OrganisationChangedV1(Event):
     status: OrganisationStatus
     valid_until: AwareDatetime | None = None
     delegation: ContractorDelegation | None = None
+    # INSEE code of the department (or overseas collectivity) of the seat, recorded at
+    # application (None: a seat abroad, or an organisation recorded before it was asked).
+    department: str | None = Field(default=None, pattern=r"^(\d{2,3}|2A|2B)$")
     changed_by: Identifier
     changed_at: AwareDatetime
     reason: str | None = Field(default=None, max_length=4000)
@@ -431,7 +434,7 @@ class UserChangedV1(Event):
     email: str = Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     display_name: str = Field(max_length=200)
     language: Literal["fr", "en"] = "fr"
-    roles: list[Literal["member", "referent", "operator", "admin"]] = Field(max_length=4)
+    roles: list[Literal["member", "referent", "operator", "admin", "governance"]] = Field(max_length=5)
     active: bool
     changed_by: Identifier
     changed_at: AwareDatetime
@@ -471,6 +474,60 @@ class RequestUpdatedV1(Event):
     covered_share: float | None = Field(default=None, ge=0, le=1)
 
 
+class ProductDownloadedV1(Event):
+    EVENT: ClassVar[str] = "product-downloaded"
+    PRODUCER: ClassVar[str] = "delivery"
+    VERSION: ClassVar[int] = 1
+    AGGREGATE: ClassVar[str] = "product_id"
+    DESCRIPTION: ClassVar[str] = (
+        "A signed download URL of a product was issued to an entitled user (one per"
+        " `/downloads/{product_id}` answer): the use of the imagery, counted by the reporting."
+    )
+
+    product_id: Identifier
+    order_id: Identifier
+    organisation_id: Identifier
+    user_id: Identifier
+    item_id: Identifier
+    collection: Identifier | None = None
+    size_bytes: PositiveInt
+    downloaded_at: AwareDatetime
+
+
+class QuotaMovement(StrEnum):
+    ALLOCATE = "allocate"
+    RESERVE = "reserve"
+    CONSUME = "consume"
+    RELEASE = "release"
+    ADJUST = "adjust"
+
+
+class QuotaChangedV1(Event):
+    EVENT: ClassVar[str] = "quota-changed"
+    PRODUCER: ClassVar[str] = "orders"
+    VERSION: ClassVar[int] = 1
+    AGGREGATE: ClassVar[str] = "organisation_id"
+    DESCRIPTION: ClassVar[str] = (
+        "One movement of an organisation's quota ledger (per sensor family and period):"
+        " allocation, reservation on approval, consumption on acquisition, release, operator"
+        " adjustment; with the balance after it. `seq` is the entry's rank in that ledger."
+    )
+
+    organisation_id: Identifier
+    sensor_family: SensorFamily
+    period: Identifier = Field(description="e.g. '2026-Q3' (Pléiades) or '2026' (SPOT).")
+    seq: PositiveInt
+    movement: QuotaMovement
+    km2: float = Field(description="The entry's amount (km², signed for an adjustment).")
+    allocated_km2: float = Field(ge=0)
+    reserved_km2: float = Field(ge=0)
+    consumed_km2: float = Field(ge=0)
+    request_id: Identifier | None = None
+    reason: str | None = Field(default=None, max_length=4000)
+    changed_by: Identifier
+    changed_at: AwareDatetime
+
+
 EVENT_MODELS: tuple[type[Event], ...] = (
     SceneAcquiredV1,
     SceneIngestedV1,
@@ -484,4 +541,6 @@ EVENT_MODELS: tuple[type[Event], ...] = (
     OrganisationChangedV1,
     UserChangedV1,
     RequestUpdatedV1,
+    ProductDownloadedV1,
+    QuotaChangedV1,
 )

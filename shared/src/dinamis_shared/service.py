@@ -123,7 +123,7 @@ class Resources:
 
         async def s3() -> None:
             assert self.s3 is not None
-            await asyncio.to_thread(self.s3.bucket_exists, "archive")
+            await asyncio.to_thread(self.s3.bucket_exists, s.s3_readiness_bucket)
 
         async def postgres() -> None:
             conn = await clients.pg_connect(s, timeout_s=timeout)

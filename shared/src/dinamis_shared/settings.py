@@ -100,6 +100,8 @@ class ServiceSettings(BaseSettings):
     s3_endpoint: str = "127.0.0.1:8333"
     s3_secure: bool = False
     s3_region: str = "us-east-1"
+    # The bucket /readyz checks the S3 server with (one the service's key may read).
+    s3_readiness_bucket: str = "archive"
     s3_access_key: str = ""  # default: the service's principal
     s3_secret_key: SecretStr = SecretStr("")  # default (development): dev_s3_secret
     # Where users reach the object store: the base of archive asset hrefs (ingest writes

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from dinamis_shared.acls import (
+    ARCHIVE_GROUP,
     OPS_CONSOLE,
     OPS_CONSOLE_GROUP,
     OPS_CONSOLE_READS,
@@ -17,6 +18,7 @@ from dinamis_shared.acls import (
     Operation,
     Resource,
     acls,
+    archive_acls,
     ops_console_acls,
     principals,
     s3_identities,
@@ -97,9 +99,11 @@ def test_every_subscription_is_covered_and_nothing_more():
             expected.add(Acl(service, Operation.WRITE, Resource.TOPIC, spec.dlq))
     for m in EVENT_MODELS:
         expected.add(Acl(m.PRODUCER, Operation.WRITE, Resource.TOPIC, m.topic()))
-    assert table == expected | ops_console_acls()
+    assert table == expected | ops_console_acls() | archive_acls()
     # only registry topics, only literal names, no wildcard, no cluster right
-    names = set(TOPICS) | {s.dlq for s in TOPICS.values()} | set(CONSUMES) | {OPS_CONSOLE_GROUP}
+    names = (
+        set(TOPICS) | {s.dlq for s in TOPICS.values()} | set(CONSUMES) | {OPS_CONSOLE_GROUP, ARCHIVE_GROUP}
+    )
     assert all(a.name in names and a.resource is not Resource.CLUSTER for a in table)
 
 

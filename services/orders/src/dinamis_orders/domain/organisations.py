@@ -15,8 +15,8 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
-from dinamis_orders.domain.departments import DEPARTMENTS
 from dinamis_shared.auth import Forbidden, Principal, Role
+from dinamis_shared.departments import DEPARTMENTS
 from dinamis_shared.errors import DinamisError
 from dinamis_shared.events import (
     ContractorDelegation,

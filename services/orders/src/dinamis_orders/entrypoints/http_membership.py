@@ -9,7 +9,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Path, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from dinamis_orders.domain.departments import DEPARTMENTS
 from dinamis_orders.domain.organisations import (
     CHARTER_VERSION,
     LICENCE_VERSION,
@@ -22,6 +21,7 @@ from dinamis_orders.domain.quota import quota_id
 from dinamis_orders.entrypoints.deps import OrdersDep, OwnOrganisationReader, Staff, own_or_staff
 from dinamis_orders.service import membership
 from dinamis_shared.auth import AuthenticatedPrincipal, CurrentPrincipal
+from dinamis_shared.departments import DEPARTMENTS
 from dinamis_shared.events import Identifier, OrganisationCategory, OrganisationStatus, SensorFamily
 
 router = APIRouter(prefix="/v1", tags=["membership"])

@@ -1,0 +1,40 @@
+"""The reporting service's settings: env prefix `DINAMIS_REPORTING_`, then `DINAMIS_`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from dinamis_shared.acls import ARCHIVE_GROUP
+from dinamis_shared.settings import ServiceSettings
+
+
+class ReportingSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="DINAMIS_REPORTING_", extra="ignore")
+
+    SERVICE: ClassVar[str] = "reporting"
+
+    http_port: int = 8108
+    s3_readiness_bucket: str = "events"
+
+    # The event archive
+    events_bucket: str = "events"
+    archive_enabled: bool = True  # consume the topics (off: a read-only replica of the API)
+    archive_group: str = ARCHIVE_GROUP
+    archive_batch_records: int = Field(default=5_000, ge=1, le=100_000)
+    archive_batch_s: float = Field(default=2.0, gt=0)
+    compaction_interval_s: float = Field(default=900.0, gt=0)
+
+    # The lake: a local DuckDB database mirroring the archive's files (rebuilt from the
+    # bucket whenever it is lost), refreshed at most every `lake_refresh_s`.
+    lake_dir: Path = Path.home() / ".cache" / "dinamis" / "reporting"
+    lake_refresh_s: float = Field(default=30.0, ge=0)
+    duckdb_threads: int = Field(default=2, ge=1)
+    duckdb_memory_limit: str = "2GB"
+
+    # Privacy: a cell of a breakdown counting fewer organisations is suppressed. Never
+    # below 3 (the working group's rule).
+    min_organisations: int = Field(default=3, ge=3)
