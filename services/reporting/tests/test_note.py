@@ -9,24 +9,33 @@ TEST-ONLY ones written to a temporary directory (`members_users`, a contract nam
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import shutil
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pypdfium2 as pdfium
 import pytest
+from fastapi import FastAPI
 from reportlab.pdfbase import pdfmetrics
 
+from dinamis_reporting.archive.consumer import ArchiveConsumer
 from dinamis_reporting.archive.store import StoredObject
 from dinamis_reporting.archive.writer import ArchiveWriter, Record
+from dinamis_reporting.bootstrap import ReportingContainer
+from dinamis_reporting.entrypoints import notes
 from dinamis_reporting.indicators.engine import SQL_DIR, Indicators
 from dinamis_reporting.lake import Lake
-from dinamis_reporting.note import archive_state, build
+from dinamis_reporting.note import archive_state, build, cli
 from dinamis_reporting.note.fonts import register
+from dinamis_reporting.settings import ReportingSettings
 from dinamis_shared import cloudevents
 from dinamis_shared.events import Event, OrganisationChangedV1, UserChangedV1
+from dinamis_shared.health import install_problem_handlers
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / ".artifacts" / "reporting"
 GENERATED = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
@@ -314,3 +323,109 @@ def test_reproducible(lake: Lake, indicators: Indicators, pdf: bytes) -> None:
     assert state.events == EVENTS_2024 + EVENTS_2025
     assert state.last_event == at(2025, 9, 1)
     assert state.key == archive_state(lake.cursor(), indicators).key
+
+
+# The route `GET /v1/notes/{year}.pdf`, on an app of its own (no stack).
+
+
+@pytest.fixture(scope="module")
+async def api(sql_dir: Path) -> AsyncIterator[tuple[httpx.AsyncClient, ReportingContainer, FastAPI]]:
+    store = await archive(scenario())
+    settings = ReportingSettings(lake_refresh_s=0, archive_enabled=False)
+    writer = ArchiveWriter(store)
+    lake = Lake(store, ":memory:")
+    indicators = Indicators(sql_dir=sql_dir)
+    indicators.prepare(lake.con)
+    container = ReportingContainer(
+        settings=settings,
+        store=store,
+        writer=writer,
+        consumer=ArchiveConsumer(writer, settings),
+        lake=lake,
+        indicators=indicators,
+    )
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.include_router(notes.router)
+    app.state.container = container
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        yield client, container, app
+
+
+async def test_route_serves_the_note_and_caches_it(
+    api: tuple[httpx.AsyncClient, ReportingContainer, FastAPI],
+) -> None:
+    client, container, app = api
+    first = await client.get("/v1/notes/2025.pdf")
+    assert first.status_code == 200, first.text
+    assert first.headers["content-type"] == "application/pdf"
+    assert first.headers["content-disposition"] == 'attachment; filename="dinamis-etat-des-lieux-2025.pdf"'
+    text = squash(pdfium.PdfDocument(first.content)[0].get_textpage().get_text_range())
+    assert "État des lieux du dispositif DINAMIS — année 2025" in text
+    assert f"{EVENTS_2024 + EVENTS_2025} événements" in text
+    cache: notes.NoteCache = app.state.note_cache
+    assert cache.builds == 1
+    # Same archive: the same PDF, not rebuilt; a conditional request gets a 304.
+    again = await client.get("/v1/notes/2025.pdf")
+    assert again.content == first.content and cache.builds == 1
+    etag = first.headers["etag"]
+    assert (await client.get("/v1/notes/2025.pdf", headers={"If-None-Match": etag})).status_code == 304
+    # Concurrent callers for another year: built once.
+    both = await asyncio.gather(*(client.get("/v1/notes/2024.pdf") for _ in range(3)))
+    assert {r.status_code for r in both} == {200} and cache.builds == 2
+    # A new event archived: the archive's state changed, the note is rebuilt with it.
+    late = org("a9", "french-public", "pending", at(2025, 11, 1), 1)
+    rec = cloudevents.encode(late, source="test", event_id="ev-late", time=at(2025, 11, 1))
+    headers = [(k, v.encode()) for k, v in rec.headers.items()]
+    await container.writer.write([Record(rec.topic, 0, 999, rec.key, rec.value, headers)])
+    newer = await client.get("/v1/notes/2025.pdf")
+    assert newer.status_code == 200 and cache.builds == 3 and newer.headers["etag"] != etag
+    text = squash(pdfium.PdfDocument(newer.content)[0].get_textpage().get_text_range())
+    assert f"{EVENTS_2024 + EVENTS_2025 + 1} événements" in text
+    assert "dernier événement le 1er novembre 2025" in text
+
+
+BAD_YEARS = ["2014", "1999", str(datetime.now(UTC).year + 2), "abcd", "20251", "-2025", "%20025", "２０２５"]
+
+
+@pytest.mark.parametrize("year", BAD_YEARS)
+async def test_route_refuses_a_bad_year(
+    api: tuple[httpx.AsyncClient, ReportingContainer, FastAPI], year: str
+) -> None:
+    client, _, app = api
+    before = app.state.note_cache.builds if hasattr(app.state, "note_cache") else 0
+    response = await client.get(f"/v1/notes/{year}.pdf")
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["code"] == "bad-note-year"
+    assert problem["detail"].startswith("l'année de la note est une année de 2015 à")
+    english = await client.get(f"/v1/notes/{year}.pdf", headers={"Accept-Language": "en"})
+    assert english.json()["detail"].startswith("the note's year is a year from 2015 to")
+    after = app.state.note_cache.builds if hasattr(app.state, "note_cache") else 0
+    assert after == before
+
+
+async def test_route_without_the_pdf_suffix_is_not_found(
+    api: tuple[httpx.AsyncClient, ReportingContainer, FastAPI],
+) -> None:
+    client, _, _ = api
+    assert (await client.get("/v1/notes/2025")).status_code == 404
+    assert (await client.get("/v1/notes/2025.pdf/../../indicators")).status_code == 404
+
+
+# The CLI `dinamis-reporting-note`, on the in-memory store instead of S3.
+
+
+def test_cli_renders_the_note(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sql_dir: Path) -> None:
+    store = asyncio.run(archive(scenario()))
+    monkeypatch.setattr(cli, "s3_client", lambda settings: None)
+    monkeypatch.setattr(cli, "S3ObjectStore", lambda client, bucket: store)
+    monkeypatch.setattr(cli, "Indicators", lambda **kw: Indicators(sql_dir=sql_dir, **kw))
+    out = tmp_path / "note.pdf"
+    assert cli.main(["--year", "2025", "--out", str(out)]) == 0
+    text = squash(pdfium.PdfDocument(out.read_bytes())[0].get_textpage().get_text_range())
+    assert "État des lieux du dispositif DINAMIS — année 2025" in text
+    assert f"{EVENTS_2024 + EVENTS_2025} événements" in text
+    with pytest.raises(SystemExit):
+        cli.main(["--year", "2014", "--out", str(out)])

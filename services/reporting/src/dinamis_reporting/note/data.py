@@ -242,3 +242,11 @@ def value_label(dim: str, value: Any) -> str:
     if value is None:
         return "non renseigné"
     return VALUE_LABELS.get(dim, {}).get(str(value), str(value))
+
+
+def check_year(year: int, today: datetime | None = None) -> None:
+    """A note exists for DINAMIS's first year (2015) to next year (a note may be
+    prepared ahead of the year's close); raises ValueError otherwise."""
+    last = (today or datetime.now(UTC)).year + 1
+    if not MIN_YEAR <= year <= last:
+        raise ValueError(f"year {year} outside {MIN_YEAR}..{last}")

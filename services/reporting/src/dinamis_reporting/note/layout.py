@@ -18,7 +18,7 @@ from reportlab.graphics.charts.linecharts import HorizontalLineChart
 from reportlab.graphics.shapes import Drawing, String
 from reportlab.graphics.widgets.markers import makeMarker
 from reportlab.lib import colors
-from reportlab.lib.enums import TA_CENTER
+from reportlab.lib.enums import TA_CENTER, TA_RIGHT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import cm
@@ -102,6 +102,7 @@ class Styles:
         self.small = ParagraphStyle("small", base, fontSize=7.5, leading=9.5, textColor=GREY)
         self.cell = ParagraphStyle("cell", base, fontSize=8, leading=10)
         self.head = ParagraphStyle("head", self.cell, fontName=fonts.bold, textColor=colors.white)
+        self.head_r = ParagraphStyle("head_r", self.head, alignment=TA_RIGHT)
         bold = ParagraphStyle("bold", base, fontName=fonts.bold)
         self.h1 = ParagraphStyle(
             "H1", bold, fontSize=15, leading=19, textColor=BLUE, spaceBefore=4, spaceAfter=8
@@ -275,7 +276,8 @@ def _key_figures(note: NoteData, s: Styles) -> list[Flowable]:
     if not figures:
         return [*out, _p("Aucun indicateur publié par année.", s.body), PageBreak()]
     data = [
-        [_p(h, s.head) for h in ("Indicateur", "Mesure", str(note.year - 1), str(note.year), "Évolution")]
+        [_p("Indicateur", s.head), _p("Mesure", s.head)]
+        + [_p(h, s.head_r) for h in (str(note.year - 1), str(note.year), "Évolution")]
     ]
     suppressed = empty = False
     for f in figures:
@@ -354,7 +356,7 @@ def _table(t: Table, note: NoteData, s: Styles) -> list[Flowable]:
     heads += [_measure_label(m) for m in t.measures]
     if with_orgs:
         heads.append("Organisations concernées")
-    data: list[list[Any]] = [[_p(h, s.head) for h in heads]]
+    data: list[list[Any]] = [[_p(heads[0], s.head)] + [_p(h, s.head_r) for h in heads[1:]]]
     suppressed = empty = False
     for row in t.rows:
         label = value_label(t.dim, row.get(t.dim)) if t.dim else "Ensemble"
@@ -371,10 +373,9 @@ def _table(t: Table, note: NoteData, s: Styles) -> list[Flowable]:
         data.append([_p(label, s.cell), *cells])
     if len(data) == 1:
         data.append([_p("Aucune donnée", s.cell)] + [""] * (len(heads) - 1))
-    width = 17 * cm
-    first = 5.5 * cm
-    rest = (width - first) / max(1, len(heads) - 1)
-    table = PdfTable(data, colWidths=[first] + [rest] * (len(heads) - 1), repeatRows=1)
+    first = 6 * cm
+    rest = min(3.5 * cm, (17 * cm - first) / max(1, len(heads) - 1))
+    table = PdfTable(data, colWidths=[first] + [rest] * (len(heads) - 1), repeatRows=1, hAlign="LEFT")
     table.setStyle(_table_style(s, len(data)))
     notes = _footnotes(note, s, suppressed=suppressed, empty=empty)
     block: list[Flowable] = [_p(t.title, s.h3), table, *notes]
