@@ -133,11 +133,15 @@ def user(uid: str, oid: str, active: bool, when: datetime, revision: int) -> Use
 
 
 def scenario() -> list[Event]:
-    """2024: 3 public bodies (a1-a3) and 3 research labs (r1-r3) approved; users u6 (a1),
-    u7 (a2), u8 (r1). 2025: 4 public bodies approved (a4-a7), a fifth (a8) approved then
-    suspended, one research lab (r4), two contractors (c1, c2); users u1, u2 (a4), u3
-    (a5), u4 (a6), u5 (a7, deactivated the same year)."""
+    """2023: 2 private R&D firms (p1, p2) approved. 2024: 3 public bodies (a1-a3) and 3
+    research labs (r1-r3) approved; users u6 (a1), u7 (a2), u8 (r1). 2025: 4 public
+    bodies approved (a4-a7), a fifth (a8) approved then suspended, one research lab (r4),
+    two contractors (c1, c2); users u1, u2 (a4), u3 (a5), u4 (a6), u5 (a7, deactivated
+    the same year)."""
     events: list[Event] = []
+    for oid in ("p1", "p2"):
+        cat = "french-private-rd"
+        events += [org(oid, cat, "pending", at(2023, 1, 9), 1), org(oid, cat, "active", at(2023, 2, 1), 2)]
     first = [("a1", "french-public"), ("a2", "french-public"), ("a3", "french-public")]
     first += [("r1", "french-research"), ("r2", "french-research"), ("r3", "french-research")]
     for oid, cat in first:
@@ -155,9 +159,10 @@ def scenario() -> list[Event]:
     return events
 
 
-# Counted by hand from `scenario`: 2024: 6 organisations x 2 events + 3 users = 15;
-# 2025: 8 x 2 + 1 suspension + 6 user events = 23.
-EVENTS_2024, EVENTS_2025 = 15, 23
+# Counted by hand from `scenario`: 2023: 2 organisations x 2 events = 4; 2024: 6 x 2
+# + 3 users = 15; 2025: 8 x 2 + 1 suspension + 6 user events = 23.
+EVENTS_2023, EVENTS_2024, EVENTS_2025 = 4, 15, 23
+EVENTS = EVENTS_2023 + EVENTS_2024 + EVENTS_2025
 
 
 def _when(event: Event) -> datetime:
@@ -234,8 +239,8 @@ def test_title_page(pages: list[str]) -> None:
     assert "État des lieux du dispositif DINAMIS — année 2025" in cover
     assert "Généré le 15 janvier 2026 à 09:30 UTC" in cover
     assert "Document généré automatiquement à partir des événements de la plateforme" in cover
-    # The archive's state: 38 events (15 + 23), the last on 1 September 2025 (a8 suspended).
-    assert f"{EVENTS_2024 + EVENTS_2025} événements" in cover
+    # The archive's state: 42 events (4 + 15 + 23), the last on 1 September 2025 (a8 suspended).
+    assert f"{EVENTS} événements" in cover
     assert "dernier événement le 1er septembre 2025 à 10:00 UTC" in cover
     assert "members_organisations v1, members_users v1, aaa_events v3" in cover
 
@@ -266,20 +271,21 @@ def test_contents_and_order(pages: list[str]) -> None:
 
 def test_key_figures(pages: list[str]) -> None:
     page = next(squash(p) for p in pages if "Chiffres clés de l'année 2025" in p and "Évolution" in p)
-    # Active organisations by year of approval: 2024 a1-a3, r1-r3 = 6; 2025 a4-a7, r4,
-    # c1, c2 = 7 (a8 suspended) → +16.7 %.
-    assert "Organisations adhérentes Organisations actives 6 7 +16,7 %" in page
+    # Active organisations by year of approval: 2023 p1, p2 (2 < 3: suppressed), so the
+    # smallest other year, 2024 (a1-a3, r1-r3: 6), is suppressed with it (else 2023 =
+    # total - 2024 - 2025); 2025: a4-a7, r4, c1, c2 = 7 (a8 suspended).
+    assert "Organisations adhérentes Organisations actives s 7 —" in page
     # Active users by year of creation: 2024 u6-u8 = 3; 2025 u1-u4 = 4 (u5 deactivated).
     assert "Utilisateurs actifs (test) Utilisateurs actifs 3 4 +33,3 %" in page
-    # Events by year (no organisation: never suppressed): 15 then 23.
+    # Events by year (no organisation: never suppressed): 15 then 23, +53.3 %.
     assert f"Événements archivés (test) Événements {EVENTS_2024} {EVENTS_2025} +53,3 %" in page
 
 
 def test_tables_and_suppression(pages: list[str]) -> None:
     text = squash(" ".join(pages))
-    # Five years, 2021 to 2025: no organisation approved before 2024 ("—").
+    # Five years, 2021 to 2025: none approved before 2023 ("—"), 2023 and 2024 suppressed.
     assert "Par année, 2021 à 2025" in text
-    assert "2021 — 2022 — 2023 — 2024 6 2025 7" in text
+    assert "2021 — 2022 — 2023 s 2024 s 2025 7" in text
     # 2025 by category: contractors c1, c2 (2 < 3) and research r4 (1) suppressed;
     # public bodies a4-a7 active (a8 suspended).
     assert (
@@ -320,7 +326,7 @@ def test_reproducible(lake: Lake, indicators: Indicators, pdf: bytes) -> None:
     """Same archive, same generation date → the same bytes; the state is the cache key."""
     assert build(lake.cursor(), indicators, YEAR, generated_at=GENERATED) == pdf
     state = archive_state(lake.cursor(), indicators)
-    assert state.events == EVENTS_2024 + EVENTS_2025
+    assert state.events == EVENTS
     assert state.last_event == at(2025, 9, 1)
     assert state.key == archive_state(lake.cursor(), indicators).key
 
@@ -362,7 +368,7 @@ async def test_route_serves_the_note_and_caches_it(
     assert first.headers["content-disposition"] == 'attachment; filename="dinamis-etat-des-lieux-2025.pdf"'
     text = squash(pdfium.PdfDocument(first.content)[0].get_textpage().get_text_range())
     assert "État des lieux du dispositif DINAMIS — année 2025" in text
-    assert f"{EVENTS_2024 + EVENTS_2025} événements" in text
+    assert f"{EVENTS} événements" in text
     cache: notes.NoteCache = app.state.note_cache
     assert cache.builds == 1
     # Same archive: the same PDF, not rebuilt; a conditional request gets a 304.
@@ -381,7 +387,7 @@ async def test_route_serves_the_note_and_caches_it(
     newer = await client.get("/v1/notes/2025.pdf")
     assert newer.status_code == 200 and cache.builds == 3 and newer.headers["etag"] != etag
     text = squash(pdfium.PdfDocument(newer.content)[0].get_textpage().get_text_range())
-    assert f"{EVENTS_2024 + EVENTS_2025 + 1} événements" in text
+    assert f"{EVENTS + 1} événements" in text
     assert "dernier événement le 1er novembre 2025" in text
 
 
@@ -426,6 +432,6 @@ def test_cli_renders_the_note(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, s
     assert cli.main(["--year", "2025", "--out", str(out)]) == 0
     text = squash(pdfium.PdfDocument(out.read_bytes())[0].get_textpage().get_text_range())
     assert "État des lieux du dispositif DINAMIS — année 2025" in text
-    assert f"{EVENTS_2024 + EVENTS_2025} événements" in text
+    assert f"{EVENTS} événements" in text
     with pytest.raises(SystemExit):
         cli.main(["--year", "2014", "--out", str(out)])

@@ -91,7 +91,7 @@ class Table:
     rows: list[dict[str, Any]]
     suppressed: int
     privacy: str
-    chart: str | None = None  # "line" (by year) or "bar"
+    chart: str | None = None  # "years" (a series over years) or "bar" (a breakdown)
 
 
 @dataclass
@@ -141,7 +141,7 @@ def collect(
             present = {r["year"] for r in by_year.rows}
             by_year.rows += [_empty(ind, "year", y) for y in years if y not in present]
             by_year.rows.sort(key=lambda r: r["year"])
-            by_year.chart = "line" if len(years) > 1 else "bar"
+            by_year.chart = "years"
             section.tables.append(by_year)
             rows = {r["year"]: r for r in by_year.rows}
             for m in ind.measures:

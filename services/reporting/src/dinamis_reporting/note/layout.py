@@ -13,10 +13,8 @@ from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
-from reportlab.graphics.charts.barcharts import HorizontalBarChart
-from reportlab.graphics.charts.linecharts import HorizontalLineChart
+from reportlab.graphics.charts.barcharts import HorizontalBarChart, VerticalBarChart
 from reportlab.graphics.shapes import Drawing, String
-from reportlab.graphics.widgets.markers import makeMarker
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_RIGHT
 from reportlab.lib.pagesizes import A4
@@ -407,28 +405,28 @@ def _chart(t: Table, s: Styles) -> Flowable | None:
     top = max(max(drawn), 0) or 1.0
     font = s.fonts.regular
     caption = f"{_measure_label(m)} — {t.title.lower()}"
-    if t.chart == "line":
+    if t.chart == "years":  # vertical bars (reportlab's line chart mislabels its points
+        # when a year has no value)
         d = Drawing(17 * cm, 6 * cm)
-        c = HorizontalLineChart()
-        c.x, c.y, c.width, c.height = 1.6 * cm, 1.0 * cm, 14.6 * cm, 4.2 * cm
-        c.data = [values]
-        c.categoryAxis.categoryNames = labels
-        c.categoryAxis.labels.fontName = font
-        c.categoryAxis.labels.fontSize = 8
-        c.valueAxis.labels.fontName = font
-        c.valueAxis.labels.fontSize = 7.5
-        c.valueAxis.valueMin = 0
-        c.valueAxis.valueMax = top * 1.15
-        c.valueAxis.labelTextFormat = number
-        c.lines[0].strokeColor = BLUE
-        c.lines[0].strokeWidth = 1.5
-        c.lines[0].symbol = makeMarker("FilledCircle", size=4, fillColor=BLUE)
-        c.lineLabelFormat = lambda v: number(v) if v is not None else ""
-        c.lineLabels.fontName = font
-        c.lineLabels.fontSize = 7.5
-        c.lineLabels.dy = 6
-        c.joinedLines = 1
-        d.add(c)
+        v = VerticalBarChart()
+        v.x, v.y, v.width, v.height = 1.6 * cm, 0.8 * cm, 14.6 * cm, 4.4 * cm
+        v.data = [values]
+        v.categoryAxis.categoryNames = labels
+        v.categoryAxis.labels.fontName = font
+        v.categoryAxis.labels.fontSize = 8
+        v.valueAxis.labels.fontName = font
+        v.valueAxis.labels.fontSize = 7.5
+        v.valueAxis.valueMin = 0
+        v.valueAxis.valueMax = top * 1.2
+        v.valueAxis.labelTextFormat = number
+        v.bars[0].fillColor = BLUE
+        v.bars[0].strokeColor = None
+        v.barWidth = 4
+        v.barLabelFormat = number
+        v.barLabels.fontName = font
+        v.barLabels.fontSize = 7.5
+        v.barLabels.nudge = 6
+        d.add(v)
     else:
         height = max(2.5 * cm, 0.7 * cm * len(rows) + 1.4 * cm)
         d = Drawing(17 * cm, height + 0.8 * cm)
