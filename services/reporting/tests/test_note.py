@@ -76,6 +76,19 @@ EVENTS_SQL = """-- name: aaa_events
 -- measure: events = count(*) | événements | Événements | Events
 SELECT CAST(year(time) AS VARCHAR) AS year FROM events
 """
+STATES_SQL = """-- name: zz_states
+-- version: 1
+-- title_fr: Changements d'état des adhésions (test)
+-- title_en: Membership state changes (test)
+-- definition_fr: Événements de changement d'une organisation, par état atteint, sur toute la période.
+-- definition_en: Organisation change events, by the state reached, over the whole period.
+-- unit: changements
+-- dimensions: state
+-- public_dimensions: state
+-- privacy: none
+-- measure: changes = count(*) | changements | Changements | Changes
+SELECT data->>'$.status' AS state FROM events WHERE type = 'fr.dinamis.organisation-changed.v1'
+"""
 
 
 class MemoryStore:
@@ -193,6 +206,7 @@ def sql_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copy(SQL_DIR / name, path / name)
     (path / "members_users.sql").write_text(USERS_SQL)
     (path / "aaa_events.sql").write_text(EVENTS_SQL)
+    (path / "zz_states.sql").write_text(STATES_SQL)
     return path
 
 
@@ -242,7 +256,7 @@ def test_title_page(pages: list[str]) -> None:
     # The archive's state: 42 events (4 + 15 + 23), the last on 1 September 2025 (a8 suspended).
     assert f"{EVENTS} événements" in cover
     assert "dernier événement le 1er septembre 2025 à 10:00 UTC" in cover
-    assert "members_organisations v1, members_users v1, aaa_events v3" in cover
+    assert "members_organisations v1, members_users v1, aaa_events v3, zz_states v1" in cover
 
 
 def test_contents_and_order(pages: list[str]) -> None:
@@ -255,6 +269,7 @@ def test_contents_and_order(pages: list[str]) -> None:
             (1, "Organisations adhérentes"),
             (2, "Utilisateurs actifs (test)"),
             (3, "Événements archivés (test)"),
+            (4, "Changements d'état des adhésions (test)"),
         ]
     ]
     assert positions == sorted(positions)
@@ -290,11 +305,14 @@ def test_tables_and_suppression(pages: list[str]) -> None:
     # public bodies a4-a7 active (a8 suspended).
     assert (
         "Par catégorie, année 2025 Catégorie Organisations actives"
-        " Prestataires de la commande publique s Acteurs publics 4 Recherche française s"
+        " Acteurs publics 4 Prestataires de la commande publique s Recherche française s"
     ) in text
     assert "secret statistique : moins de 3 organisations" in text
     # Users by year (with the organisations concerned: 3 in 2024, 4 in 2025).
     assert "2024 3 3 2025 4 4" in text
+    # Not published by year: by state over the whole period; 16 organisations applied
+    # (2 + 6 + 8) and were approved, one was suspended.
+    assert "Par état État Changements active 16 en attente 16 suspendue 1" in text
 
 
 def test_fonts_embedded_and_accents(pdf: bytes, pages: list[str]) -> None:

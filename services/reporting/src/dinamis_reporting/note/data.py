@@ -192,7 +192,11 @@ def _table(
 ) -> Table:
     query = Query(by=(dim,) if dim else (), filters=filters)
     result = indicators.compute(con.cursor(), ind.name, query, public=True)
-    return Table(title, dim, ind.measures, result.rows, result.suppressed, ind.privacy)
+    rows = result.rows
+    if dim == "category":  # the working group's order of the categories, not the codes'
+        order = list(CATEGORY_LABELS)
+        rows.sort(key=lambda r: order.index(r["category"]) if r["category"] in order else len(order))
+    return Table(title, dim, ind.measures, rows, result.suppressed, ind.privacy)
 
 
 def _empty(ind: Indicator, dim: str, value: str) -> dict[str, Any]:
@@ -230,7 +234,29 @@ CATEGORY_LABELS = {
     "international-research": "Recherche internationale",
     "french-private-rd": "R&D privée française",
 }
+# Statuses and states the events carry (organisations, requests, coverage cells).
+STATUS_LABELS = {
+    "pending": "en attente",
+    "active": "active",
+    "refused": "refusée",
+    "suspended": "suspendue",
+    "expired": "expirée",
+    "submitted": "soumise",
+    "under_review": "en instruction",
+    "needs_cofinancing": "cofinancement requis",
+    "approved": "approuvée",
+    "rejected": "rejetée",
+    "in_progress": "en cours",
+    "fulfilled": "satisfaite",
+    "partially_fulfilled": "partiellement satisfaite",
+    "cancelled": "annulée",
+    "planned": "planifiée",
+    "acquired": "acquise",
+    "published": "publiée",
+}
 VALUE_LABELS = {
+    "status": STATUS_LABELS,
+    "state": STATUS_LABELS,
     "category": CATEGORY_LABELS,
     "kind": {"archive": "Archive", "tasking": "Programmation"},
     "funding": {"quota": "Quota", "cofinancing": "Cofinancement", "co-financing": "Cofinancement"},
