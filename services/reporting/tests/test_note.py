@@ -22,6 +22,7 @@ import pypdfium2 as pdfium
 import pytest
 from fastapi import FastAPI
 from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
 
 from dinamis_reporting.archive.consumer import ArchiveConsumer
 from dinamis_reporting.archive.store import StoredObject
@@ -31,7 +32,7 @@ from dinamis_reporting.entrypoints import notes
 from dinamis_reporting.indicators.engine import SQL_DIR, Indicators
 from dinamis_reporting.lake import Lake
 from dinamis_reporting.note import archive_state, build, cli
-from dinamis_reporting.note.fonts import register
+from dinamis_reporting.note.fonts import CANDIDATES, register
 from dinamis_reporting.settings import ReportingSettings
 from dinamis_shared import cloudevents
 from dinamis_shared.events import Event, OrganisationChangedV1, UserChangedV1
@@ -372,6 +373,7 @@ async def api(sql_dir: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Reporting
     install_problem_handlers(app)
     app.include_router(notes.router)
     app.state.container = container
+    app.state.note_cache = notes.NoteCache(min_rebuild_s=3600)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         yield client, container, app
 
@@ -397,16 +399,21 @@ async def test_route_serves_the_note_and_caches_it(
     # Concurrent callers for another year: built once.
     both = await asyncio.gather(*(client.get("/v1/notes/2024.pdf") for _ in range(3)))
     assert {r.status_code for r in both} == {200} and cache.builds == 2
-    # A new event archived: the archive's state changed, the note is rebuilt with it.
+    # A new event archived: within `min_rebuild_s`, the note already built is served
+    # (it states its own archive state); past it, the note is rebuilt on the new state.
     late = org("a9", "french-public", "pending", at(2025, 11, 1), 1)
     rec = cloudevents.encode(late, source="test", event_id="ev-late", time=at(2025, 11, 1))
     headers = [(k, v.encode()) for k, v in rec.headers.items()]
     await container.writer.write([Record(rec.topic, 0, 999, rec.key, rec.value, headers)])
+    same = await client.get("/v1/notes/2025.pdf")
+    assert same.content == first.content and same.headers["etag"] == etag and cache.builds == 2
+    cache.min_rebuild_s = 0
     newer = await client.get("/v1/notes/2025.pdf")
     assert newer.status_code == 200 and cache.builds == 3 and newer.headers["etag"] != etag
     text = squash(pdfium.PdfDocument(newer.content)[0].get_textpage().get_text_range())
     assert f"{EVENTS + 1} événements" in text
     assert "dernier événement le 1er novembre 2025" in text
+    assert (await client.get("/v1/notes/2025.pdf")).content == newer.content and cache.builds == 3
 
 
 BAD_YEARS = ["2014", "1999", str(datetime.now(UTC).year + 2), "abcd", "20251", "-2025", "%20025", "２０２５"]
@@ -417,7 +424,7 @@ async def test_route_refuses_a_bad_year(
     api: tuple[httpx.AsyncClient, ReportingContainer, FastAPI], year: str
 ) -> None:
     client, _, app = api
-    before = app.state.note_cache.builds if hasattr(app.state, "note_cache") else 0
+    before = app.state.note_cache.builds
     response = await client.get(f"/v1/notes/{year}.pdf")
     assert response.status_code == 400, response.text
     assert response.headers["content-type"] == "application/problem+json"
@@ -426,8 +433,7 @@ async def test_route_refuses_a_bad_year(
     assert problem["detail"].startswith("l'année de la note est une année de 2015 à")
     english = await client.get(f"/v1/notes/{year}.pdf", headers={"Accept-Language": "en"})
     assert english.json()["detail"].startswith("the note's year is a year from 2015 to")
-    after = app.state.note_cache.builds if hasattr(app.state, "note_cache") else 0
-    assert after == before
+    assert app.state.note_cache.builds == before
 
 
 async def test_route_without_the_pdf_suffix_is_not_found(
@@ -453,3 +459,14 @@ def test_cli_renders_the_note(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, s
     assert f"{EVENTS} événements" in text
     with pytest.raises(SystemExit):
         cli.main(["--year", "2014", "--out", str(out)])
+
+
+def test_fallback_font_covers_the_note(pages: list[str]) -> None:
+    """Without Debian's DejaVu, the note falls back on the Vera files reportlab ships:
+    they exist and have a glyph for every character of the note."""
+    family, regular, bold, italic = CANDIDATES[-1]
+    assert family == "Vera" and regular.is_file() and bold.is_file() and italic.is_file()
+    for path in (regular, bold, italic):
+        face = TTFont(f"check-{path.stem}", str(path)).face
+        missing = {c for c in "".join(pages) if c.strip() and ord(c) not in face.charToGlyph}
+        assert not missing, (path.name, missing)

@@ -4,14 +4,16 @@ Public: the note holds aggregates only (the indicators' public breakdowns, cells
 fewer than the minimum of organisations suppressed). Rendered in a worker thread, one
 at a time (a note is CPU work: a burst of callers must not take both cores), and
 cached per (year, archive state): it is rebuilt only when the archive or the
-indicators' versions changed. The year is checked before anything runs."""
+indicators' versions changed, and not more often than every `min_rebuild_s` per year.
+The year is checked before anything runs."""
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections import OrderedDict
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
@@ -32,45 +34,52 @@ class BadNoteYear(DinamisError):
     http_status = 400
 
 
-class NoteCache:
-    """The rendered notes, by (year, archive state key), least recently used dropped
-    first; one build at a time, and one per key (concurrent callers wait for it)."""
+@dataclass(frozen=True)
+class BuiltNote:
+    state_key: str  # the archive state it was computed on
+    pdf: bytes
+    built_at: float  # monotonic
 
-    def __init__(self, max_entries: int = 8) -> None:
-        self.max_entries = max_entries
-        self._pdfs: OrderedDict[tuple[int, str], bytes] = OrderedDict()
-        self._building: dict[tuple[int, str], asyncio.Lock] = {}
+
+class NoteCache:
+    """The latest note of each year (at most one per valid year: bounded). A note is
+    served while the archive's state is the one it was computed on, or while it is
+    younger than `min_rebuild_s` (an archive that moves every few seconds must not make
+    a public route rebuild a PDF per call: the note states the archive's state it was
+    computed on, its ETag too). One build at a time, one per year."""
+
+    def __init__(self, min_rebuild_s: float = 300.0) -> None:
+        self.min_rebuild_s = min_rebuild_s
+        self._notes: dict[int, BuiltNote] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
         self._one_at_a_time = asyncio.Semaphore(1)
         self.builds = 0
 
-    def cached(self, key: tuple[int, str]) -> bytes | None:
-        pdf = self._pdfs.get(key)
-        if pdf is not None:
-            self._pdfs.move_to_end(key)
-        return pdf
+    def _usable(self, year: int, state_key: str) -> BuiltNote | None:
+        note = self._notes.get(year)
+        if note is None:
+            return None
+        if note.state_key == state_key or time.monotonic() - note.built_at < self.min_rebuild_s:
+            return note
+        return None
 
-    async def get(self, key: tuple[int, str], build: Callable[[], tuple[str, bytes]]) -> bytes:
-        """The note of `key`, built by `build` (blocking: run in a thread; returns the
-        state key it was computed on and the PDF) when not cached."""
-        hit = self.cached(key)
-        if hit is not None:
-            return hit
-        lock = self._building.setdefault(key, asyncio.Lock())
-        try:
-            async with lock:
-                hit = self.cached(key)
-                if hit is not None:
-                    return hit
-                async with self._one_at_a_time:
-                    built_key, pdf = await asyncio.to_thread(build)
-                    self.builds += 1
-                self._pdfs[(key[0], built_key)] = pdf
-                while len(self._pdfs) > self.max_entries:
-                    self._pdfs.popitem(last=False)
-                return pdf
-        finally:
-            if not lock.locked():
-                self._building.pop(key, None)
+    async def get(self, year: int, state_key: str, build: Callable[[], tuple[str, bytes]]) -> BuiltNote:
+        """The note of `year` for the archive state `state_key`, built by `build`
+        (blocking: run in a worker thread; returns the state key it computed on and
+        the PDF) when none is usable."""
+        note = self._usable(year, state_key)
+        if note is not None:
+            return note
+        async with self._locks.setdefault(year, asyncio.Lock()):
+            note = self._usable(year, state_key)
+            if note is not None:
+                return note
+            async with self._one_at_a_time:
+                built_key, pdf = await asyncio.to_thread(build)
+                self.builds += 1
+            note = BuiltNote(built_key, pdf, time.monotonic())
+            self._notes[year] = note
+            return note
 
 
 def note_cache(request: Request) -> NoteCache:
@@ -117,7 +126,13 @@ async def note(reporting: Reporting, request: Request, year: str) -> Response:
     lake, indicators = reporting.lake, reporting.indicators
     await lake.refresh(max_age_s=reporting.settings.lake_refresh_s)
     state = await asyncio.to_thread(archive_state, lake.cursor(), indicators)
-    etag = f'"note-{y}-{state.key}"'
+
+    def build() -> tuple[str, bytes]:
+        data = collect(lake.cursor(), indicators, y)
+        return data.state.key, render(data)
+
+    note = await note_cache(request).get(y, state.key, build)
+    etag = f'"note-{y}-{note.state_key}"'
     headers = {
         "ETag": etag,
         "Cache-Control": "public, max-age=60",
@@ -125,10 +140,4 @@ async def note(reporting: Reporting, request: Request, year: str) -> Response:
     }
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
-
-    def build() -> tuple[str, bytes]:
-        data = collect(lake.cursor(), indicators, y)
-        return data.state.key, render(data)
-
-    pdf = await note_cache(request).get((y, state.key), build)
-    return Response(pdf, media_type=PDF, headers=headers)
+    return Response(note.pdf, media_type=PDF, headers=headers)
