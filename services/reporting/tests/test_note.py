@@ -470,3 +470,30 @@ def test_fallback_font_covers_the_note(pages: list[str]) -> None:
         face = TTFont(f"check-{path.stem}", str(path)).face
         missing = {c for c in "".join(pages) if c.strip() and ord(c) not in face.charToGlyph}
         assert not missing, (path.name, missing)
+
+
+BROKEN_SQL = """-- name: broken_one
+-- version: 1
+-- title_fr: Indicateur en panne (test)
+-- title_en: Broken indicator (test)
+-- definition_fr: Une requête qui échoue à l'exécution.
+-- definition_en: A query that fails when run.
+-- dimensions: year
+-- public_dimensions: year
+-- measure: n = count(*) | faits | Faits | Facts
+SELECT CAST('deux mille' AS INTEGER) AS year, 'o' AS organisation_id FROM events
+"""
+
+
+def test_a_failing_indicator_does_not_take_the_note_down(lake: Lake, tmp_path: Path) -> None:
+    for name in ("base_10_state.sql", "members_organisations.sql"):
+        shutil.copy(SQL_DIR / name, tmp_path / name)
+    (tmp_path / "broken_one.sql").write_text(BROKEN_SQL)
+    indicators = Indicators(sql_dir=tmp_path)
+    pdf = build(lake.cursor(), indicators, YEAR, generated_at=GENERATED)
+    doc = pdfium.PdfDocument(pdf)
+    text = squash(" ".join(doc[n].get_textpage().get_text_range() for n in range(len(doc))))
+    assert "2. Indicateur en panne (test)" in text
+    assert "Indicateur non calculé : sa requête a échoué sur cette archive" in text
+    # The other indicator is there, with its figures (2025: 7 active organisations).
+    assert "Organisations adhérentes Organisations actives s 7 —" in text

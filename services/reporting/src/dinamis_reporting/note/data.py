@@ -11,6 +11,7 @@ catalogue → same figures."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,8 @@ from typing import Any
 import duckdb
 
 from dinamis_reporting.indicators.engine import Indicator, Indicators, Measure, Query
+
+log = logging.getLogger(__name__)
 
 # The indicators every reporting output puts first, in this order, when present.
 CONTRACT = (
@@ -99,6 +102,7 @@ class Section:
     indicator: Indicator
     tables: list[Table] = field(default_factory=list)
     remark: str | None = None
+    failed: bool = False
 
 
 @dataclass
@@ -132,46 +136,20 @@ def collect(
     sections: list[Section] = []
     figures: list[KeyFigure] = []
     for ind in ordered(indicators.catalogue):
-        section = Section(ind)
-        public = ind.public_dimensions
-        if "year" in public:
-            by_year = _table(
-                con, indicators, ind, f"Par année, {years[0]} à {years[-1]}", "year", {"year": tuple(years)}
-            )
-            present = {r["year"] for r in by_year.rows}
-            by_year.rows += [_empty(ind, "year", y) for y in years if y not in present]
-            by_year.rows.sort(key=lambda r: r["year"])
-            by_year.chart = "years"
-            section.tables.append(by_year)
-            rows = {r["year"]: r for r in by_year.rows}
-            for m in ind.measures:
-                figures.append(
-                    KeyFigure(ind, m, _value(rows.get(str(year - 1)), m), _value(rows.get(str(year)), m))
-                )
-            for dim in public:
-                if dim != "year":
-                    t = _table(
-                        con,
-                        indicators,
-                        ind,
-                        f"Par {DIM_LABELS.get(dim, dim).lower()}, année {year}",
-                        dim,
-                        {"year": (str(year),)},
-                    )
-                    t.chart = "bar"
-                    section.tables.append(t)
-        else:
+        try:
+            section, key_figures = _section(con, indicators, ind, year, years)
+        except duckdb.Error:
+            # One indicator's SQL failing must not take the whole note (a public route)
+            # down: its chapter says so, the service's log has the error.
+            log.exception("note %s: indicator %s failed", year, ind.name)
+            section = Section(ind, failed=True)
             section.remark = (
-                "Cet indicateur n'est pas publié par année : les valeurs portent sur toute la période"
-                " couverte par l'archive."
+                "Indicateur non calculé : sa requête a échoué sur cette archive (erreur consignée"
+                " dans le journal du service)."
             )
-            for dim in public:
-                t = _table(con, indicators, ind, f"Par {DIM_LABELS.get(dim, dim).lower()}", dim, {})
-                t.chart = "bar"
-                section.tables.append(t)
-            if not public:
-                section.tables.append(_table(con, indicators, ind, "Ensemble", None, {}))
+            key_figures = []
         sections.append(section)
+        figures += key_figures
     return NoteData(
         year=year,
         generated_at=(generated_at or datetime.now(UTC)).astimezone(UTC),
@@ -180,6 +158,46 @@ def collect(
         key_figures=figures,
         sections=sections,
     )
+
+
+def _section(
+    con: duckdb.DuckDBPyConnection, indicators: Indicators, ind: Indicator, year: int, years: list[str]
+) -> tuple[Section, list[KeyFigure]]:
+    section = Section(ind)
+    figures: list[KeyFigure] = []
+    public = ind.public_dimensions
+    if "year" in public:
+        by_year = _table(
+            con, indicators, ind, f"Par année, {years[0]} à {years[-1]}", "year", {"year": tuple(years)}
+        )
+        present = {r["year"] for r in by_year.rows}
+        by_year.rows += [_empty(ind, "year", y) for y in years if y not in present]
+        by_year.rows.sort(key=lambda r: r["year"])
+        by_year.chart = "years"
+        section.tables.append(by_year)
+        rows = {r["year"]: r for r in by_year.rows}
+        for m in ind.measures:
+            figures.append(
+                KeyFigure(ind, m, _value(rows.get(str(year - 1)), m), _value(rows.get(str(year)), m))
+            )
+        for dim in public:
+            if dim != "year":
+                label = DIM_LABELS.get(dim, dim).lower()
+                t = _table(con, indicators, ind, f"Par {label}, année {year}", dim, {"year": (str(year),)})
+                t.chart = "bar"
+                section.tables.append(t)
+    else:
+        section.remark = (
+            "Cet indicateur n'est pas publié par année : les valeurs portent sur toute la période"
+            " couverte par l'archive."
+        )
+        for dim in public:
+            t = _table(con, indicators, ind, f"Par {DIM_LABELS.get(dim, dim).lower()}", dim, {})
+            t.chart = "bar"
+            section.tables.append(t)
+        if not public:
+            section.tables.append(_table(con, indicators, ind, "Ensemble", None, {}))
+    return section, figures
 
 
 def _table(

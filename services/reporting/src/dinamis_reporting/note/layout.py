@@ -390,7 +390,9 @@ def _table(t: Table, note: NoteData, s: Styles) -> list[Flowable]:
 def _chart(t: Table, s: Styles) -> Flowable | None:
     """The table's first measure as a chart (suppressed and empty cells are not drawn)."""
     m = t.measures[0]
-    rows = t.rows[:20]
+    rows = t.rows
+    if len(rows) > 20:  # a long breakdown (departments...): its table only
+        return None
     labels, values = [], []
     for row in rows:
         label = value_label(t.dim, row.get(t.dim)) if t.dim else "Ensemble"
