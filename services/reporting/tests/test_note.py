@@ -239,7 +239,7 @@ def pages(pdf: bytes) -> list[str]:
     for n in range(len(doc)):
         page = doc[n]
         texts.append(page.get_textpage().get_text_range().replace("\r\n", "\n"))
-        if n < 6:
+        if n < 8:
             page.render(scale=1.5).to_pil().save(ARTIFACTS / f"note-page-{n + 1}.png")
     return texts
 

@@ -9,6 +9,7 @@ bytes."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import escape
@@ -227,8 +228,17 @@ def render(note: NoteData) -> bytes:
     return buffer.getvalue()
 
 
+_FRENCH_SPACES = re.compile(r" ([:;!?»%])|(«) ")
+
+
+def french_spacing(text: str) -> str:
+    """No-break spaces where French typography puts them (before : ; ! ? » %, after «):
+    a line never starts with one of these signs."""
+    return _FRENCH_SPACES.sub(lambda m: f"{NBSP}{m[1]}" if m[1] else f"{m[2]}{NBSP}", text)
+
+
 def _p(text: str, style: ParagraphStyle) -> Paragraph:
-    return Paragraph(escape(text), style)
+    return Paragraph(escape(french_spacing(text)), style)
 
 
 def _cover(note: NoteData, s: Styles) -> list[Flowable]:
@@ -485,7 +495,7 @@ def _method(note: NoteData, s: Styles) -> list[Flowable]:
         " l'identique.",
     )
     out.append(_p("Versions des indicateurs", s.h3))
-    versions = [[_p("Indicateur", s.head), _p("Nom", s.head), _p("Version", s.head)]]
+    versions = [[_p("Indicateur", s.head), _p("Nom", s.head), _p("Version", s.head_r)]]
     titles = {sec.indicator.name: sec.indicator.title_fr for sec in note.sections}
     versions += [[_p(titles.get(n, n), s.cell), _p(n, s.cell), str(v)] for n, v in state.versions]
     vt = PdfTable(versions, colWidths=[8 * cm, 6 * cm, 3 * cm], repeatRows=1)
