@@ -15,8 +15,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
+from fastapi import Path as FastApiPath
 
 from dinamis_reporting.bootstrap import Reporting
 from dinamis_reporting.note import archive_state, collect, render
@@ -112,13 +114,21 @@ def parse_year(text: str) -> int:
     response_class=Response,
     responses={
         200: {
-            "description": "La note (PDF, A4, en français)",
-            "content": {PDF: {"schema": {"type": "string"}}},
+            "description": "La note (PDF, A4, en français) / the note (PDF, A4, in French)",
+            "content": {PDF: {"schema": {"type": "string", "format": "binary"}}},
         },
-        400: {"description": "Année invalide / bad year"},
+        304: {"description": "Inchangée (If-None-Match) / not modified"},
+        400: {
+            "description": "Année invalide / bad year (problem details, RFC 9457)",
+            "content": {"application/problem+json": {"schema": {"type": "object"}}},
+        },
     },
 )
-async def note(reporting: Reporting, request: Request, year: str) -> Response:
+async def note(
+    reporting: Reporting,
+    request: Request,
+    year: Annotated[str, FastApiPath(description="L'année de la note, de 2015 à l'an prochain / the year")],
+) -> Response:
     """The note "État des lieux du dispositif DINAMIS — année N" computed from the
     archive: key figures, one section per indicator (public breakdowns), the method.
     Anyone may call it (aggregates only). `ETag`: the archive's state."""
