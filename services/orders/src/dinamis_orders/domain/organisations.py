@@ -120,6 +120,7 @@ class Organisation(BaseModel):
             status=self.status,
             valid_until=self.valid_until,
             delegation=self.delegation,
+            department=self.department,
             changed_by=by,
             changed_at=at,
             reason=self.reason,
