@@ -110,9 +110,9 @@ async def test_an_organisation_sees_its_quotas_and_their_ledger_and_no_one_elses
 async def test_every_organisation_changed_event_carries_the_department(orders):
     """Issue 16: the reporting breaks figures down by department: the application's
     department travels on every `organisation-changed` (applied, approved, suspended)."""
-    from .conftest import OPERATOR
-
     from dinamis_shared.events import OrganisationChangedV1, OrganisationStatus
+
+    from .conftest import OPERATOR
 
     await orders.member_org("org-lyon", "usr-lyon", department="69")
     await orders.member_org(
