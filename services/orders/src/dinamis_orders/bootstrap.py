@@ -73,7 +73,7 @@ async def start(app: FastAPI, container: Container) -> None:
         every(settings.periodic_interval_s, periodic.passes(orders), logger=log), name="orders periodic"
     )
     if settings.outbox_relay:
-        tasks.start(OutboxRelay(container.stores.aggregates, container.publisher).run(), name="outbox relay")
+        tasks.start(OutboxRelay(container.stores.outboxes, container.publisher).run(), name="outbox relay")
 
 
 async def stop(app: FastAPI, container: Container) -> None:
