@@ -275,3 +275,64 @@ async def test_each_signed_url_is_one_product_downloaded(keyfile, delivery, sett
         2048,
     )
     assert abs((datetime.now(UTC) - e.downloaded_at).total_seconds()) < 60
+
+
+async def test_ledger_entries_older_than_their_events_are_backfilled_once(orders, settings):
+    """Entries as the ledger wrote them before `quota-changed` existed (no outbox) get
+    their event from `backfill_events` (run at start-up), published by the service's relay."""
+    org = uid("org")
+    qid = f"{org}|spot-6-7|2025"
+    at = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
+    old = [  # what QuotaLedger._append wrote until now
+        {"seq": 1, "kind": "allocate", "km2": 50.0, "reason": "dotation 2025", "state": (50.0, 0.0, 0.0)},
+        {"seq": 2, "kind": "adjust", "km2": 25.0, "reason": "complément", "state": (75.0, 0.0, 0.0)},
+    ]
+    oset = OrdersSettings()
+    client = mongo_client(oset)
+    try:
+        stores = MongoStores(client[oset.mongo_database])
+        for e in old:
+            allocated, reserved, consumed = e["state"]
+            await stores.ledger.entries.insert_one(
+                {
+                    "_id": stores.ledger.entry_id(qid, e["seq"]),
+                    "quota_id": qid,
+                    "seq": e["seq"],
+                    "kind": e["kind"],
+                    "km2": e["km2"],
+                    "request_id": None,
+                    "ref": None,
+                    "by": "op-historique",
+                    "reason": e["reason"],
+                    "at": at + timedelta(days=e["seq"]),
+                    "state": {
+                        "allocated": allocated,
+                        "reserved": reserved,
+                        "consumed": consumed,
+                        "available": allocated - reserved - consumed,
+                        "reservations": [],
+                        "refs": [],
+                    },
+                }
+            )
+        async with EventWatcher(settings.kafka_bootstrap_servers, [QuotaChangedV1.topic()]) as w:
+            assert await stores.ledger.backfill_events() >= 2
+            events = await w.wait(
+                lambda: (got := w.events(QuotaChangedV1, org)) and len(got) >= 2 and got, 30
+            )
+            assert await stores.ledger.backfill_events() == 0  # once
+            await asyncio.sleep(2)
+            events = w.events(QuotaChangedV1, org)
+    finally:
+        await client.close()
+    assert [(e.seq, e.movement.value, e.km2, e.allocated_km2) for e in events] == [
+        (1, "allocate", 50, 50),
+        (2, "adjust", 25, 75),
+    ]
+    assert [e.changed_at for e in events] == [
+        datetime(2025, 3, 5, 10, tzinfo=UTC),
+        datetime(2025, 3, 6, 10, tzinfo=UTC),
+    ]
+    assert {(e.changed_by, e.period, e.sensor_family.value) for e in events} == {
+        ("op-historique", "2025", "spot-6-7")
+    }

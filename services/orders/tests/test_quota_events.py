@@ -8,6 +8,8 @@ import json
 import uuid
 from datetime import UTC, datetime
 
+import pytest
+
 from dinamis_orders.adapters.aggregates import EVENT_NAMESPACE
 from dinamis_orders.adapters.quota_store import new_entry
 from dinamis_orders.domain.quota import Balance, EntryKind
@@ -105,3 +107,17 @@ async def test_consumers_can_verify_a_quota_changed_event_like_any_other():
         stores, outboxed["id"], "fr.dinamis.quota-changed.v1", {**data, "reserved_km2": 0}
     )
     assert not await was_issued({"organisation_id": Outbox({})}, outboxed["id"], outboxed["type"], data)
+
+
+def test_an_entry_written_before_events_gets_the_same_event_as_a_new_one():
+    """`backfill_events` gives old entries (no outbox; MongoDB returns naive UTC times)
+    exactly the event a new entry carries: same id, same data."""
+    from dinamis_orders.adapters.quota_store import outbox_of
+
+    for doc in entries():
+        old = {k: v for k, v in doc.items() if k not in ("outbox", "outbox_pending", "aggregate_id", "rev")}
+        old["at"] = AT.replace(tzinfo=None)
+        assert outbox_of(old) == doc["outbox"]
+    broken = {**entries()[0], "state": {**entries()[0]["state"], "allocated": -1}}
+    with pytest.raises(ValueError):
+        outbox_of(broken)

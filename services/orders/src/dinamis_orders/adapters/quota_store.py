@@ -14,12 +14,15 @@ entry and its event are one insert, so neither exists without the other. Its Clo
 id is derived from the entry's id (`event_id(<quota id>, seq, 0)`), `seq` is the entry's
 rank: a crash between publishing and marking it sent re-publishes the same id.
 `LedgerOutbox` lets the `OutboxRelay` publish them, and answers the provenance question
-(`emitted`) for them. Entries written before this change have no event (not backfilled).
+(`emitted`) for them. Entries written before this change get theirs from
+`backfill_events` (run once at start-up): the same event, built from what the entry
+recorded, with the same derived id — several replicas backfilling write the same thing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import re
 from datetime import UTC, datetime
@@ -32,6 +35,8 @@ from pymongo.errors import DuplicateKeyError
 from dinamis_orders.adapters.aggregates import event_id
 from dinamis_orders.domain.quota import Balance, EntryKind, QuotaError
 from dinamis_shared.events import QuotaChangedV1, QuotaMovement, SensorFamily
+
+log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 2000
 
@@ -93,6 +98,28 @@ def quota_changed(
         changed_by=by,
         changed_at=at,
     )
+
+
+def outbox_of(entry: dict) -> list[dict]:
+    """The outbox an entry written before events existed would have had: its event, from
+    what it recorded (the balance after it, who, when, why). Pure; raises ValueError
+    (pydantic's ValidationError) for an entry that cannot make a valid event."""
+    state = entry["state"]
+    at = entry["at"] if entry["at"].tzinfo else entry["at"].replace(tzinfo=UTC)
+    balance = Balance(allocated=state["allocated"], reserved=state["reserved"], consumed=state["consumed"])
+    event = quota_changed(
+        entry["quota_id"],
+        int(entry["seq"]),
+        EntryKind(entry["kind"]),
+        entry["km2"],
+        balance,
+        by=entry.get("by") or "orders",
+        at=at,
+        request_id=entry.get("request_id"),
+        reason=entry.get("reason"),
+    )
+    eid = event_id(entry["quota_id"], int(entry["seq"]), 0)
+    return [{"id": eid, "type": event.ce_type(), "payload": event.model_dump_json()}]
 
 
 def new_entry(
@@ -251,6 +278,37 @@ class QuotaLedger:
 
     async def balance(self, qid: str) -> Balance:
         return (await self._head(qid))[1]
+
+    async def backfill_events(self, batch: int = 500) -> int:
+        """Give the entries written before events existed their `quota-changed` (pending,
+        hinted for the relay); returns how many. Entries that cannot make a valid event
+        are logged and left alone."""
+        done = 0
+        while True:
+            found = [e async for e in self.entries.find({"outbox": {"$exists": False}}, limit=batch)]
+            progressed = 0
+            for entry in found:
+                try:
+                    outbox = outbox_of(entry)
+                except (KeyError, ValueError) as exc:
+                    log.error("ledger entry %s has no valid event: %s", entry["_id"], exc)
+                    continue
+                await self.entries.update_one(
+                    {"_id": entry["_id"]},
+                    {
+                        "$set": {
+                            "aggregate_id": entry["quota_id"],
+                            "rev": entry["seq"],
+                            "outbox": outbox,
+                            "outbox_pending": True,
+                        }
+                    },
+                )
+                await self.event_outbox.written(entry["_id"], entry["at"])
+                progressed += 1
+            done += progressed
+            if len(found) < batch or not progressed:
+                return done
 
     async def ledger_entries(self, qid: str, limit: int) -> list[dict]:
         """The quota's entries, oldest first: every movement, who made it, when and why, and
