@@ -122,7 +122,7 @@ async def ensure_staff(
     `PUT /v1/organisations/dinamis/users/{sub}`."""
     from dinamis_orders.service.membership import save_user
 
-    if not roles or not set(roles) <= STAFF_ORGANISATION_ROLES:
+    if not set(roles) <= STAFF_ORGANISATION_ROLES:
         raise ValueError("staff hold the operator, admin and/or governance roles")
     user = User(
         user_id=user_id,
