@@ -73,3 +73,58 @@ async def test_access_until_is_the_earliest_of_membership_and_contract(orders):
     user = await orders.user("ref-body")
     p = entitlements.entitlements_of("dinamis", "ref-body", user, contractor, now)
     assert p.access_until == now + timedelta(days=3)
+
+
+# --- the working group (issue 16): role `governance` -----------------------------------
+
+
+async def test_a_governance_user_of_the_platform_is_the_working_group_never_staff(orders):
+    await entitlements.ensure_staff(orders, "gov-1", "gt@dinamis.fr", "GT", [Role.GOVERNANCE])
+    p = await entitlements.resolve(orders, Identity(sub="gov-1"))
+    assert (p.standing, p.roles, p.is_staff, p.in_good_standing) == (
+        "governance",
+        frozenset({Role.GOVERNANCE}),
+        False,
+        False,
+    )
+    assert p.reason == "groupe de travail DINAMIS / DINAMIS working group"
+    refusal = p.refusal()  # what every ordering or staff route answers
+    assert (refusal.http_status, refusal.code) == (403, "governance")
+
+
+async def test_governance_with_an_operator_role_is_staff(orders):
+    await entitlements.ensure_staff(orders, "gov-op", "o@dinamis.fr", "O", [Role.OPERATOR, Role.GOVERNANCE])
+    p = await entitlements.resolve(orders, Identity(sub="gov-op"))
+    assert p.standing == "staff" and p.is_staff and Role.GOVERNANCE in p.roles
+
+
+async def test_governance_outside_the_platform_organisation_is_stripped(orders):
+    from dinamis_orders.domain.organisations import Organisation, User
+
+    await orders.member_org("org-gov", "ref-gov")
+    org = await orders.organisation("org-gov")
+    assert isinstance(org, Organisation)
+    user = User(
+        user_id="u-gov",
+        organisation_id="org-gov",
+        email="u@labo.example.fr",
+        display_name="U",
+        roles=[Role.MEMBER, Role.GOVERNANCE, Role.ADMIN],
+    )
+    p = entitlements.entitlements_of("dinamis", "u-gov", user, org, orders.now())
+    assert (p.standing, p.roles) == ("member", frozenset({Role.MEMBER}))
+    # and with no other role: a plain member, not the working group
+    user = user.model_copy(update={"roles": [Role.GOVERNANCE]})
+    p = entitlements.entitlements_of("dinamis", "u-gov", user, org, orders.now())
+    assert (p.standing, p.roles) == ("member", frozenset())
+    # a deactivated governance user keeps nothing either
+    inactive = user.model_copy(update={"active": False, "organisation_id": "dinamis"})
+    p = entitlements.entitlements_of("dinamis", "u-gov", inactive, None, orders.now())
+    assert (p.standing, p.roles) == ("user-inactive", frozenset())
+
+
+async def test_a_referent_cannot_grant_governance(orders):
+    referent = await orders.member_org("org-ref", "ref-ref")
+    update = UserUpdate(email="ref@labo.example.fr", display_name="R", roles=[Role.GOVERNANCE], active=True)
+    with pytest.raises(Exception, match="member and referent"):
+        await membership.put_user(orders, referent, "org-ref", "ref-ref", update)

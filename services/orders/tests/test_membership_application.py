@@ -105,3 +105,26 @@ async def test_an_organisation_sees_its_quotas_and_their_ledger_and_no_one_elses
     ):
         with pytest.raises(Forbidden):
             await call
+
+
+async def test_every_organisation_changed_event_carries_the_department(orders):
+    """Issue 16: the reporting breaks figures down by department: the application's
+    department travels on every `organisation-changed` (applied, approved, suspended)."""
+    from dinamis_shared.events import OrganisationChangedV1, OrganisationStatus
+
+    from .conftest import OPERATOR
+
+    await orders.member_org("org-lyon", "usr-lyon", department="69")
+    await orders.member_org(
+        "org-abroad",
+        "usr-abroad",
+        category="international-research",
+        country="DE",
+        justification="Projet de recherche sur la forêt tempérée",
+    )
+    await membership.change_status(orders, OPERATOR, "org-lyon", OrganisationStatus.SUSPENDED, "impayé", None)
+    events = [e for e in orders.organisations.events if isinstance(e, OrganisationChangedV1)]
+    lyon = [(e.status.value, e.department) for e in events if e.organisation_id == "org-lyon"]
+    abroad = [e.department for e in events if e.organisation_id == "org-abroad"]
+    assert lyon == [("pending", "69"), ("active", "69"), ("suspended", "69")]
+    assert abroad == [None, None]

@@ -113,3 +113,36 @@ async def test_staff_see_every_organisations_quotas_with_filters(orders):
         q["family"] for q in (await all_quotas(orders, operator, "org-a", None, "2026", 500))["quotas"]
     ] == ["spot"]
     assert len((await all_quotas(orders, operator, None, None, None, 1))["quotas"]) == 1
+
+
+async def test_admins_appoint_the_working_group_who_get_no_staff_route(orders):
+    """Issue 16: `governance` (the working group) is granted by admins through the staff
+    registry, is shown by `/v1/me`, and opens no staff route (the Staff dependency)."""
+    from dinamis_orders.entrypoints.deps import Staff  # noqa: F401 (the dependency the routes use)
+    from dinamis_orders.entrypoints.http_membership import me
+    from dinamis_shared.auth import current_principal
+
+    admin = await _staff(orders, "adm-gov", Role.ADMIN)
+    operator = await _staff(orders, "op-gov", Role.OPERATOR)
+    with pytest.raises(Forbidden) as refused:
+        await put_staff(orders, operator, "kc-gt", _account("governance"))
+    assert refused.value.code == "admin-only"
+    saved = await put_staff(orders, admin, "kc-gt", _account("governance"))
+    assert saved["roles"] == ["governance"] and saved["organisation_id"] == "dinamis"
+    events = [e for e in orders.users.events if getattr(e, "user_id", None) == "kc-gt"]
+    assert [e.roles for e in events] == [["governance"]]
+    member = await entitlements.resolve(orders, Identity(sub="kc-gt"))
+    shown = await me(orders, member)
+    assert shown["principal"]["standing"] == "governance"
+    assert shown["standing"] == {
+        "allowed": False,
+        "code": "governance",
+        "reason": "groupe de travail DINAMIS / DINAMIS working group",
+    }
+
+    class Req:  # current_principal reads the principal the guard already authenticated
+        state = type("S", (), {"preauthenticated_principal": member})()
+
+    with pytest.raises(Forbidden) as refused:
+        await current_principal(Req())  # type: ignore[arg-type]
+    assert (refused.value.http_status, refused.value.code) == (403, "governance")

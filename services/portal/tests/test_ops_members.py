@@ -581,3 +581,28 @@ async def test_staff_roles_are_named_in_french_read_only(console):
     page = (await console.client.get("/ops/adhesions/personnel")).text
     row = page.split('data-staff="sub-1"')[1].split("</tr>")[0]
     assert "opérateur" in row and "operator" not in row.replace('data-staff="sub-1"', "")
+
+
+async def test_an_admin_grants_the_governance_role_named_in_french(console):
+    """Issue 16: the working group's role is offered on the staff page and sent to orders."""
+    console.fake.admin = True
+    page = (await console.client.get("/ops/adhesions/personnel")).text
+    form = page.split('id="form-personnel"')[1]
+    assert 'value="governance"' in form and "Groupe de travail (gouvernance)" in form
+    data = {
+        "csrf_token": console.token,
+        "user_id": "kc-gt",
+        "email": "gt@d.fr",
+        "display_name": "Membre du GT",
+        "roles": "governance",
+        "active": "on",
+    }
+    r = await console.client.post("/ops/adhesions/personnel", data=data)
+    assert r.status_code == 303
+    assert console.fake.calls[-1] == (
+        "put_staff",
+        (
+            "kc-gt",
+            {"email": "gt@d.fr", "display_name": "Membre du GT", "roles": ["governance"], "active": True},
+        ),
+    )

@@ -69,6 +69,8 @@ class Role(StrEnum):
 
 
 STAFF_ROLES = frozenset({Role.OPERATOR, Role.ADMIN})
+# The roles that exist only for users of the platform's own organisation (stripped anywhere else).
+STAFF_ORGANISATION_ROLES = STAFF_ROLES | {Role.GOVERNANCE}
 
 
 class Unauthenticated(DinamisError):
@@ -99,6 +101,11 @@ class Identity(BaseModel):
 
 # Standings (`Principal.standing`): why a caller may or may not use the platform now.
 GOOD_STANDINGS = frozenset({"member", "staff"})
+# A user of the platform's own organisation holding `governance` and neither operator nor
+# admin: a member of the working group. Not a good standing (no ordering, no operations,
+# every `CurrentPrincipal` route answers 403 `governance`); the reporting's working-group
+# routes accept it (with "staff") by reading `Principal.standing`.
+GOVERNANCE_STANDING = "governance"
 
 
 class Principal(BaseModel):
@@ -108,7 +115,8 @@ class Principal(BaseModel):
     the platform); `roles` come from that record (operator/admin only for users of the
     platform's own organisation); `standing` is the decision code of
     `member_standing` ("member", "staff", "not-a-member", "organisation-suspended",
-    "organisation-pending", "organisation-inactive", "user-inactive"); `access_until`
+    "organisation-pending", "organisation-inactive", "user-inactive"), or "governance"
+    (the working group: see `GOVERNANCE_STANDING`); `access_until`
     is the earliest of the membership end and (contractors) the contract end."""
 
     model_config = ConfigDict(frozen=True)

@@ -44,21 +44,28 @@ async def _start(app: FastAPI, delivery: Delivery) -> None:
     sweep_work_dir(settings.work_dir)
     with contextlib.suppress(Exception):  # not ready yet: the consumer retries its writes
         await delivery.records.ensure_indexes()
+        await delivery.downloads.ensure_indexes()
     delivery.deliverer.pool.warm_up()
     delivery.tasks.start(delivery.consumer.run(), name="request consumer")
     delivery.tasks.start(
         every(settings.expiry_sweep_s, delivery.deliverer.expire, name="expiry sweep", logger=log),
         name="expiry sweep",
     )
+    delivery.tasks.start(
+        delivery.download_relay.run(delivery.resources.broker_started), name="download events relay"
+    )
     log.info("delivery started", extra={"workers": settings.worker_count, "replica": settings.replica})
 
 
 async def _stop(app: FastAPI, delivery: Delivery) -> None:
     delivery.consumer.stop()
-    consumer_task, sweep = delivery.tasks.tasks
-    sweep.cancel()
+    consumer_task, *others = delivery.tasks.tasks  # then the expiry sweep and the download events relay
+    for task in others:
+        task.cancel()
     with contextlib.suppress(TimeoutError, asyncio.CancelledError):
         await asyncio.wait_for(consumer_task, delivery.settings.shutdown_wait_s + 10)
+    with contextlib.suppress(Exception):  # the last downloads' events now (else at the next start)
+        await asyncio.wait_for(delivery.download_relay.relay_once(), 5)
     await delivery.tasks.stop()
     delivery.deliverer.pool.shutdown()
 

@@ -11,9 +11,11 @@ from fastapi import Request
 from minio import Minio
 
 from dinamis_delivery.adapters.catalog import CatalogItems
+from dinamis_delivery.adapters.downloads import MongoDownloadOutbox
 from dinamis_delivery.adapters.records import ProductRecords
 from dinamis_delivery.entrypoints.events import RequestConsumer
 from dinamis_delivery.service.delivering import BuildPool, Deliverer
+from dinamis_delivery.service.downloads import DownloadRelay
 from dinamis_delivery.settings import DeliverySettings
 from dinamis_shared import clients
 from dinamis_shared.periodic import BackgroundTasks
@@ -28,6 +30,8 @@ class Delivery:
     deliverer: Deliverer
     presigner: Minio  # signs download URLs for the public S3 endpoint
     consumer: RequestConsumer
+    downloads: MongoDownloadOutbox  # the download events awaiting the relay
+    download_relay: DownloadRelay
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
 
 
@@ -43,6 +47,7 @@ def bootstrap(settings: DeliverySettings, resources: Resources) -> Delivery:
         build_settings=settings.build_settings(),
         retention=timedelta(seconds=settings.retention_s),
     )
+    downloads = MongoDownloadOutbox(resources.mongo, settings.mongo_database)
     public = settings.model_copy(update={"s3_endpoint": settings.download_endpoint or settings.s3_endpoint})
     return Delivery(
         settings=settings,
@@ -51,6 +56,8 @@ def bootstrap(settings: DeliverySettings, resources: Resources) -> Delivery:
         deliverer=deliverer,
         presigner=clients.s3_client(public),
         consumer=RequestConsumer(settings, resources, deliverer),
+        downloads=downloads,
+        download_relay=DownloadRelay(downloads, resources.publisher),
     )
 
 

@@ -69,11 +69,18 @@ async def start(app: FastAPI, container: Container) -> None:
         retry(container.stores.create_indexes, backoff=Backoff(base=0.25), what="creating indexes"),
         name="orders indexes",
     )
+    # Ledger entries older than their events get them (once; a no-op afterwards).
+    tasks.start(
+        retry(
+            container.stores.ledger.backfill_events, backoff=Backoff(base=1.0), what="ledger events backfill"
+        ),
+        name="ledger events backfill",
+    )
     tasks.start(
         every(settings.periodic_interval_s, periodic.passes(orders), logger=log), name="orders periodic"
     )
     if settings.outbox_relay:
-        tasks.start(OutboxRelay(container.stores.aggregates, container.publisher).run(), name="outbox relay")
+        tasks.start(OutboxRelay(container.stores.outboxes, container.publisher).run(), name="outbox relay")
 
 
 async def stop(app: FastAPI, container: Container) -> None:

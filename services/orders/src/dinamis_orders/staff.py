@@ -7,6 +7,7 @@ whoever operates the database (same settings as the service):
 
     python -m dinamis_orders.staff SUB EMAIL --role admin [--name "Jeanne Admin"]
     python -m dinamis_orders.staff SUB EMAIL --role operator --deactivate
+    python -m dinamis_orders.staff SUB EMAIL --role governance   # the working group
 
 SUB is the identity provider's subject of the person (Keycloak:
 `deploy/local/keycloak.py user EMAIL` prints it).
@@ -49,7 +50,7 @@ def main() -> None:
     )
     parser.add_argument("sub")
     parser.add_argument("email")
-    parser.add_argument("--role", action="append", choices=["operator", "admin"], required=True)
+    parser.add_argument("--role", action="append", choices=["operator", "admin", "governance"], required=True)
     parser.add_argument("--name")
     parser.add_argument("--deactivate", action="store_true")
     print(json.dumps(asyncio.run(_run(parser.parse_args())), default=str, indent=1))

@@ -4,6 +4,10 @@ Every route needs an authenticated caller (bearer JWT or API key). Members of th
 organisation that ordered, and DINAMIS staff (operator, admin), may list and
 download; anyone else gets 403 (also once their `access_until` has passed:
 `access-ended`). Unknown → 404; expired → 410 Gone.
+
+Each signed URL the download route issues is counted: one `product-downloaded` event,
+written to the outbox before the answer (service/downloads.py); the Metalink counts
+nothing (see there).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from dinamis_delivery.bootstrap import container
 from dinamis_delivery.domain.products import ProductStatus, may_access
+from dinamis_delivery.service.downloads import download_event
 from dinamis_shared.auth import CurrentPrincipal, Forbidden, Principal
 from dinamis_shared.errors import DinamisError
 
@@ -122,8 +127,10 @@ async def download(
 ) -> RedirectResponse:
     """Redirect to a fresh presigned URL of the product (expiry: `download_url_ttl_s`).
 
-    Who may call: members of the ordering organisation, operators and admins."""
-    record = await container(request).records.by_product_id(product_id)
+    Who may call: members of the ordering organisation, operators and admins. Each URL
+    issued is recorded (`product-downloaded`, for the reporting) before the answer."""
+    delivery = container(request)
+    record = await delivery.records.by_product_id(product_id)
     if record is None:
         raise ProductNotFound(f"no product {product_id}")
     _check_access(principal, record)
@@ -131,7 +138,12 @@ async def download(
         raise ProductNotDownloadable(f"product {product_id} could not be built: {record['reason']}")
     if _is_expired(record, datetime.now(UTC)):
         raise ProductGone(f"product {product_id} expired on {record['expires_at']:%Y-%m-%d %H:%M} UTC")
-    return RedirectResponse(await _presign(request, record, principal), status_code=307)
+    url = await _presign(request, record, principal)
+    event = download_event(record, product_id, principal, datetime.now(UTC))
+    if event is not None:
+        await delivery.downloads.record(event)  # durable before the answer; relayed to the bus
+        delivery.download_relay.wakeup.set()
+    return RedirectResponse(url, status_code=307)
 
 
 async def _order_records(request: Request, order_id: str, principal: Principal) -> list[dict]:

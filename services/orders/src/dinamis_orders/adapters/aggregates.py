@@ -31,7 +31,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import Counter, Gauge
 from pymongo import ASCENDING, DESCENDING
@@ -239,6 +239,21 @@ class AggregateStore:
         return await self.view.count_documents(query)
 
 
+class OutboxSource(Protocol):
+    """What the relay needs of a store: an `AggregateStore`, or the quota ledger's entries
+    (`quota_store.LedgerOutbox`)."""
+
+    name: str
+    revisions: Any
+    outbox: Any
+    events: Any
+    wakeup: asyncio.Event | None
+
+    def revision_id(self, aggregate_id: str, rev: int) -> str: ...
+
+    async def project(self, aggregate_id: str, rev: int, state: dict) -> None: ...
+
+
 class OutboxRelay:
     """Publishes the outbox of every pending revision, in revision order, then marks it sent.
 
@@ -248,7 +263,7 @@ class OutboxRelay:
 
     def __init__(
         self,
-        stores: Sequence[AggregateStore],
+        stores: Sequence[OutboxSource],
         publisher: EventPublisher,
         poll_s: float = 1.0,
         sweep_s: float = 300.0,
@@ -262,7 +277,7 @@ class OutboxRelay:
             store.wakeup = self.wakeup
 
     @staticmethod
-    async def _earlier_pending(store: AggregateStore, docs: list[dict]) -> list[dict]:
+    async def _earlier_pending(store: OutboxSource, docs: list[dict]) -> list[dict]:
         """Pending revisions before those found by hint (a writer that died before writing
         its hint): an aggregate's events go out in revision order, never n+1 before n."""
         seen = {d["_id"] for d in docs}

@@ -10,7 +10,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from dinamis_orders.adapters.aggregates import AggregateStore
+from dinamis_orders.adapters.aggregates import AggregateStore, OutboxSource
 from dinamis_orders.adapters.catalogue import HttpCatalogue
 from dinamis_orders.adapters.quota_store import QuotaLedger
 from dinamis_orders.adapters.request_store import MongoRequests
@@ -70,7 +70,7 @@ class MongoStores:
 
     @property
     def aggregates(self) -> list[AggregateStore]:
-        """The stores whose outbox the relay publishes."""
+        """The aggregate stores."""
         return [
             self.organisations,
             self.users,
@@ -79,6 +79,11 @@ class MongoStores:
             self.requests,
             self.product_orders,
         ]
+
+    @property
+    def outboxes(self) -> list[OutboxSource]:
+        """Whatever the relay publishes: the aggregates' outboxes and the quota ledger's."""
+        return [*self.aggregates, self.ledger.event_outbox]
 
     async def create_indexes(self) -> None:
         """Every index the service relies on, declared here (created at start-up)."""

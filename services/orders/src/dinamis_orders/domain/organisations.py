@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
-from dinamis_shared.auth import Forbidden, Principal, Role
+from dinamis_shared.auth import GOVERNANCE_STANDING, Forbidden, Principal, Role
 from dinamis_shared.departments import DEPARTMENTS
 from dinamis_shared.errors import DinamisError
 from dinamis_shared.events import (
@@ -120,6 +120,7 @@ class Organisation(BaseModel):
             status=self.status,
             valid_until=self.valid_until,
             delegation=self.delegation,
+            department=self.department,
             changed_by=by,
             changed_at=at,
             reason=self.reason,
@@ -592,6 +593,8 @@ def member_standing(
     needs its delegation running and its commissioning body (`commissioning`) active."""
     if principal.is_staff:
         return Decision(allowed=True, code="staff", reason="personnel DINAMIS / DINAMIS staff")
+    if principal.standing == GOVERNANCE_STANDING:  # reads the reporting; never orders
+        return _no(GOVERNANCE_STANDING, "groupe de travail DINAMIS", "DINAMIS working group")
     if org is None:
         return _no("not-a-member", "organisation inconnue de DINAMIS", "organisation unknown to DINAMIS")
     if org.status is OrganisationStatus.SUSPENDED:

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from dinamis_orders.entrypoints.deps import ContainerDep
-from dinamis_orders.service.provenance import was_issued
+from dinamis_orders.service.provenance import AnyOf, EmittedEvents, was_issued
 from dinamis_shared.auth import LOCAL_ISSUER, AuthenticatedService, Forbidden
 from dinamis_shared.provenance import NotIssued
 from dinamis_shared.topics import BY_CE_TYPE
@@ -47,10 +47,10 @@ async def verify_event(body: EventToVerify, caller: AuthenticatedService, contai
             code="not-a-consumer",
             message_fr=f"{caller.client_id} ne peut pas vérifier les événements {body.type}",
         )
-    stores = {
+    stores: dict[str, EmittedEvents] = {
         "order_id": container.stores.product_orders,
         "request_id": container.stores.requests,
-        "organisation_id": container.stores.organisations,
+        "organisation_id": AnyOf(container.stores.organisations, container.stores.ledger.event_outbox),
         "user_id": container.stores.users,
     }
     if not await was_issued(stores, body.id, body.type, body.data):

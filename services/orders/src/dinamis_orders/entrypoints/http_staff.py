@@ -35,7 +35,8 @@ class StaffAccount(BaseModel):
 
     email: EmailStr
     display_name: str = Field(min_length=1, max_length=200)
-    roles: list[Literal["operator", "admin"]] = Field(min_length=1, max_length=2)
+    # governance: a member of the working group (reads the reporting; never staff)
+    roles: list[Literal["operator", "admin", "governance"]] = Field(min_length=1, max_length=3)
     active: bool = True
 
 

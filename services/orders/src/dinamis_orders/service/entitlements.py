@@ -15,7 +15,16 @@ from typing import Any
 from dinamis_orders.domain import organisations as rules
 from dinamis_orders.domain.organisations import Organisation, User
 from dinamis_orders.service.context import Orders
-from dinamis_shared.auth import STAFF_ROLES, EntitlementsResolver, Forbidden, Identity, Principal, Role
+from dinamis_shared.auth import (
+    GOVERNANCE_STANDING,
+    STAFF_ORGANISATION_ROLES,
+    STAFF_ROLES,
+    EntitlementsResolver,
+    Forbidden,
+    Identity,
+    Principal,
+    Role,
+)
 
 
 def entitlements_of(
@@ -47,7 +56,7 @@ def entitlements_of(
     if not user.active:
         return Principal(
             **base,
-            roles=roles - STAFF_ROLES,
+            roles=roles - STAFF_ORGANISATION_ROLES,
             standing="user-inactive",
             reason="compte désactivé / account deactivated",
         )
@@ -56,8 +65,16 @@ def entitlements_of(
             return Principal(
                 **base, roles=roles, standing="staff", reason="personnel DINAMIS / DINAMIS staff"
             )
+        if Role.GOVERNANCE in roles:  # the working group: reads the reporting, never orders nor operates
+            return Principal(
+                **base,
+                roles=roles,
+                standing=GOVERNANCE_STANDING,
+                reason="groupe de travail DINAMIS / DINAMIS working group",
+            )
         return Principal(**base, roles=roles, standing="not-a-member", reason="aucun rôle / no role")
-    roles = roles - STAFF_ROLES  # operator and admin exist only in the platform's own organisation
+    # operator, admin and governance exist only in the platform's own organisation
+    roles = roles - STAFF_ORGANISATION_ROLES
     as_member = Principal(**base, roles=roles)
     decision = rules.member_standing(as_member, org, user, now, commissioning)
     until = rules.access_until(org, commissioning)
@@ -105,8 +122,8 @@ async def ensure_staff(
     `PUT /v1/organisations/dinamis/users/{sub}`."""
     from dinamis_orders.service.membership import save_user
 
-    if not set(roles) <= {Role.OPERATOR, Role.ADMIN}:
-        raise ValueError("staff hold the operator and/or admin roles")
+    if not set(roles) <= STAFF_ORGANISATION_ROLES:
+        raise ValueError("staff hold the operator, admin and/or governance roles")
     user = User(
         user_id=user_id,
         organisation_id=orders.settings.staff_organisation_id,

@@ -15,6 +15,21 @@ class EmittedEvents(Protocol):
     async def emitted(self, aggregate_id: str, event_id: str) -> dict | None: ...
 
 
+class AnyOf:
+    """Several stores answering for one aggregate field: an `organisation_id` event was
+    emitted by the organisation's revisions (`organisation-changed`) or by one of its
+    quota ledgers (`quota-changed`)."""
+
+    def __init__(self, *stores: EmittedEvents) -> None:
+        self.stores = stores
+
+    async def emitted(self, aggregate_id: str, event_id: str) -> dict | None:
+        for store in self.stores:
+            if (entry := await store.emitted(aggregate_id, event_id)) is not None:
+                return entry
+        return None
+
+
 async def was_issued(
     stores: Mapping[str, EmittedEvents], event_id: str, ce_type: str, data: dict[str, Any]
 ) -> bool:

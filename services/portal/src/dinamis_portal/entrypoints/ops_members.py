@@ -34,7 +34,8 @@ STAFF_PATH = f"{PATH}/personnel"
 STATUSES = ("pending", "active", "suspended", "expired", "refused")
 CATEGORIES = ("french-research", "french-public", "french-private-rd", "international-research", "contractor")
 TARGETS = ("suspended", "active", "expired")
-STAFF_ROLE_CHOICES = ("operator", "admin")
+# governance: the working group (issue 16), granted by admins, never staff (orders decides)
+STAFF_ROLE_CHOICES = ("operator", "admin", "governance")
 
 done_notices("membership-approved", "membership-refused", "membership-status", "staff-saved")
 

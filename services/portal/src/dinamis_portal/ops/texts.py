@@ -20,6 +20,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "ops.you": ("Connecté·e en tant que {name} ({roles})", "Logged in as {name} ({roles})"),
     "ops.role.operator": ("opérateur", "operator"),
     "ops.role.admin": ("administrateur", "administrator"),
+    "ops.role.governance": ("Groupe de travail (gouvernance)", "Working group (governance)"),
     "ops.done.title": ("C'est fait", "Done"),
     "ops.refused.title": ("Le service a refusé", "The service refused"),
     "ops.reason": ("Motif", "Reason"),
