@@ -529,3 +529,10 @@ async def test_the_adapter_never_relays_json_as_a_csv_and_sends_the_token():
     assert seen[1].url.path == "/v1/wg/indicators/members_organisations"
     assert seen[1].headers["authorization"] == "Bearer tok"
     assert seen[1].url.params.get("by") == "year" and seen[1].url.params.get("format") == "csv"
+
+
+async def test_the_years_with_figures_are_offered(figures):
+    page = (await figures.client.get("/chiffres")).text
+    select = page.split('id="annee"')[1].split("</select>")[0]
+    assert '<option value="2061">' in select  # the fake's figures are of 2061 (by=year)
+    assert ("indicator", "members_organisations", [("by", "year")], None) in figures.reporting.calls

@@ -56,9 +56,22 @@ def _this_year() -> int:
     return datetime.now(UTC).year
 
 
-def _years(chosen: int) -> list[int]:
+def _years(chosen: int, known: set[int] | None = None) -> list[int]:
     now = _this_year()
-    return sorted({*range(now - 5, now + 1), chosen}, reverse=True)
+    return sorted({*range(now - 5, now + 1), chosen, *(known or set())}, reverse=True)
+
+
+async def _data_years(reporting: ReportingApi, catalogue: list[dict[str, Any]]) -> set[int]:
+    """The years the figures hold: the first indicator publicly broken down by year, by
+    year (years outside the last six are offered when there are figures for them)."""
+    found = next((i for i in catalogue if "year" in (i.get("public_dimensions") or [])), None)
+    if found is None:
+        return set()
+    answer = await reporting.indicator(found["name"], [("by", "year")], None)
+    if isinstance(answer, Refused):
+        return set()
+    years = {str(r.get("year")) for r in answer.get("rows") or [] if isinstance(r, dict)}
+    return {int(y) for y in years if y.isascii() and y.isdigit() and len(y) == 4}
 
 
 def _query(params: list[tuple[str, str]]) -> str:
@@ -142,7 +155,7 @@ async def public_figures(request: Request, container: PortalDep) -> Response:
         panels.append(_panel(key, indicator, result, hint, caption, f"{PUBLIC}/export", params, lang))
     context.update(
         year=year,
-        years=_years(year),
+        years=_years(year, await _data_years(reporting, catalogue) if down is None else set()),
         summary=summary,
         summary_refused=summary_refused,
         down=down is not None,
