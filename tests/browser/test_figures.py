@@ -148,14 +148,31 @@ async def test_the_working_group_dashboard(stack, screenshots):
                 await page.locator("#by-year").is_checked()
                 and await page.locator("#by-category").is_checked()
             )
-            # the working group's route of this checkout's reporting is pending: the
-            # reporting's answer is shown as it is, never a guess
-            panel = page.locator("section.figures-panel")
-            assert await panel.locator("[data-refused]").count() == 1
-            assert "Données non disponibles" in await panel.inner_text()
-            csv = await panel.locator("a[download]").first.get_attribute("href")
+            # the reporting's working-group answer (every dimension), suppression included
+            table = "#table-wg-members_organisations"
+            assert await table_cells(page, table[1:]) == [
+                [str(YEAR), "R&D privée française", SECRET, SECRET],
+                [str(YEAR), "Acteurs publics français", "5", "5"],
+                [str(YEAR), "Recherche française", "4", "4"],
+                [str(YEAR), "Recherche internationale", SECRET, SECRET],
+            ]
+            await page.wait_for_selector("section.figures-panel bar-chart canvas")
+            csv = await page.locator("section.figures-panel a[download]").first.get_attribute("href")
             assert (
                 csv == f"/groupe-de-travail/export/members_organisations.csv?by=year%2Ccategory&year={YEAR}"
+            )
+            # relayed with the user's token (the browser's session; the reporting asks orders)
+            export = await page.request.get(f"{urls.portal}{csv}")
+            assert export.status == 200, await export.text()
+            assert export.headers["content-type"].startswith("text/csv")
+            assert export.headers["content-disposition"] == 'attachment; filename="members_organisations.csv"'
+            assert export.headers["cache-control"] == "private, no-store"
+            assert await export.text() == (
+                "year,category,organisations_active,organisations,suppressed\r\n"
+                f"{YEAR},french-private-rd,,,True\r\n"
+                f"{YEAR},french-public,5,5,False\r\n"
+                f"{YEAR},french-research,4,4,False\r\n"
+                f"{YEAR},international-research,,,True\r\n"
             )
             note = await page.get_attribute("#note + p a", "href")
             assert note == f"/groupe-de-travail/note/{YEAR}.pdf"
