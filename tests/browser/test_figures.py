@@ -89,6 +89,13 @@ async def test_the_public_page_without_login(stack, screenshots):
                 "#panel-organisations-members_organisations bar-chart canvas", "c => c.width * c.height"
             )
             assert drawn > 0
+            # dsfr-chart draws in a shadow root: its legend styled all the same (figures.js)
+            await page.wait_for_selector("html[data-graphiques=prets]", state="attached")
+            dot = await page.eval_on_selector(
+                "#panel-organisations-members_organisations bar-chart .legende_dot",
+                "d => [parseFloat(getComputedStyle(d).width) || 0, getComputedStyle(d).backgroundColor]",
+            )
+            assert dot[0] > 5 and dot[1] not in ("", "rgba(0, 0, 0, 0)"), dot
             csv = await page.get_attribute("#panel-organisations-members_organisations a[download]", "href")
             assert csv == f"/chiffres/export/members_organisations.csv?by=category&year={YEAR}"
             await checker.check("fr")
