@@ -55,7 +55,7 @@ FIGURES_TEXTS: dict[str, tuple[str, str]] = {
         "Données non disponibles : {detail} ({code})",
         "Data not available: {detail} ({code})",
     ),
-    "figures.definition": ("Définition", "Definition"),
+    "figures.definition": ("Définition :", "Definition:"),
     "figures.organisations": ("Organisations", "Organisations"),
     "figures.value.none": ("non renseigné", "not recorded"),
     "figures.chart.organisations.title": ("Organisations par catégorie", "Organisations by category"),
