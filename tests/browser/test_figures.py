@@ -216,3 +216,33 @@ async def test_the_working_group_dashboard(stack, screenshots):
     anonymous = httpx.get(f"{urls.portal}/groupe-de-travail", follow_redirects=False)
     assert anonymous.status_code == 303
     assert anonymous.headers["location"] == "/connexion?retour=%2Fgroupe-de-travail"
+
+
+def test_the_reporting_asks_orders_who_is_in_the_working_group(stack, keyfile):
+    """The reporting's working-group route (wg_pending.py until http.py has it) decides on
+    its own, from orders' records, whatever the token claims."""
+    from dinamis_shared.auth import ensure_local_signing_key, mint_token
+    from tests.integration.orders_api import ensure_staff, seed_member, uid
+
+    urls, _ = stack
+    key = ensure_local_signing_key(keyfile)
+    route = f"{urls.reporting}/v1/wg/indicators/members_organisations"
+    params = {"by": "category", "year": str(YEAR)}
+    assert httpx.get(route, params=params).status_code == 401
+
+    member_sub, governance_sub = uid("membre"), uid("gouvernance")
+    seed_member(uid("org"), member_sub)
+    ensure_staff(governance_sub, ["governance"])
+    # a member whose token claims governance: refused (roles come from orders' records)
+    forged = mint_token(key, user_id=member_sub, organisation_id="dinamis", roles=["governance", "admin"])
+    refused = httpx.get(route, params=params, headers={"Authorization": f"Bearer {forged}"})
+    assert refused.status_code == 403 and refused.json()["code"] == "working-group-only"
+    token = mint_token(key, user_id=governance_sub)
+    answer = httpx.get(
+        route, params={**params, "by": "department"}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 200, answer.text[:300]
+    # every organisation of the scenario is in department 69: 13 in one cell
+    assert [(r["department"], r["organisations_active"]) for r in answer.json()["rows"]] == [("69", 13)]
+    bad = httpx.get(route, params={"by": "organisation_id"}, headers={"Authorization": f"Bearer {token}"})
+    assert bad.status_code == 400
