@@ -32,6 +32,7 @@ from dinamis_portal.ops.review_api import HttpReviewApi, ReviewApi, ReviewSettin
 from dinamis_portal.ops_members_api import HttpOpsMembersApi, OpsMembersApi
 from dinamis_portal.ordering_api import OrderingPorts, build_ordering
 from dinamis_portal.organisation_api import HttpOrganisationApi, OrganisationApi
+from dinamis_portal.reporting_api import HttpReportingApi, ReportingApi
 from dinamis_portal.sessions import MongoSessionStore, Sessions, now
 from dinamis_portal.settings import PortalSettings
 from dinamis_portal.upstream import Catalogue, HttpCatalogue, HttpOrders, Orders
@@ -78,6 +79,7 @@ class PortalContainer:
     ops_review_settings: ReviewSettings | None = None
     coverage: CoverageBoard | None = None  # the yearly coverage board (/ops/couverture)
     pipeline: PipelinePorts | None = None  # the console's pipeline page: Kafka, services, replays
+    reporting: ReportingApi | None = None  # "DINAMIS en chiffres", the working group's dashboard
 
 
 def bootstrap(resources: Resources) -> PortalContainer:
@@ -110,6 +112,7 @@ def bootstrap(resources: Resources) -> PortalContainer:
         ops_review_settings=ReviewSettings(),
         coverage=CoverageBoard(MongoCoverageStore(mongo[settings.mongo_database]), CoverageSettings()),
         pipeline=pipeline_ports(settings, http, mongo[settings.mongo_database]),
+        reporting=HttpReportingApi(settings.reporting_url, http),
     )
 
 

@@ -34,6 +34,11 @@ class PortalSettings(ServiceSettings):
     delivery_url: str = "http://127.0.0.1:8104"
     notify_url: str = "http://127.0.0.1:8105"
     ingest_url: str = "http://127.0.0.1:8101"
+    # The reporting service ("DINAMIS en chiffres", the working group's dashboard).
+    reporting_url: str = "http://127.0.0.1:8108"
+    # The platform's own organisation (orders' `staff_organisation_id`): the only one whose
+    # users' `governance` role admits them to the working group's dashboard.
+    staff_organisation_id: str = "dinamis"
     # The ops console's probes of the services' `/readyz` and `/metrics`.
     probe_timeout_s: float = Field(default=3.0, gt=0)
 
@@ -84,6 +89,7 @@ class PortalSettings(ServiceSettings):
         self.delivery_url = self.delivery_url.rstrip("/")
         self.notify_url = self.notify_url.rstrip("/")
         self.ingest_url = self.ingest_url.rstrip("/")
+        self.reporting_url = self.reporting_url.rstrip("/")
         self.catalog_public_url = (self.catalog_public_url or self.catalog_url).rstrip("/")
         self.oidc_issuer = self.oidc_issuer.rstrip("/")
         return self

@@ -103,6 +103,8 @@ async def who(container: PortalContainer, session: Session | None) -> dict[str, 
         "email": principal.get("email") or user.get("email") or session.user.get("email") or "",
         "organisation": organisation.get("name") or principal.get("organisation_id") or "",
         "standing": principal.get("standing") or "unresolved",
+        # shown only to pick the menu's entries; every page that needs a role asks orders again
+        "roles": sorted(str(r) for r in principal.get("roles") or ()),
     }
     session.data["me"] = record
     await container.sessions.save(session)

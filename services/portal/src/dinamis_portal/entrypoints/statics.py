@@ -46,6 +46,10 @@ VENDOR_FILES = {
     "ol.css": "ol/ol.css",
     "htmx.min.js": "htmx.org/dist/htmx.min.js",
     "icons.min.css": "../build/icons.min.css",
+    # dsfr-chart's bar chart (a web component bundling Vue and Chart.js, MIT): a classic
+    # script, served as JavaScript whatever its file's extension (.umd.cjs)
+    "dsfr-chart.js": "@gouvfr/dsfr-chart/dist/BarChart/BarChart.umd.cjs",
+    "dsfr-chart.css": "@gouvfr/dsfr-chart/dist/BarChart/BarChart.css",
 }
 OL_NAMES = "../build/ol-portal.json"
 ICON_NAMES = "../build/icons.json"
@@ -150,5 +154,10 @@ async def vendor(name: str, request: Request) -> Response:
     if path is None:
         raise HTTPException(404)
     settings = get_container(request).settings
-    response = FileResponse(settings.node_modules / path, headers={"Cache-Control": "public, max-age=3600"})
+    media = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    if name.endswith(".js"):
+        media = "text/javascript"
+    response = FileResponse(
+        settings.node_modules / path, media_type=media, headers={"Cache-Control": "public, max-age=3600"}
+    )
     return await compressed(response, request.headers)
