@@ -140,7 +140,9 @@ def ops_console_acls() -> set[Acl]:
             Acl(OPS_CONSOLE, Operation.READ, Resource.TOPIC, spec.dlq),
             Acl(OPS_CONSOLE, Operation.WRITE, Resource.TOPIC, spec.name),
         }
-    out |= {Acl(OPS_CONSOLE, Operation.DESCRIBE, Resource.GROUP, group) for group in CONSUMES}
+    out |= {
+        Acl(OPS_CONSOLE, Operation.DESCRIBE, Resource.GROUP, group) for group in (*CONSUMES, ARCHIVE_GROUP)
+    }
     return out
 
 

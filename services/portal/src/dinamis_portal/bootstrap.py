@@ -123,6 +123,7 @@ def pipeline_ports(settings: PortalSettings, http: httpx.AsyncClient, db: object
         "orders": settings.orders_url,
         "delivery": settings.delivery_url,
         "notify": settings.notify_url,
+        "reporting": settings.reporting_url,
     }
     return PipelinePorts(
         bus=KafkaPipelineBus(settings),

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from dinamis_shared.acls import ARCHIVE_GROUP
 from dinamis_shared.settings import ServiceSettings
 from dinamis_shared.topics import CONSUMES, TOPICS, topic_for
 
@@ -30,10 +31,11 @@ log = logging.getLogger(__name__)
 # The `.dlq` topics the console may read, and the event topics a replay may write to.
 DLQ_TOPICS: tuple[str, ...] = tuple(sorted(spec.dlq for spec in TOPICS.values()))
 EVENT_TOPICS: frozenset[str] = frozenset(TOPICS)
-# (group, topic) pairs whose lag is shown: who consumes what in the registry.
+# (group, topic) pairs whose lag is shown: who consumes what in the registry, and the
+# reporting's event archive (every registry topic).
 GROUP_TOPICS: tuple[tuple[str, str], ...] = tuple(
     (group, topic_for(model).name) for group, models in sorted(CONSUMES.items()) for model in models
-)
+) + tuple((ARCHIVE_GROUP, name) for name in sorted(TOPICS))
 
 
 @dataclass(frozen=True)
