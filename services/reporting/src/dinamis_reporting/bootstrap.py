@@ -46,7 +46,11 @@ def bootstrap(resources: Resources) -> ReportingContainer:
         threads=settings.duckdb_threads,
         memory_limit=settings.duckdb_memory_limit,
     )
-    indicators = Indicators(min_organisations=settings.min_organisations)
+    indicators = Indicators(
+        min_organisations=settings.min_organisations,
+        grid_file=settings.coverage_grid_file,
+        prices_file=settings.prices_file,
+    )
     indicators.prepare(lake.con)
     return ReportingContainer(
         settings=settings,
