@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +52,16 @@ class Grid:
         return self.cell_at_l93(x, y)
 
 
-@lru_cache(maxsize=1)
+_local = threading.local()
+
+
 def _to_l93() -> Transformer:
-    return Transformer.from_crs(4326, 2154, always_xy=True)
+    """WGS 84 -> Lambert-93, one transformer per thread (a pyproj transformer is not
+    thread-safe: the reporting maps footprints from DuckDB's worker threads)."""
+    found: Transformer | None = getattr(_local, "to_l93", None)
+    if found is None:
+        found = _local.to_l93 = Transformer.from_crs(4326, 2154, always_xy=True)
+    return found
 
 
 def footprint_centre(geometry: Any) -> tuple[float, float] | None:

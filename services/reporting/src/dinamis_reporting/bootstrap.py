@@ -32,6 +32,8 @@ class ReportingContainer:
     indicators: Indicators
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
     authenticator: Authenticator | None = None
+    # The `rejected/` files' record counts, by "<key>@<etag>" (GET /v1/archive).
+    rejected_rows: dict[str, int] = field(default_factory=dict)
 
 
 def bootstrap(resources: Resources) -> ReportingContainer:

@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from duckdb.func import SPECIAL
 import pyarrow as pa
+from duckdb.func import SPECIAL
 from pyproj import Geod
 from shapely.geometry import shape
 
