@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pyproj import Transformer
 import shapely
+from pyproj import Transformer
 from shapely.geometry import shape
 
 from dinamis_reporting.archive.store import StoredObject
 from dinamis_reporting.archive.writer import ArchiveWriter, Record
-from dinamis_reporting.indicators.engine import Indicator, Indicators, IndicatorError, Measure, Query
+from dinamis_reporting.indicators.engine import Indicator, IndicatorError, Indicators, Measure, Query
 from dinamis_reporting.indicators.functions import area_km2, default_grid_file, load_prices, sensor_family
 from dinamis_reporting.lake import Lake
 from dinamis_reporting.scenario import (
@@ -53,7 +53,7 @@ class MemoryStore:
 
     async def list(self, prefix: str = "") -> list[StoredObject]:
         return [
-            StoredObject(k, hashlib.md5(v).hexdigest(), len(v))  # noqa: S324 - an etag, not security
+            StoredObject(k, hashlib.md5(v).hexdigest(), len(v))  # an etag, not security
             for k, v in sorted(self.objects.items())
             if k.startswith(prefix)
         ]
@@ -152,11 +152,25 @@ def test_members_organisations(world: World) -> None:
     # 2026: A, B active, D new (15 Jan), C suspended (1 Mar), E still expired; F only pending.
     rows = world.rows("members_organisations", by=("year",), year=f"{Y0},{Y1}")
     assert rows == [
-        {"year": str(Y0), "organisations_active": 3, "organisations_new": 4, "organisations_suspended": 0,
-         "organisations_expired": 1, "organisations": 4, "suppressed": False},
-        {"year": str(Y1), "organisations_active": 3, "organisations_new": 1, "organisations_suspended": 1,
-         "organisations_expired": 1, "organisations": 5, "suppressed": False},
-    ]  # fmt: skip
+        {
+            "year": str(Y0),
+            "organisations_active": 3,
+            "organisations_new": 4,
+            "organisations_suspended": 0,
+            "organisations_expired": 1,
+            "organisations": 4,
+            "suppressed": False,
+        },
+        {
+            "year": str(Y1),
+            "organisations_active": 3,
+            "organisations_new": 1,
+            "organisations_suspended": 1,
+            "organisations_expired": 1,
+            "organisations": 5,
+            "suppressed": False,
+        },
+    ]
 
 
 def test_members_by_region(world: World) -> None:
@@ -181,20 +195,45 @@ def test_acquisitions_requests(world: World) -> None:
     # acquired R1 90 × 0.8 (its latest covered share) + R4 200 × 1.0; on quota 90+20+0;
     # co-financed 0+30+200.
     assert world.one("acquisitions_requests") == {
-        "requests": 7, "requests_approved": 3, "requested_km2": 455.0, "approved_km2": 340.0,
-        "acquired_km2": 272.0, "quota_km2": 110.0, "cofinanced_km2": 230.0, "organisations": 5,
+        "requests": 7,
+        "requests_approved": 3,
+        "requested_km2": 455.0,
+        "approved_km2": 340.0,
+        "acquired_km2": 272.0,
+        "quota_km2": 110.0,
+        "cofinanced_km2": 230.0,
+        "organisations": 5,
         "suppressed": False,
-    }  # fmt: skip
+    }
     rows = world.rows("acquisitions_requests", by=("year",))
     assert rows == [
         # 2025: R1 (A), R2 (B), R3 (C), R7 (E)
-        {"year": str(Y0), "requests": 4, "requests_approved": 2, "requested_km2": 215.0, "approved_km2": 140.0,
-         "acquired_km2": 72.0, "quota_km2": 110.0, "cofinanced_km2": 30.0, "organisations": 4, "suppressed": False},
+        {
+            "year": str(Y0),
+            "requests": 4,
+            "requests_approved": 2,
+            "requested_km2": 215.0,
+            "approved_km2": 140.0,
+            "acquired_km2": 72.0,
+            "quota_km2": 110.0,
+            "cofinanced_km2": 30.0,
+            "organisations": 4,
+            "suppressed": False,
+        },
         # 2026: R4 (D), R5 (A), R6 (B)
-        {"year": str(Y1), "requests": 3, "requests_approved": 1, "requested_km2": 240.0, "approved_km2": 200.0,
-         "acquired_km2": 200.0, "quota_km2": 0.0, "cofinanced_km2": 200.0, "organisations": 3,
-         "suppressed": False},
-    ]  # fmt: skip
+        {
+            "year": str(Y1),
+            "requests": 3,
+            "requests_approved": 1,
+            "requested_km2": 240.0,
+            "approved_km2": 200.0,
+            "acquired_km2": 200.0,
+            "quota_km2": 0.0,
+            "cofinanced_km2": 200.0,
+            "organisations": 3,
+            "suppressed": False,
+        },
+    ]
 
 
 def test_acquisitions_funding_and_kind(world: World) -> None:
@@ -203,8 +242,11 @@ def test_acquisitions_funding_and_kind(world: World) -> None:
     # undecided or rejected R3 (C), R5 (A), R6 (B), R7 (E): 4 organisations, 105 km² asked.
     rows = world.rows("acquisitions_requests", by=("funding",))
     assert [(r["funding"], r["suppressed"]) for r in rows] == [
-        ("cofinancing", True), ("mixed", True), ("quota", True), (None, False),
-    ]  # fmt: skip
+        ("cofinancing", True),
+        ("mixed", True),
+        ("quota", True),
+        (None, False),
+    ]
     assert (rows[3]["requests"], rows[3]["requested_km2"], rows[3]["organisations"]) == (4, 105.0, 4)
     # Kind: tasking R1 (A), R3 (C), R4 (D), R7 (E): 4 organisations; archive R2, R5, R6: A, B
     # (2, suppressed) -> tasking is suppressed too (else the total gives archive away).
@@ -222,18 +264,28 @@ def test_acquisitions_turnaround(world: World) -> None:
     # First scene -> fulfilled: R1 10 (13 -> 23 Mar), R4 8 (21 Feb -> 1 Mar): median 9, p90 9.8.
     # Submission -> fulfilled: R1 22, R4 28: median 25, p90 27.4.
     assert world.one("acquisitions_turnaround") == {
-        "requests": 7, "decision_median_days": 2.5, "decision_p90_days": 7.0,
-        "first_scene_median_days": 10.0, "first_scene_p90_days": 10.0,
-        "fulfilment_median_days": 9.0, "fulfilment_p90_days": 9.8,
-        "total_median_days": 25.0, "total_p90_days": 27.4, "organisations": 5, "suppressed": False,
-    }  # fmt: skip
+        "requests": 7,
+        "decision_median_days": 2.5,
+        "decision_p90_days": 7.0,
+        "first_scene_median_days": 10.0,
+        "first_scene_p90_days": 10.0,
+        "fulfilment_median_days": 9.0,
+        "fulfilment_p90_days": 9.8,
+        "total_median_days": 25.0,
+        "total_p90_days": 27.4,
+        "organisations": 5,
+        "suppressed": False,
+    }
 
 
 def test_acquisitions_rejections(world: World) -> None:
     # R3 (C, 40 km², "quota"), R5 (A, 10 km², covered by the catalogue), R7 (E, 25 km², out of scope).
     assert world.one("acquisitions_rejections") == {
-        "requests_rejected": 3, "rejected_km2": 75.0, "organisations": 3, "suppressed": False,
-    }  # fmt: skip
+        "requests_rejected": 3,
+        "rejected_km2": 75.0,
+        "organisations": 3,
+        "suppressed": False,
+    }
     rows = world.rows("acquisitions_rejections", by=("reason",))
     assert [(r["reason"], r["suppressed"]) for r in rows] == [
         ("covered-by-catalogue", True),
@@ -250,27 +302,55 @@ def test_coverage_cells(world: World) -> None:
     # S3 delivered 1 Jun (cell 101 by its tasking reference), never published; S4 delivered
     # 1 Jul (cell 150), published 3 Jul, 10 % cloud.
     assert world.rows("coverage_cells", by=("campaign",), public=True) == [
-        {"campaign": f"france-{Y0}", "cells_planned": planned, "cells_acquired": 3, "cells_published": 2,
-         "acquired_share": round(3 / planned, 4), "first_acquired_at": f"{Y0}-05-10",
-         "last_published_at": f"{Y0}-07-03", "cloud_mean": 6.75},
-    ]  # fmt: skip
+        {
+            "campaign": f"france-{Y0}",
+            "cells_planned": planned,
+            "cells_acquired": 3,
+            "cells_published": 2,
+            "acquired_share": round(3 / planned, 4),
+            "first_acquired_at": f"{Y0}-05-10",
+            "last_published_at": f"{Y0}-07-03",
+            "cloud_mean": 6.75,
+        },
+    ]
     assert (CELL_PUBLISHED_1, CELL_ACQUIRED_ONLY, CELL_PUBLISHED_2) == (100, 101, 150)
 
 
 def test_use_products(world: World) -> None:
     # 8 products in 6 orders; ready all but P7; downloaded P1 (2), P2, P3, P6 (3), P8: 8 reads.
     assert world.one("use_products") == {
-        "orders": 6, "products_ordered": 8, "products_ready": 7, "products_downloaded": 5, "downloads": 8,
-        "organisations": 4, "suppressed": False,
-    }  # fmt: skip
+        "orders": 6,
+        "products_ordered": 8,
+        "products_ready": 7,
+        "products_downloaded": 5,
+        "downloads": 8,
+        "organisations": 4,
+        "suppressed": False,
+    }
     assert world.rows("use_products", by=("year",), public=True) == [
         # O1 (A), O2 (B), O3 (C): P1..P5, downloads P1 ×2, P2, P3
-        {"year": str(Y0), "orders": 3, "products_ordered": 5, "products_ready": 5, "products_downloaded": 3,
-         "downloads": 4, "organisations": 3, "suppressed": False},
+        {
+            "year": str(Y0),
+            "orders": 3,
+            "products_ordered": 5,
+            "products_ready": 5,
+            "products_downloaded": 3,
+            "downloads": 4,
+            "organisations": 3,
+            "suppressed": False,
+        },
         # O4 (D), O5 (A), O6 (B): P6..P8, downloads P6 ×3, P8
-        {"year": str(Y1), "orders": 3, "products_ordered": 3, "products_ready": 2, "products_downloaded": 2,
-         "downloads": 4, "organisations": 3, "suppressed": False},
-    ]  # fmt: skip
+        {
+            "year": str(Y1),
+            "orders": 3,
+            "products_ordered": 3,
+            "products_ready": 2,
+            "products_downloaded": 2,
+            "downloads": 4,
+            "organisations": 3,
+            "suppressed": False,
+        },
+    ]
 
 
 def l93_area_km2(geometry: dict[str, Any]) -> float:
@@ -300,8 +380,11 @@ def test_use_reuse(world: World) -> None:
     weighted = 2 * a["S1"] + 3 * a["S2"] + a["S4"] + 2 * a["S5"]
     row = world.one("use_reuse")
     assert {k: row[k] for k in ("scenes_archived", "scenes_used", "archive_used_share", "reuse_factor")} == {
-        "scenes_archived": 5, "scenes_used": 4, "archive_used_share": 0.8, "reuse_factor": 2.0,
-    }  # fmt: skip
+        "scenes_archived": 5,
+        "scenes_used": 4,
+        "archive_used_share": 0.8,
+        "reuse_factor": 2.0,
+    }
     assert row["used_km2"] == pytest.approx(used, rel=1e-3)
     assert row["reuse_factor_km2"] == pytest.approx(weighted / used, abs=1e-3)
     assert row["organisations"] == 4
@@ -310,8 +393,12 @@ def test_use_reuse(world: World) -> None:
 def test_use_coverage_by_department(world: World) -> None:
     # Coverage scenes ordered: S2 by A (P2, 1 download), B (P3, 1), C (P5, 0); S4 by B (P4, 0).
     assert world.one("use_coverage_by_department") == {
-        "scenes": 2, "products_ordered": 4, "downloads": 2, "organisations": 3, "suppressed": False,
-    }  # fmt: skip
+        "scenes": 2,
+        "products_ordered": 4,
+        "downloads": 2,
+        "organisations": 3,
+        "suppressed": False,
+    }
     rows = world.rows("use_coverage_by_department", by=("department",))
     assert [(r["department"], r["suppressed"]) for r in rows] == [("31", True), ("69", True), ("75", True)]
 
@@ -320,13 +407,23 @@ def test_quotas(world: World) -> None:
     # Latest entry (highest seq) of each ledger: A pleiades-neo 2025-Q1 (200, 0, 72),
     # B pleiades 2025 (100, 20, 0), C pleiades-neo 2025-Q2 (50, 0, 0), D spot 2026 (250, 0, 0).
     assert world.one("quotas") == {
-        "ledgers": 4, "allocated_km2": 600.0, "reserved_km2": 20.0, "consumed_km2": 72.0,
-        "consumption_rate": 0.12, "organisations": 4, "suppressed": False,
-    }  # fmt: skip
+        "ledgers": 4,
+        "allocated_km2": 600.0,
+        "reserved_km2": 20.0,
+        "consumed_km2": 72.0,
+        "consumption_rate": 0.12,
+        "organisations": 4,
+        "suppressed": False,
+    }
     assert world.one("quotas", year=str(Y0)) == {
-        "ledgers": 3, "allocated_km2": 350.0, "reserved_km2": 20.0, "consumed_km2": 72.0,
-        "consumption_rate": round(72 / 350, 4), "organisations": 3, "suppressed": False,
-    }  # fmt: skip
+        "ledgers": 3,
+        "allocated_km2": 350.0,
+        "reserved_km2": 20.0,
+        "consumed_km2": 72.0,
+        "consumption_rate": round(72 / 350, 4),
+        "organisations": 3,
+        "suppressed": False,
+    }
 
 
 def test_money(world: World) -> None:
@@ -388,10 +485,18 @@ def test_refusals(world: World) -> None:
 
 def test_catalogue_holds_the_contract(world: World) -> None:
     assert set(world.indicators.catalogue) >= {
-        "members_organisations", "members_users", "acquisitions_requests", "acquisitions_turnaround",
-        "acquisitions_rejections", "coverage_cells", "use_products", "use_reuse",
-        "use_coverage_by_department", "quotas", "money",
-    }  # fmt: skip
+        "members_organisations",
+        "members_users",
+        "acquisitions_requests",
+        "acquisitions_turnaround",
+        "acquisitions_rejections",
+        "coverage_cells",
+        "use_products",
+        "use_reuse",
+        "use_coverage_by_department",
+        "quotas",
+        "money",
+    }
 
 
 # --- suppression on hand-made rows -------------------------------------------------------------
@@ -399,10 +504,19 @@ def test_catalogue_holds_the_contract(world: World) -> None:
 
 def _indicator() -> Indicator:
     return Indicator(
-        name="t", version=1, title_fr="t", title_en="t", definition_fr="", definition_en="", unit="",
-        dimensions=("year", "category"), public_dimensions=(), measures=(Measure("n", "count(*)", "", "", ""),),
-        privacy="organisations", facts="",
-    )  # fmt: skip
+        name="t",
+        version=1,
+        title_fr="t",
+        title_en="t",
+        definition_fr="",
+        definition_en="",
+        unit="",
+        dimensions=("year", "category"),
+        public_dimensions=(),
+        measures=(Measure("n", "count(*)", "", "", ""),),
+        privacy="organisations",
+        facts="",
+    )
 
 
 def _cells(table: dict[tuple[str, str], int]) -> list[dict[str, Any]]:
@@ -421,8 +535,14 @@ def test_suppression_primary_and_complementary() -> None:
     # One small cell in a row of the table: the smallest other cell of its row and of its
     # column go too; then the cell at their crossing (else its row and column would each
     # hold a lone suppressed cell).
-    table = {("2025", "a"): 2, ("2025", "b"): 5, ("2025", "c"): 9,
-             ("2026", "a"): 6, ("2026", "b"): 4, ("2026", "c"): 8}  # fmt: skip
+    table = {
+        ("2025", "a"): 2,
+        ("2025", "b"): 5,
+        ("2025", "c"): 9,
+        ("2026", "a"): 6,
+        ("2026", "b"): 4,
+        ("2026", "c"): 8,
+    }
     assert suppressed(table) == {("2025", "a"), ("2025", "b"), ("2026", "a"), ("2026", "b")}
 
 
@@ -430,9 +550,17 @@ def test_suppression_cascades_to_a_fixpoint() -> None:
     # (2025, a) is small; its row takes (2025, b) (5 < 7), its column (2027, a) (3 < 6 < 10);
     # (2025, b) then leaves column b with a lone hidden cell: (2027, b) (4 < 8) goes; column
     # and row now hold two each. Then every row and column holds 0 or ≥ 2 hidden cells.
-    table = {("2025", "a"): 1, ("2025", "b"): 5, ("2025", "c"): 7,
-             ("2026", "a"): 10, ("2026", "b"): 8, ("2026", "c"): 9,
-             ("2027", "a"): 3, ("2027", "b"): 4, ("2027", "c"): 12}  # fmt: skip
+    table = {
+        ("2025", "a"): 1,
+        ("2025", "b"): 5,
+        ("2025", "c"): 7,
+        ("2026", "a"): 10,
+        ("2026", "b"): 8,
+        ("2026", "c"): 9,
+        ("2027", "a"): 3,
+        ("2027", "b"): 4,
+        ("2027", "c"): 12,
+    }
     hidden = suppressed(table)
     assert hidden == {("2025", "a"), ("2025", "b"), ("2027", "a"), ("2027", "b")}
     for y in ("2025", "2026", "2027"):

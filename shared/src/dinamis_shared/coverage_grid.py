@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
