@@ -221,6 +221,11 @@ def test_working_group_route(archived, keyfile):
     member = Caller(keyfile, user, org, ["member", "governance", "operator"])  # claims: ignored
     r = httpx.get(url, params=params, headers=member.headers, timeout=30)
     assert r.status_code == 403, r.text
+    # The working group: a user of the platform's own organisation with the governance role.
+    governance = Caller(keyfile, uid("gov"), "dinamis", ["governance"])
+    seed_member("dinamis", governance.user, ["governance"], organisation=False)
+    r = httpx.get(url, params=params, headers=governance.headers, timeout=30)
+    assert r.status_code == 200, r.text
     operator = Caller.staff(keyfile, api=orders_api(ORDERS))
     r = httpx.get(url, params=params, headers=operator.headers, timeout=30)
     assert r.status_code == 200, r.text

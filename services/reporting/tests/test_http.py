@@ -146,6 +146,21 @@ def test_working_group_route(client: TestClient) -> None:
         user_id="g", organisation_id="o", roles=frozenset({Role.GOVERNANCE}), standing="user-inactive"
     )
     assert client.get("/v1/wg/indicators/members_organisations", params=params).status_code == 403
+    # A governance user of the platform's organisation: orders says "not-a-member" (no
+    # staff role), allowed; the same answer for a user of another organisation: refused.
+    caller.principal = Principal(
+        user_id="g", organisation_id="o", roles=frozenset({Role.GOVERNANCE}), standing="not-a-member"
+    )
+    assert client.get("/v1/wg/indicators/members_organisations", params=params).status_code == 403
+    caller.principal = Principal(
+        user_id="g", organisation_id="dinamis", roles=frozenset({Role.GOVERNANCE}), standing="not-a-member"
+    )
+    assert client.get("/v1/wg/indicators/members_organisations", params=params).status_code == 200
+    # An operator whose account is deactivated keeps no staff standing.
+    caller.principal = Principal(
+        user_id="op", organisation_id="dinamis", roles=frozenset({Role.OPERATOR}), standing="user-inactive"
+    )
+    assert client.get("/v1/wg/indicators/members_organisations", params=params).status_code == 403
     caller.principal = Principal(
         user_id="g", organisation_id="o", roles=frozenset({Role.GOVERNANCE}), standing="member"
     )

@@ -43,6 +43,10 @@ class ReportingSettings(ServiceSettings):
     # The API: the most rows an indicator's answer may hold (a larger breakdown is refused).
     max_rows: int = Field(default=50_000, ge=1, le=1_000_000)
 
+    # The platform's own organisation (orders' `staff_organisation_id`): its users holding
+    # the `governance` role read the working group's indicators.
+    staff_organisation_id: str = "dinamis"
+
     # Privacy: a cell of a breakdown counting fewer organisations is suppressed. Never
     # below 3 (the working group's rule).
     min_organisations: int = Field(default=3, ge=3)

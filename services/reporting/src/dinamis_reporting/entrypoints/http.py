@@ -316,12 +316,28 @@ async def indicator(
     return render(result, params, request)
 
 
-async def working_group(principal: Annotated[Principal, Depends(authenticated_principal)]) -> Principal:
-    """The caller must be, by the orders service's records (never a token claim), staff
-    or a member of the working group (`governance`), in good standing now."""
-    if not principal.in_good_standing:
-        raise principal.refusal()
-    if not (principal.is_staff or principal.has(Role.GOVERNANCE)):
+def may_read_working_group(principal: Principal, staff_organisation_id: str) -> bool:
+    """Staff in good standing, or a holder of the `governance` role: a user of the
+    platform's own organisation (orders gives them no member standing, "not-a-member":
+    they hold no staff role — the role is granted only there, by admins) or, should a
+    member organisation's user ever hold it, in good standing. Decided on the orders
+    service's answer for the caller, never on a token claim; a deactivated user
+    ("user-inactive") is refused."""
+    if principal.is_staff:
+        return principal.standing == "staff"
+    if not principal.has(Role.GOVERNANCE):
+        return False
+    if principal.in_good_standing:
+        return True
+    return principal.standing == "not-a-member" and principal.organisation_id == staff_organisation_id
+
+
+async def working_group(
+    reporting: Reporting, principal: Annotated[Principal, Depends(authenticated_principal)]
+) -> Principal:
+    if not may_read_working_group(principal, reporting.settings.staff_organisation_id):
+        if principal.has(Role.GOVERNANCE) or principal.is_staff:
+            raise principal.refusal()
         raise Forbidden(
             "the working group's indicators are for DINAMIS staff and the governance role",
             code="not-working-group",
