@@ -1,0 +1,37 @@
+"""The coverage grid's code, shared by the portal's coverage board and the reporting."""
+
+import json
+from pathlib import Path
+
+from dinamis_shared.coverage_grid import footprint_centre, read_grid
+
+GRID = (
+    Path(__file__).resolve().parents[3]
+    / "services/portal/src/dinamis_portal/static/app/basemap/grille-couverture.geojson"
+)
+
+
+def square(lon: float, lat: float, half: float = 0.1) -> dict:
+    ring = [
+        [lon - half, lat - half],
+        [lon + half, lat - half],
+        [lon + half, lat + half],
+        [lon - half, lat + half],
+    ]
+    return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+
+
+def test_a_footprint_maps_to_the_cell_of_its_centre() -> None:
+    grid = read_grid(GRID)  # no regions file: every cell's region is ""
+    features = json.loads(GRID.read_text())["features"]
+    assert len(grid.cells) == len(features) == 243
+    for number in (1, 100, 243):
+        ring = next(f for f in features if f["properties"]["maille"] == number)["geometry"]["coordinates"][0][
+            :-1
+        ]
+        lon, lat = sum(p[0] for p in ring) / 4, sum(p[1] for p in ring) / 4
+        found = grid.cell_of_footprint(square(lon, lat))
+        assert found is not None and found.number == number and found.region == ""
+    assert grid.cell_of_footprint(square(-20.0, 45.0)) is None  # the Atlantic
+    assert grid.cell_of_footprint({"type": "Point", "coordinates": [2, 48]}) is None
+    assert footprint_centre(square(2.0, 48.0)) == (2.0, 48.0)
