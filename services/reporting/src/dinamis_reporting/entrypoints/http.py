@@ -160,15 +160,11 @@ def parse_query(by: str | None, filters: dict[str, str | None]) -> IndicatorQuer
 
 async def compute(reporting: ReportingContainer, name: str, query: IndicatorQuery, *, public: bool) -> Result:
     """An indicator's result, the lake refreshed first (at most every `lake_refresh_s`)."""
-    await reporting.lake.refresh(max_age_s=reporting.settings.lake_refresh_s)
+    refreshed = await reporting.lake.refresh(max_age_s=reporting.settings.lake_refresh_s)
+    archive = {"events": refreshed.events}
     try:
-        result = await asyncio.to_thread(
-            reporting.indicators.compute,
-            reporting.lake.cursor(),
-            name,
-            query,
-            public=public,
-            archive={"events": reporting.lake.count()},
+        result = await asyncio.to_thread(  # off the event loop: a large breakdown takes a while
+            reporting.indicators.compute, reporting.lake.cursor(), name, query, public=public, archive=archive
         )
     except IndicatorError as exc:
         text = str(exc)

@@ -28,6 +28,7 @@ are registered by `functions.register`."""
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -39,6 +40,7 @@ import duckdb
 
 from dinamis_reporting.indicators import functions
 
+log = logging.getLogger(__name__)
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # Dimensions an indicator may declare, with how a filter value is checked.
@@ -209,6 +211,8 @@ class Indicators:
         self.sql_dir = sql_dir
         self.min_organisations = min_organisations
         self.grid_file = grid_file if grid_file is not None else functions.default_grid_file()
+        if self.grid_file is None:
+            log.warning("no coverage grid file: the coverage indicators will count no cell")
         self.prices_file = prices_file
         self.prices = functions.load_prices(prices_file)
 
