@@ -49,7 +49,9 @@ class Caller:
 @pytest.fixture(scope="module")
 def client() -> Any:
     store = T.MemoryStore()
-    asyncio.run(ArchiveWriter(store).write(T.records()))
+    # The scenario, and one record that is no event (archived in `rejected/`).
+    bad = T.Record("dinamis.quota-changed.v1", 0, 9999, b"x", b"{oops", [], 1_700_000_000_000)
+    asyncio.run(ArchiveWriter(store).write([*T.records(), bad]))
     settings = ReportingSettings(lake_refresh_s=0, max_rows=40)
     lake = Lake(store, ":memory:")
     indicators = Indicators()
@@ -215,5 +217,5 @@ def test_archive_state(client: TestClient) -> None:
     assert by_topic["dinamis.organisation-changed.v1"] == 9
     assert by_topic["dinamis.quota-changed.v1"] == 8
     assert doc["events"] == len(T.records())
-    assert doc["rejected"] == {"files": 0, "records": 0}
+    assert doc["rejected"] == {"files": 1, "records": 1}
     assert doc["last_event_time"].startswith("2026-06-01")  # u2 deactivated, the scenario's last event
