@@ -183,6 +183,7 @@ def test_members_by_region(world: World) -> None:
 def test_members_users(world: World) -> None:
     # 2025: u1 (A), u2 (A), u6 (B), u4 (C, active from 1 Jul): 4 new, 4 active.
     # 2026: u3 (B), u5 (D) new; u2 deactivated 1 Jun: u1, u3, u4, u5, u6 active.
+    # The DINAMIS operator (organisation "dinamis", no organisation events) is not counted.
     rows = world.rows("members_users", by=("year",), year=f"{Y0},{Y1}")
     assert rows == [
         {"year": str(Y0), "users_active": 4, "users_new": 4, "organisations": 3, "suppressed": False},

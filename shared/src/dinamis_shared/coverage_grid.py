@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyproj import Transformer
 from shapely.geometry import Point, shape
 
 
@@ -46,22 +44,45 @@ class Grid:
         centre = footprint_centre(geometry)
         if centre is None:
             return None
-        x, y = _to_l93().transform(*centre)
+        x, y = to_l93(*centre)
         if not (math.isfinite(x) and math.isfinite(y)):
             return None
         return self.cell_at_l93(x, y)
 
 
-_local = threading.local()
+# Lambert-93 (EPSG:2154): Lambert conformal conic with two standard parallels (49° and
+# 44° N), origin 46.5° N 3° E, false easting 700 km, false northing 6,600 km, on GRS80 —
+# in closed form (IGN, NTG_71): RGF93 and WGS 84 coincide at this scale, as PROJ's
+# transformation does (checked against pyproj on 20,000 points over France: < 1e-8 m).
+# No pyproj here: its transformers crash when called from threads Python did not
+# create (DuckDB's workers, where the reporting's SQL functions run).
+_A = 6378137.0
+_F = 1 / 298.257222101
+_E = math.sqrt(2 * _F - _F * _F)
 
 
-def _to_l93() -> Transformer:
-    """WGS 84 -> Lambert-93, one transformer per thread (a pyproj transformer is not
-    thread-safe: the reporting maps footprints from DuckDB's worker threads)."""
-    found: Transformer | None = getattr(_local, "to_l93", None)
-    if found is None:
-        found = _local.to_l93 = Transformer.from_crs(4326, 2154, always_xy=True)
-    return found
+def _m(phi: float) -> float:
+    return math.cos(phi) / math.sqrt(1 - (_E * math.sin(phi)) ** 2)
+
+
+def _t(phi: float) -> float:
+    s = _E * math.sin(phi)
+    return math.tan(math.pi / 4 - phi / 2) / ((1 - s) / (1 + s)) ** (_E / 2)
+
+
+_P1, _P2, _P0, _L0 = (math.radians(v) for v in (49.0, 44.0, 46.5, 3.0))
+_N = (math.log(_m(_P1)) - math.log(_m(_P2))) / (math.log(_t(_P1)) - math.log(_t(_P2)))
+_AF = _A * _m(_P1) / (_N * _t(_P1) ** _N)
+_RHO0 = _AF * _t(_P0) ** _N
+
+
+def to_l93(lon: float, lat: float) -> tuple[float, float]:
+    """WGS 84 (lon, lat in degrees) to Lambert-93 (x, y in metres); NaN near the poles."""
+    if not (-90 < lat < 90):
+        return math.nan, math.nan
+    rho = _AF * _t(math.radians(lat)) ** _N
+    theta = _N * (math.radians(lon) - _L0)
+    return 700_000 + rho * math.sin(theta), 6_600_000 + _RHO0 - rho * math.cos(theta)
 
 
 def footprint_centre(geometry: Any) -> tuple[float, float] | None:
@@ -90,12 +111,12 @@ def read_grid(grid_file: Path, regions_file: Path | None = None) -> Grid:
         (str(f["properties"]["code"]), str(f["properties"]["nom"]), shape(f["geometry"]))
         for f in (regions_doc or {}).get("features", [])
     ]
-    to_l93 = _to_l93()
     cells: dict[int, Cell] = {}
     for feature in grid_doc["features"]:
         number = int(feature["properties"]["maille"])
         ring = feature["geometry"]["coordinates"][0]
-        xs, ys = to_l93.transform([p[0] for p in ring], [p[1] for p in ring])
+        corners = [to_l93(p[0], p[1]) for p in ring]
+        xs, ys = [c[0] for c in corners], [c[1] for c in corners]
         # The cells are squares in Lambert-93: their corners, back from WGS 84 (rounded to
         # 1e-5°, about a metre), snap to the 52 km grid.
         box = (round(min(xs)), round(min(ys)), round(max(xs)), round(max(ys)))

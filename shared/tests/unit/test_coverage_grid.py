@@ -35,3 +35,16 @@ def test_a_footprint_maps_to_the_cell_of_its_centre() -> None:
     assert grid.cell_of_footprint(square(-20.0, 45.0)) is None  # the Atlantic
     assert grid.cell_of_footprint({"type": "Point", "coordinates": [2, 48]}) is None
     assert footprint_centre(square(2.0, 48.0)) == (2.0, 48.0)
+
+
+def test_lambert93_in_closed_form_matches_proj() -> None:
+    from pyproj import Transformer
+
+    from dinamis_shared.coverage_grid import to_l93
+
+    proj = Transformer.from_crs(4326, 2154, always_xy=True)
+    for lon, lat in ((3.0, 46.5), (2.35, 48.85), (-4.5, 48.4), (7.7, 48.6), (9.4, 42.0), (-1.5, 43.4)):
+        x, y = to_l93(lon, lat)
+        px, py = proj.transform(lon, lat)
+        assert abs(x - px) < 1e-6 and abs(y - py) < 1e-6
+    assert to_l93(3.0, 46.5) == (700_000.0, 6_600_000.0)  # the projection's origin

@@ -21,7 +21,14 @@ from typing import Any
 from dinamis_shared import events as ev
 
 # Personal data the events carry and no output may show (checked by the tests).
-PERSONAL = ("jeanne.dupont@example.fr", "Jeanne Dupont", "paul.martin@example.fr", "Paul Martin")
+PERSONAL = (
+    "jeanne.dupont@example.fr",
+    "Jeanne Dupont",
+    "paul.martin@example.fr",
+    "Paul Martin",
+    "operateur@dinamis.example.fr",
+    "Opératrice DINAMIS",
+)
 
 
 @dataclass(frozen=True)
@@ -124,6 +131,21 @@ def scenario(prefix: str, year: int, grid_file: Path) -> list[Scripted]:
     user("u4", 2, "C", True, t(y0, 7, 1))
     user("u5", 1, "D", True, t(y1, 2, 1))
     user("u6", 1, "B", True, t(y0, 3, 5))
+    # A DINAMIS operator (a user of the platform's own organisation): never counted as a member.
+    add(
+        ev.UserChangedV1(
+            user_id=f"{p}user-staff",
+            revision=1,
+            organisation_id="dinamis",
+            email="operateur@dinamis.example.fr",
+            display_name="Opératrice DINAMIS",
+            roles=["operator"],
+            active=True,
+            changed_by="bootstrap",
+            changed_at=t(y0, 1, 3),
+        ),
+        t(y0, 1, 3),
+    )
 
     # --- acquisition requests -------------------------------------------------------
     aoi = box(2.35, 48.85)

@@ -2,8 +2,8 @@
 -- version: 1
 -- title_fr: Utilisateurs
 -- title_en: Users
--- definition_fr: Utilisateurs comptés (jamais listés) par année : actifs = compte actif au 31 décembre (ou au dernier événement pour l'année en cours) ; nouveaux = première activation du compte dans l'année. Ventilés selon leur organisation (sa dernière révision).
--- definition_en: Users counted (never listed) per year: active = account active on 31 December (or at the last event, for the current year); new = first activation of the account in that year. Broken down by their organisation (its latest revision).
+-- definition_fr: Utilisateurs des organisations adhérentes (connues par leurs événements : le personnel DINAMIS n'est pas compté), comptés (jamais listés) par année : actifs = compte actif au 31 décembre (ou au dernier événement pour l'année en cours) ; nouveaux = première activation du compte dans l'année. Ventilés selon leur organisation (sa dernière révision).
+-- definition_en: Users of member organisations (known from their events: DINAMIS staff are not counted), counted (never listed) per year: active = account active on 31 December (or at the last event, for the current year); new = first activation of the account in that year. Broken down by their organisation (its latest revision).
 -- unit: users
 -- dimensions: year, category, department, region
 -- public_dimensions: year, category, region
@@ -37,4 +37,4 @@ SELECT
     s.active,
     year(s.activated_at) = s.year AS is_new
 FROM state s
-LEFT JOIN org_dims o USING (organisation_id)
+JOIN org_dims o USING (organisation_id)
