@@ -118,6 +118,24 @@ def test_problems(client: TestClient) -> None:
     assert r.status_code in (400, 422)
 
 
+def test_hostile_filters(client: TestClient) -> None:
+    url = "/v1/indicators/use_products"
+    years = ",".join(str(2000 + i) for i in range(80))  # 80 values, within 400 characters
+    r = client.get(url, params={"year": years, "by": "year"})
+    assert r.status_code == 200 and [row["year"] for row in r.json()["rows"]] == ["2025", "2026"]
+    for params, code in (
+        ({"category": "french-public\u0000"}, "bad-filter"),
+        ({"category": "é" * 10}, "bad-filter"),
+        ({"region": "../../etc"}, "bad-filter"),
+        ({"by": "year;DROP TABLE raw_events"}, "unknown-dimension"),
+        ({"by": "organisation_id"}, "unknown-dimension"),  # never a dimension
+    ):
+        r = client.get(url, params=params)
+        assert r.status_code == 400 and r.json()["code"] == code, (params, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+    assert client.get(url, params={"year": "x" * 401}).status_code == 422  # longer than declared
+
+
 def test_row_limit(client: TestClient) -> None:
     client.caller.principal = Principal(user_id="op", roles=frozenset({Role.OPERATOR}), standing="staff")  # type: ignore[attr-defined]
     # members_organisations by year, category, department: one row per organisation and
