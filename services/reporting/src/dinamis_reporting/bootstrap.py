@@ -32,6 +32,8 @@ class ReportingContainer:
     indicators: Indicators
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
     authenticator: Authenticator | None = None
+    # The `rejected/` files' record counts, by "<key>@<etag>" (GET /v1/archive).
+    rejected_rows: dict[str, int] = field(default_factory=dict)
 
 
 def bootstrap(resources: Resources) -> ReportingContainer:
@@ -46,7 +48,11 @@ def bootstrap(resources: Resources) -> ReportingContainer:
         threads=settings.duckdb_threads,
         memory_limit=settings.duckdb_memory_limit,
     )
-    indicators = Indicators(min_organisations=settings.min_organisations)
+    indicators = Indicators(
+        min_organisations=settings.min_organisations,
+        grid_file=settings.coverage_grid_file,
+        prices_file=settings.prices_file,
+    )
     indicators.prepare(lake.con)
     return ReportingContainer(
         settings=settings,

@@ -8,6 +8,7 @@ from typing import ClassVar
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from dinamis_reporting.indicators.functions import PRICES_FILE
 from dinamis_shared.acls import ARCHIVE_GROUP
 from dinamis_shared.settings import ServiceSettings
 
@@ -34,6 +35,17 @@ class ReportingSettings(ServiceSettings):
     lake_refresh_s: float = Field(default=30.0, ge=0)
     duckdb_threads: int = Field(default=2, ge=1)
     duckdb_memory_limit: str = "2GB"
+
+    # The indicators' reference data: the coverage grid (GeoJSON of the 52 km cells; by
+    # default the layer the portal ships) and the list prices per km² (`money`).
+    coverage_grid_file: Path | None = None
+    prices_file: Path = PRICES_FILE
+    # The API: the most rows an indicator's answer may hold (a larger breakdown is refused).
+    max_rows: int = Field(default=50_000, ge=1, le=1_000_000)
+
+    # The platform's own organisation (orders' `staff_organisation_id`): its users holding
+    # the `governance` role read the working group's indicators.
+    staff_organisation_id: str = "dinamis"
 
     # Privacy: a cell of a breakdown counting fewer organisations is suppressed. Never
     # below 3 (the working group's rule).

@@ -4,109 +4,27 @@ scripts/coverage_grid.py), each with its region (the 13 metropolitan regions of
 `basemap/regions-version-simplifiee.geojson`, by the cell's centre; a coastal cell whose
 centre is at sea goes to the nearest region).
 
-A scene maps to its cell by its footprint's centre in Lambert-93 (EPSG:2154), where the
-cells are the 52 km squares of the grid; a centre outside every cell is outside France."""
+The grid's code is shared (`dinamis_shared.coverage_grid`, the reporting maps scenes to
+the same cells): a scene maps to its cell by its footprint's centre in Lambert-93
+(EPSG:2154), where the cells are the 52 km squares of the grid."""
 
 from __future__ import annotations
 
-import json
-import math
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import shapely
-from pyproj import Transformer
-from shapely.geometry import Point, shape
+
+from dinamis_shared.coverage_grid import Cell, Grid, centre_of, footprint_centre, read_grid
 
 BASEMAP = Path(__file__).resolve().parents[1] / "static" / "app" / "basemap"
 GRID_FILE = BASEMAP / "grille-couverture.geojson"
 REGIONS_FILE = BASEMAP / "regions-version-simplifiee.geojson"
 
 
-@dataclass(frozen=True)
-class Cell:
-    number: int
-    region: str  # INSEE code
-    box_l93: tuple[float, float, float, float]  # xmin, ymin, xmax, ymax (Lambert-93)
-    ring: list[list[float]]  # WGS 84, for the map
-
-
-@dataclass(frozen=True)
-class Grid:
-    cells: dict[int, Cell]
-    regions: dict[str, str]  # code -> name, in the file's order
-
-    def cell_at_l93(self, x: float, y: float) -> Cell | None:
-        for cell in self.cells.values():
-            x0, y0, x1, y1 = cell.box_l93
-            if x0 <= x < x1 and y0 <= y < y1:
-                return cell
-        return None
-
-    def cell_of_footprint(self, geometry: Any) -> Cell | None:
-        """The cell holding the centre of a GeoJSON footprint (WGS 84); None when the
-        geometry is unusable or its centre falls outside the grid."""
-        centre = footprint_centre(geometry)
-        if centre is None:
-            return None
-        x, y = _to_l93().transform(*centre)
-        if not (math.isfinite(x) and math.isfinite(y)):
-            return None
-        return self.cell_at_l93(x, y)
-
-
-@lru_cache(maxsize=1)
-def _to_l93() -> Transformer:
-    return Transformer.from_crs(4326, 2154, always_xy=True)
-
-
-def footprint_centre(geometry: Any) -> tuple[float, float] | None:
-    """The centre (lon, lat) of a GeoJSON polygon's bounding box, or None."""
-    if not isinstance(geometry, dict) or geometry.get("type") not in ("Polygon", "MultiPolygon"):
-        return None
-    try:
-        geom = shape(geometry)
-    except Exception:
-        return None
-    if geom.is_empty:
-        return None
-    x0, y0, x1, y1 = geom.bounds
-    lon, lat = (x0 + x1) / 2, (y0 + y1) / 2
-    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        return None
-    return lon, lat
-
-
 @lru_cache(maxsize=1)
 def load_grid() -> Grid:
-    grid_doc = json.loads(GRID_FILE.read_text(encoding="utf-8"))
-    regions_doc = json.loads(REGIONS_FILE.read_text(encoding="utf-8"))
-    regions = [
-        (str(f["properties"]["code"]), str(f["properties"]["nom"]), shape(f["geometry"]))
-        for f in regions_doc["features"]
-    ]
-    to_l93 = _to_l93()
-    cells: dict[int, Cell] = {}
-    for feature in grid_doc["features"]:
-        number = int(feature["properties"]["maille"])
-        ring = feature["geometry"]["coordinates"][0]
-        xs, ys = to_l93.transform([p[0] for p in ring], [p[1] for p in ring])
-        # The cells are squares in Lambert-93: their corners, back from WGS 84 (rounded to
-        # 1e-5°, about a metre), snap to the 52 km grid.
-        box = (round(min(xs)), round(min(ys)), round(max(xs)), round(max(ys)))
-        lons = [p[0] for p in ring[:-1]]
-        lats = [p[1] for p in ring[:-1]]
-        centre = Point(sum(lons) / len(lons), sum(lats) / len(lats))
-        region = min(regions, key=lambda r: 0.0 if r[2].contains(centre) else r[2].distance(centre))[0]
-        cells[number] = Cell(number, region, box, ring)
-    return Grid(cells, {code: name for code, name, _ in regions})
+    return read_grid(GRID_FILE, REGIONS_FILE)
 
 
-def centre_of(cell: Cell) -> tuple[float, float]:
-    x0, y0, x1, y1 = cell.box_l93
-    return (x0 + x1) / 2, (y0 + y1) / 2
-
-
-__all__ = ["Cell", "Grid", "footprint_centre", "load_grid", "shapely"]
+__all__ = ["Cell", "Grid", "centre_of", "footprint_centre", "load_grid", "shapely"]

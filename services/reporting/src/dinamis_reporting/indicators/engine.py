@@ -20,19 +20,27 @@ The engine groups the facts by the dimensions asked (only declared ones: no SQL 
 built from a caller's text), filters them by the values asked (bound parameters), and
 applies the suppression: a suppressed cell keeps its dimensions and loses its measures
 (`suppressed: true`); when one cell of a breakdown is suppressed, the next smallest of
-the same breakdown is too (no recovering it by subtracting from the total)."""
+the same breakdown is too (no recovering it by subtracting from the total), and so on
+until every breakdown holds no lone suppressed cell (see `Indicators.suppress`).
+
+The functions and reference tables the SQL uses (areas, grid cells, regions, prices)
+are registered by `functions.register`."""
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from dinamis_reporting.indicators import functions
+
+log = logging.getLogger(__name__)
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # Dimensions an indicator may declare, with how a filter value is checked.
@@ -190,11 +198,23 @@ class Result:
 
 
 class Indicators:
-    def __init__(self, sql_dir: Path = SQL_DIR, *, min_organisations: int = 3) -> None:
+    def __init__(
+        self,
+        sql_dir: Path = SQL_DIR,
+        *,
+        min_organisations: int = 3,
+        grid_file: Path | None = None,
+        prices_file: Path = functions.PRICES_FILE,
+    ) -> None:
         if min_organisations < 3:
             raise ValueError("the suppression threshold is never below 3 organisations")
         self.sql_dir = sql_dir
         self.min_organisations = min_organisations
+        self.grid_file = grid_file if grid_file is not None else functions.default_grid_file()
+        if self.grid_file is None:
+            log.warning("no coverage grid file: the coverage indicators will count no cell")
+        self.prices_file = prices_file
+        self.prices = functions.load_prices(prices_file)
 
     @cached_property
     def base_sql(self) -> list[str]:
@@ -216,7 +236,9 @@ class Indicators:
         return out
 
     def prepare(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Create the shared views (idempotent: every base statement is CREATE OR REPLACE)."""
+        """Register the functions, create the shared views (idempotent: every base
+        statement is CREATE OR REPLACE)."""
+        functions.register(con, grid_file=self.grid_file, prices_file=self.prices_file)
         for statement in self.base_sql:
             con.execute(statement)
 
@@ -284,21 +306,37 @@ class Indicators:
         return Result(ind, query, rows, suppressed, datetime.now(UTC), archive or {}, self.min_organisations)
 
     def suppress(self, ind: Indicator, dims: list[str], rows: list[dict[str, Any]]) -> int:
-        """Primary suppression (fewer than `min_organisations` organisations in a cell),
-        then complementary: within each group of cells that differ by one dimension, a
-        lone suppressed cell takes the smallest other one with it."""
-        n = 0
+        """Primary suppression: a cell counting fewer than `min_organisations` distinct
+        organisations. Complementary: within each group of cells that differ by one
+        dimension only (whose sum is a cell of a coarser breakdown anyone may ask for),
+        the suppressed cells must not be recoverable by subtraction — so a group never
+        holds exactly one suppressed cell, nor suppressed cells counting together fewer
+        than `min_organisations` organisations: the smallest shown cell of the group is
+        suppressed too. Repeated over every dimension until nothing changes (a cell
+        suppressed for one dimension's group can leave a lone one in another's)."""
         for row in rows:
-            row["suppressed"] = row.get("organisations", 0) < self.min_organisations
-        for dim in dims:
-            groups: dict[tuple, list[dict[str, Any]]] = {}
-            for row in rows:
-                groups.setdefault(tuple(row[d] for d in dims if d != dim), []).append(row)
-            for cells in groups.values():
-                hidden = [r for r in cells if r["suppressed"]]
-                shown = [r for r in cells if not r["suppressed"]]
-                if len(hidden) == 1 and shown:
-                    min(shown, key=lambda r: r.get("organisations", 0))["suppressed"] = True
+            row["suppressed"] = (row.get("organisations") or 0) < self.min_organisations
+        changed = bool(dims)
+        while changed:
+            changed = False
+            for dim in dims:
+                groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+                for row in rows:
+                    groups.setdefault(tuple(row[d] for d in dims if d != dim), []).append(row)
+                for cells in groups.values():
+                    hidden = [r for r in cells if r["suppressed"]]
+                    shown = [r for r in cells if not r["suppressed"]]
+                    if not hidden or not shown:
+                        continue
+                    together = sum(r.get("organisations") or 0 for r in hidden)
+                    if len(hidden) == 1 or together < self.min_organisations:
+                        smallest = min(
+                            shown,
+                            key=lambda r: (r.get("organisations") or 0, [str(r[d]) for d in dims]),
+                        )
+                        smallest["suppressed"] = True
+                        changed = True
+        n = 0
         for row in rows:
             if row["suppressed"]:
                 n += 1
@@ -314,7 +352,7 @@ def _only_comments(statement: str) -> bool:
 
 def _plain(value: Any) -> Any:
     """JSON-ready values: decimals to float, times to ISO text."""
-    if isinstance(value, datetime):
+    if isinstance(value, date):  # dates and datetimes
         return value.isoformat()
     if hasattr(value, "is_finite"):  # Decimal
         return float(value)
