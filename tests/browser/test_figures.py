@@ -219,7 +219,7 @@ async def test_the_working_group_dashboard(stack, screenshots):
 
 
 def test_the_reporting_asks_orders_who_is_in_the_working_group(stack, keyfile):
-    """The reporting's working-group route (wg_pending.py until http.py has it) decides on
+    """The reporting's working-group route decides on
     its own, from orders' records, whatever the token claims."""
     from dinamis_shared.auth import ensure_local_signing_key, mint_token
     from tests.integration.orders_api import ensure_staff, seed_member, uid
@@ -236,7 +236,7 @@ def test_the_reporting_asks_orders_who_is_in_the_working_group(stack, keyfile):
     # a member whose token claims governance: refused (roles come from orders' records)
     forged = mint_token(key, user_id=member_sub, organisation_id="dinamis", roles=["governance", "admin"])
     refused = httpx.get(route, params=params, headers={"Authorization": f"Bearer {forged}"})
-    assert refused.status_code == 403 and refused.json()["code"] == "working-group-only"
+    assert refused.status_code == 403 and refused.json()["code"] == "not-working-group"
     token = mint_token(key, user_id=governance_sub)
     answer = httpx.get(
         route, params={**params, "by": "department"}, headers={"Authorization": f"Bearer {token}"}

@@ -153,7 +153,7 @@ async def figures(portal):
     return portal
 
 
-GOVERNANCE = {"organisation_id": "dinamis", "standing": "not-a-member", "roles": ["governance"]}
+GOVERNANCE = {"organisation_id": "dinamis", "standing": "governance", "roles": ["governance"]}
 OPERATOR = {"organisation_id": "dinamis", "standing": "staff", "roles": ["operator"]}
 
 
@@ -177,6 +177,7 @@ def texts(page: str) -> str:
         (GOVERNANCE, False, None),  # deactivated
         ({**GOVERNANCE, "standing": "user-inactive"}, True, None),
         ({**GOVERNANCE, "organisation_id": "labo-1"}, True, None),  # a member organisation's user
+        ({**GOVERNANCE, "standing": "not-a-member"}, True, None),  # orders does not say governance
         ({"organisation_id": "labo-1", "standing": "member", "roles": ["member", "referent"]}, True, None),
         (
             {"organisation_id": "labo-1", "standing": "member", "roles": ["operator"]},

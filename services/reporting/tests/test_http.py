@@ -166,16 +166,23 @@ def test_working_group_route(client: TestClient) -> None:
         user_id="g", organisation_id="o", roles=frozenset({Role.GOVERNANCE}), standing="user-inactive"
     )
     assert client.get("/v1/wg/indicators/members_organisations", params=params).status_code == 403
-    # A governance user of the platform's organisation: orders says "not-a-member" (no
-    # staff role), allowed; the same answer for a user of another organisation: refused.
+    # A governance user of the platform's organisation: orders says standing "governance",
+    # allowed; the same role with any other standing, or of another organisation: refused.
     caller.principal = Principal(
-        user_id="g", organisation_id="o", roles=frozenset({Role.GOVERNANCE}), standing="not-a-member"
+        user_id="g", organisation_id="o", roles=frozenset({Role.GOVERNANCE}), standing="governance"
     )
     assert client.get("/v1/wg/indicators/members_organisations", params=params).status_code == 403
     caller.principal = Principal(
         user_id="g", organisation_id="dinamis", roles=frozenset({Role.GOVERNANCE}), standing="not-a-member"
     )
+    assert client.get("/v1/wg/indicators/members_organisations", params=params).status_code == 403
+    caller.principal = Principal(
+        user_id="g", organisation_id="dinamis", roles=frozenset({Role.GOVERNANCE}), standing="governance"
+    )
     assert client.get("/v1/wg/indicators/members_organisations", params=params).status_code == 200
+    # the standing without the role (never given by orders) is not enough
+    caller.principal = Principal(user_id="g", organisation_id="dinamis", standing="governance")
+    assert client.get("/v1/wg/indicators/members_organisations", params=params).status_code == 403
     # An operator whose account is deactivated keeps no staff standing.
     caller.principal = Principal(
         user_id="op", organisation_id="dinamis", roles=frozenset({Role.OPERATOR}), standing="user-inactive"
@@ -183,6 +190,10 @@ def test_working_group_route(client: TestClient) -> None:
     assert client.get("/v1/wg/indicators/members_organisations", params=params).status_code == 403
     caller.principal = Principal(
         user_id="g", organisation_id="o", roles=frozenset({Role.GOVERNANCE}), standing="member"
+    )  # a member organisation's user with the role (orders strips it there): refused
+    assert client.get("/v1/wg/indicators/members_organisations", params=params).status_code == 403
+    caller.principal = Principal(
+        user_id="g", organisation_id="dinamis", roles=frozenset({Role.GOVERNANCE}), standing="governance"
     )
     r = client.get("/v1/wg/indicators/members_organisations", params=params)
     assert r.status_code == 200

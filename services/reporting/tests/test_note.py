@@ -3,8 +3,9 @@ ArchiveWriter → an in-memory object store → the Lake → the engine → the 
 pages are turned into PNG (pypdfium2) and whose text is checked against figures
 computed by hand from the scenario below.
 
-The indicator files: the package's own (`base_*`, `members_organisations`) plus
-TEST-ONLY ones written to a temporary directory (`members_users`, a contract name, and
+The indicator files are TEST-ONLY, the scenario's figures never moving with the package's
+indicators: `note_sql/` (a frozen copy of the first `base_10_state` and
+`members_organisations`) plus ones written to a temporary directory (`members_users`, a contract name, and
 `aaa_events`, a name outside the contract that must come after the contract's)."""
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dinamis_reporting.archive.store import StoredObject
 from dinamis_reporting.archive.writer import ArchiveWriter, Record
 from dinamis_reporting.bootstrap import ReportingContainer
 from dinamis_reporting.entrypoints import notes
-from dinamis_reporting.indicators.engine import SQL_DIR, Indicators
+from dinamis_reporting.indicators.engine import Indicators
 from dinamis_reporting.lake import Lake
 from dinamis_reporting.note import archive_state, build, cli
 from dinamis_reporting.note.fonts import CANDIDATES, register
@@ -39,6 +40,7 @@ from dinamis_shared.events import Event, OrganisationChangedV1, UserChangedV1
 from dinamis_shared.health import install_problem_handlers
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / ".artifacts" / "reporting"
+NOTE_SQL = Path(__file__).resolve().parent / "note_sql"
 GENERATED = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
 YEAR = 2025
 
@@ -204,7 +206,7 @@ async def archive(events: list[Event]) -> MemoryStore:
 def sql_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("sql")
     for name in ("base_10_state.sql", "members_organisations.sql"):
-        shutil.copy(SQL_DIR / name, path / name)
+        shutil.copy(NOTE_SQL / name, path / name)
     (path / "members_users.sql").write_text(USERS_SQL)
     (path / "aaa_events.sql").write_text(EVENTS_SQL)
     (path / "zz_states.sql").write_text(STATES_SQL)
@@ -487,7 +489,7 @@ SELECT CAST('deux mille' AS INTEGER) AS year, 'o' AS organisation_id FROM events
 
 def test_a_failing_indicator_does_not_take_the_note_down(lake: Lake, tmp_path: Path) -> None:
     for name in ("base_10_state.sql", "members_organisations.sql"):
-        shutil.copy(SQL_DIR / name, tmp_path / name)
+        shutil.copy(NOTE_SQL / name, tmp_path / name)
     (tmp_path / "broken_one.sql").write_text(BROKEN_SQL)
     indicators = Indicators(sql_dir=tmp_path)
     pdf = build(lake.cursor(), indicators, YEAR, generated_at=GENERATED)

@@ -96,7 +96,11 @@ def admitted(me: dict[str, Any], staff_organisation: str) -> frozenset[str] | No
         return None
     if principal.get("standing") == "staff" and roles & STAFF_ROLES:
         return roles & (STAFF_ROLES | {GOVERNANCE})
-    if GOVERNANCE in roles and principal.get("organisation_id") == staff_organisation:
+    if (
+        principal.get("standing") == GOVERNANCE
+        and GOVERNANCE in roles
+        and principal.get("organisation_id") == staff_organisation
+    ):
         return frozenset({GOVERNANCE})
     return None
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from dinamis_reporting import bootstrap
-from dinamis_reporting.entrypoints import http, notes, wg_pending
+from dinamis_reporting.entrypoints import http, notes
 from dinamis_reporting.settings import ReportingSettings
 from dinamis_shared.health import Dependency
 from dinamis_shared.service import ServiceDefinition, create_service_app, run
@@ -27,7 +27,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
             settings=settings or ReportingSettings(),
             dependencies=DEPENDENCIES,
             bootstrap=bootstrap.bootstrap,
-            routers=[http.router, notes.router, wg_pending.router],  # wg_pending: see its docstring
+            routers=[http.router, notes.router],
             title="DINAMIS reporting",
             on_startup=[bootstrap.start],
             on_shutdown=[bootstrap.stop],

@@ -36,7 +36,7 @@ from dinamis_reporting.archive.layout import REJECTED_PREFIX
 from dinamis_reporting.bootstrap import Reporting, ReportingContainer
 from dinamis_reporting.indicators.engine import DIMENSIONS, IndicatorError, Result
 from dinamis_reporting.indicators.engine import Query as IndicatorQuery
-from dinamis_shared.auth import Forbidden, Principal, Role, authenticated_principal
+from dinamis_shared.auth import GOVERNANCE_STANDING, Forbidden, Principal, Role, authenticated_principal
 from dinamis_shared.errors import DinamisError
 
 router = APIRouter(prefix="/v1", tags=["reporting"])
@@ -313,19 +313,17 @@ async def indicator(
 
 
 def may_read_working_group(principal: Principal, staff_organisation_id: str) -> bool:
-    """Staff in good standing, or a holder of the `governance` role: a user of the
-    platform's own organisation (orders gives them no member standing, "not-a-member":
-    they hold no staff role — the role is granted only there, by admins) or, should a
-    member organisation's user ever hold it, in good standing. Decided on the orders
-    service's answer for the caller, never on a token claim; a deactivated user
-    ("user-inactive") is refused."""
-    if principal.is_staff:
-        return principal.standing == "staff"
-    if not principal.has(Role.GOVERNANCE):
-        return False
-    if principal.in_good_standing:
-        return True
-    return principal.standing == "not-a-member" and principal.organisation_id == staff_organisation_id
+    """Staff (standing `staff`, operator or admin), or the working group (standing
+    `governance`: an active user of the platform's own organisation holding the role, the
+    only place orders grants it). Decided on the orders service's answer for the caller,
+    never on a token claim; a deactivated user ("user-inactive") is refused."""
+    if principal.standing == "staff":
+        return principal.is_staff
+    return (
+        principal.standing == GOVERNANCE_STANDING
+        and principal.has(Role.GOVERNANCE)
+        and principal.organisation_id == staff_organisation_id
+    )
 
 
 async def working_group(
