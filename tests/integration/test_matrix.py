@@ -1,5 +1,5 @@
 """The authorisation matrix of the whole platform, generated from the OpenAPI of every
-service (issue 12): orders, delivery, notify and catalog (STAC + signing) are started,
+service (issue 12): orders, delivery, notify, catalog (STAC + signing) and reporting are started,
 each `/openapi.json` is read, and every route (method x path) is called as each subject
 — anonymous, a never-registered user, a member of a suspended organisation, a
 deactivated user, a demoted operator's old token, a contractor after its contract end,
@@ -43,12 +43,13 @@ from tests.integration.orders_api import (
 from tests.integration.scenes import index_item
 from tests.ports import free_ports
 
-ORDERS, DELIVERY, NOTIFY, CATALOG = free_ports(4)
+ORDERS, DELIVERY, NOTIFY, CATALOG, REPORTING = free_ports(5)
 BASE = {
     "orders": f"http://127.0.0.1:{ORDERS}",
     "delivery": f"http://127.0.0.1:{DELIVERY}",
     "notify": f"http://127.0.0.1:{NOTIFY}",
     "catalog": f"http://127.0.0.1:{CATALOG}",
+    "reporting": f"http://127.0.0.1:{REPORTING}",
 }
 # Where users reach the object store (archive hrefs, signed URLs).
 STORE = ServiceSettings().s3_public_url
@@ -176,6 +177,14 @@ ROUTES: dict[str, Rule] = {
     # notify
     "notify GET /v1/staff/webhooks/failing": rule("staff", why="the ops console's failing webhooks"),
     "notify GET /v1/preferences": rule("standing"),
+    # reporting: aggregates for everyone, every breakdown for the working group (staff here;
+    # the governance standing is tested in test_reporting.py)
+    "reporting GET /v1/indicators": rule("public"),
+    "reporting GET /v1/indicators/{name}": rule("public"),
+    "reporting GET /v1/wg/indicators/{name}": rule("staff"),
+    "reporting GET /v1/summary": rule("public"),
+    "reporting GET /v1/archive": rule("public"),
+    "reporting GET /v1/notes/{year}.pdf": rule("public"),
     "notify PUT /v1/preferences": rule("standing"),
     "notify GET /v1/notifications": rule("standing"),
     "notify GET /v1/webhooks": rule("standing"),
@@ -356,6 +365,9 @@ def services(tmp_path_factory, keyfile):
         "DINAMIS_CATALOG_PUBLIC_URL": BASE["catalog"],
         "DINAMIS_DELIVERY_WORK_DIR": str(logs / "work"),
         "DINAMIS_NOTIFY_MONGO_DATABASE": f"notify_matrix_{uid('db')}".replace("-", "_"),
+        # the reporting's routes only: no archive consumer, a lake of its own
+        "DINAMIS_REPORTING_ARCHIVE_ENABLED": "false",
+        "DINAMIS_REPORTING_LAKE_DIR": str(logs / "lake"),
     }
     procs = []
     try:
@@ -364,6 +376,7 @@ def services(tmp_path_factory, keyfile):
             ("catalog", CATALOG),
             ("delivery", DELIVERY),
             ("notify", NOTIFY),
+            ("reporting", REPORTING),
         ):
             procs.append(start_service(name, port, logs, env=env))
         yield
@@ -600,7 +613,12 @@ def build_world(orders: str, item: dict) -> World:
     }
     time.sleep(max(0.0, (contract_end - datetime.now(UTC)).total_seconds()) + 1)  # the contract is over
     # A staff account edited by an admin: a sub of its own (the member's is refused).
-    path_ids = {"orders PUT /v1/staff/{user_id}": {"user_id": f"matrice-staff-{uuid.uuid4().hex[:8]}"}}
+    path_ids = {
+        "orders PUT /v1/staff/{user_id}": {"user_id": f"matrice-staff-{uuid.uuid4().hex[:8]}"},
+        "reporting GET /v1/indicators/{name}": {"name": "members_organisations"},
+        "reporting GET /v1/wg/indicators/{name}": {"name": "members_organisations"},
+        "reporting GET /v1/notes/{year}.pdf": {"year": str(datetime.now(UTC).year)},
+    }
     return World(subjects=subjects, ids=ids, bodies=bodies, params=params, path_ids=path_ids)
 
 
