@@ -267,6 +267,8 @@ class ActivitySimulator:
         self.start = datetime(self.years[0], 1, 1, tzinfo=UTC)
         self.end = datetime(self.years[-1] + 1, 1, 1, tzinfo=UTC)
         self.tag = f"sim{seed}"
+        # Ids differ between runs of other years or sizes (same seed, other content).
+        self._run = f"{seed}|{self.years[0]}-{self.years[-1]}|{organisations}"
         self._events: list[tuple[datetime, int, str, Event]] = []
         self._per_aggregate: dict[tuple[str, str], int] = defaultdict(int)
         self.orgs: list[Org] = []
@@ -287,11 +289,11 @@ class ActivitySimulator:
         return self._n[kind]
 
     def _emit(self, when: datetime, event: Event) -> None:
-        """Record an event at its simulated time, with an id derived from the seed, the
-        topic, the aggregate and the event's rank in its aggregate's history."""
+        """Record an event at its simulated time, with an id derived from the run (seed,
+        years, size), the topic, the aggregate and the event's rank in its history."""
         agg = (event.topic(), event.key())
         self._per_aggregate[agg] += 1
-        event_id = str(uuid.uuid5(ID_NAMESPACE, f"{self.seed}|{agg[0]}|{agg[1]}|{self._per_aggregate[agg]}"))
+        event_id = str(uuid.uuid5(ID_NAMESPACE, f"{self._run}|{agg[0]}|{agg[1]}|{self._per_aggregate[agg]}"))
         self._events.append((when, len(self._events), event_id, event))
 
     def _between(self, a: datetime, b: datetime) -> datetime:
