@@ -195,7 +195,8 @@ def activity(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     records = simulate(years, args.organisations, args.seed)
     if args.until:
-        until = datetime.fromisoformat(args.until.replace("Z", "+00:00"))
+        text = args.until.replace("Z", "+00:00")
+        until = datetime.now(UTC) if text == "now" else datetime.fromisoformat(text)
         until = until if until.tzinfo else until.replace(tzinfo=UTC)
         records = [r for r in records if r.time <= until]
     result: dict = summary(records) | {"seconds_to_simulate": round(time.perf_counter() - t0, 2)}
@@ -255,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
     asim.add_argument("--years", default="2022-2026", help="e.g. 2022-2026, 2025,2026 or 2026")
     asim.add_argument("--organisations", type=int, default=450)
     asim.add_argument("--seed", type=int, default=1, help="same seed, same events and event ids")
-    asim.add_argument("--until", help="drop the events after this time (ISO 8601, UTC), e.g. today")
+    asim.add_argument("--until", help="drop the events after this time (ISO 8601, UTC, or 'now')")
     asim.add_argument("--publish", action="store_true", help="publish on the bus (DINAMIS_KAFKA_*)")
     asim.add_argument("--out", help="write the records (topic, key, headers, value) as JSON lines")
     args = parser.parse_args(argv)
