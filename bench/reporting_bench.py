@@ -8,10 +8,12 @@ The data: five years of simulated DINAMIS activity (`dinamis_sim.activity`, defa
      principal (batched sends, acks=all, idempotent producer): events/s acknowledged;
    - archive: the real `ArchiveConsumer` + `ArchiveWriter` (the reporting service's own
      settings: batches of `archive_batch_records`, `archive_batch_s`) in a fresh consumer
-     group from offset 0, writing to a fresh bucket on the real S3 (SeaweedFS), until its
-     committed offsets reach the topics' end offsets: records/s read and archived. The
-     fresh group reads every record of the topics (earlier runs' records too: they are
-     counted as read, and deduplicated by id). Ratio archive/bus.
+     group, writing to a fresh bucket on the real S3 (SeaweedFS), until its committed
+     offsets reach the topics' end offsets after the publish: records/s read and
+     archived (records published meanwhile by others are read and counted too). The
+     group starts at this run's first record (`--start run`, the default: on a fresh
+     stack, offset 0) or at offset 0 of every topic (`--start 0`: earlier runs' records
+     too, deduplicated by id). Ratio archive/bus.
 2. Indicators over those five years: the lake (`dinamis_reporting.lake.Lake`, a fresh
    DuckDB file) refreshed from the bucket (timed apart), then every indicator of the
    catalogue computed with its full breakdown (every dimension it declares) and with
@@ -66,8 +68,11 @@ class CountingWriter(ArchiveWriter):
         super().__init__(*args, **kwargs)
         self.total = WriteResult()
         self.batches = 0
+        self.seen = 0  # records read (this run's, and any published meanwhile)
 
     async def write(self, records):  # type: ignore[no-untyped-def]
+        records = list(records)
+        self.seen += len(records)
         result = await super().write(records)
         self.total.written += result.written
         self.total.duplicates += result.duplicates
@@ -148,12 +153,13 @@ async def archive(group: str, ends: dict[TopicPartition, int], held: int, timeou
     finally:
         consumer.stop()
         await asyncio.wait_for(task, 30)
-    read = held
+    read = writer.seen
     return {
         "group": settings.archive_group,
         "bucket": BUCKET,
         "batch_records": settings.archive_batch_records,
         "batch_s": settings.archive_batch_s,
+        "records_of_this_run": held,
         "records_read": read,
         "events_written": writer.total.written,
         "duplicates": writer.total.duplicates,
