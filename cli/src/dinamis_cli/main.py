@@ -3,6 +3,8 @@
     dinamis supplier simulate --mission SPOT6 --lon 2.35 --lat 48.85 --size 2000
     dinamis supplier simulate --coverage france --year 2026 --size 256 [--limit 20] [--wait]
     dinamis supplier simulate ... --via http     (signed push to the ingest service)
+    dinamis activity simulate [--years 2022-2026] [--organisations 450] [--seed 1]
+                              [--publish] [--out activity.jsonl]   (dinamis_sim.activity)
 
 Connection settings come from the same DINAMIS_* variables as the services.
 """
@@ -177,6 +179,37 @@ def token(args: argparse.Namespace) -> int:
     return 0
 
 
+def activity(args: argparse.Namespace) -> int:
+    """Years of simulated activity (dinamis_sim.activity): on the bus as the stack tools'
+    `admin` principal (`--publish`), and/or to a JSON-lines file (`--out`)."""
+    from dinamis_sim.activity import parse_years, publish, simulate, summary, write_jsonl
+
+    if not (args.publish or args.out):
+        print("dinamis activity simulate: give --publish and/or --out FILE", file=sys.stderr)
+        return 2
+    try:
+        years = parse_years(args.years)
+    except ValueError as exc:
+        print(f"dinamis activity simulate: {exc}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    records = simulate(years, args.organisations, args.seed)
+    if args.until:
+        text = args.until.replace("Z", "+00:00")
+        until = datetime.now(UTC) if text == "now" else datetime.fromisoformat(text)
+        until = until if until.tzinfo else until.replace(tzinfo=UTC)
+        records = [r for r in records if r.time <= until]
+    result: dict = summary(records) | {"seconds_to_simulate": round(time.perf_counter() - t0, 2)}
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as out:
+            write_jsonl(records, out)
+        result["out"] = args.out
+    if args.publish:
+        result["publish"] = asyncio.run(publish(records, ServiceSettings()))
+    print(json.dumps(result))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="dinamis")
     sub = parser.add_subparsers(dest="group", required=True)
@@ -213,7 +246,24 @@ def main(argv: list[str] | None = None) -> None:
     sim.add_argument("--via", choices=["kafka", "http"], default="kafka")
     sim.add_argument("--ingest-url", default="http://127.0.0.1:8101")
     sim.add_argument("--wait", type=float, default=0, help="wait up to N s for ingest's answer")
+    act = sub.add_parser("activity", help="simulated platform activity").add_subparsers(
+        dest="command", required=True
+    )
+    asim = act.add_parser(
+        "simulate",
+        help="years of DINAMIS activity (organisations, requests, scenes, orders, downloads) as events",
+    )
+    asim.add_argument("--years", default="2022-2026", help="e.g. 2022-2026, 2025,2026 or 2026")
+    asim.add_argument("--organisations", type=int, default=450)
+    asim.add_argument("--seed", type=int, default=1, help="same seed, same events and event ids")
+    asim.add_argument("--until", help="drop the events after this time (ISO 8601, UTC, or 'now')")
+    asim.add_argument("--publish", action="store_true", help="publish on the bus (DINAMIS_KAFKA_*)")
+    asim.add_argument("--out", help="write the records (topic, key, headers, value) as JSON lines")
     args = parser.parse_args(argv)
+    if args.group == "activity":
+        if not 1 <= args.organisations <= 5000:
+            parser.error("--organisations must be between 1 and 5000")
+        sys.exit(activity(args))
     if args.group == "token":
         sys.exit(token(args))
     if not 64 <= args.size <= 20000:
