@@ -26,10 +26,10 @@ from tests.integration.identity import PASSWORD, new_user
 from tests.integration.orders_api import ensure_staff
 from tests.ports import free_ports
 
-# Long past: organisations are counted as a stock (every member organisation in each year
-# from its approval on), so a year before every other test's events holds only these;
-# other tests' flows (new organisations, requests...) use far-future years.
-YEAR = 1991
+# Long past (the portal offers 2000 to 2100): organisations are counted as a stock (every
+# member organisation in each year from its approval on), so a year before every other
+# test's events holds only these; other tests' flows use far-future years.
+YEAR = 2001
 # Organisations approved in YEAR, by category: 5, 4, 3 and 1. By category, the lone
 # private R&D organisation is suppressed (fewer than 3), and with it the smallest other
 # cell (international research, 3: complementary suppression); public bodies (5) and

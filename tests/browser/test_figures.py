@@ -76,10 +76,11 @@ async def test_the_public_page_without_login(stack, screenshots):
             table = "table-organisations-members_organisations"
             assert await table_cells(page, table) == [
                 # in the reporting's order (by category code)
-                ["R&D privée française", SECRET],
-                ["Acteurs publics français", "5"],
-                ["Recherche française", "4"],
-                ["Recherche internationale", SECRET],
+                # active, new, suspended, expired: all approved in YEAR
+                ["R&D privée française", *[SECRET] * 4],
+                ["Acteurs publics français", "5", "5", "0", "0"],
+                ["Recherche française", "4", "4", "0", "0"],
+                ["Recherche internationale", *[SECRET] * 4],
             ]
             caption = await page.locator(f"#{table} caption").inner_text()
             assert caption == f"Organisations adhérentes par catégorie, année {YEAR}"
@@ -103,20 +104,28 @@ async def test_the_public_page_without_login(stack, screenshots):
             await page.goto(f"{urls.portal}/chiffres?annee={YEAR}&lang=en")
             assert await page.locator("h1").inner_text() == "DINAMIS in figures"
             assert await table_cells(page, table) == [
-                ["French private R&D", "statistical confidentiality (fewer than 3 organisations)"],
-                ["French public bodies", "5"],
-                ["French research", "4"],
-                ["International research", "statistical confidentiality (fewer than 3 organisations)"],
+                ["French private R&D", *["statistical confidentiality (fewer than 3 organisations)"] * 4],
+                ["French public bodies", "5", "5", "0", "0"],
+                ["French research", "4", "4", "0", "0"],
+                ["International research", *["statistical confidentiality (fewer than 3 organisations)"] * 4],
             ]
             await page.wait_for_selector("#panel-organisations-members_organisations bar-chart canvas")
             await checker.check("en")
         finally:
             await browser.close()
-    # the CSV link, relayed: the reporting of this checkout has no CSV export yet (pending,
-    # docs/portal-figures.md) and answers JSON, which the portal refuses to pass off as CSV
-    response = httpx.get(f"{urls.portal}{csv}", headers={"Accept": "application/json"})
-    assert response.status_code == 501, response.text[:300]
-    assert response.json()["code"] == "format-not-available"
+    # the CSV link, relayed: the reporting's export (French headers, a BOM for spreadsheets),
+    # suppressed cells empty and flagged
+    response = httpx.get(f"{urls.portal}{csv}")
+    assert response.status_code == 200, response.text[:300]
+    assert response.headers["content-type"].startswith("text/csv")
+    assert response.text == (
+        "\ufeffCatégorie d'organisation,Organisations actives,Nouvelles organisations,"
+        "Organisations suspendues,Organisations expirées,Organisations,Secret statistique\r\n"
+        "french-private-rd,,,,,,True\r\n"
+        "french-public,5,5,0,0,5,False\r\n"
+        "french-research,4,4,0,0,4,False\r\n"
+        "international-research,,,,,,True\r\n"
+    )
 
 
 async def test_the_working_group_dashboard(stack, screenshots):
@@ -158,10 +167,11 @@ async def test_the_working_group_dashboard(stack, screenshots):
             # the reporting's working-group answer (every dimension), suppression included
             table = "#table-wg-members_organisations"
             assert await table_cells(page, table[1:]) == [
-                [str(YEAR), "R&D privée française", SECRET, SECRET],
-                [str(YEAR), "Acteurs publics français", "5", "5"],
-                [str(YEAR), "Recherche française", "4", "4"],
-                [str(YEAR), "Recherche internationale", SECRET, SECRET],
+                # active, new, suspended, expired, organisations: all approved in YEAR
+                [str(YEAR), "R&D privée française", *[SECRET] * 5],
+                [str(YEAR), "Acteurs publics français", "5", "5", "0", "0", "5"],
+                [str(YEAR), "Recherche française", "4", "4", "0", "0", "4"],
+                [str(YEAR), "Recherche internationale", *[SECRET] * 5],
             ]
             await page.wait_for_selector("section.figures-panel bar-chart canvas")
             csv = await page.locator("section.figures-panel a[download]").first.get_attribute("href")
@@ -175,11 +185,12 @@ async def test_the_working_group_dashboard(stack, screenshots):
             assert export.headers["content-disposition"] == 'attachment; filename="members_organisations.csv"'
             assert export.headers["cache-control"] == "private, no-store"
             assert await export.text() == (
-                "year,category,organisations_active,organisations,suppressed\r\n"
-                f"{YEAR},french-private-rd,,,True\r\n"
-                f"{YEAR},french-public,5,5,False\r\n"
-                f"{YEAR},french-research,4,4,False\r\n"
-                f"{YEAR},international-research,,,True\r\n"
+                "\ufeffAnnée,Catégorie d'organisation,Organisations actives,Nouvelles organisations,"
+                "Organisations suspendues,Organisations expirées,Organisations,Secret statistique\r\n"
+                f"{YEAR},french-private-rd,,,,,,True\r\n"
+                f"{YEAR},french-public,5,5,0,0,5,False\r\n"
+                f"{YEAR},french-research,4,4,0,0,4,False\r\n"
+                f"{YEAR},international-research,,,,,,True\r\n"
             )
             note = await page.get_attribute("#note + p a", "href")
             assert note == f"/groupe-de-travail/note/{YEAR}.pdf"
