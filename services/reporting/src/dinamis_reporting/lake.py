@@ -60,6 +60,16 @@ def connect(
     return con
 
 
+def _with_place(key: str, table: pa.Table) -> pa.Table:
+    """A file's rows with the `topic` and `day` of its key, and the key itself."""
+    part = parse_key(key)
+    assert part is not None
+    n = table.num_rows
+    table = table.append_column("topic", pa.array([part.topic] * n, pa.string()))
+    table = table.append_column("day", pa.array([part.day] * n, pa.date32()))
+    return table.append_column("file", pa.array([key] * n, pa.string()))
+
+
 @dataclass
 class RefreshResult:
     loaded: int = 0  # files loaded
@@ -81,6 +91,7 @@ class Lake:
         self._lock = threading.Lock()  # one writer; readers take a cursor of their own
         self._refresh = asyncio.Lock()
         self.refreshed_at: float | None = None
+        self.concurrency = 16  # object reads in flight while refreshing
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self.con.cursor()
@@ -95,10 +106,18 @@ class Lake:
             known = dict(await asyncio.to_thread(self._known))
             gone = [k for k, etag in known.items() if listed.get(k) != etag]
             new = [k for k, etag in listed.items() if known.get(k) != etag]
-            tables: list[tuple[str, str, pa.Table]] = []
-            for key in new:
-                data = await self.store.get(key)
-                tables.append((key, listed[key], pq.read_table(io.BytesIO(data), schema=EVENT_SCHEMA)))
+            slots = asyncio.Semaphore(self.concurrency)
+
+            async def fetch(key: str) -> tuple[str, str, pa.Table]:
+                async with slots:
+                    data = await self.store.get(key)
+                return (
+                    key,
+                    listed[key],
+                    _with_place(key, pq.read_table(io.BytesIO(data), schema=EVENT_SCHEMA)),
+                )
+
+            tables = list(await asyncio.gather(*(fetch(k) for k in new)))
             await asyncio.to_thread(self._apply, gone, tables)
             self.refreshed_at = time.monotonic()
             return RefreshResult(len(new), len(gone), self.count(), time.perf_counter() - t0)
@@ -115,17 +134,20 @@ class Lake:
                 if gone:
                     cur.execute("DELETE FROM raw_events WHERE file IN (SELECT unnest(?))", [gone])
                     cur.execute("DELETE FROM archive_files WHERE key IN (SELECT unnest(?))", [gone])
-                for key, etag, table in tables:
-                    part = parse_key(key)
-                    assert part is not None
-                    n = table.num_rows
-                    table = table.append_column("topic", pa.array([part.topic] * n, pa.string()))
-                    table = table.append_column("day", pa.array([part.day] * n, pa.date32()))
-                    table = table.append_column("file", pa.array([key] * n, pa.string()))
-                    cur.register("incoming", table)
+                if tables:  # one insert of every new file's rows, one of the files' list
+                    cur.register("incoming", pa.concat_tables([t for _, _, t in tables]))
                     cur.execute("INSERT INTO raw_events SELECT * FROM incoming")
                     cur.unregister("incoming")
-                    cur.execute("INSERT INTO archive_files VALUES (?, ?, ?)", [key, etag, n])
+                    files = pa.table(
+                        {
+                            "key": [k for k, _, _ in tables],
+                            "etag": [e for _, e, _ in tables],
+                            "n": pa.array([t.num_rows for _, _, t in tables], pa.int64()),
+                        }
+                    )
+                    cur.register("incoming_files", files)
+                    cur.execute("INSERT INTO archive_files SELECT * FROM incoming_files")
+                    cur.unregister("incoming_files")
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")

@@ -78,8 +78,12 @@ class Partition:
             raise ValueError(f"not a topic name: {self.topic!r}")
 
     @property
+    def topic_prefix(self) -> str:
+        return f"{REJECTED_PREFIX if self.rejected else ''}topic={self.topic}/"
+
+    @property
     def prefix(self) -> str:
-        return f"{REJECTED_PREFIX if self.rejected else ''}topic={self.topic}/day={self.day.isoformat()}/"
+        return f"{self.topic_prefix}day={self.day.isoformat()}/"
 
     def key_for(self, ids: Iterable[str]) -> str:
         """The object key of a file holding exactly `ids` (order does not matter)."""

@@ -10,6 +10,7 @@ rebalance, another replica may have written meanwhile); readers deduplicate too.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -92,14 +93,38 @@ def to_parquet(rows: list[dict[str, Any]], schema: pa.Schema) -> bytes:
 
 
 class ArchiveWriter:
-    def __init__(self, store: ObjectStore, *, max_known_ids: int = 2_000_000) -> None:
+    def __init__(self, store: ObjectStore, *, max_known_ids: int = 2_000_000, concurrency: int = 8) -> None:
         self.store = store
         self.max_known_ids = max_known_ids
         # (topic, day) -> the event ids its files hold (least recently used first).
         self._known: OrderedDict[Partition, set[str]] = OrderedDict()
+        self._known_total = 0
+        # topic -> the keys of its files, by day (one listing per topic, kept up to date
+        # by this writer): a day without files needs no request to know it holds nothing.
+        self._files: dict[str, dict[date, list[str]]] = {}
+        self._listing: dict[str, asyncio.Lock] = {}
+        self._slots = asyncio.Semaphore(concurrency)
 
     def forget(self) -> None:
+        """Drop what this writer knows of the store (another replica may write now)."""
         self._known.clear()
+        self._known_total = 0
+        self._files.clear()
+
+    async def _files_of(self, topic: str) -> dict[date, list[str]]:
+        files = self._files.get(topic)
+        if files is not None:
+            return files
+        async with self._listing.setdefault(topic, asyncio.Lock()):
+            if topic in self._files:  # listed meanwhile by a concurrent caller
+                return self._files[topic]
+            files = {}
+            for obj in await self.store.list(Partition(topic, date(2000, 1, 1)).topic_prefix):
+                part = parse_key(obj.key)
+                if part is not None and part.topic == topic and not part.rejected:
+                    files.setdefault(part.day, []).append(obj.key)
+            self._files[topic] = files
+            return files
 
     async def _ids_of(self, partition: Partition) -> set[str]:
         known = self._known.get(partition)
@@ -107,14 +132,46 @@ class ArchiveWriter:
             self._known.move_to_end(partition)
             return known
         ids: set[str] = set()
-        for obj in await self.store.list(partition.prefix):
-            if parse_key(obj.key) == partition:
-                data = await self.store.get(obj.key)
-                ids.update(pq.read_table(io.BytesIO(data), columns=["id"]).column("id").to_pylist())
+        for key in list((await self._files_of(partition.topic)).get(partition.day, ())):
+            async with self._slots:
+                data = await self.store.get(key)
+            ids.update(pq.read_table(io.BytesIO(data), columns=["id"]).column("id").to_pylist())
+        if partition in self._known:  # filled meanwhile by a concurrent caller
+            return self._known[partition]
         self._known[partition] = ids
-        while sum(len(v) for v in self._known.values()) > self.max_known_ids and len(self._known) > 1:
-            self._known.popitem(last=False)
+        self._known_total += len(ids)
+        while self._known_total > self.max_known_ids and len(self._known) > 1:
+            _, dropped = self._known.popitem(last=False)
+            self._known_total -= len(dropped)
         return ids
+
+    async def _write_events(
+        self, part: Partition, rows: dict[str, dict[str, Any]], result: WriteResult
+    ) -> None:
+        known = await self._ids_of(part)
+        new = [r for i, r in rows.items() if i not in known]
+        result.duplicates += len(rows) - len(new)
+        if not new:
+            return
+        key = part.key_for(r["id"] for r in new)
+        data = await asyncio.to_thread(to_parquet, new, EVENT_SCHEMA)
+        async with self._slots:
+            await self.store.put(key, data)
+        known.update(r["id"] for r in new)
+        self._known_total += len(new)
+        self._files.setdefault(part.topic, {}).setdefault(part.day, []).append(key)
+        result.written += len(new)
+        result.files.append(key)
+
+    async def _write_rejected(
+        self, part: Partition, letters: list[dict[str, Any]], result: WriteResult
+    ) -> None:
+        key = part.key_for(r["id"] for r in letters)
+        data = await asyncio.to_thread(to_parquet, letters, REJECTED_SCHEMA)
+        async with self._slots:
+            await self.store.put(key, data)
+        result.rejected += len(letters)
+        result.files.append(key)
 
     async def write(self, records: Iterable[Record]) -> WriteResult:
         """Archive a batch; returns once every file is in the store (then the offsets
@@ -144,22 +201,13 @@ class ArchiveWriter:
                 continue
             part = Partition(record.topic, _day(row["time"] or row["kafka_timestamp"]))
             events.setdefault(part, {}).setdefault(row["id"], row)
-        for part, rows in sorted(events.items()):
-            known = await self._ids_of(part)
-            new = [r for i, r in rows.items() if i not in known]
-            result.duplicates += len(rows) - len(new)
-            if not new:
-                continue
-            key = part.key_for(r["id"] for r in new)
-            await self.store.put(key, to_parquet(new, EVENT_SCHEMA))
-            known.update(r["id"] for r in new)
-            result.written += len(new)
-            result.files.append(key)
-        for part, letters in sorted(rejected.items()):
-            key = part.key_for(r["id"] for r in letters)
-            await self.store.put(key, to_parquet(letters, REJECTED_SCHEMA))
-            result.rejected += len(letters)
-            result.files.append(key)
+        # every (topic, day) at once, a bounded number of requests in flight; any failure
+        # fails the batch (its offsets are not committed: it is read again)
+        await asyncio.gather(
+            *(self._write_events(part, rows, result) for part, rows in sorted(events.items())),
+            *(self._write_rejected(part, letters, result) for part, letters in sorted(rejected.items())),
+        )
+        result.files.sort()
         return result
 
     @staticmethod
@@ -209,6 +257,11 @@ class ArchiveWriter:
             if key != merged:
                 await self.store.delete(key)
         if not partition.rejected:
+            if partition in self._known:
+                self._known_total -= len(self._known.pop(partition))
             self._known[partition] = set(rows)
+            self._known_total += len(rows)
+            if partition.topic in self._files:
+                self._files[partition.topic][partition.day] = [merged]
         log.info("archive: compacted", extra={"partition": partition.prefix, "files": len(keys)})
         return merged
