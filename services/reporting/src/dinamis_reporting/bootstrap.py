@@ -41,7 +41,7 @@ def bootstrap(resources: Resources) -> ReportingContainer:
     if not isinstance(settings, ReportingSettings):
         raise TypeError(f"reporting needs ReportingSettings, got {type(settings).__name__}")
     store = S3ObjectStore(resources.require_s3(), settings.events_bucket)
-    writer = ArchiveWriter(store)
+    writer = ArchiveWriter(store, concurrency=settings.archive_concurrency)
     lake = Lake(
         store,
         settings.lake_dir / f"lake-{settings.http_port}.duckdb",
@@ -68,6 +68,11 @@ async def start(app: FastAPI, reporting: ReportingContainer) -> None:
     settings = reporting.settings
     reporting.authenticator = authenticator_from_settings(settings)
     install_authenticator(app, reporting.authenticator)
+    # The lake follows the bucket in the background (its first load of a large archive
+    # takes a while: requests do not wait for a refresh under way once it is loaded).
+    reporting.tasks.start(
+        every(max(settings.lake_refresh_s, 2.0), {"lake refresh": reporting.lake.refresh}), "lake"
+    )
     if settings.archive_enabled:
         reporting.tasks.start(reporting.consumer.run(), "archive")
         reporting.tasks.start(

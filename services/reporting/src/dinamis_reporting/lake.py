@@ -96,8 +96,12 @@ class Lake:
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self.con.cursor()
 
-    async def refresh(self, *, max_age_s: float = 0.0) -> RefreshResult:
-        """Load what changed in the bucket (not more often than every `max_age_s`)."""
+    async def refresh(self, *, max_age_s: float = 0.0, wait: bool = True) -> RefreshResult:
+        """Load what changed in the bucket (not more often than every `max_age_s`). With
+        `wait=False` (a request), a refresh already under way is not waited for once the
+        lake has been loaded once: the request is served from what is loaded."""
+        if not wait and self._refresh.locked() and self.refreshed_at is not None:
+            return RefreshResult(events=self.count())
         async with self._refresh:
             if self.refreshed_at is not None and time.monotonic() - self.refreshed_at < max_age_s:
                 return RefreshResult(events=self.count())

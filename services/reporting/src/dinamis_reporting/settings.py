@@ -28,6 +28,8 @@ class ReportingSettings(ServiceSettings):
     archive_batch_records: int = Field(default=5_000, ge=1, le=100_000)
     archive_batch_s: float = Field(default=2.0, gt=0)
     compaction_interval_s: float = Field(default=900.0, gt=0)
+    # Object store requests in flight while writing a batch (one file per topic and day).
+    archive_concurrency: int = Field(default=16, ge=1, le=64)
 
     # The lake: a local DuckDB database mirroring the archive's files (rebuilt from the
     # bucket whenever it is lost), refreshed at most every `lake_refresh_s`.

@@ -93,7 +93,7 @@ def to_parquet(rows: list[dict[str, Any]], schema: pa.Schema) -> bytes:
 
 
 class ArchiveWriter:
-    def __init__(self, store: ObjectStore, *, max_known_ids: int = 2_000_000, concurrency: int = 8) -> None:
+    def __init__(self, store: ObjectStore, *, max_known_ids: int = 2_000_000, concurrency: int = 16) -> None:
         self.store = store
         self.max_known_ids = max_known_ids
         # (topic, day) -> the event ids its files hold (least recently used first).

@@ -160,7 +160,7 @@ def parse_query(by: str | None, filters: dict[str, str | None]) -> IndicatorQuer
 
 async def compute(reporting: ReportingContainer, name: str, query: IndicatorQuery, *, public: bool) -> Result:
     """An indicator's result, the lake refreshed first (at most every `lake_refresh_s`)."""
-    refreshed = await reporting.lake.refresh(max_age_s=reporting.settings.lake_refresh_s)
+    refreshed = await reporting.lake.refresh(max_age_s=reporting.settings.lake_refresh_s, wait=False)
     archive = {"events": refreshed.events}
     try:
         result = await asyncio.to_thread(  # off the event loop: a large breakdown takes a while
@@ -421,7 +421,7 @@ async def summary(
     " agrégats seulement / files, events per topic, rejected records, last event time: aggregates only.",
 )
 async def archive(reporting: Reporting) -> dict[str, Any]:
-    refreshed = await reporting.lake.refresh(max_age_s=reporting.settings.lake_refresh_s)
+    refreshed = await reporting.lake.refresh(max_age_s=reporting.settings.lake_refresh_s, wait=False)
     rejected = await _rejected(reporting)
 
     def read() -> dict[str, Any]:

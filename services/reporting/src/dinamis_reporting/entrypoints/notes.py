@@ -134,7 +134,7 @@ async def note(
     Anyone may call it (aggregates only). `ETag`: the archive's state."""
     y = parse_year(year)
     lake, indicators = reporting.lake, reporting.indicators
-    await lake.refresh(max_age_s=reporting.settings.lake_refresh_s)
+    await lake.refresh(max_age_s=reporting.settings.lake_refresh_s, wait=False)
     state = await asyncio.to_thread(archive_state, lake.cursor(), indicators)
 
     def build() -> tuple[str, bytes]:
