@@ -7,7 +7,7 @@ STACK := deploy/local/stack
 VENV := .venv/bin
 
 help:
-	@echo "make up       install what is missing, start the stack, the five services and the portal"
+	@echo "make up       install what is missing, start the stack, the five services, the portal and the reporting"
 	@echo "make test     install, start the stack, run every test, stop what it started"
 	@echo "make down     stop the services and the stack"
 	@echo "make status   what runs, on which port, and whether it answers"
