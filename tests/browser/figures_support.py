@@ -118,7 +118,7 @@ def wait_for_archive(reporting: str, expected_rows: int, timeout_s: float = 120)
         response = httpx.get(
             f"{reporting}/v1/indicators/members_organisations",
             params={"by": "category", "year": str(YEAR)},
-            timeout=10,
+            timeout=120,  # a fresh reporting loads the whole bucket first (other tests' files)
         )
         if response.status_code == 200:
             answer = response.json()

@@ -86,8 +86,22 @@ async def publish(batch: list[cloudevents.KafkaRecord]) -> None:
             await broker.stop()
 
 
+# The working group's headers (an operator's token), set by the `archived` fixture: the
+# exact values are read on the working group's route, whose filters select before the
+# suppression (the public route makes a filter a breakdown of its own, suppressed over
+# every value of it, and the stack's topics hold other tests' years).
+WG: dict[str, str] = {}
+
+
 def get(path: str, **params: Any) -> dict[str, Any]:
     r = httpx.get(API + path, params=params, timeout=60)
+    assert r.status_code == 200, r.text
+    doc: dict[str, Any] = r.json()
+    return doc
+
+
+def wg(path: str, **params: Any) -> dict[str, Any]:
+    r = httpx.get(f"{API}/wg{path}", params=params, headers=WG, timeout=60)
     assert r.status_code == 200, r.text
     doc: dict[str, Any] = r.json()
     return doc
@@ -136,7 +150,9 @@ def bucket_listing(settings) -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def archived(services):
+def archived(services, keyfile):
+    operator = Caller.staff(keyfile)
+    WG.update(operator.headers)
     before = archived_events()
     batch = records()
     asyncio.run(publish(batch))
@@ -148,14 +164,14 @@ def archived(services):
 def values() -> dict[str, Any]:
     """The indicators this test checks, as the public and working-group API answer."""
     return {
-        "members": get("/indicators/members_organisations", by="year", year=f"{Y0},{Y1}")["rows"],
-        "users": get("/indicators/members_users", by="year", year=f"{Y0},{Y1}")["rows"],
-        "requests": get("/indicators/acquisitions_requests", year=str(Y0))["rows"],
-        "turnaround": get("/indicators/acquisitions_turnaround", year=str(Y0))["rows"],
-        "products": get("/indicators/use_products", by="year", year=f"{Y0},{Y1}")["rows"],
-        "quotas": get("/indicators/quotas", year=str(Y0))["rows"],
-        "coverage": get("/indicators/coverage_cells", campaign=f"france-{Y0}")["rows"],
-        "money": get("/indicators/money", year=str(Y0))["rows"],
+        "members": wg("/indicators/members_organisations", by="year", year=f"{Y0},{Y1}")["rows"],
+        "users": wg("/indicators/members_users", by="year", year=f"{Y0},{Y1}")["rows"],
+        "requests": wg("/indicators/acquisitions_requests", year=str(Y0))["rows"],
+        "turnaround": wg("/indicators/acquisitions_turnaround", year=str(Y0))["rows"],
+        "products": wg("/indicators/use_products", by="year", year=f"{Y0},{Y1}")["rows"],
+        "quotas": wg("/indicators/quotas", year=str(Y0))["rows"],
+        "coverage": wg("/indicators/coverage_cells", campaign=f"france-{Y0}")["rows"],
+        "money": wg("/indicators/money", year=str(Y0))["rows"],
         "by_category": get("/indicators/acquisitions_requests", by="category", year=str(Y0))["rows"],
     }
 
@@ -167,7 +183,8 @@ def strip(rows: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
 def test_exact_indicators_through_the_api(archived):
     v = values()
     # New organisations: Y0 A, B, C, E; Y1 D. New users: Y0 u1, u2, u4, u6; Y1 u3, u5.
-    assert [(r["year"], r["organisations_new"]) for r in v["members"]] == [(str(Y0), 4), (str(Y1), 1)]
+    # (Y1's 1 is a count of organisations under 3 in a shown cell: hidden)
+    assert [(r["year"], r["organisations_new"]) for r in v["members"]] == [(str(Y0), 4), (str(Y1), None)]
     assert [(r["year"], r["users_new"]) for r in v["users"]] == [(str(Y0), 4), (str(Y1), 2)]
     # Y0 requests: R1 (A, 100 asked, 90 approved on quota, 80 % covered), R2 (B, 50, 20 on
     # quota + 30 co-financed), R3 (C, 40, rejected), R7 (E, 25, rejected).

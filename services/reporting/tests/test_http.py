@@ -223,7 +223,10 @@ def test_csv_cells_never_run_as_formulas() -> None:
 
 
 def test_parquet_export(client: TestClient) -> None:
-    r = client.get("/v1/indicators/quotas", params={"year": "2025", "format": "parquet"})
+    # the working group's answer (filters applied first): the public one suppresses 2025,
+    # the lone shown cell of the year table beside a suppressed 2026
+    client.caller.principal = Principal(user_id="op", roles=frozenset({Role.OPERATOR}), standing="staff")  # type: ignore[attr-defined]
+    r = client.get("/v1/wg/indicators/quotas", params={"year": "2025", "format": "parquet"})
     assert r.status_code == 200 and r.headers["content-type"] == "application/vnd.apache.parquet"
     table = pq.read_table(io.BytesIO(r.content))
     assert table.to_pylist()[0]["allocated_km2"] == 350.0

@@ -157,20 +157,35 @@ def test_members_organisations(world: World) -> None:
             "organisations_active": 3,
             "organisations_new": 4,
             "organisations_suspended": 0,
-            "organisations_expired": 1,
+            "organisations_expired": None,  # 1: a count of organisations under 3, hidden
             "organisations": 4,
             "suppressed": False,
         },
         {
             "year": str(Y1),
             "organisations_active": 3,
-            "organisations_new": 1,
-            "organisations_suspended": 1,
-            "organisations_expired": 1,
+            "organisations_new": None,  # 1 (D): hidden
+            "organisations_suspended": None,  # 1 (C): hidden
+            "organisations_expired": None,  # 1 (E): hidden
             "organisations": 5,
             "suppressed": False,
         },
     ]
+
+
+def test_public_filters_cannot_undo_a_suppression(world: World) -> None:
+    # The security review's differencing: a public answer by region suppresses the small
+    # regions; asking for one region, or two at once, must not bring a hidden value back
+    # nor sum two hidden cells. Public filters are breakdowns: one row per value asked.
+    by_region = world.rows("members_organisations", by=("region",), public=True, year=str(Y1))
+    hidden = {r["region"] for r in by_region if r["suppressed"]}
+    assert hidden  # one organisation per region in Y1
+    for region in hidden:
+        (alone,) = world.rows("members_organisations", public=True, year=str(Y1), region=region)
+        assert alone["suppressed"] and alone["organisations_active"] is None
+    pair = world.rows("members_organisations", public=True, year=str(Y1), region=",".join(sorted(hidden)[:2]))
+    assert len(pair) == 2 and all(r["suppressed"] for r in pair)
+    assert {"year", "region"} <= set(pair[0])
 
 
 def test_members_by_region(world: World) -> None:
@@ -521,7 +536,16 @@ def _indicator() -> Indicator:
 
 
 def _cells(table: dict[tuple[str, str], int]) -> list[dict[str, Any]]:
-    return [{"year": y, "category": c, "n": n * 10, "organisations": n} for (y, c), n in table.items()]
+    return [
+        {
+            "year": y,
+            "category": c,
+            "n": n * 10,
+            "organisations": n,
+            "_organisation_ids": [f"{y}-{c}-{i}" for i in range(n)],  # disjoint cells
+        }
+        for (y, c), n in table.items()
+    ]
 
 
 def suppressed(table: dict[tuple[str, str], int]) -> set[tuple[str, str]]:
@@ -530,6 +554,26 @@ def suppressed(table: dict[tuple[str, str], int]) -> set[tuple[str, str]]:
     for r in rows:
         assert (r["n"] is None) == r["suppressed"]
     return {(r["year"], r["category"]) for r in rows if r["suppressed"]}
+
+
+def test_suppressed_cells_together_count_distinct_organisations() -> None:
+    # Two hidden cells of one row: {o1, o2} and {o1} are 3 organisations by their counts but
+    # 2 distinct ones (the row's total minus the rest would give their sum to o2, who then
+    # learns o1's): the smallest shown cell of the row goes too.
+    rows = [
+        {"year": "2025", "category": "a", "n": 1, "organisations": 2, "_organisation_ids": ["o1", "o2"]},
+        {"year": "2025", "category": "b", "n": 1, "organisations": 1, "_organisation_ids": ["o1"]},
+        {
+            "year": "2025",
+            "category": "c",
+            "n": 1,
+            "organisations": 4,
+            "_organisation_ids": ["p1", "p2", "p3", "p4"],
+        },
+        {"year": "2025", "category": "d", "n": 1, "organisations": 5, "_organisation_ids": list("qrstu")},
+    ]
+    Indicators().suppress(_indicator(), ["category"], rows)
+    assert [r["category"] for r in rows if r["suppressed"]] == ["a", "b", "c"]
 
 
 def test_suppression_primary_and_complementary() -> None:
@@ -573,7 +617,10 @@ def test_suppression_cascades_to_a_fixpoint() -> None:
 def test_suppression_two_tiny_cells_together_are_not_enough() -> None:
     # Two cells of 1 organisation each in one row: together 2 < 3, their sum would tell a
     # group of fewer than 3 organisations: a third cell goes.
-    rows = [{"category": c, "n": n, "organisations": n} for c, n in (("a", 1), ("b", 1), ("c", 4), ("d", 6))]
+    rows = [
+        {"category": c, "n": n, "organisations": n, "_organisation_ids": [f"{c}{i}" for i in range(n)]}
+        for c, n in (("a", 1), ("b", 1), ("c", 4), ("d", 6))
+    ]
     ind = _indicator()
     Indicators().suppress(ind, ["category"], rows)
     assert [r["suppressed"] for r in rows] == [True, True, True, False]

@@ -99,8 +99,9 @@ class Lake:
     async def refresh(self, *, max_age_s: float = 0.0, wait: bool = True) -> RefreshResult:
         """Load what changed in the bucket (not more often than every `max_age_s`). With
         `wait=False` (a request), a refresh already under way is not waited for once the
-        lake has been loaded once: the request is served from what is loaded."""
-        if not wait and self._refresh.locked() and self.refreshed_at is not None:
+        lake has been loaded once: the request is served from what is loaded — unless
+        `max_age_s` is 0 (every answer as fresh as the bucket: the tests' setting)."""
+        if not wait and max_age_s > 0 and self._refresh.locked() and self.refreshed_at is not None:
             return RefreshResult(events=self.count())
         async with self._refresh:
             if self.refreshed_at is not None and time.monotonic() - self.refreshed_at < max_age_s:

@@ -279,16 +279,24 @@ class Indicators:
     ) -> Result:
         ind = self.get(name)
         self.check(ind, query, public=public)
-        dims = list(query.by)
+        organisations = ind.privacy == "organisations"
+        # Public answers: a filtered dimension is part of the breakdown — the answer never
+        # sums cells across filter values, and its suppression is computed on the table of
+        # every value, then filtered — so `?region=11,94` or `?region=11` cannot undo what
+        # `by=region` suppressed (differencing). The working group's answers filter first.
+        strict = public and organisations
+        filtered = [d for d in query.filters if d not in query.by] if strict else []
+        dims = [*query.by, *filtered]
         select = [f'CAST("{d}" AS VARCHAR) AS "{d}"' for d in dims]
         select += [f'{m.expression} AS "{m.name}"' for m in ind.measures]
-        organisations = ind.privacy == "organisations"
         if organisations:
             select.append("count(DISTINCT organisation_id) AS organisations")
+            select.append("list(DISTINCT organisation_id) AS _organisation_ids")
         where, params = [], []
-        for dim, values in query.filters.items():
-            where.append(f'CAST("{dim}" AS VARCHAR) IN (SELECT unnest(?))')
-            params.append(list(values))
+        if not strict:  # filtered in SQL
+            for dim, values in query.filters.items():
+                where.append(f'CAST("{dim}" AS VARCHAR) IN (SELECT unnest(?))')
+                params.append(list(values))
         sql = f"WITH facts AS ({ind.facts}) SELECT {', '.join(select)} FROM facts"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -302,7 +310,15 @@ class Indicators:
         cur = con.execute(sql, params)
         columns = [c[0] for c in cur.description or ()]
         rows = [dict(zip(columns, (_plain(v) for v in row), strict=True)) for row in cur.fetchall()]
-        suppressed = self.suppress(ind, dims, rows) if organisations else 0
+        suppressed = 0
+        if organisations:
+            self.suppress(ind, dims, rows)
+            if strict:
+                wanted = {d: set(v) for d, v in query.filters.items()}
+                rows = [r for r in rows if all(r[d] in values for d, values in wanted.items())]
+            suppressed = sum(1 for r in rows if r["suppressed"])
+            for row in rows:
+                row.pop("_organisation_ids", None)  # never in an output
         return Result(ind, query, rows, suppressed, datetime.now(UTC), archive or {}, self.min_organisations)
 
     def suppress(self, ind: Indicator, dims: list[str], rows: list[dict[str, Any]]) -> int:
@@ -328,7 +344,8 @@ class Indicators:
                     shown = [r for r in cells if not r["suppressed"]]
                     if not hidden or not shown:
                         continue
-                    together = sum(r.get("organisations") or 0 for r in hidden)
+                    # distinct organisations: one counted in two hidden cells is one
+                    together = len(set().union(*(set(r.get("_organisation_ids") or ()) for r in hidden)))
                     if len(hidden) == 1 or together < self.min_organisations:
                         smallest = min(
                             shown,
@@ -337,12 +354,20 @@ class Indicators:
                         smallest["suppressed"] = True
                         changed = True
         n = 0
+        small = [m.name for m in ind.measures if m.unit == "organisations"]
         for row in rows:
             if row["suppressed"]:
                 n += 1
                 for m in ind.measures:
                     row[m.name] = None
                 row["organisations"] = None
+            else:
+                # a count of organisations under the threshold inside a shown cell (e.g. one
+                # suspended body among five) is hidden too: it would single them out
+                for name in small:
+                    value = row.get(name)
+                    if isinstance(value, int | float) and 0 < value < self.min_organisations:
+                        row[name] = None
         return n
 
 
