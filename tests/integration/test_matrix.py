@@ -183,7 +183,7 @@ ROUTES: dict[str, Rule] = {
     "reporting GET /v1/indicators/{name}": rule("public"),
     "reporting GET /v1/wg/indicators/{name}": rule("staff"),
     "reporting GET /v1/summary": rule("public"),
-    "reporting GET /v1/archive": rule("public"),
+    "reporting GET /v1/archive": rule("staff", why="per-topic event times: the working group's"),
     "reporting GET /v1/notes/{year}.pdf": rule("public"),
     "notify PUT /v1/preferences": rule("standing"),
     "notify GET /v1/notifications": rule("standing"),

@@ -108,7 +108,9 @@ def wg(path: str, **params: Any) -> dict[str, Any]:
 
 
 def archived_events() -> int:
-    return int(get("/archive")["events"])
+    r = httpx.get(f"{API}/archive", headers=WG, timeout=60)  # the working group's route
+    assert r.status_code == 200, r.text
+    return int(r.json()["events"])
 
 
 def records_read() -> float:

@@ -244,6 +244,9 @@ def test_summary(client: TestClient) -> None:
 
 
 def test_archive_state(client: TestClient) -> None:
+    client.caller.principal = None  # type: ignore[attr-defined]
+    assert client.get("/v1/archive").status_code == 401  # the working group's only
+    client.caller.principal = Principal(user_id="op", roles=frozenset({Role.OPERATOR}), standing="staff")  # type: ignore[attr-defined]
     doc = client.get("/v1/archive").json()
     by_topic = {t["topic"]: t["events"] for t in doc["topics"]}
     assert by_topic["dinamis.organisation-changed.v1"] == 9

@@ -6,6 +6,8 @@ Routes get the container through the `Reporting` dependency."""
 
 from __future__ import annotations
 
+import asyncio
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -34,6 +36,9 @@ class ReportingContainer:
     authenticator: Authenticator | None = None
     # The `rejected/` files' record counts, by "<key>@<etag>" (GET /v1/archive).
     rejected_rows: dict[str, int] = field(default_factory=dict)
+    # indicator results by (name, query, audience, lake version), least recently used first
+    results: OrderedDict = field(default_factory=OrderedDict)
+    computing: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
 
 
 def bootstrap(resources: Resources) -> ReportingContainer:

@@ -92,6 +92,9 @@ class Lake:
         self._refresh = asyncio.Lock()
         self.refreshed_at: float | None = None
         self.concurrency = 16  # object reads in flight while refreshing
+        self.version = 0  # +1 whenever a refresh changes the lake (results are cached by it)
+        self._events = 0  # the events view's count, as of the last refresh
+        self._events = self._count_now()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self.con.cursor()
@@ -157,8 +160,17 @@ class Lake:
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
+            if gone or tables:
+                row = cur.execute("SELECT count(*) FROM events").fetchone()
+                self._events = int(row[0]) if row else 0
+                self.version += 1
 
     def count(self) -> int:
+        """The events in the lake, as of the last refresh (no query: callable on the event
+        loop while a refresh holds the database)."""
+        return self._events
+
+    def _count_now(self) -> int:
         with self._lock:
             row = self.con.execute("SELECT count(*) FROM events").fetchone()
         return int(row[0]) if row else 0

@@ -40,6 +40,7 @@ from dinamis_shared.auth import GOVERNANCE_STANDING, Forbidden, Principal, Role,
 from dinamis_shared.errors import DinamisError
 
 router = APIRouter(prefix="/v1", tags=["reporting"])
+RESULTS_KEPT = 512  # indicator results kept (see `compute`)
 
 CSV_TYPE = "text/csv; charset=utf-8"
 PARQUET_TYPE = "application/vnd.apache.parquet"
@@ -159,19 +160,26 @@ def parse_query(by: str | None, filters: dict[str, str | None]) -> IndicatorQuer
 
 
 async def compute(reporting: ReportingContainer, name: str, query: IndicatorQuery, *, public: bool) -> Result:
-    """An indicator's result, the lake refreshed first (at most every `lake_refresh_s`)."""
+    """An indicator's result, the lake refreshed first (at most every `lake_refresh_s`).
+    Results are kept per (indicator, query, audience, lake version): the same question on
+    the same archive is computed once; at most `duckdb_threads` computations at a time."""
     refreshed = await reporting.lake.refresh(max_age_s=reporting.settings.lake_refresh_s, wait=False)
     archive = {"events": refreshed.events}
-    try:
-        result = await asyncio.to_thread(  # off the event loop: a large breakdown takes a while
-            reporting.indicators.compute, reporting.lake.cursor(), name, query, public=public, archive=archive
-        )
-    except IndicatorError as exc:
-        text = str(exc)
-        fr, _, en = text.partition(" / ")
-        if exc.code == "unknown-indicator":
-            raise UnknownIndicator(en or text, message_fr=fr) from None
-        raise BadIndicatorRequest(en or text, code=exc.code, message_fr=fr) from None
+    key = (
+        name,
+        query.by,
+        tuple(sorted(query.filters.items())),
+        public,
+        reporting.lake.version,
+    )
+    result = reporting.results.get(key)
+    if result is not None:
+        reporting.results.move_to_end(key)
+    else:
+        result = await _compute(reporting, name, query, public=public, archive=archive)
+        reporting.results[key] = result
+        while len(reporting.results) > RESULTS_KEPT:
+            reporting.results.popitem(last=False)
     if len(result.rows) > reporting.settings.max_rows:
         limit = reporting.settings.max_rows
         raise TooManyRows(
@@ -180,6 +188,28 @@ async def compute(reporting: ReportingContainer, name: str, query: IndicatorQuer
             message_fr=f"la ventilation compte {len(result.rows)} lignes, plus que {limit} :"
             " ventilez par moins de dimensions ou filtrez",
         )
+    return result
+
+
+async def _compute(
+    reporting: ReportingContainer, name: str, query: IndicatorQuery, *, public: bool, archive: dict[str, Any]
+) -> Result:
+    try:
+        async with reporting.computing:
+            result = await asyncio.to_thread(  # off the event loop: a large breakdown takes a while
+                reporting.indicators.compute,
+                reporting.lake.cursor(),
+                name,
+                query,
+                public=public,
+                archive=archive,
+            )
+    except IndicatorError as exc:
+        text = str(exc)
+        fr, _, en = text.partition(" / ")
+        if exc.code == "unknown-indicator":
+            raise UnknownIndicator(en or text, message_fr=fr) from None
+        raise BadIndicatorRequest(en or text, code=exc.code, message_fr=fr) from None
     return result
 
 
@@ -417,10 +447,12 @@ async def summary(
 @router.get(
     "/archive",
     summary="L'état de l'archive des événements / the event archive's state",
-    description="Fichiers, événements par topic, enregistrements rejetés, heure du dernier événement :"
-    " agrégats seulement / files, events per topic, rejected records, last event time: aggregates only.",
+    description="Fichiers, événements par topic, enregistrements rejetés, heure du dernier événement ;"
+    " réservé à l'équipe DINAMIS et au groupe de travail (les heures d'événements par topic disent"
+    " quand une action a eu lieu) / files, events per topic, rejected records, last event time; for"
+    " DINAMIS staff and the working group (per-topic event times tell when an action happened).",
 )
-async def archive(reporting: Reporting) -> dict[str, Any]:
+async def archive(reporting: Reporting, _: Annotated[Principal, Depends(working_group)]) -> dict[str, Any]:
     refreshed = await reporting.lake.refresh(max_age_s=reporting.settings.lake_refresh_s, wait=False)
     rejected = await _rejected(reporting)
 
