@@ -28,7 +28,7 @@ up: install
 	@source deploy/local/stack.env && .venv/bin/dinamis supplier simulate --mission PNEO4 --lon 4.85 --lat 45.76 --size 1500 --wait 120
 	@echo; echo "==> demo: the catalogue (STAC API on http://127.0.0.1:8102)"
 	@.venv/bin/python deploy/local/demo_search.py
-	@echo; echo "==> demo: two years of simulated activity (120 organisations) for the reporting's figures"; source deploy/local/stack.env && .venv/bin/dinamis activity simulate --years 2025-2026 --organisations 120 --until now --publish
+	@echo; echo "==> demo: two years of simulated activity (120 organisations) for the reporting's figures"; source deploy/local/stack.env && .venv/bin/dinamis activity simulate --years 2025-2026 --organisations 120 --until now --archive
 	@echo; echo "==> the members' portal: http://127.0.0.1:8107  (search: http://127.0.0.1:8107/rechercher)"
 
 down:

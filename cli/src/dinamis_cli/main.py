@@ -179,13 +179,42 @@ def token(args: argparse.Namespace) -> int:
     return 0
 
 
+async def archive(records: list, settings: ServiceSettings) -> dict:
+    """The simulated events written into the reporting's archive as its consumer would
+    have (the same writer: idempotent by event id), with the stack tools' S3 identity.
+    They never went through Kafka: `kafka_partition` -1, `kafka_offset` their rank."""
+    from dinamis_reporting.archive.store import S3ObjectStore
+    from dinamis_reporting.archive.writer import ArchiveWriter, Record
+    from dinamis_shared import clients
+
+    writer = ArchiveWriter(S3ObjectStore(clients.s3_client(settings), "events"))
+    t0 = time.perf_counter()
+    written = duplicates = 0
+    for start in range(0, len(records), 5000):
+        batch = [
+            Record(
+                r.topic,
+                -1,
+                start + i,
+                r.key.encode(),
+                r.value,
+                [(k, v.encode()) for k, v in r.headers.items()],
+                int(r.time.timestamp() * 1000),
+            )
+            for i, r in enumerate(records[start : start + 5000])
+        ]
+        result = await writer.write(batch)
+        written, duplicates = written + result.written, duplicates + result.duplicates
+    return {"written": written, "duplicates": duplicates, "seconds": round(time.perf_counter() - t0, 2)}
+
+
 def activity(args: argparse.Namespace) -> int:
     """Years of simulated activity (dinamis_sim.activity): on the bus as the stack tools'
     `admin` principal (`--publish`), and/or to a JSON-lines file (`--out`)."""
     from dinamis_sim.activity import parse_years, publish, simulate, summary, write_jsonl
 
-    if not (args.publish or args.out):
-        print("dinamis activity simulate: give --publish and/or --out FILE", file=sys.stderr)
+    if not (args.publish or args.out or args.archive):
+        print("dinamis activity simulate: give --publish, --archive and/or --out FILE", file=sys.stderr)
         return 2
     try:
         years = parse_years(args.years)
@@ -206,6 +235,8 @@ def activity(args: argparse.Namespace) -> int:
         result["out"] = args.out
     if args.publish:
         result["publish"] = asyncio.run(publish(records, ServiceSettings()))
+    if args.archive:
+        result["archive"] = asyncio.run(archive(records, ServiceSettings()))
     print(json.dumps(result))
     return 0
 
@@ -259,6 +290,12 @@ def main(argv: list[str] | None = None) -> None:
     asim.add_argument("--until", help="drop the events after this time (ISO 8601, UTC, or 'now')")
     asim.add_argument("--publish", action="store_true", help="publish on the bus (DINAMIS_KAFKA_*)")
     asim.add_argument("--out", help="write the records (topic, key, headers, value) as JSON lines")
+    asim.add_argument(
+        "--archive",
+        action="store_true",
+        help="write the events straight into the reporting's archive (bucket `events`), not on the"
+        " bus: the demo's history, which no other service consumes",
+    )
     args = parser.parse_args(argv)
     if args.group == "activity":
         if not 1 <= args.organisations <= 5000:

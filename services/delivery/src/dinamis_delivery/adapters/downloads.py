@@ -4,11 +4,11 @@ Each signed URL the download route issues is one `product-downloaded` event, wri
 (one single-document insert) before the route answers — at most one per product, user and
 minute: the CloudEvents id is derived from those three, so a user looping on the route
 counts once a minute (a repeat while the first is pending is not inserted again; once
-published, the archive drops the same id); `DownloadRelay` (service/downloads.py) publishes it with that id, then deletes
-it. A crash between the publish and the delete publishes the same id again: consumers
-(the reporting archive) deduplicate by id, so nothing is lost or counted twice. The
-collection holds only what awaits the relay: it stays small and is read whole, by
-insertion time.
+published, the archive drops the same id); `DownloadRelay` (service/downloads.py)
+publishes it with that id, then deletes it. A crash between the publish and the delete
+publishes the same id again: consumers (the reporting archive) deduplicate by id, so
+nothing is lost or counted twice. The collection holds only what awaits the relay: it
+stays small and is read whole, by insertion time.
 """
 
 from __future__ import annotations
