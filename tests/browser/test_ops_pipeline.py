@@ -47,11 +47,18 @@ async def test_an_operator_checks_health_and_replays_a_fixed_dead_letter_once(
             checker = PageChecker(page, screenshots, "ops-pipeline")
             await browser_login(page, stack.portal, email, password, retour="/ops/chaine")
 
-            # health: every service ready, the lag table with the services' groups
+            # health: the five services ready; the reporting (not started in this stack) is
+            # listed and shown not ready; the lag table with the services' groups and the
+            # event archive's (one row per topic it reads)
             assert await page.locator("#pipe-services tr[data-ready='yes']").count() == 5
-            assert await page.locator("#pipe-services tr[data-ready='no']").count() == 0
+            assert await page.locator("#pipe-services tr[data-ready='no']").count() == 1
+            assert (
+                await page.locator("#pipe-services tr[data-service='reporting'][data-ready='no']").count()
+                == 1
+            )
             assert await page.locator("#pipe-lag tr[data-group='ingest']").count() == 1
             assert await page.locator("#pipe-lag tr[data-group='catalog']").count() == 1
+            assert await page.locator("#pipe-lag tr[data-group='reporting-archive']").count() == 14
             # notify answered the operator's own token with its staff list (none failing here
             # unless another test left one): no refusal
             assert await page.locator("#pipe-hooks-refused").count() == 0
