@@ -277,6 +277,18 @@ def test_what_the_fuzzer_found_stays_fixed(world: FuzzWorld, svc, method, target
     assert r.headers["content-type"] == "application/problem+json"
 
 
+def test_an_integer_beyond_64_bits_is_refused_at_the_edge(world: FuzzWorld):
+    """The fuzzer's 2026-11-28 finding: the catalog's search echoed an unknown field holding
+    53503059371413750153216, which orjson cannot write (500). The edge refuses it now."""
+    r = requests.post(
+        BASE["catalog"] + "/search",
+        data=b'{"a": {"b": 53503059371413750153216}, "limit": 1}',
+        headers={"Content-Type": "application/json", "Accept-Language": "en"},
+        timeout=30,
+    )
+    assert (r.status_code, r.json().get("code")) == (400, "non-finite-number"), r.text
+
+
 def test_fuzz_summary():
     """Counts of the run (every service fuzzed, every operation at least once)."""
     total = sum(STATS.examples.values())
