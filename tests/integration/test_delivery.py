@@ -558,9 +558,11 @@ async def test_replica_killed_mid_product_is_replaced_by_another(settings, scene
             await asyncio.sleep(0.05)
         assert victim, "no replica started building"
         proc = delivery["procs"][victim]
-        killed_at = datetime.now(UTC)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
+        # Taken once the process is gone (not before the signal: under load the victim
+        # could still finish a product between the two, which is built before dying).
+        killed_at = datetime.now(UTC)
         # What the victim announced before dying (the survivor takes over only after the
         # session timeout, 6 s).
         await asyncio.sleep(1.0)
