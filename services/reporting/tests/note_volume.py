@@ -21,10 +21,9 @@ from pathlib import Path
 
 import pypdfium2 as pdfium
 
-from dinamis_reporting.indicators.engine import Indicators
+from dinamis_reporting.indicators.engine import CONTRACT, Indicators
 from dinamis_reporting.lake import Lake
 from dinamis_reporting.note import collect, render
-from dinamis_reporting.note.data import CONTRACT
 
 spec = importlib.util.spec_from_file_location("test_note", Path(__file__).with_name("test_note.py"))
 assert spec and spec.loader

@@ -34,7 +34,7 @@ from fastapi.responses import Response
 
 from dinamis_reporting.archive.layout import REJECTED_PREFIX
 from dinamis_reporting.bootstrap import Reporting, ReportingContainer
-from dinamis_reporting.indicators.engine import DIMENSIONS, IndicatorError, Result
+from dinamis_reporting.indicators.engine import DIMENSIONS, IndicatorError, Result, ordered
 from dinamis_reporting.indicators.engine import Query as IndicatorQuery
 from dinamis_shared.auth import GOVERNANCE_STANDING, Forbidden, Principal, Role, authenticated_principal
 from dinamis_shared.errors import DinamisError
@@ -320,7 +320,7 @@ NamePath = Annotated[str, Path(max_length=64, description="Nom de l'indicateur /
 )
 async def catalogue(reporting: Reporting) -> dict[str, Any]:
     return {
-        "indicators": [i.describe() for i in reporting.indicators.catalogue.values()],
+        "indicators": [i.describe() for i in ordered(reporting.indicators.catalogue)],
         "dimensions": {d: {"fr": fr, "en": en} for d, (fr, en) in DIMENSION_LABELS.items()},
         "min_organisations": reporting.indicators.min_organisations,
         "prices_source": reporting.indicators.prices.source,

@@ -42,6 +42,29 @@ from dinamis_reporting.indicators import functions
 
 log = logging.getLogger(__name__)
 SQL_DIR = Path(__file__).resolve().parent / "sql"
+# The indicators every reporting output puts first, in this order, when present.
+CONTRACT = (
+    "members_organisations",
+    "members_users",
+    "acquisitions_requests",
+    "acquisitions_turnaround",
+    "acquisitions_rejections",
+    "coverage_cells",
+    "use_products",
+    "use_reuse",
+    "use_coverage_by_department",
+    "quotas",
+    "money",
+)
+
+
+def ordered(catalogue: dict[str, Indicator]) -> list[Indicator]:
+    """The catalogue, the contract's indicators first (in its order), then the others by name."""
+    first = [catalogue[n] for n in CONTRACT if n in catalogue]
+    rest = [catalogue[n] for n in sorted(catalogue) if n not in CONTRACT]
+    return first + rest
+
+
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # Dimensions an indicator may declare, with how a filter value is checked.
 DIMENSIONS: dict[str, re.Pattern[str]] = {

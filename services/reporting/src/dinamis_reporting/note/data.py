@@ -18,24 +18,10 @@ from typing import Any
 
 import duckdb
 
-from dinamis_reporting.indicators.engine import Indicator, Indicators, Measure, Query
+from dinamis_reporting.indicators.engine import Indicator, Indicators, Measure, Query, ordered
 
 log = logging.getLogger(__name__)
 
-# The indicators every reporting output puts first, in this order, when present.
-CONTRACT = (
-    "members_organisations",
-    "members_users",
-    "acquisitions_requests",
-    "acquisitions_turnaround",
-    "acquisitions_rejections",
-    "coverage_cells",
-    "use_products",
-    "use_reuse",
-    "use_coverage_by_department",
-    "quotas",
-    "money",
-)
 YEARS_SHOWN = 5  # the by-year tables: the note's year and the four before
 MIN_YEAR = 2015  # DINAMIS's first year
 
@@ -55,12 +41,6 @@ class ArchiveState:
     def key(self) -> str:
         text = repr((self.events, self.files, self.last_event, self.fingerprint, self.versions))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def ordered(catalogue: dict[str, Indicator]) -> list[Indicator]:
-    first = [catalogue[n] for n in CONTRACT if n in catalogue]
-    rest = [catalogue[n] for n in sorted(catalogue) if n not in CONTRACT]
-    return first + rest
 
 
 def archive_state(con: duckdb.DuckDBPyConnection, indicators: Indicators) -> ArchiveState:
