@@ -53,7 +53,7 @@ NO_SERVERS := DINAMIS_ENVIRONMENT=development DINAMIS_KAFKA_BOOTSTRAP_SERVERS=12
 	DINAMIS_AUTH_TOKEN_URL=http://127.0.0.1:9/token
 
 unit: venv
-	$(NO_SERVERS) $(VENV)/python -m pytest -m "not integration" -q $(wildcard shared/tests services cli sim)
+	$(NO_SERVERS) $(VENV)/python -m pytest -m "not integration" -q $(wildcard shared/tests services cli sim campaign)
 
 lint: venv
 	$(VENV)/ruff check .
