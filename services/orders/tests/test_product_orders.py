@@ -8,7 +8,12 @@ import pytest
 
 from dinamis_orders.domain.aoi import AoiOutsideFootprint, InvalidAoi
 from dinamis_orders.service import product_orders
-from dinamis_orders.service.product_orders import ItemNotFound, LimitReached, ProductOrderDraft
+from dinamis_orders.service.product_orders import (
+    IdempotencyKeyReused,
+    ItemNotFound,
+    LimitReached,
+    ProductOrderDraft,
+)
 from dinamis_shared.auth import Forbidden
 from dinamis_shared.events import DeliveryRequestedV1, ProductFailedV1, ProductReadyV1
 
@@ -169,3 +174,32 @@ async def test_a_sliver_clip_aoi_is_refused(orders, member):
     with pytest.raises(InvalidAoi) as err:
         await product_orders.place(orders, member, draft)
     assert err.value.code == "aoi-too-small"
+
+
+async def test_an_idempotency_key_places_one_order_whatever_the_retries(orders, member):
+    orders.settings.product_orders_per_day = 2
+    first = await product_orders.place(orders, member, order_of(ITEM), idempotency_key="k-1")
+    again = await product_orders.place(orders, member, order_of(ITEM), idempotency_key="k-1")
+    assert again["order_id"] == first["order_id"] and again["replayed"] is True
+    requested = [e for e in orders.product_orders.events if isinstance(e, DeliveryRequestedV1)]
+    assert [e.order_id for e in requested] == [first["order_id"]]  # one delivery asked, not two
+    # The replay spent no second slot: one more order still fits in the day's two.
+    await product_orders.place(orders, member, order_of(ITEM))
+    with pytest.raises(LimitReached):
+        await product_orders.place(orders, member, order_of(ITEM), idempotency_key="k-2")
+    # The same key with another order is refused, the first order unchanged.
+    with pytest.raises(IdempotencyKeyReused):
+        await product_orders.place(orders, member, order_of(ITEM, ITEM), idempotency_key="k-1")
+    # Keys are per user: another member's k-1 is another order.
+    other = member.model_copy(update={"user_id": "someone-else"})
+    assert product_orders.keyed_order_id(other.user_id, "k-1") != first["order_id"]
+
+
+async def test_a_retry_after_the_slot_was_taken_but_the_order_lost_spends_no_second_slot(orders, member):
+    """A replica killed between the slot and the order's write: the client retries with its key."""
+    orders.settings.product_orders_per_day = 1
+    order_id = product_orders.keyed_order_id(member.user_id, "k-crash")
+    day = orders.now().date().isoformat()
+    assert await orders.daily_slots.take(member.user_id, day, order_id, 1)  # the crashed attempt
+    placed = await product_orders.place(orders, member, order_of(ITEM), idempotency_key="k-crash")
+    assert placed["order_id"] == order_id and "replayed" not in placed

@@ -42,6 +42,8 @@ class MongoDailySlots:
         self.collection = collection
 
     async def take(self, user_id: str, day: str, order_id: str, limit: int) -> bool:
+        if await self.collection.find_one({"user_id": user_id, "day": day, "order_id": order_id}):
+            return True  # the same order placed again (a retry with its Idempotency-Key)
         used = await self.collection.count_documents({"user_id": user_id, "day": day})
         for k in range(used + 1, limit + 1):
             try:

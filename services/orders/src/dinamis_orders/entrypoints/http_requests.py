@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Header, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from dinamis_orders.domain.acquisition import MAX_PROPOSED, ProposedScene, QuoteDraft, RequestDraft
@@ -194,11 +194,24 @@ async def confirm_cofinancing(orders: OrdersDep, principal: CurrentPrincipal, re
 
 @router.post("/product-orders", status_code=201, tags=["product orders"])
 async def place_product_order(
-    orders: OrdersDep, principal: CurrentPrincipal, draft: product_orders.ProductOrderDraft
+    orders: OrdersDep,
+    principal: CurrentPrincipal,
+    draft: product_orders.ProductOrderDraft,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            pattern=r"^[\x21-\x7e]+$",
+            description="Retry safely: the same key (per user) with the same order answers the order "
+            "already placed (`replayed: true`); with another order, 422 idempotency-key-reused.",
+        ),
+    ] = None,
 ) -> dict:
     """Active members (contractors: items of their commissioning body, during the delegation):
     order ready-to-use products. No review; limited per user per day."""
-    return await product_orders.place(orders, principal, draft)
+    return await product_orders.place(orders, principal, draft, idempotency_key)
 
 
 @router.post("/product-orders/quote", tags=["product orders"])

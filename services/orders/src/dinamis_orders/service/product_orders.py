@@ -4,6 +4,7 @@ follows `product-ready` / `product-failed`."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from typing import Annotated
 
@@ -56,6 +57,11 @@ class ProductOrderDraft(BaseModel):
 class LimitReached(DinamisError):
     code = "daily-limit"
     http_status = 429
+
+
+class IdempotencyKeyReused(DinamisError):
+    code = "idempotency-key-reused"
+    http_status = 422
 
 
 class ItemNotFound(DinamisError):
@@ -133,10 +139,41 @@ async def checked(
     return aoi, [*(aoi.warnings if aoi else []), *await _check_items(orders, draft, aoi)]
 
 
-async def place(orders: Orders, principal: Principal, draft: ProductOrderDraft) -> dict:
+def _draft_digest(draft: ProductOrderDraft) -> str:
+    return hashlib.sha256(draft.model_dump_json().encode()).hexdigest()
+
+
+def keyed_order_id(user_id: str, idempotency_key: str) -> str:
+    """The order an `Idempotency-Key` names: the same (user, key) always names the same
+    order, so a retried POST (the answer lost to a crash or a timeout) finds it instead of
+    placing a second one."""
+    return "ord-k" + hashlib.sha256(f"{user_id}\n{idempotency_key}".encode()).hexdigest()[:24]
+
+
+def _replayed(existing: dict, draft: ProductOrderDraft) -> dict:
+    if existing.get("draft_sha256") != _draft_digest(draft):
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key already placed a different order",
+            message_fr="cette clé d'idempotence (Idempotency-Key) a déjà servi à une autre commande",
+        )
+    return {**existing, "replayed": True}
+
+
+async def place(
+    orders: Orders, principal: Principal, draft: ProductOrderDraft, idempotency_key: str | None = None
+) -> dict:
+    """Place an order. With an `idempotency_key`, placing it again (same user, same key,
+    same draft) answers the order already placed (`replayed: true`), never a second one;
+    the same key with another draft is refused."""
+    if idempotency_key is not None:
+        order_id = keyed_order_id(principal.user_id, idempotency_key)
+        existing = await orders.product_orders.get(order_id)
+        if existing is not None:
+            return _replayed(existing, draft)
     aoi, warnings = await checked(orders, principal, draft)
     now = orders.now()
-    order_id = f"ord-{now:%Y%m%d}-{secrets.token_hex(5)}"
+    if idempotency_key is None:
+        order_id = f"ord-{now:%Y%m%d}-{secrets.token_hex(5)}"
     aoi_model = GeoJSONGeometry.model_validate(aoi.geojson()) if aoi else None
     specs = [
         ProductSpec(
@@ -157,6 +194,7 @@ async def place(orders: Orders, principal: Principal, draft: ProductOrderDraft) 
         "user_id": principal.user_id,
         "created_at": now.isoformat(),
         "status": "processing",
+        "draft_sha256": _draft_digest(draft),
         "options": draft.model_dump(mode="json", exclude={"items"}),
         "warnings": [w.as_dict() for w in warnings],
         "products": [
@@ -176,9 +214,17 @@ async def place(orders: Orders, principal: Principal, draft: ProductOrderDraft) 
     )
     # Last, once everything above is valid: a refused order never spends a slot.
     await _take_daily_slot(orders, principal, order_id)
-    return await orders.product_orders.write(
-        order_id, state, expected_rev=0, by=principal.user_id, change="placed", events=[requested]
-    )
+    try:
+        return await orders.product_orders.write(
+            order_id, state, expected_rev=0, by=principal.user_id, change="placed", events=[requested]
+        )
+    except ConcurrentUpdate:
+        if idempotency_key is None:
+            raise
+        existing = await orders.product_orders.get(order_id)  # the same key, placed concurrently
+        if existing is None:
+            raise
+        return _replayed(existing, draft)
 
 
 def _status(products: list[dict]) -> str:
