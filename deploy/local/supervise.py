@@ -27,7 +27,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -55,10 +55,8 @@ class Replica:
     due_mono: float = 0.0
 
     def public(self) -> dict:
-        d = asdict(self)
-        for k in ("proc", "started_mono", "backoff_s", "due_mono"):
-            d.pop(k)
-        return d
+        keys = ("name", "service", "port", "pid", "started_at", "restarts", "last_exit")
+        return {k: getattr(self, k) for k in keys}
 
 
 def port_variable(service: str) -> str:
