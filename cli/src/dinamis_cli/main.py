@@ -3,6 +3,7 @@
     dinamis supplier simulate --mission SPOT6 --lon 2.35 --lat 48.85 --size 2000
     dinamis supplier simulate --coverage france --year 2026 --size 256 [--limit 20] [--wait]
     dinamis supplier simulate ... --via http     (signed push to the ingest service)
+    dinamis campaign [--cells 240] [--orders 2000] [--chaos] [--full-size]   (dinamis_campaign)
     dinamis activity simulate [--years 2022-2026] [--organisations 450] [--seed 1]
                               [--publish] [--out activity.jsonl]   (dinamis_sim.activity)
 
@@ -23,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from dinamis_campaign import cli as campaign_cli
 
 from dinamis_shared import clients
 from dinamis_shared.bus import EventPublisher, make_broker
@@ -296,7 +298,10 @@ def main(argv: list[str] | None = None) -> None:
         help="write the events straight into the reporting's archive (bucket `events`), not on the"
         " bus: the demo's history, which no other service consumes",
     )
+    campaign_cli.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.group == "campaign":
+        sys.exit(campaign_cli.run(args))
     if args.group == "activity":
         if not 1 <= args.organisations <= 5000:
             parser.error("--organisations must be between 1 and 5000")
