@@ -110,6 +110,7 @@ class Chaos:
         self.first_server_after_s, self.server_every_s = first_server_after_s, server_every_s
         self.spare = spare  # services never killed (e.g. the supplier simulator)
         self.log = ChaosLog()
+        self.hurry = False
         replicas(run_dir)  # fails now, not later, without a supervisor
 
     async def kill_loop(self) -> None:
@@ -142,13 +143,17 @@ class Chaos:
         self.log.restarts.append(restart)
         return restart
 
-    async def server_loop(self) -> None:
-        await asyncio.sleep(self.first_server_after_s)
-        while self.servers:
-            await self.restart_server(self.servers.pop(0))
-            await asyncio.sleep(self.server_every_s)
+    async def _pause(self, seconds: float) -> None:
+        until = time.monotonic() + seconds
+        while not self.hurry and time.monotonic() < until:
+            await asyncio.sleep(0.2)
 
-    async def finish_servers(self) -> None:
-        """Restart the servers not restarted yet (the run was shorter than the schedule)."""
+    async def server_loop(self) -> None:
+        """Each server restarted once, `server_every_s` apart — at once one after the
+        other once `hurry` is set (the run's faulty phase is over). Never cancelled in the
+        middle of a restart: a server left down would be a fault of the test, not of the
+        platform."""
+        await self._pause(self.first_server_after_s)
         while self.servers:
             await self.restart_server(self.servers.pop(0))
+            await self._pause(self.server_every_s)

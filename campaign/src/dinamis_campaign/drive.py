@@ -585,10 +585,12 @@ class Campaign:
                     self.deliveries(pool, publisher, observer, board), self.burst(http, members, observer)
                 )
                 self.stages["ingest"].end()
-                if self.chaos:  # the faults stop with the burst; the platform drains alone
-                    for t in background[2:]:
-                        t.cancel()
-                    await self.chaos.finish_servers()
+                if self.chaos:  # the faults stop with the burst (the servers not restarted yet
+                    # are, now); then the platform drains alone
+                    kills, servers = background[2:]
+                    kills.cancel()
+                    self.chaos.hurry = True
+                    await servers
                 await self.drain(observer, lag)
                 # The searches of the last scenes.
                 await observer.wait(

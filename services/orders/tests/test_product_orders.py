@@ -203,3 +203,13 @@ async def test_a_retry_after_the_slot_was_taken_but_the_order_lost_spends_no_sec
     assert await orders.daily_slots.take(member.user_id, day, order_id, 1)  # the crashed attempt
     placed = await product_orders.place(orders, member, order_of(ITEM), idempotency_key="k-crash")
     assert placed["order_id"] == order_id and "replayed" not in placed
+
+
+async def test_a_catalogue_that_cannot_answer_is_a_503_not_a_500():
+    """A catalog replica restarting: the item lookup says "unavailable", never "not found"."""
+    from dinamis_orders.adapters.catalogue import HttpCatalogue
+    from dinamis_orders.service.ports import CatalogueUnavailable
+
+    with pytest.raises(CatalogueUnavailable) as refused:
+        await HttpCatalogue("http://127.0.0.1:9", timeout_s=2).item("spot-6-7-ortho", "ITEM-1")
+    assert refused.value.http_status == 503 and "127.0.0.1" not in refused.value.message

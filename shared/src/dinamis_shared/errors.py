@@ -69,6 +69,7 @@ def is_outage(exc: BaseException) -> bool:
     """True for errors that mean "a server is unreachable or failing": retried for as
     long as it takes, never dead-lettered."""
     # Imported here so that this module stays importable without the drivers.
+    import httpx
     import urllib3.exceptions
     from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
     from minio.error import S3Error, ServerError
@@ -80,6 +81,7 @@ def is_outage(exc: BaseException) -> bool:
         TimeoutError,
         socket.gaierror,
         urllib3.exceptions.HTTPError,
+        httpx.TransportError,  # another of our services, unreachable (restarting)
         KafkaConnectionError,
         KafkaTimeoutError,
         NodeNotReadyError,

@@ -162,6 +162,8 @@ def dinamis_error_response(exc: DinamisError, accept_language: str = "") -> JSON
     response = problem_response(exc.http_status, type(exc).__name__, detail, exc.code)
     if exc.http_status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
+    if exc.http_status == 503:
+        response.headers["Retry-After"] = "5"
     return response
 
 

@@ -56,10 +56,15 @@ class HttpCatalogue:
         return await self.item(collection, item_id) is not None
 
     async def item(self, collection: str, item_id: str) -> dict[str, Any] | None:
-        async with httpx.AsyncClient(timeout=self.timeout_s) as client:
-            response = await client.get(f"{self.base_url}/collections/{collection}/items/{item_id}")
-        if response.status_code == 404:
-            return None
-        response.raise_for_status()
-        found = response.json()
+        """The item, or None if the catalogue says it does not exist; CatalogueUnavailable
+        when it cannot say (down, restarting, answering 5xx or garbage)."""
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+                response = await client.get(f"{self.base_url}/collections/{collection}/items/{item_id}")
+            if response.status_code == 404:
+                return None
+            response.raise_for_status()
+            found = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise CatalogueUnavailable(str(exc)) from exc
         return found if isinstance(found, dict) else None

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from dinamis_orders.domain.acquisition import AcquisitionRequest, Change
 from dinamis_orders.domain.quota import Balance, EntryKind
+from dinamis_shared.errors import DinamisError
 from dinamis_shared.events import Event, SensorFamily
 
 
@@ -100,8 +101,20 @@ class Quotas(Protocol):
         ...
 
 
-class CatalogueUnavailable(Exception):
-    """The catalogue did not answer (overlap checks say so instead of failing)."""
+class CatalogueUnavailable(DinamisError):
+    """The catalogue did not answer (overlap checks say so instead of failing; placing a
+    product order answers 503: the caller may try again)."""
+
+    code = "catalogue-unavailable"
+    http_status = 503
+
+    def __init__(self, detail: str) -> None:
+        # The cause (an address, a status) stays in the logs, never in the answer.
+        self.detail = detail
+        super().__init__(
+            "the catalogue is unavailable, try again shortly",
+            message_fr="le catalogue est momentanément indisponible, réessayez dans un instant",
+        )
 
 
 class Catalogue(Protocol):
