@@ -25,9 +25,9 @@ from pathlib import Path
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from dinamis_campaign.drive import Campaign, Options, fresh_year
 from dinamis_campaign.record import Fate
+
 from dinamis_portal.ops.kafka_admin import GROUP_TOPICS
 from dinamis_shared.settings import ServiceSettings
 from tests.ports import free_ports
@@ -77,10 +77,9 @@ def platform(tmp_path_factory, keyfile, settings):
     run_dir = tmp_path_factory.mktemp("supervisor")
     names = ["ingest", "ingest", "catalog", "orders", "delivery", "delivery", "notify", "supplier-sim"]
     names += ["portal", "reporting"]
-    ports = dict(zip(["ingest", "ingest2", "catalog", "orders", "delivery", "delivery2", "notify",
-                      "supplier", "portal", "reporting"], free_ports(len(names)), strict=True))  # fmt: skip
     order = ["ingest", "ingest2", "catalog", "orders", "delivery", "delivery2", "notify", "supplier"]
     order += ["portal", "reporting"]
+    ports = dict(zip(order, free_ports(len(names)), strict=True))
     specs = [f"{n}:{ports[k]}" for n, k in zip(names, order, strict=True)]
     url = {k: f"http://127.0.0.1:{p}" for k, p in ports.items()}
     env = {
@@ -101,11 +100,8 @@ def platform(tmp_path_factory, keyfile, settings):
         "DINAMIS_REPORTING_LAKE_DIR": str(run_dir / "lake"),
     }
     reset_groups_to_end(settings)
-    supervisor = subprocess.Popen(
-        [sys.executable, str(ROOT / "deploy/local/supervise.py"), "--run-dir", str(run_dir)]
-        + ["--log-dir", str(run_dir / "logs"), *specs],
-        env=env,
-    )
+    command = [sys.executable, str(ROOT / "deploy/local/supervise.py"), "--run-dir", str(run_dir)]
+    supervisor = subprocess.Popen([*command, "--log-dir", str(run_dir / "logs"), *specs], env=env)
     try:
         deadline = time.monotonic() + 180
         for port in ports.values():
@@ -127,7 +123,7 @@ def platform(tmp_path_factory, keyfile, settings):
             supervisor.kill()
 
 
-async def test_a_reduced_campaign_under_chaos_loses_nothing_and_does_nothing_twice(platform, settings, keyfile):
+async def test_a_reduced_campaign_under_chaos_loses_nothing_and_nothing_twice(platform, settings, keyfile):
     url, run_dir, _ = platform
     opts = Options(
         cells=CELLS,

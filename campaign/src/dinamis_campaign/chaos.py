@@ -6,6 +6,7 @@ X` then `up X`), spaced out during the run. Every action is timed and kept for t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -110,7 +111,7 @@ class Chaos:
         self.first_server_after_s, self.server_every_s = first_server_after_s, server_every_s
         self.spare = spare  # services never killed (e.g. the supplier simulator)
         self.log = ChaosLog()
-        self.hurry = False
+        self.hurry = asyncio.Event()
         replicas(run_dir)  # fails now, not later, without a supervisor
 
     async def kill_loop(self) -> None:
@@ -144,9 +145,8 @@ class Chaos:
         return restart
 
     async def _pause(self, seconds: float) -> None:
-        until = time.monotonic() + seconds
-        while not self.hurry and time.monotonic() < until:
-            await asyncio.sleep(0.2)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.hurry.wait(), seconds)
 
     async def server_loop(self) -> None:
         """Each server restarted once, `server_every_s` apart — at once one after the

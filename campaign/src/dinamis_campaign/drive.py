@@ -589,7 +589,7 @@ class Campaign:
                     # are, now); then the platform drains alone
                     kills, servers = background[2:]
                     kills.cancel()
-                    self.chaos.hurry = True
+                    self.chaos.hurry.set()
                     await servers
                 await self.drain(observer, lag)
                 # The searches of the last scenes.
