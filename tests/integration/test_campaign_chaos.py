@@ -25,9 +25,9 @@ from pathlib import Path
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+
 from dinamis_campaign.drive import Campaign, Options, fresh_year
 from dinamis_campaign.record import Fate
-
 from dinamis_portal.ops.kafka_admin import GROUP_TOPICS
 from dinamis_shared.settings import ServiceSettings
 from tests.ports import free_ports

@@ -678,8 +678,10 @@ class Campaign:
             "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in self.opts.__dict__.items()},
             "machine": {"cores": cores},
             "wall_s": round(wall_s, 1),
-            "wall_s_per_cell": round(wall_s / max(1, len(self.cells)), 3),
-            "wall_s_per_cell_per_core": round(wall_s * cores / max(1, len(self.cells)), 3),
+            # The campaign proper: the first delivery -> every product built, the lag back to 0.
+            "active_s": round((st["drain"].ended or 0) - (st["deliveries"].started or 0), 1),
+            "setup_s": st["members"].seconds,
+            "invariants_s": st["invariants"].seconds,
             "stages": {
                 "members": {"seconds": st["members"].seconds, **st["members"].counts},
                 "deliveries": {

@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from dinamis_campaign import cli as campaign_cli
 
+from dinamis_campaign import cli as campaign_cli
 from dinamis_shared import clients
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import Mission, SceneAcquiredV1, SceneIngestedV1, SceneRejectedV1
