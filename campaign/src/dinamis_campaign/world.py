@@ -119,7 +119,7 @@ def field_in(dept_code: str, cell: Cell, rng: random.Random, km2: float) -> dict
     if dept is not None:
         area = area.intersection(dept)
     side = (km2**0.5) * 1000
-    area = area.buffer(-side / 2)
+    area = area.buffer(-side * 0.75)  # a centre this far in keeps the square's corners in (√2/2)
     if area.is_empty:
         return None
     x0, y0, x1, y1 = area.bounds
