@@ -163,7 +163,10 @@ def make_observed() -> Observed:
             "catalog": GroupLag(final={"t:0": 0}, max_seen=0, seconds_to_zero=0.0),
         },
         lag_bound_s=60,
-        dead_letters=[rec(ACQ + ".dlq", 0, None, "bad-1", dlq_consumer_group="ingest")],
+        dead_letters=[
+            rec(ACQ + ".dlq", 0, None, "bad-1", dlq_consumer_group="ingest"),
+            rec(ACQ + ".dlq", 1, None, "ce-S3", dlq_consumer_group="ingest"),  # the corrupt delivery
+        ],
     )
 
 
@@ -401,18 +404,24 @@ def test_an_unexpected_dead_letter():
 
 def test_a_deliberate_dead_letter_missing():
     assert damaged(lambda r, o: o.dead_letters.clear()) == {"dead_letters_only_deliberate"}
+    assert damaged(lambda r, o: o.dead_letters.pop(1)) == {"dead_letters_only_deliberate"}  # corrupt S3's
+
+
+def test_a_good_scene_dead_lettered_is_not_deliberate():
+    good = rec(ACQ + ".dlq", 2, None, "ce-S1", dlq_consumer_group="ingest")
+    assert damaged(lambda r, o: o.dead_letters.append(good)) == {"dead_letters_only_deliberate"}
 
 
 def test_dead_letters_counted_per_group_and_matched_by_key_without_an_id():
     record, obs = make_record(), make_observed()
     record.deliberate_dead_letters[ACQ + ".dlq"] = ["bad-1", "key-7"]  # named by its .dlq: the same topic
     obs.dead_letters += [
-        rec(ACQ + ".dlq", 1, None, "bad-1", dlq_consumer_group="ingest"),  # a retried write
+        rec(ACQ + ".dlq", 2, None, "bad-1", dlq_consumer_group="ingest"),  # a retried write
         TopicRecord(ACQ + ".dlq", 1, 0, None, "key-7", None, {"dlq_consumer_group": "ingest"}),
     ]
     check = by_name(record, obs)["dead_letters_only_deliberate"]
     assert check.ok, check.details
-    assert check.found["deliberate_found"] == 2
+    assert check.found["deliberate_found"] == 3  # bad-1, key-7 and corrupt S3's scene-acquired
     assert check.found["same_group_twice"] == [f"{ACQ}: bad-1 by ingest x2"]
 
 

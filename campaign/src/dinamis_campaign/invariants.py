@@ -38,7 +38,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from dinamis_campaign.record import CampaignRecord, Fate
 from dinamis_shared import clients
 from dinamis_shared.acls import ARCHIVE_GROUP, OPS_CONSOLE_GROUP, OPS_CONSOLE_READS
-from dinamis_shared.events import ProductReadyV1, SceneIngestedV1, SceneRejectedV1
+from dinamis_shared.events import ProductReadyV1, SceneAcquiredV1, SceneIngestedV1, SceneRejectedV1
 from dinamis_shared.settings import ServiceSettings
 from dinamis_shared.topics import CONSUMES, DLQ_SUFFIX, TOPICS, all_topic_names, topic_for
 
@@ -606,11 +606,20 @@ def dead_letter_id(r: TopicRecord) -> str | None:
 
 def evaluate_dead_letters(record: CampaignRecord, obs: Observed) -> Check:
     """Each record on a `.dlq` after the start must be one of the deliberate ones of its
-    original topic (by CloudEvents id, else by key); each deliberate one must be there at
-    least once. Counted per (id, consumer group): one consuming group dead-letters a bad
-    record once, several groups of the same topic once each; a second copy by the same
-    group (a dead-letter write retried after a crash) is listed, not failed."""
-    deliberate = {t.removesuffix(DLQ_SUFFIX): set(ids) for t, ids in record.deliberate_dead_letters.items()}
+    original topic (by CloudEvents id, else by key) — `deliberate_dead_letters`, plus the
+    `scene-acquired` of each corrupt scene (ingest dead-letters what it rejects); each
+    deliberate one must be there at least once. Counted per (id, consumer group): one
+    consuming group dead-letters a bad record once, several groups of the same topic once
+    each; a second copy by the same group (a dead-letter write retried after a crash) is
+    listed, not failed."""
+    deliberate: dict[str, set[str]] = defaultdict(set)
+    for t, ids in record.deliberate_dead_letters.items():
+        deliberate[t.removesuffix(DLQ_SUFFIX)].update(ids)
+    # Ingest dead-letters a rejected delivery too (with the reason it publishes in
+    # scene-rejected): each corrupt scene's scene-acquired is a deliberate dead letter.
+    for s in record.scenes.values():
+        if s.fate is Fate.CORRUPT:
+            deliberate[SceneAcquiredV1.topic()].add(s.ce_id)
     seen: Counter[tuple[str, str, str]] = Counter()
     bad: list[str] = []
     for r in obs.dead_letters:
