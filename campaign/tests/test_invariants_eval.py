@@ -304,6 +304,11 @@ def test_a_second_email_for_the_same_event():
     }
 
 
+def test_digests_name_no_event_and_are_not_counted_as_duplicates():
+    digests = [("u1@example.fr", "", "digest"), ("u1@example.fr", "", "digest")]
+    assert damaged(lambda r, o: o.emails.extend(digests)) == set()
+
+
 def test_a_sent_notification_without_its_email():
     assert damaged(lambda r, o: o.emails.pop()) == {"notifications_once"}
 
