@@ -1,12 +1,15 @@
 """How long the campaign invariants take at campaign scale, on the real stack.
 
-Seeds N product orders of one item each (default 2,000) where the services keep them —
+Seeds 240 scenes (every tenth cloudy) and 24 corrupt deliveries as ingest and the
+catalog leave them (archive objects, pgSTAC items, `scene-ingested`; `scene-rejected`
+and the dead-lettered `scene-acquired`), and N product orders of one item each
+(default 2,000) where the services keep them —
 delivery's records and objects, the orders' states, their `product-ready` events,
 notify's history and (unless --no-mail) the e-mails through the SMTP sink — plus one
 quota ledger per organisation, then times `invariants.check` (each check's seconds,
 adapter reads included) and the pure evaluation alone. JSON on stdout.
 
-    python tests/integration/measure_campaign_invariants.py --orders 2000 --orgs 50
+    python tests/integration/measure_campaign_invariants.py --orders 2000 --orgs 50 --scenes 240 --corrupt 24
 
 Run against a test stack (DINAMIS_* of the stack exported, `deploy/local/stack.env`
 sourced). It only adds documents, objects and records under ids of its own run."""
@@ -29,11 +32,13 @@ from email.message import EmailMessage
 
 from aiokafka import AIOKafkaProducer
 from dinamis_campaign import invariants
-from dinamis_campaign.record import CampaignRecord, PlacedOrder, PlacedRequest
+from dinamis_campaign.record import CampaignRecord, DeliveredScene, Fate, PlacedOrder, PlacedRequest
+from psycopg.types.json import Jsonb
 
 from dinamis_shared import clients, cloudevents
-from dinamis_shared.events import ProductReadyV1
+from dinamis_shared.events import ProductReadyV1, SceneAcquiredV1, SceneIngestedV1, SceneRejectedV1
 from dinamis_shared.settings import ServiceSettings
+from dinamis_testkit.examples import lyon_item
 
 FOOTPRINT = {"type": "Polygon", "coordinates": [[[2.0, 48.0], [2.1, 48.0], [2.1, 48.1], [2.0, 48.0]]]}
 
@@ -178,15 +183,116 @@ async def seed(
     return record, timings
 
 
+async def seed_scenes(settings: ServiceSettings, record: CampaignRecord, n: int, corrupt: int) -> dict:
+    """`n` scenes as ingest and the catalog leave them (3 archive objects with the
+    manifest, a pgSTAC item at version 1, a `scene-ingested`), and `corrupt` rejected ones
+    (a `scene-rejected` with its reason, the `scene-acquired` on its dead-letter topic)."""
+    collection, run = "pleiades-neo-ortho", record.run_id
+    wires, dead = [], []
+    items = []
+    for i in range(n + corrupt):
+        sid = f"M{run}-{i:04d}"
+        fate = Fate.CORRUPT if i >= n else (Fate.CLOUDY if i % 10 == 0 else Fate.GOOD)
+        acquired = cloudevents.encode(
+            SceneAcquiredV1(
+                scene_id=sid,
+                supplier="airbus",
+                mission="PNEO4",
+                supplier_product_id=sid,
+                staging={"bucket": "staging", "prefix": f"airbus/{sid}/"},
+                delivered_at=datetime.now(UTC),
+            ),
+            source="/measure",
+        )
+        record.scenes[sid] = DeliveredScene(
+            sid, i, fate, collection, acquired.headers["ce_id"], datetime.now(UTC)
+        )
+        if fate is Fate.CORRUPT:
+            wires.append(
+                cloudevents.encode(
+                    SceneRejectedV1(
+                        scene_id=sid,
+                        supplier="airbus",
+                        supplier_product_id=sid,
+                        staging={"bucket": "staging", "prefix": f"airbus/{sid}/"},
+                        reason_code="checksum-mismatch",
+                        reason="PAN.tif: SHA-256 differs",
+                    ),
+                    source="/measure",
+                )
+            )
+            dead.append(acquired)
+            continue
+        item = lyon_item()
+        item["id"], item["collection"] = sid, collection
+        item["properties"]["dinamis:version"] = 1
+        items.append(item)
+        prefix = f"{collection}/2026/06/12/{sid}/v1/"
+        wires.append(
+            cloudevents.encode(
+                SceneIngestedV1(
+                    scene_id=sid,
+                    version=1,
+                    collection=collection,
+                    item=item,
+                    archive_prefix=prefix,
+                    manifest_sha256="ab" * 32,
+                ),
+                source="/measure",
+            )
+        )
+    t0 = time.monotonic()
+    s3 = clients.s3_client(settings)
+    keys = [
+        f"{collection}/2026/06/12/{it['id']}/v1/{name}"
+        for it in items
+        for name in ("PAN.tif", "item.json", "manifest.json")
+    ]
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda k: s3.put_object("archive", k, io.BytesIO(b"{}"), 2), keys))
+    conn = await clients.pg_connect(settings)
+    try:
+        for it in items:
+            await conn.execute("SELECT pgstac.upsert_item(%s)", [Jsonb(it)])
+    finally:
+        await conn.close()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", **settings.kafka_auth()
+    )
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(
+                w.topic, w.value, key=w.key, headers=[(k, v.encode()) for k, v in w.headers.items()]
+            )
+            for w in wires
+        ] + [
+            await producer.send(
+                w.topic + ".dlq",
+                w.value,
+                key=w.key,
+                headers=[(k, v.encode()) for k, v in {**w.headers, "dlq_consumer_group": "ingest"}.items()],
+            )
+            for w in dead
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return {"seed_scenes_s": round(time.monotonic() - t0, 1)}
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--orgs", type=int, default=50)
     parser.add_argument("--no-mail", action="store_true")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--scenes", type=int, default=240, help="good and cloudy scenes")
+    parser.add_argument("--corrupt", type=int, default=24)
     args = parser.parse_args()
     settings = ServiceSettings()
     record, seeding = await seed(settings, args.orders, args.orgs, not args.no_mail)
+    seeding.update(await seed_scenes(settings, record, args.scenes, args.corrupt))
     # No group to wait for (none consumes these seeded records here): the lag check is
     # timed on the ingest group alone.
     record.groups = ["ingest"]
@@ -205,6 +311,8 @@ async def main() -> None:
     pure = time.monotonic() - t0
     out = {
         "orders": args.orders,
+        "scenes": args.scenes,
+        "corrupt": args.corrupt,
         "organisations": args.orgs,
         "mail": not args.no_mail,
         "seeding": seeding,
