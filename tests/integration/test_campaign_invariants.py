@@ -5,7 +5,8 @@ product order's traces written where the services keep them (delivery's record a
 object, the order's state, its `product-ready`, notify's history and the e-mail through
 the SMTP sink, a quota ledger) — every check passes; then one thing at a time is broken
 for real (a second copy of the product object in S3, an extra record on a dead-letter
-topic, a second e-mail, a second archived version) and exactly the right check fails."""
+topic, a second e-mail, a second archived version, a consumer group left behind) and
+exactly the right checks fail."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from dinamis_campaign.invariants import check, default_mailbox, start_offsets, summary
 from dinamis_campaign.record import CampaignRecord, DeliveredScene, Fate, PlacedOrder, PlacedRequest
 from minio.commonconfig import CopySource
@@ -207,6 +208,30 @@ async def seed_product(
     return object_key
 
 
+async def commit_at_zero(settings, group: str, topic: str) -> int:
+    """Group `group` commits offset 0 on every partition of `topic` that holds records
+    (no member joins: manual assignment); returns its lag, the records it is behind."""
+    consumer = AIOKafkaConsumer(
+        group_id=group,
+        enable_auto_commit=False,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **settings.kafka_auth(),
+    )
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()  # so the topic's partitions are known
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        assert parts, f"{topic} has no partition"
+        ends = await consumer.end_offsets(parts)
+        lows = await consumer.beginning_offsets(parts)
+        held = {tp: lows[tp] for tp in parts if ends[tp] > lows[tp]}
+        consumer.assign(list(held))
+        await consumer.commit(held)
+        return sum(ends[tp] - lows[tp] for tp in held)
+    finally:
+        await consumer.stop()
+
+
 def by_name(checks):
     return {c.name: c for c in checks}
 
@@ -291,14 +316,23 @@ async def test_a_seeded_campaign_passes_then_each_break_fails_its_check(settings
     assert len(manifests) == 1
     second = manifests[0].replace("/v1/", "/v2/")
     await asyncio.to_thread(s3.copy_object, "archive", second, CopySource("archive", manifests[0]))
+    # 5. a consumer group left behind: it committed offset 0 where scene-acquired holds records
+    behind = f"inv-behind-{run}"
+    lag = await commit_at_zero(settings, behind, ACQ)
+    assert lag > 0
+    record.groups.append(behind)
 
-    checks = by_name(await check(settings, record, lag_bound_s=30))
+    checks = by_name(await check(settings, record, lag_bound_s=5))
     assert {n for n, c in checks.items() if not c.ok} == {
+        "consumer_lag_zero",
         "products_built_once",
         "dead_letters_only_deliberate",
         "notifications_once",
         "scenes_archived_once",
     }
+    assert checks["consumer_lag_zero"].details[0].startswith(f"{behind}: lag {lag} after 5 s")
+    assert checks["consumer_lag_zero"].found[behind]["max_lag"] == lag
+    assert checks["consumer_lag_zero"].found["ingest"]["final"] == 0
     assert any(copy_key in d for d in checks["products_built_once"].details)
     assert any("stray" in d for d in checks["dead_letters_only_deliberate"].details)
     assert checks["notifications_once"].details == [f"{user}: 2 e-mails for event {event_id} (product-ready)"]
