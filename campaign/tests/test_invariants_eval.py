@@ -8,6 +8,7 @@ import copy
 from datetime import UTC, datetime
 
 import pytest
+
 from dinamis_campaign.invariants import (
     NAMES,
     GroupLag,

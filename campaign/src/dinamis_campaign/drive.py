@@ -24,6 +24,7 @@ burst.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import random
@@ -51,10 +52,11 @@ from dinamis_campaign.world import Cell, field_in, organisations, pick_cells, to
 from dinamis_portal.coverage.board import CoverageBoard, CoverageSettings
 from dinamis_portal.coverage.store import MongoCoverageStore
 from dinamis_portal.ops.kafka_admin import GROUP_TOPICS
-from dinamis_shared import clients
+from dinamis_shared import clients, cloudevents
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.clients import mongo_client
 from dinamis_shared.errors import DinamisError
+from dinamis_shared.events import DeliveryRequestedV1, SceneAcquiredV1
 from dinamis_shared.missions import mission_info
 from dinamis_shared.retry import Backoff, retry
 from dinamis_shared.settings import ServiceSettings
@@ -280,6 +282,26 @@ class Campaign:
             size = retry_sync(lambda: stage_package(s3, root, "staging", prefix))
         return prefix, checksums, size
 
+    async def send_bad_records(self, broker, example: SceneAcquiredV1) -> None:
+        """A few records no consumer can use, sent on purpose: they must end on the
+        dead-letter topics (and nothing else may)."""
+        bad = {
+            SceneAcquiredV1.topic(): [b"{not json", json.dumps({"scene_id": "campaign-bad"}).encode()],
+            DeliveryRequestedV1.topic(): [json.dumps({"order_id": "campaign-bad", "products": []}).encode()],
+        }
+        for topic, values in bad.items():
+            for value in values:
+                record = cloudevents.encode(example, source="/dinamis/campaign")
+                headers = dict(record.headers)
+                if topic != SceneAcquiredV1.topic():
+                    headers["ce_type"] = DeliveryRequestedV1.ce_type()
+
+                async def send(v: bytes = value, h: dict = headers, t: str = topic) -> None:
+                    await broker.publish(v, topic=t, key=b"bad", headers=h)
+
+                await retry(send, backoff=Backoff(base=0.5, cap=5.0), attempts=60, what="a bad record")
+                self.record.deliberate_dead_letters.setdefault(topic, []).append(headers["ce_id"])
+
     def _fate(self) -> Fate:
         x = self.rng.random()
         if x < self.opts.corrupt_share:
@@ -325,6 +347,8 @@ class Campaign:
                 await self.deliver(pool, publisher, cell, self._fate())
 
         tasks = [asyncio.create_task(first(c)) for c in self.cells]
+        example = announce(self._scene(self.cells[0], 0, Fate.GOOD), "airbus/none/", {}, 1, campaign=None)
+        await self.send_bad_records(publisher.broker, example)
         followed: set[str] = set()
         retasking: set[asyncio.Task] = set()
         deadline = time.monotonic() + self.opts.drain_s

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from dinamis_campaign.api import Caller
 from dinamis_campaign.world import Organisation
@@ -68,7 +69,7 @@ async def ensure_member(
     users = [ref_id, f"{oid}-u1", f"{oid}-u2"]
     current = await operator.call("GET", f"/organisations/{oid}")
     if current.status_code == 404:
-        body = {
+        body: dict[str, Any] = {
             "organisation_id": oid,
             "name": f"Campagne {oid}",
             "category": org.category.value,
