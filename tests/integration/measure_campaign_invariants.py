@@ -31,10 +31,10 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 
 from aiokafka import AIOKafkaProducer
-from dinamis_campaign import invariants
-from dinamis_campaign.record import CampaignRecord, DeliveredScene, Fate, PlacedOrder, PlacedRequest
 from psycopg.types.json import Jsonb
 
+from dinamis_campaign import invariants
+from dinamis_campaign.record import CampaignRecord, DeliveredScene, Fate, PlacedOrder, PlacedRequest
 from dinamis_shared import clients, cloudevents
 from dinamis_shared.events import ProductReadyV1, SceneAcquiredV1, SceneIngestedV1, SceneRejectedV1
 from dinamis_shared.settings import ServiceSettings

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from dinamis_campaign.invariants import check, default_mailbox, start_offsets, summary
-from dinamis_campaign.record import CampaignRecord, DeliveredScene, Fate, PlacedOrder, PlacedRequest
 from minio.commonconfig import CopySource
 
+from dinamis_campaign.invariants import check, default_mailbox, start_offsets, summary
+from dinamis_campaign.record import CampaignRecord, DeliveredScene, Fate, PlacedOrder, PlacedRequest
 from dinamis_shared import clients
 from dinamis_shared.bus import EventPublisher, make_broker
 from dinamis_shared.events import ProductReadyV1, SceneAcquiredV1, SceneRejectedV1

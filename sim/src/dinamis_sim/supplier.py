@@ -25,7 +25,7 @@ import logging
 import math
 import tempfile
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, ClassVar
 
@@ -119,9 +119,26 @@ def create_app(settings: SupplierSettings | None = None) -> FastAPI:
     live: dict[str, dict] = {}
     ordering = asyncio.Lock()
 
+    def pending() -> list[dict]:
+        """Orders accepted or being acquired when this process last stopped (or died)."""
+        found = []
+        for obj in s3.list_objects("staging", prefix=ORDERS_PREFIX, recursive=True):
+            record = load(obj.object_name[len(ORDERS_PREFIX) : -len(".json")])
+            if record and record.get("order_id") and record.get("status") in ("accepted", "acquiring"):
+                found.append(record)
+        return found
+
     async def lifespan(app: FastAPI):
         await asyncio.to_thread(clients.ensure_buckets, s3, ("staging",))  # its only bucket
         await broker.connect()
+        # A supplier does not forget its orders when one of its machines restarts: the
+        # acquisitions under way resume (the scenes already delivered are skipped, the
+        # others come with the same ids as they would have).
+        for record in await asyncio.to_thread(pending):
+            live[record["reference"]] = record
+            task = asyncio.create_task(acquire(record))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
         yield
         for task in tasks:
             task.cancel()
@@ -164,7 +181,9 @@ def create_app(settings: SupplierSettings | None = None) -> FastAPI:
                 mission=mission,
                 lon=lon,
                 lat=lat,
-                acquired_at=max(when, datetime.now(UTC)),
+                # From the order's own dates, not the clock: an acquisition resumed after a
+                # restart names its scenes as the first attempt did.
+                acquired_at=max(when, datetime.fromisoformat(order["placed_at"])) + timedelta(minutes=n),
                 size=settings.scene_pixels,
                 job_id=f"{order['order_id'][-8:]}{n:03d}",
                 extent_m=extent,
