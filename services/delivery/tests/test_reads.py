@@ -125,3 +125,88 @@ def test_the_options_gdal_reads_once_per_process_go_into_its_environment():
     options = builder.gdal_env(settings)
     # No VSI block cache (32 KiB blocks): a COG's 5 KiB header must not cost 32 KiB.
     assert options["VSI_CACHE"] == "FALSE" and options["GDAL_INGESTED_BYTES_AT_OPEN"] == "4096"
+
+
+# Products built reading only the needed pixels are the products built reading the whole
+# window: the pixels left at 0 are never used. Random pixels, so any use of one shows.
+# (Checked the other way round: with a reach of -1 px instead of 0.6, i.e. dropping pixels
+# inside the clip's box, these products differ in 40 to 156 pixels; down to -0.6 px they
+# do not, so the 0.6 px read has over a pixel of slack.)
+def noise_cog(path) -> None:
+    data = np.random.default_rng(5).integers(1, 60_000, (1, 1024, 1024), dtype=np.uint16)
+    profile = {
+        "driver": "GTiff",
+        "width": 1024,
+        "height": 1024,
+        "count": 1,
+        "dtype": "uint16",
+        "crs": "EPSG:32631",
+        "transform": Affine(GSD, 0, ORIGIN_X, 0, -GSD, ORIGIN_Y),
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+
+
+def item_for(path) -> dict:
+    return {
+        "id": "S1",
+        "collection": "spot-6-7-ortho",
+        "geometry": clip(0, 0, 1024, 1024),
+        "properties": {"proj:code": "EPSG:32631"},
+        "assets": {
+            "pan": {
+                "href": "http://127.0.0.1:8333/archive/c/s1/pan.tif",
+                "roles": ["data"],
+                "bands": [{"name": "P", "eo:common_name": "pan"}],
+            }
+        },
+    }
+
+
+# Clips 40 px wide with one edge `d` px from the tile edge at 512 (column or row),
+# on either side of it.
+def edge_clips(d: float) -> list[dict]:
+    return [
+        clip(512 - d - 40, 300, 512 - d, 340),  # right edge left of the tile edge
+        clip(512 + d, 300, 512 + d + 40, 340),  # left edge right of it
+        clip(300, 512 - d - 40, 340, 512 - d),  # bottom edge above it
+        clip(300, 512 + d, 340, 512 + d + 40),  # top edge below it
+    ]
+
+
+@pytest.mark.parametrize("d", [0.05, 0.45, 0.62, 0.73, 1.4])
+@pytest.mark.parametrize("crs", ["EPSG:2154", "native", "EPSG:4326"])
+def test_reading_only_the_needed_pixels_leaves_products_unchanged(tmp_path, monkeypatch, d, crs):
+    from dinamis_delivery.domain.products import plan_product
+    from dinamis_shared.events import ProductSpec
+
+    path = tmp_path / "pan.tif"
+    noise_cog(path)
+    monkeypatch.setattr(builder, "_vsis3", lambda image: str(path))
+    item = item_for(path)
+    needed = builder.needed_window
+    for n, aoi in enumerate(edge_clips(d)):
+        spec = ProductSpec(product_id="p1", collection=item["collection"], item_id="S1", aoi=aoi, crs=crs)
+        plan = plan_product("o1", spec, item)
+        with rasterio.open(path) as src:
+            window = builder.source_window(src, plan.clip)
+            part = needed(src, plan.clip, window)
+        # Beyond 0.6 px the next tile is not read at all, within it it is.
+        cols, rows = part.col_off + part.width, part.row_off + part.height
+        crosses = part.col_off < 512 < cols or part.row_off < 512 < rows
+        assert crosses == (d <= 0.6)
+        products = []
+        for rule in (needed, lambda src, clip, window: window):
+            monkeypatch.setattr(builder, "needed_window", rule)
+            work = tmp_path / f"w{n}-{len(products)}"
+            work.mkdir()
+            builder.write_product(plan, work / "out.tif", work, 10**8)
+            with rasterio.open(work / "out.tif") as out:
+                products.append((out.read(), out.transform, out.crs))
+        (got, transform, out_crs), (expected, transform0, crs0) = products
+        assert transform == transform0 and out_crs == crs0
+        assert got.shape == expected.shape and np.array_equal(got, expected)
+        assert (got != 0).sum() > 0.5 * got.size  # a real product, not nodata
