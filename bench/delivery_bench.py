@@ -16,6 +16,14 @@ kept between runs (same scene id) and only built when missing.
    replicas' main processes (event loop, Kafka, S3, Mongo), so the time is accounted for.
 3. Latency `delivery-requested` → `product-ready` of a 100 km² clip (all 4 MS bands,
    Lambert-93), sequential requests on an idle replica: p50 / p95.
+
+`--clip-only`: only the clip efficiency, on a set of fields of several sizes (0.25, 1,
+10, 100 km², `--clip-sizes`) and positions: inside one tile, across a vertical tile
+edge, across a horizontal one, on a tile corner (4 tiles), at random (`--clip-random`
+per size). Per field: the bytes read and how (header read at open, plain reads,
+multi-range tile reads, requests, from the worker's record), the intersecting tiles'
+bytes, the strict ratio, and the ratio counting the COG's header (TIFF header, IFDs,
+tile index: the bytes before its first tile) as necessary too. Output in `--out` too.
 """
 
 from __future__ import annotations
@@ -28,7 +36,6 @@ import os
 import random
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -69,7 +76,7 @@ def shapely_transform(func, geom):
 
 
 SCENE_KM = 60.0
-PORTS = (18410, 18411)
+PORTS = [18410, 18411]  # --port-base changes them
 LON, LAT = 2.6, 47.3  # Burgundy, metropolitan France: Lambert-93 applies
 
 
@@ -152,14 +159,7 @@ def field(item: dict, area_km2: float, rng: random.Random, margin_km: float = 2.
 
 def tiles_minimum(settings, item: dict, aoi: dict) -> tuple[int, int]:
     """(bytes, count) of the PAN COG's full-resolution tiles that intersect the field."""
-    env = {
-        "AWS_S3_ENDPOINT": settings.s3_endpoint,
-        "AWS_HTTPS": "NO",
-        "AWS_VIRTUAL_HOSTING": "FALSE",
-        "AWS_ACCESS_KEY_ID": settings.s3_access_key,
-        "AWS_SECRET_ACCESS_KEY": settings.s3_secret_key.get_secret_value(),
-    }
-    os.environ.update(env)
+    s3_gdal_env(settings)
     key = item["assets"]["pan"]["href"].split("/archive/", 1)[1]
     with (
         rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"),
@@ -178,6 +178,145 @@ def tiles_minimum(settings, item: dict, aoi: dict) -> tuple[int, int]:
                     total += int(size)
                     count += 1
     return total, count
+
+
+def s3_gdal_env(settings) -> None:
+    os.environ.update(
+        {
+            "AWS_S3_ENDPOINT": settings.s3_endpoint,
+            "AWS_HTTPS": "NO",
+            "AWS_VIRTUAL_HOSTING": "FALSE",
+            "AWS_ACCESS_KEY_ID": settings.s3_access_key,
+            "AWS_SECRET_ACCESS_KEY": settings.s3_secret_key.get_secret_value(),
+        }
+    )
+
+
+def cog_header_bytes(settings, item: dict) -> int:
+    """Bytes of the PAN COG before its first tile (any level): TIFF header, GDAL's
+    structural metadata, the IFDs and the tile index. Each tile is preceded by its
+    4-byte size (GDAL's COG block leader), not counted here nor in the tiles."""
+    s3_gdal_env(settings)
+    key = item["assets"]["pan"]["href"].split("/archive/", 1)[1]
+    first = None
+    with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):
+        with rasterio.open(f"/vsis3/archive/{key}") as src:
+            levels = len(src.overviews(1))
+        for level in [None, *range(levels)]:
+            extra = {} if level is None else {"overview_level": level}
+            with rasterio.open(f"/vsis3/archive/{key}", **extra) as src:
+                bh, bw = src.block_shapes[0]
+                for row in range(math.ceil(src.height / bh)):
+                    for col in range(math.ceil(src.width / bw)):
+                        offset = int(src.get_tag_item(f"BLOCK_OFFSET_{col}_{row}", "TIFF", bidx=1) or 0)
+                        if offset and (first is None or offset < first):
+                            first = offset
+    return (first or 4) - 4
+
+
+def square(item: dict, x: float, y: float, side_m: float) -> dict:
+    """A square field, lower-left corner (x, y) in the scene's CRS, as WGS84 GeoJSON."""
+    epsg = int(item["properties"]["proj:code"].split(":")[1])
+    to_ll = Transformer.from_crs(epsg, 4326, always_xy=True)
+    sq = shapely_transform(to_ll.transform, shapely_box(x, y, x + side_m, y + side_m))
+    return {"type": "Polygon", "coordinates": [[list(p) for p in sq.exterior.coords]]}
+
+
+def clip_fields(item: dict, sizes: list[float], random_per_size: int, rng: random.Random) -> list[dict]:
+    """Fields of each size at chosen places of the PAN tile grid (512 px tiles): inside
+    one tile, across a vertical edge, across a horizontal edge, on a corner; then
+    `random_per_size` at random. A place that does not fit a size is skipped (a 100 km²
+    field spans several tiles whatever its place)."""
+    pan = item["assets"]["pan"]
+    a, _, c, _, e, f = pan["proj:transform"][:6]
+    gsd, tile_m = a, 512 * a
+    ncols = math.ceil(pan["proj:shape"][1] / 512)
+    nrows = math.ceil(pan["proj:shape"][0] / 512)
+    out = []
+    for km2 in sizes:
+        side = math.sqrt(km2) * 1000
+        # A tile near the middle of the scene (whole tiles all around).
+        tc, tr = ncols // 2 - 1, nrows // 2 - 1
+        x_edge, y_edge = c + (tc + 1) * tile_m, f + e * (tr + 1) * 512  # right / bottom edge
+        x_tile, y_top = c + tc * tile_m, f + e * tr * 512
+        places = []
+        if side < tile_m - 4 * gsd:
+            margin = (tile_m - side) / 2
+            places.append(("inside one tile", x_tile + margin, y_top - tile_m + margin))
+        # Straddling: a third of the field one side of the edge, two thirds the other.
+        places.append(("across a vertical tile edge", x_edge - side / 3, y_top - tile_m / 2 - side / 2))
+        places.append(("across a horizontal tile edge", x_tile + tile_m / 2 - side / 2, y_edge - side / 3))
+        places.append(("on a tile corner", x_edge - side / 3, y_edge - side / 3))
+        for name, x, y in places:
+            out.append({"km2": km2, "place": name, "aoi": square(item, x, y, side)})
+        for _ in range(random_per_size):
+            out.append({"km2": km2, "place": "random", "aoi": field(item, km2, rng)})
+    return out
+
+
+async def clip_efficiency(settings, item: dict, logs: Path, fields: list[dict]) -> dict:
+    """Build each field (PAN band, Lambert-93) on one fresh replica, one at a time, and
+    compare the bytes its worker read with the bytes of the tiles it intersects."""
+    procs = start_replicas(1, logs)
+    try:
+        async with EventWatcher(
+            settings.kafka_bootstrap_servers, [ProductReadyV1.topic(), ProductFailedV1.topic()]
+        ) as w:
+            done = await one_by_one(settings, w, [request(item, f["aoi"], ["P"]) for f in fields])
+    finally:
+        for p in procs:
+            stop_service(p)
+    docs = {d["order_id"]: d for d in await records_of(settings, [e.order_id for _, e in done])}
+    header = cog_header_bytes(settings, item)
+    rows = []
+    for f, (_, event) in zip(fields, done, strict=True):
+        row: dict = {"km2": f["km2"], "place": f["place"]}
+        if not isinstance(event, ProductReadyV1):
+            rows.append({**row, "failed": getattr(event, "reason", "?")})
+            continue
+        minimum, tiles = tiles_minimum(settings, item, f["aoi"])
+        doc = docs[event.order_id]
+        read = doc["bytes_read"]
+        by_action = doc.get("bytes_read_by_action") or {}
+        tile_reads = by_action.get("ReadMultiRange")
+        rows.append(
+            {
+                **row,
+                "intersecting_tiles": tiles,
+                "tiles_bytes": minimum,
+                "bytes_read": read,
+                # How the worker read (absent from records written before this was kept).
+                "read_at_open": by_action.get("GetFileSize"),
+                "read_plain": by_action.get("Read", 0) if by_action else None,
+                "read_multi_range": tile_reads,
+                "requests": doc.get("read_requests"),
+                "extra_bytes": read - minimum,
+                "ratio": round(read / minimum, 4),
+                "ratio_with_header": round(read / (minimum + header), 4),
+            }
+        )
+    ratios = [r["ratio"] for r in rows if "ratio" in r]
+    with_header = [r["ratio_with_header"] for r in rows if "ratio" in r]
+    by_size: dict[str, list[float]] = {}
+    for r in rows:
+        if "ratio" in r:
+            by_size.setdefault(str(r["km2"]), []).append(r["ratio"])
+    return {
+        "band": "PAN (1 band), output Lambert-93",
+        "cog_header_bytes": header,
+        "fields": rows,
+        "count": len(rows),
+        "failed": len(rows) - len(ratios),
+        "ratio_mean": round(statistics.mean(ratios), 4) if ratios else None,
+        "ratio_median": round(statistics.median(ratios), 4) if ratios else None,
+        "ratio_max": max(ratios) if ratios else None,
+        "ratio_mean_by_km2": {k: round(statistics.mean(v), 4) for k, v in by_size.items()},
+        "ratio_with_header_mean": round(statistics.mean(with_header), 4) if with_header else None,
+        "ratio_with_header_max": max(with_header) if with_header else None,
+        "bytes_read_total": sum(r["bytes_read"] for r in rows if "ratio" in r),
+        "tiles_bytes_total": sum(r["tiles_bytes"] for r in rows if "ratio" in r),
+        "target_mean_max": 1.05,
+    }
 
 
 def request(item: dict, aoi: dict, bands: list[str] | None) -> DeliveryRequestedV1:
@@ -411,7 +550,13 @@ async def main() -> None:
     parser.add_argument("--burst", type=int, default=200)
     parser.add_argument("--latency-runs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--clip-only", action="store_true", help="only the clip efficiency, many fields")
+    parser.add_argument("--clip-sizes", default="0.25,1,10,100", help="field areas in km² (--clip-only)")
+    parser.add_argument("--clip-random", type=int, default=2, help="random fields per size (--clip-only)")
+    parser.add_argument("--port-base", type=int, default=18410, help="the replicas' HTTP ports")
+    parser.add_argument("--out", help="also write the JSON there")
     args = parser.parse_args()
+    PORTS[:] = [args.port_base, args.port_base + 1]
     settings = ServiceSettings()
     rng = random.Random(args.seed)
     logs = Path(tempfile.mkdtemp(prefix="bench-delivery-"))
@@ -430,6 +575,14 @@ async def main() -> None:
         },
         "machine_cores": os.cpu_count(),
     }
+    if args.clip_only:
+        sizes = [float(s) for s in args.clip_sizes.split(",")]
+        fields = clip_fields(item, sizes, args.clip_random, rng)
+        out["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        out["clip_efficiency"] = await clip_efficiency(settings, item, logs, fields)
+        out["logs"] = str(logs)
+        emit(out, args.out)
+        return
 
     # 1 and 3: one fresh replica, sequential requests.
     procs = start_replicas(1, logs)
@@ -490,8 +643,14 @@ async def main() -> None:
         "target_speedup": 1.7,
     }
     out["logs"] = str(logs)
-    json.dump(out, sys.stdout, indent=2, default=str)
-    print()
+    emit(out, args.out)
+
+
+def emit(out: dict, path: str | None) -> None:
+    text = json.dumps(out, indent=2, default=str)
+    print(text)
+    if path:
+        Path(path).write_text(text + "\n")
 
 
 if __name__ == "__main__":

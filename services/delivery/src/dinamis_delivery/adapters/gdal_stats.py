@@ -53,3 +53,22 @@ def downloaded_bytes() -> int:
     """Bytes GDAL downloaded since the last reset (0 where the statistics are unavailable)."""
     methods = snapshot().get("methods", {})
     return sum(int(m.get("downloaded_bytes", 0)) for m in methods.values())
+
+
+def downloaded_by_action() -> dict[str, int]:
+    """Bytes downloaded since the last reset, by GDAL's kind of read: `GetFileSize` (the
+    first read at open, GDAL_INGESTED_BYTES_AT_OPEN), `Read` (plain reads: the rest of
+    the header and tile index, or tiles read one by one), `ReadMultiRange` (tiles of a
+    window, in merged ranges)."""
+    out: dict[str, int] = {}
+    for handler in snapshot().get("handlers", {}).values():
+        for file in handler.get("files", {}).values():
+            for action, stats in file.get("actions", {}).items():
+                got = sum(int(m.get("downloaded_bytes", 0)) for m in stats.get("methods", {}).values())
+                out[action] = out.get(action, 0) + got
+    return out
+
+
+def requests() -> int:
+    """HTTP requests made since the last reset."""
+    return sum(int(m.get("count", 0)) for m in snapshot().get("methods", {}).values())

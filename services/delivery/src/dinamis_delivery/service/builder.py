@@ -16,7 +16,7 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -84,8 +84,15 @@ def gdal_env(s: BuildSettings) -> dict[str, Any]:
         # Never list the archive "directory" to look for sidecar files.
         "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
         "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.jp2",
-        # One read at open covers a COG's header (IFDs, tile offsets) for our scene sizes.
-        "GDAL_INGESTED_BYTES_AT_OPEN": "32768",
+        # The first read at open: the TIFF header and the first IFDs. A COG's header is a
+        # few KiB (5 KiB for a 6000 px PAN with 4 overview levels); what it lacks (the
+        # rest of the IFDs, the tile index entries the window needs) is read on demand
+        # in chunks of READ_CHUNK_BYTES. 32 KiB here read 27 KiB of overview pixels for
+        # nothing on every product.
+        "GDAL_INGESTED_BYTES_AT_OPEN": "4096",
+        # No VSI block cache over /vsis3/: its 32 KiB blocks turned every header read into
+        # a 32 KiB download. /vsicurl/ keeps its own cache of what it downloaded.
+        "VSI_CACHE": "FALSE",
         # Tiles that touch the window are fetched in parallel, merged into few requests.
         "GDAL_HTTP_MULTIPLEX": "YES",
         "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
@@ -94,10 +101,27 @@ def gdal_env(s: BuildSettings) -> dict[str, Any]:
         "GDAL_HTTP_TIMEOUT": "60",
         "GDAL_HTTP_CONNECTTIMEOUT": "10",
         "GDAL_HTTP_RETRY_DELAY": "0.5",
-        "VSI_CACHE": "TRUE",
         "GDAL_CACHEMAX": 256,
         "CPL_VSIL_NETWORK_STATS_ENABLED": "YES",
     }
+
+
+# GDAL rounds every range it downloads through /vsis3/ to its chunk size (16 KiB by
+# default), tiles included: up to 2 x 16 KiB more than a window's tiles per request.
+# 2 KiB chunks bring that under 4 KiB (1 KiB is GDAL's floor, for ~0.2 % fewer bytes
+# but twice the cache entries). GDAL reads this option once per process, from the
+# environment, at its first network access (a thread-local config option is ignored):
+# `process_env` puts it there before any read.
+READ_CHUNK_BYTES = 2048
+
+
+def process_env(s: BuildSettings) -> dict[str, str]:
+    """What must be in the worker process's environment rather than in a rasterio.Env:
+    the S3 credentials (rasterio refuses AWS_* options in Env, it wants boto3) and the
+    options GDAL reads once per process."""
+    options = {k: str(v) for k, v in gdal_env(s).items() if k.startswith("AWS_")}
+    options["CPL_VSIL_CURL_CHUNK_SIZE"] = str(READ_CHUNK_BYTES)
+    return options
 
 
 def _vsis3(image: SourceImage) -> str:
@@ -131,10 +155,45 @@ def source_window(src: rasterio.DatasetReader, clip: dict | None) -> Window:
     return Window(col0, row0, col1 - col0, row1 - row0)
 
 
+# How far beyond the clip's bounding box the bilinear kernel reaches, in source pixels.
+# An output pixel is computed when its centre falls inside the clip (the cutline), at a
+# source position p within the box; GDAL's bilinear takes the 2 x 2 pixels whose centres
+# (i + 0.5) surround p: pixels floor(p - 0.5) to floor(p + 0.5), half a pixel beyond the
+# box. Plus a tenth of a pixel of safety: the cutline's edges are straight in the output
+# CRS, not in the source's (GDAL densifies them; over 10 km the difference is a few cm).
+KERNEL_REACH_PX = 0.5 + 0.1
+
+
+def needed_window(src: rasterio.DatasetReader, clip: dict | None, window: Window) -> Window:
+    """The part of `window` (from `source_window`) whose pixels an output pixel can use.
+
+    The local window keeps `source_window`'s extent (the warp's grid, hence the product's
+    pixels, stay exactly what they were), but only these pixels are read from the archive;
+    the others stay 0 and no computed pixel uses them. Without this, a clip whose edge
+    came within 2 px of a tile edge read the whole neighbouring tile (300 KB at 512 px)."""
+    if clip is None:
+        return window
+    left, bottom, right, top = shape(transform_geom("EPSG:4326", src.crs, clip)).bounds
+    inv = ~src.transform
+    cols, rows = zip(
+        *(inv * (x, y) for x, y in ((left, top), (right, top), (left, bottom), (right, bottom))), strict=True
+    )
+    m = KERNEL_REACH_PX
+    col0, row0 = math.floor(min(cols) - m), math.floor(min(rows) - m)
+    col1, row1 = math.floor(max(cols) + m) + 1, math.floor(max(rows) + m) + 1
+    return Window(col0, row0, col1 - col0, row1 - row0).intersection(window)
+
+
 def fetch_window(
-    src: rasterio.DatasetReader, window: Window, indexes: tuple[int, ...], names: tuple[str, ...], local: Path
+    src: rasterio.DatasetReader,
+    window: Window,
+    indexes: tuple[int, ...],
+    names: tuple[str, ...],
+    local: Path,
+    needed: Window | None = None,
 ) -> None:
-    """Copy a window of selected bands of the remote COG into a local tiled GeoTIFF.
+    """Copy a window of selected bands of the remote COG into a local tiled GeoTIFF;
+    only the `needed` part of it is read (the rest is 0; see `needed_window`).
 
     Read in strips one source tile-row high, aligned on the tile grid: each strip is one
     multi-range request for exactly the tiles it crosses, and no tile is fetched twice
@@ -157,14 +216,17 @@ def fetch_window(
         "compress": "deflate",
         "zlevel": 1,
     }
-    row, end = int(window.row_off), int(window.row_off + window.height)
+    needed = window if needed is None else needed
+    col, width = int(needed.col_off), int(needed.width)
+    row, end = int(needed.row_off), int(needed.row_off + needed.height)
     with rasterio.open(local, "w", **profile) as dst:
+        # GDAL fills what is not written with 0 (nodata when there is one).
         while row < end:
             stop = min(end, (row // block_rows + 1) * block_rows)
-            strip = Window(window.col_off, row, window.width, stop - row)
+            strip = Window(col, row, width, stop - row)
             dst.write(
                 src.read(indexes, window=strip),
-                window=Window(0, row - window.row_off, window.width, stop - row),
+                window=Window(col - window.col_off, row - window.row_off, width, stop - row),
             )
             row = stop
         dst.descriptions = names
@@ -275,7 +337,8 @@ def fetch_sources(plan: BuildPlan, work: Path, max_output_pixels: int | None = N
             local = work / "window.tif"
             window = source_window(src, plan.clip)
             _check_window(window, len(plan.band_indexes), limit)
-            fetch_window(src, window, plan.band_indexes, plan.band_names, local)
+            needed = needed_window(src, plan.clip, window)
+            fetch_window(src, window, plan.band_indexes, plan.band_names, local, needed)
             return local
         with rasterio.open(_vsis3(plan.pan)) as pan:
             if pan.crs is None:
@@ -284,7 +347,8 @@ def fetch_sources(plan: BuildPlan, work: Path, max_output_pixels: int | None = N
                 raise refused
             pan_window = source_window(pan, plan.clip)
             _check_window(pan_window, src.count, limit)
-            fetch_window(pan, pan_window, (1,), ("P",), work / "pan.tif")
+            pan_needed = needed_window(pan, plan.clip, pan_window)
+            fetch_window(pan, pan_window, (1,), ("P",), work / "pan.tif", pan_needed)
             # The same ground in the MS grid, one MS pixel wider each side for the kernel.
             left, bottom, right, top = rasterio.windows.bounds(pan_window, pan.transform)
             ms_window = (
@@ -353,6 +417,8 @@ class BuildResult:
     sha256: str = ""
     crs: str = ""
     bytes_read: int = 0
+    bytes_read_by_action: dict[str, int] = field(default_factory=dict)
+    read_requests: int = 0
     seconds: float = 0.0
     cpu_seconds: float = 0.0
     built_by: str = ""
@@ -379,9 +445,9 @@ def build_product(plan: BuildPlan, settings: BuildSettings) -> dict[str, Any]:
         out = work / Path(plan.object_key).name
         try:
             options = gdal_env(settings)
-            # rasterio refuses AWS_* options in Env (it wants boto3): a worker process is
-            # ours alone, so they go into its environment, where GDAL reads them.
-            os.environ.update({k: str(v) for k, v in options.items() if k.startswith("AWS_")})
+            # A worker process is ours alone: these go into its environment, where GDAL
+            # reads them.
+            os.environ.update(process_env(settings))
             with rasterio.Env(**{k: v for k, v in options.items() if not k.startswith("AWS_")}):
                 crs = write_product(plan, out, work, settings.max_output_pixels)
         except ProductRefused as refused:
@@ -394,6 +460,7 @@ def build_product(plan: BuildPlan, settings: BuildSettings) -> dict[str, Any]:
             raise SourceUnreadable(f"{type(exc).__name__}: {exc}") from None
         size, digest = out.stat().st_size, sha256_file(out)
         bytes_read = gdal_stats.downloaded_bytes()
+        by_action, read_requests = gdal_stats.downloaded_by_action(), gdal_stats.requests()
         client = _s3(settings, s3_client)
         try:
             client.fput_object(
@@ -419,6 +486,8 @@ def build_product(plan: BuildPlan, settings: BuildSettings) -> dict[str, Any]:
         sha256=digest,
         crs=crs,
         bytes_read=bytes_read,
+        bytes_read_by_action=by_action,
+        read_requests=read_requests,
         seconds=time.monotonic() - started,
         cpu_seconds=time.process_time() - cpu0,
         built_by=settings.replica_id,
@@ -493,6 +562,8 @@ def worker_init(parent_pid: int | None = None) -> None:
     signal ends it at once."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("GDAL_NUM_THREADS", "1")
+    # Before GDAL's first network access in this process (read once; see process_env).
+    os.environ.setdefault("CPL_VSIL_CURL_CHUNK_SIZE", str(READ_CHUNK_BYTES))
     if sys.platform == "linux":
         import ctypes
 

@@ -237,6 +237,9 @@ class Deliverer:
             "sha256": result["sha256"],
             "crs": result["crs"],
             "bytes_read": result.get("bytes_read", 0),
+            # How: the header read at open, plain reads, multi-range tile reads; requests.
+            "bytes_read_by_action": result.get("bytes_read_by_action", {}),
+            "read_requests": result.get("read_requests", 0),
             "build_seconds": result.get("seconds", 0.0),
             "cpu_seconds": result.get("cpu_seconds", 0.0),
             "built_by": result.get("built_by", ""),
