@@ -76,7 +76,15 @@ def replicas(run_dir: Path) -> list[dict]:
             "deploy/local/services up",
         )
     doc = json.loads(path.read_text())
-    return [r for r in doc["replicas"] if r.get("pid")]
+    return [r for r in doc["replicas"] if r.get("pid") and _runs(r["pid"], f"dinamis-{r['service']}")]
+
+
+def _runs(pid: int, program: str) -> bool:
+    """The pid still runs that program (a stale file must not make chaos kill another process)."""
+    try:
+        return program in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return False
 
 
 def supervisor_restarts(run_dir: Path, since: datetime) -> dict[str, int]:

@@ -561,6 +561,13 @@ class Campaign:
 
     async def run(self) -> dict[str, Any]:
         opts = self.opts
+        if self.settings.environment != "development":
+            # It writes a staff account straight into the records, mints tokens with the
+            # development key and restarts servers: never on a production platform.
+            raise NotDevelopment(
+                "dinamis campaign runs on development platforms only",
+                message_fr="dinamis campaign ne s'exécute que sur une plateforme de développement",
+            )
         t_start = time.monotonic()
         self.record.start_offsets = await invariants.start_offsets(self.settings)
         self.record.groups = sorted({g for g, _ in GROUP_TOPICS})
@@ -755,6 +762,10 @@ class Campaign:
             "invariants": summary,
             "ok": bool(summary.get("ok")) and not self.order_errors,
         }
+
+
+class NotDevelopment(DinamisError):
+    code = "not-development"
 
 
 class CampaignUnderWay(DinamisError):

@@ -213,3 +213,31 @@ async def test_a_catalogue_that_cannot_answer_is_a_503_not_a_500():
     with pytest.raises(CatalogueUnavailable) as refused:
         await HttpCatalogue("http://127.0.0.1:9", timeout_s=2).item("spot-6-7-ortho", "ITEM-1")
     assert refused.value.http_status == 503 and "127.0.0.1" not in refused.value.message
+
+
+async def test_the_same_key_placed_twice_at_once_answers_one_order_to_both(orders, member):
+    """A client timing out and retrying while its first call still runs."""
+    import asyncio
+
+    real_write = orders.product_orders.write
+
+    async def slow_write(*args, **kwargs):  # both calls past their checks before either writes
+        await asyncio.sleep(0.01)
+        return await real_write(*args, **kwargs)
+
+    orders.product_orders.write = slow_write
+    both = await asyncio.gather(
+        product_orders.place(orders, member, order_of(ITEM), idempotency_key="k-race"),
+        product_orders.place(orders, member, order_of(ITEM), idempotency_key="k-race"),
+    )
+    assert both[0]["order_id"] == both[1]["order_id"]
+    requested = [e for e in orders.product_orders.events if isinstance(e, DeliveryRequestedV1)]
+    assert len(requested) == 1
+
+
+async def test_a_replay_names_the_same_order_whatever_the_order_of_its_json_keys(orders, member):
+    aoi = {"type": "Polygon", "coordinates": [[[3.05, 45.75], [3.14, 45.75], [3.14, 45.80], [3.05, 45.75]]]}
+    shuffled = {"coordinates": aoi["coordinates"], "type": "Polygon"}
+    first = ProductOrderDraft.model_validate({"items": [ITEM], "aoi": aoi})
+    again = ProductOrderDraft.model_validate({"aoi": shuffled, "items": [ITEM]})
+    assert product_orders._draft_digest(first) == product_orders._draft_digest(again)

@@ -81,7 +81,11 @@ def is_outage(exc: BaseException) -> bool:
         TimeoutError,
         socket.gaierror,
         urllib3.exceptions.HTTPError,
-        httpx.TransportError,  # another of our services, unreachable (restarting)
+        # Another of our services unreachable (restarting): not httpx's other transport
+        # errors (a bad URL scheme, a bad header), which are bugs, not outages.
+        httpx.NetworkError,
+        httpx.TimeoutException,
+        httpx.RemoteProtocolError,
         KafkaConnectionError,
         KafkaTimeoutError,
         NodeNotReadyError,

@@ -17,6 +17,7 @@ def test_another_service_unreachable_is_an_outage_but_its_refusal_is_not():
     refused = httpx.HTTPStatusError("404", request=request, response=httpx.Response(404, request=request))
     assert not is_outage(refused)
     assert not is_outage(ValueError("bad input"))
+    assert not is_outage(httpx.UnsupportedProtocol("no scheme"))  # a bug, retried it would loop for ever
 
 
 class Down(DinamisError):

@@ -124,8 +124,20 @@ def create_app(settings: SupplierSettings | None = None) -> FastAPI:
         found = []
         for obj in s3.list_objects("staging", prefix=ORDERS_PREFIX, recursive=True):
             record = load(obj.object_name[len(ORDERS_PREFIX) : -len(".json")])
-            if record and record.get("order_id") and record.get("status") in ("accepted", "acquiring"):
-                found.append(record)
+            if (
+                not record
+                or not record.get("order_id")
+                or record.get("status") not in ("accepted", "acquiring")
+            ):
+                continue
+            try:  # what was accepted once must still be a valid order; else it is skipped, said
+                SupplierOrder.model_validate({k: record.get(k) for k in SupplierOrder.model_fields})
+                datetime.fromisoformat(record["placed_at"])
+                list(record["scenes"])
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("supplier order %s not resumed: %s", obj.object_name, exc)
+                continue
+            found.append(record)
         return found
 
     async def lifespan(app: FastAPI):

@@ -42,8 +42,14 @@ class MongoDailySlots:
         self.collection = collection
 
     async def take(self, user_id: str, day: str, order_id: str, limit: int) -> bool:
-        if await self.collection.find_one({"user_id": user_id, "day": day, "order_id": order_id}):
-            return True  # the same order placed again (a retry with its Idempotency-Key)
+        # One claim per order first (a unique id): the same order placed again — a retry with
+        # its Idempotency-Key, even concurrent — never takes a second slot. (A replica dying
+        # between the claim and the slot leaves that one order without a slot.)
+        claim = f"{user_id}|{day}|order|{order_id}"
+        try:
+            await self.collection.insert_one({"_id": claim, "claim": True})
+        except DuplicateKeyError:
+            return True
         used = await self.collection.count_documents({"user_id": user_id, "day": day})
         for k in range(used + 1, limit + 1):
             try:
@@ -53,6 +59,7 @@ class MongoDailySlots:
                 return True
             except DuplicateKeyError:
                 continue
+        await self.collection.delete_one({"_id": claim})  # refused: a later retry is counted again
         return False
 
 

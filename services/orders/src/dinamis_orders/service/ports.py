@@ -107,6 +107,7 @@ class CatalogueUnavailable(DinamisError):
 
     code = "catalogue-unavailable"
     http_status = 503
+    permanent = False  # an outage: a consumer would retry it, never dead-letter it
 
     def __init__(self, detail: str) -> None:
         # The cause (an address, a status) stays in the logs, never in the answer.

@@ -5,13 +5,14 @@ follows `product-ready` / `product-failed`."""
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from shapely.geometry import shape
 
-from dinamis_orders.adapters.aggregates import ConcurrentUpdate
+from dinamis_orders.adapters.aggregates import AlreadyExists, ConcurrentUpdate
 from dinamis_orders.domain.aoi import MIN_CLIP_AREA_KM2, Aoi, AoiWarning, clip_warnings, parse_aoi
 from dinamis_orders.domain.product_options import BAND_NAME_MAX, UnsupportedOption, check_options
 from dinamis_orders.service import membership
@@ -140,7 +141,9 @@ async def checked(
 
 
 def _draft_digest(draft: ProductOrderDraft) -> str:
-    return hashlib.sha256(draft.model_dump_json().encode()).hexdigest()
+    """The same order whatever the order of its JSON keys (a client re-serialising it)."""
+    canonical = json.dumps(draft.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def keyed_order_id(user_id: str, idempotency_key: str) -> str:
@@ -150,8 +153,8 @@ def keyed_order_id(user_id: str, idempotency_key: str) -> str:
     return "ord-k" + hashlib.sha256(f"{user_id}\n{idempotency_key}".encode()).hexdigest()[:24]
 
 
-def _replayed(existing: dict, draft: ProductOrderDraft) -> dict:
-    if existing.get("draft_sha256") != _draft_digest(draft):
+def _replayed(existing: dict, draft: ProductOrderDraft, principal: Principal) -> dict:
+    if existing.get("user_id") != principal.user_id or existing.get("draft_sha256") != _draft_digest(draft):
         raise IdempotencyKeyReused(
             "this Idempotency-Key already placed a different order",
             message_fr="cette clé d'idempotence (Idempotency-Key) a déjà servi à une autre commande",
@@ -169,7 +172,7 @@ async def place(
         order_id = keyed_order_id(principal.user_id, idempotency_key)
         existing = await orders.product_orders.get(order_id)
         if existing is not None:
-            return _replayed(existing, draft)
+            return _replayed(existing, draft, principal)
     aoi, warnings = await checked(orders, principal, draft)
     now = orders.now()
     if idempotency_key is None:
@@ -218,13 +221,13 @@ async def place(
         return await orders.product_orders.write(
             order_id, state, expected_rev=0, by=principal.user_id, change="placed", events=[requested]
         )
-    except ConcurrentUpdate:
+    except (AlreadyExists, ConcurrentUpdate):
         if idempotency_key is None:
             raise
         existing = await orders.product_orders.get(order_id)  # the same key, placed concurrently
         if existing is None:
             raise
-        return _replayed(existing, draft)
+        return _replayed(existing, draft, principal)
 
 
 def _status(products: list[dict]) -> str:

@@ -37,11 +37,11 @@ async def catalogue_overlap(orders: Orders, aoi: Aoi, draft: RequestDraft) -> di
             max_cloud_cover=draft.max_cloud_cover,
         )
     except CatalogueUnavailable as exc:
-        log.warning("catalogue unavailable for overlap check: %s", exc)
+        log.warning("catalogue unavailable for overlap check: %s", exc.detail)
         return {
             "share": None,
             "items": [],
-            "unavailable": f"catalogue injoignable / catalogue unreachable: {exc}",
+            "unavailable": "catalogue injoignable / catalogue unreachable",
         }
     footprints = [shape(f["geometry"]) for f in features if f.get("geometry")]
     return {"share": covered_share(aoi.geometry, footprints), "items": [f["id"] for f in features[:20]]}
