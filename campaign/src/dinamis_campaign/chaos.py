@@ -12,6 +12,7 @@ import os
 import random
 import signal
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,12 +51,13 @@ class ChaosLog:
     def as_json(self) -> dict:
         return {
             "kills": [asdict(k) for k in self.kills],
-            "kills_by_service": _count(k.replica.rsplit("-", 1)[0] for k in self.kills),
+            "kills_by_service": count_by(k.replica.rsplit("-", 1)[0] for k in self.kills),
             "server_restarts": [asdict(r) for r in self.restarts],
         }
 
 
-def _count(names) -> dict[str, int]:
+def count_by(names: Iterable[str]) -> dict[str, int]:
+    """How many times each name, sorted by name."""
     out: dict[str, int] = {}
     for n in names:
         out[n] = out.get(n, 0) + 1

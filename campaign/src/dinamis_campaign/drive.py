@@ -45,6 +45,7 @@ import httpx
 from dinamis_campaign import invariants
 from dinamis_campaign.api import Caller, CallStats
 from dinamis_campaign.chaos import Chaos, supervisor_restarts
+from dinamis_campaign.chaos import count_by as _count
 from dinamis_campaign.members import Member, ensure_members, ensure_operator
 from dinamis_campaign.observe import BusObserver, LagSampler, SearchProbe
 from dinamis_campaign.record import CampaignRecord, DeliveredScene, Fate, PlacedOrder, PlacedRequest
@@ -791,13 +792,6 @@ async def fresh_year(settings: ServiceSettings, start: int) -> int:
     raise CampaignUnderWay(
         "every campaign up to 2099 is under way", message_fr="toutes les campagnes sont entamées"
     )
-
-
-def _count(names) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for n in names:
-        out[n] = out.get(n, 0) + 1
-    return dict(sorted(out.items()))
 
 
 def _problem_code(r: httpx.Response) -> str:
