@@ -225,9 +225,13 @@ class Campaign:
 
     async def acquisition_request(self, http: httpx.AsyncClient, operator: Caller, m: Member) -> None:
         oid = m.organisation.organisation_id
-        near = touching(m.organisation.department, self.cells) or self.cells
-        aoi = field_in(m.organisation.department, self.rng.choice(near), self.rng, km2=120)
+        dept = m.organisation.department
+        near = touching(dept, self.cells) or self.cells
+        # In its department and one of the run's cells; else anywhere in one of those cells.
+        candidates = [(dept, c) for c in self.rng.sample(near, len(near))] + [("", c) for c in near]
+        aoi = next((a for d, c in candidates if (a := field_in(d, c, self.rng, km2=120))), None)
         if aoi is None:
+            self.order_errors.append(f"request {oid}: no 120 km² field in department {dept}")
             return
         member = self.caller(http, m.users[1])
         start = datetime.now(UTC) + timedelta(days=1)
@@ -455,6 +459,8 @@ class Campaign:
         """Scenes acquired for the commissioning body's requests, once ingested."""
         if self.request_scenes.get(body):
             return self.request_scenes[body]
+        if not any(req.organisation_id == body for req in self.record.requests.values()):
+            return []  # the body asked for nothing: nothing to order
         for _ in range(60):
             scenes: list[str] = []
             for rid, req in self.record.requests.items():
