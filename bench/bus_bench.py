@@ -6,7 +6,8 @@ Publish: N SceneIngestedV1 events (the example's STAC item, about 2 kB) through
 `AIOKafkaProducer` configured the same (acks=all, idempotent, FastStream's linger and batch
 sizes) sending the bytes and headers `cloudevents.encode` produced beforehand, so the
 difference is our layers. Two ways of publishing: one event at a time, each acknowledged
-before the next (what a use case does), and N in flight at once (what a relay could do).
+before the next (what a use case does), and many in flight at once (what a relay could
+do: `EventPublisher.publish_many`, or before it existed, a gather of `publish`).
 
 Consume: a fresh consumer group reads those N records and commits only after processing:
 `subscribe()` (FastStream subscriber + `ConsumePolicy`: decode, validate against the
@@ -16,10 +17,12 @@ calling `ConsumePolicy.handle` (decode + validation without FastStream) to split
 difference. The time runs from the first record handled to the group's committed offsets
 reaching the end of the records (both measured by the same polling of the group).
 
-Rounds alternate the sides (bus first on even rounds, raw first on odd ones); medians and
-ratios bus/raw per path. `--profile FILE` also writes the cProfile statistics of one bus
-publish and one bus consume round. Logging is configured as in a service (JSON, INFO,
-to /dev/null here): FastStream's per-message log lines are part of what the bus costs.
+Publish rounds go in chunks (`--chunk` events one at a time, `--inflight` events in
+flight), the sides taking turns chunk by chunk; consume rounds alternate the sides (bus
+first on even rounds, raw first on odd ones); medians and ratios bus/raw per path.
+`--profile FILE` also writes the cProfile statistics of one bus publish and one bus
+consume round. Logging is configured as in a service (JSON, INFO, to /dev/null here):
+FastStream's per-message log lines are part of what the bus costs.
 """
 
 from __future__ import annotations
@@ -326,6 +329,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "topic": TOPIC,
         "events": args.events,
         "sequential_events": args.seq_events,
+        "consume_events": args.consume_events,
+        "publish_chunk": args.chunk,
+        "publish_inflight": args.inflight,
         "rounds": args.rounds,
         "producer_config": config,
         "bus_concurrent_publish": "EventPublisher.publish_many"
@@ -349,17 +355,25 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         ):
             times: dict[str, list[float]] = {"bus": [], "raw": [], "raw_plus_encoding": []}
             for r in range(args.rounds):
+                # Each round's N events go in chunks, the sides taking turns chunk by chunk
+                # (the others' load on the shared cores then falls on all of them alike).
                 events = make_events(n, f"p{mode[0]}{r}")
                 records = [cloudevents.encode(e, source=SOURCE) for e in events]
-                sides: list[tuple[str, Callable[[], Awaitable[float]]]] = [
-                    ("bus", lambda ev=events, c=concurrent: bench.publish_bus(ev, c)),
-                    ("raw", lambda rec=records, c=concurrent: bench.publish_raw(rec, c)),
-                    ("raw_plus_encoding", lambda ev=events, c=concurrent: bench.publish_raw_encoding(ev, c)),
-                ]
-                if r % 2:
-                    sides.reverse()
-                for side, go in sides:
-                    times[side].append(await go())
+                spent = dict.fromkeys(times, 0.0)
+                chunk = args.inflight if concurrent else args.chunk
+                for c, i in enumerate(range(0, n, chunk)):
+                    ev, rec = events[i : i + chunk], records[i : i + chunk]
+                    sides: list[tuple[str, Callable[[], Awaitable[float]]]] = [
+                        ("bus", lambda ev=ev, k=concurrent: bench.publish_bus(ev, k)),
+                        ("raw", lambda rec=rec, k=concurrent: bench.publish_raw(rec, k)),
+                        ("raw_plus_encoding", lambda ev=ev, k=concurrent: bench.publish_raw_encoding(ev, k)),
+                    ]
+                    if (r + c) % 2:
+                        sides.reverse()
+                    for side, go in sides:
+                        spent[side] += await go()
+                for side, secs in spent.items():
+                    times[side].append(secs)
             summary = summarise(times, n)
             summary["ratio_bus_over_raw"] = round(
                 summary["bus"]["events_per_s"] / summary["raw"]["events_per_s"], 3
@@ -373,11 +387,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         # --- consume: N records, a fresh group per side and round --------------------------
         start = await bench.end_offsets()
-        records = [cloudevents.encode(e, source=SOURCE) for e in make_events(args.events, "c")]
+        records = [cloudevents.encode(e, source=SOURCE) for e in make_events(args.consume_events, "c")]
         await bench.publish_raw(records, concurrent=True)
         end = await bench.end_offsets()
         n = sum(end.values()) - sum(start.values())
-        assert n == args.events, (n, args.events)
+        assert n == args.consume_events, (n, args.consume_events)
         times = {"bus": [], "raw": [], "raw_plus_policy": []}
         with_join: dict[str, list[float]] = {k: [] for k in times}
         for r in range(args.rounds):
@@ -444,8 +458,11 @@ async def profile(bench: Bench, args: argparse.Namespace, start: dict, end: dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=5000, help="events per round (concurrent, consume)")
+    parser.add_argument("--events", type=int, default=5000, help="events per round, all in flight")
     parser.add_argument("--seq-events", type=int, default=1000, help="events per round, one at a time")
+    parser.add_argument("--consume-events", type=int, default=20000, help="records per consume round")
+    parser.add_argument("--chunk", type=int, default=100, help="one at a time: the sides alternate per chunk")
+    parser.add_argument("--inflight", type=int, default=1000, help="all in flight: events per chunk")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--profile", help="write cProfile statistics of the bus side here")
