@@ -433,7 +433,7 @@ async def profile(bench: Bench, args: argparse.Namespace, start: dict, end: dict
     for name, go in (
         ("consume", lambda: bench.consume_bus(start, end)),  # first: the publish rounds add records
         ("publish_sequential", lambda: bench.publish_bus(make_events(args.seq_events, "prof"), False)),
-        ("publish_concurrent", lambda: bench.publish_bus(make_events(args.events, "prof2"), True)),
+        ("publish_concurrent", lambda: bench.publish_bus(make_events(args.inflight, "prof2"), True)),
     ):
         profiler = cProfile.Profile()
         profiler.enable()

@@ -60,7 +60,17 @@ def make_broker(settings: ServiceSettings, **kwargs: Any) -> KafkaBroker:
 
     Topics are created by the stack/deployment from the topic registry, never on
     the fly by a consumer (a typo must not create a topic).
+
+    Per record, the bus costs what it must (decoding, the contract's validation, the
+    handler) and little else (P6, docs/bench-bus.md):
+    - no FastDepends injection (`apply_types=False`): a handler gets the decoded message
+      as its one argument (`subscribe` hands it the FastStream message). With it, each
+      record's `message: KafkaMessage` parameter was resolved in a worker thread;
+    - FastStream's two log lines per record ("Received", "Processed") at DEBUG, not INFO:
+      the policy logs what matters (dead letters, retries), the handlers their work.
     """
+    kwargs.setdefault("apply_types", False)
+    kwargs.setdefault("log_level", logging.DEBUG)
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
         security=SASLScram512(
@@ -146,9 +156,10 @@ async def _keep_raw_headers(record: ConsumerRecord, original: Callable[..., Any]
     return await original(record)
 
 
-async def _raw_body(message: KafkaMessage) -> bytes:
-    """Leave the value undecoded: the CloudEvents binding decodes and validates it."""
-    return message.body
+async def _the_message(message: KafkaMessage) -> KafkaMessage:
+    """Leave the value undecoded (the CloudEvents binding decodes and validates it) and
+    hand the handler the message itself: its record, its consumer, its nack."""
+    return message
 
 
 def dead_letter_headers(record: ConsumerRecord, error: BaseException, group_id: str) -> dict[str, str]:
@@ -452,7 +463,7 @@ def subscribe(
     backoff = Backoff(cap=retry_cap_s)
     committer = OffsetCommitter()
 
-    async def consume(body: bytes, message: KafkaMessage) -> None:
+    async def consume(message: KafkaMessage) -> None:
         record = message.raw_message
         try:
             verdict = await policy.handle(record)
@@ -474,7 +485,7 @@ def subscribe(
         ack_policy=AckPolicy.MANUAL,
         listener=committer,
         parser=_keep_raw_headers,
-        decoder=_raw_body,
+        decoder=_the_message,
         auto_offset_reset="earliest",
         **consumer_options,
         title=f"{group_id}",
