@@ -4,7 +4,9 @@
   in-sync replica and a retried send is not written twice.
 - Consumer: offsets are committed only after the handler returned (its work is
   durable); if the handler raises a transient error the message is not committed,
-  the consumer seeks back to it and tries again after a backoff.
+  the consumer seeks back to it and tries again after a backoff. Commits do not hold
+  up the next record (`OffsetCommitter`): at most one is in flight, and each covers
+  every record handled before it started.
 - Dead letters: a message that can never succeed (bad JSON, unknown type, schema
   violation, or a handler's permanent `DinamisError`) is written to `<topic>.dlq`
   with its original key, value and headers plus the error's class, code and
@@ -13,16 +15,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from aiokafka import ConsumerRecord
-from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError, MessageSizeTooLargeError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.security import SASLScram512
@@ -57,7 +60,17 @@ def make_broker(settings: ServiceSettings, **kwargs: Any) -> KafkaBroker:
 
     Topics are created by the stack/deployment from the topic registry, never on
     the fly by a consumer (a typo must not create a topic).
+
+    Per record, the bus costs what it must (decoding, the contract's validation, the
+    handler) and little else (P6, docs/bench-bus.md):
+    - no FastDepends injection (`apply_types=False`): a handler gets the decoded message
+      as its one argument (`subscribe` hands it the FastStream message). With it, each
+      record's `message: KafkaMessage` parameter was resolved in a worker thread;
+    - FastStream's two log lines per record ("Received", "Processed") at DEBUG, not INFO:
+      the policy logs what matters (dead letters, retries), the handlers their work.
     """
+    kwargs.setdefault("apply_types", False)
+    kwargs.setdefault("log_level", logging.DEBUG)
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
         security=SASLScram512(
@@ -96,6 +109,43 @@ class EventPublisher:
         PUBLISHED.labels(record.topic).inc()
         return record
 
+    async def publish_many(
+        self, events: Sequence[Event], *, event_ids: Sequence[str | None] | None = None
+    ) -> list[cloudevents.KafkaRecord]:
+        """Publish several events and wait until the broker acknowledged every one (acks=all).
+
+        The records are handed to the producer in order, without waiting for each one's
+        acknowledgement before the next (the producer batches them; the idempotent
+        producer keeps each partition's order); then every acknowledgement is awaited.
+        Raises if any send failed: those acknowledged before may be on the bus, so a
+        caller retrying publishes them again with the same `event_ids` (consumers
+        deduplicate by id), as for `publish`.
+        """
+        if event_ids is not None and len(event_ids) != len(events):
+            raise ValueError("event_ids must match events one to one")
+        traceparent = None
+        if current := trace_id_var.get():
+            traceparent = cloudevents.new_traceparent(f"00-{current}-0000000000000000-01")
+        records = []
+        futures = []
+        for i, event in enumerate(events):
+            record = cloudevents.encode(
+                event,
+                source=self.source,
+                event_id=event_ids[i] if event_ids is not None else None,
+                traceparent=traceparent,
+            )
+            futures.append(
+                await self.broker.publish(
+                    record.value, topic=record.topic, key=record.key, headers=record.headers, no_confirm=True
+                )
+            )
+            records.append(record)
+        await asyncio.gather(*futures)
+        for record in records:
+            PUBLISHED.labels(record.topic).inc()
+        return records
+
 
 async def _keep_raw_headers(record: ConsumerRecord, original: Callable[..., Any]) -> Any:
     """FastStream's parser decodes header values as UTF-8 and would raise on a
@@ -106,9 +156,10 @@ async def _keep_raw_headers(record: ConsumerRecord, original: Callable[..., Any]
     return await original(record)
 
 
-async def _raw_body(message: KafkaMessage) -> bytes:
-    """Leave the value undecoded: the CloudEvents binding decodes and validates it."""
-    return message.body
+async def _the_message(message: KafkaMessage) -> KafkaMessage:
+    """Leave the value undecoded (the CloudEvents binding decodes and validates it) and
+    hand the handler the message itself: its record, its consumer, its nack."""
+    return message
 
 
 def dead_letter_headers(record: ConsumerRecord, error: BaseException, group_id: str) -> dict[str, str]:
@@ -311,8 +362,80 @@ class ConsumePolicy:
 # --- the FastStream subscriber ----------------------------------------------------------
 
 
-class RetryLater(Exception):
-    """Raised to FastStream so it does not commit and seeks back to the record."""
+class OffsetCommitter(ConsumerRebalanceListener):
+    """Commits the offsets of handled records without making the next record wait for it.
+
+    Awaiting a commit after each record costs a round trip to the group coordinator per
+    record (P6: the bus consumed about 60 times slower than getmany + a commit per
+    batch). Here `handled()` notes the record's next offset and, unless a commit is
+    already in flight, starts one; when it returns, the next one covers everything
+    handled meanwhile. Only handled (or dead-lettered) records are ever committed, and
+    never past a record that was not: a record to retry is not noted, and the consumer
+    seeks back to it before reading further in its partition.
+
+    Before a rebalance takes partitions away (`on_partitions_revoked`), what is pending
+    is committed, so the next owner does not redo it. A crash (or a stop) between
+    handling and the commit redelivers those records: at-least-once, as before; the
+    handlers are idempotent.
+    """
+
+    def __init__(self) -> None:
+        self.consumer: Any = None
+        self.pending: dict[TopicPartition, int] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    def handled(self, consumer: Any, record: ConsumerRecord) -> None:
+        self.consumer = consumer
+        self.pending[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._commit_pending())
+
+    async def flush(self) -> None:
+        """Wait for the commit in flight, then commit what is still pending."""
+        if self.task is not None and not self.task.done():
+            await asyncio.shield(self.task)
+        await self._commit_pending()
+
+    async def _commit_pending(self) -> None:
+        while self.pending:
+            if getattr(self.consumer, "_closed", False):  # stopped: the records come back
+                self.pending.clear()
+                return
+            offsets, self.pending = self.pending, {}
+            await self._commit(offsets)
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        consumer = self.consumer
+        if not isinstance(consumer, AIOKafkaConsumer):  # FastStream's in-memory test broker
+            await consumer.commit()
+            return
+        assigned = consumer.assignment()
+        owned = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+        if not owned:
+            return
+        try:
+            await consumer.commit(owned)
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The group rebalanced meanwhile: the partitions' next owner takes these
+            # records again from the last commit (handlers are idempotent).
+            log.warning("offset commit refused after a rebalance", extra={"error": str(exc)})
+        except KafkaError as exc:
+            # Kafka unreachable for longer than aiokafka's own retries: keep the offsets
+            # for the next commit (a newer offset of the same partition supersedes them).
+            for tp, offset in owned.items():
+                self.pending.setdefault(tp, offset)
+            log.warning("offset commit failed, kept for the next one", extra={"error": str(exc)})
+            await asyncio.sleep(1.0)
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        if self.consumer is not None:
+            try:
+                await self.flush()
+            except Exception:  # never break the rebalance; the records come back at worst
+                log.warning("commit before a rebalance failed", exc_info=True)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        return None
 
 
 def subscribe(
@@ -331,26 +454,38 @@ def subscribe(
     rebalance); each record is routed to its event type's handler. Call before
     `broker.start()`. Handlers receive a decoded Envelope and must be idempotent
     (delivery is at-least-once). Failures follow `ConsumePolicy`; a record to retry is
-    not committed (NACK), and comes back after a backoff.
+    not committed (NACK), and comes back after a backoff. Handled records are committed
+    by an `OffsetCommitter`, without making the next record wait for the commit.
     """
     policy = ConsumePolicy(
         group_id, handlers, KafkaDeadLetters(broker, group_id), max_attempts=max_attempts, issued=issued
     )
     backoff = Backoff(cap=retry_cap_s)
+    committer = OffsetCommitter()
 
-    async def consume(body: bytes, message: KafkaMessage) -> None:
-        verdict = await policy.handle(message.raw_message)
+    async def consume(message: KafkaMessage) -> None:
+        record = message.raw_message
+        try:
+            verdict = await policy.handle(record)
+        except Exception:  # a bug of ours (handler errors are verdicts): read it again
+            await message.nack()
+            raise
         if verdict.outcome is Outcome.RETRY:
             await backoff.wait()
-            raise verdict.error or RetryLater()  # NACK_ON_ERROR: no commit, seek back to this offset
+            await message.nack()  # no commit: seek back to this record
+            return
         backoff.reset()
+        committer.handled(message.consumer, record)
 
     broker.subscriber(
         *policy.routes,
         group_id=group_id,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+        # Commits are ours (`OffsetCommitter`), after the handler; a record to retry is
+        # not committed and the consumer seeks back to it (`message.nack()`).
+        ack_policy=AckPolicy.MANUAL,
+        listener=committer,
         parser=_keep_raw_headers,
-        decoder=_raw_body,
+        decoder=_the_message,
         auto_offset_reset="earliest",
         **consumer_options,
         title=f"{group_id}",
