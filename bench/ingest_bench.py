@@ -253,6 +253,8 @@ async def full_size(args, settings, s3, work: Path) -> dict:
                     ingested: list = []
                     pipe_s = await run_pipeline(settings, [event], 3600, ingested)
                     steps = logged_steps(log, event.scene_id)
+                    # A transient failure (S3 overrun...) retries the whole scene: say so.
+                    retries = log.read_text(errors="replace").count("transient failure")
                 finally:
                     stop(procs)
                 for ev in ingested:
@@ -261,6 +263,7 @@ async def full_size(args, settings, s3, work: Path) -> dict:
                     "pipeline_s": round(pipe_s, 2),
                     "ratio": round(base["total"] / pipe_s, 3),
                     "pipeline_steps": steps,
+                    "scene_retries": retries,
                 }
             out["rounds"].append(row)
             print(json.dumps(row), file=sys.stderr)

@@ -16,6 +16,7 @@ previous one, which is kept.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import tempfile
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 ARCHIVE = "archive"
 STAGING = "staging"
 PARALLEL_TRANSFERS = 4
+MULTIPART_BYTES = 64 * 1024**2  # the object store adapter's part size
 MAX_FILES = 10_000
 IMAGE_MAGIC = (
     b"II*\x00",
@@ -505,9 +507,13 @@ class IngestPipeline:
         )  # built (and validated) before anything is uploaded
         steps.mark("item")
         limit = asyncio.Semaphore(PARALLEL_TRANSFERS)
+        # A multipart file already sends its parts in parallel: one such file at a time
+        # (several at once overran a loaded S3 server, whose stalls failed the parts and
+        # so retried the whole scene), the small files alongside.
+        multipart = asyncio.Semaphore(1)
 
         async def upload(f: archive.ArchivedFile) -> None:
-            async with limit:
+            async with multipart if f.size > MULTIPART_BYTES else contextlib.nullcontext(), limit:
                 await self.store.upload(ARCHIVE, prefix + f.path, sources[f.path], f.media_type)
 
         results = await asyncio.gather(*(upload(f) for f in archived), return_exceptions=True)
