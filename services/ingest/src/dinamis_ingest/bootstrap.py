@@ -31,6 +31,7 @@ def bootstrap(settings: IngestSettings, resources: Resources) -> Ingest:
             max_package_bytes=settings.max_package_bytes,
             oversize_tolerance=settings.oversize_tolerance,
             work_dir=settings.work_dir,
+            convert_ahead=settings.convert_ahead,
         ),
     )
     return Ingest(settings=settings, publisher=resources.publisher, pipeline=pipeline)

@@ -24,6 +24,9 @@ class IngestSettings(ServiceSettings):
     max_package_bytes: int = 50 * 1024**3
     oversize_tolerance: float = 0.05
     work_dir: str | None = None
+    # Convert an image while the rest of its package downloads (see the pipeline's
+    # `_download_ahead`); off: download everything, then convert (the former behaviour).
+    convert_ahead: bool = True
     # Per-supplier HMAC secrets for the push endpoint (JSON object in the environment).
     supplier_secrets: dict[str, SecretStr] = Field(
         default_factory=lambda: {"airbus": SecretStr(DEV_SUPPLIER_SECRET)}

@@ -16,12 +16,14 @@ previous one, which is kept.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
@@ -44,6 +46,7 @@ log = logging.getLogger(__name__)
 ARCHIVE = "archive"
 STAGING = "staging"
 PARALLEL_TRANSFERS = 4
+MULTIPART_BYTES = 64 * 1024**2  # the object store adapter's part size
 MAX_FILES = 10_000
 IMAGE_MAGIC = (
     b"II*\x00",
@@ -62,6 +65,7 @@ class PipelineConfig:
     max_package_bytes: int = 50 * 1024**3
     oversize_tolerance: float = 0.05
     work_dir: str | None = None
+    convert_ahead: bool = True
 
 
 class IngestPipeline:
@@ -200,6 +204,14 @@ class IngestPipeline:
                 )
 
     def _images(self, local: Path, files: dict[str, int]) -> list[DimapImage]:
+        images = self._parse_images(local, files)
+        for image in images:
+            self._check_image_files(local, image)
+        return images
+
+    def _parse_images(self, local: Path, files: dict[str, int]) -> list[DimapImage]:
+        """The package's images from its metadata alone (VOL and DIM files, which must be
+        downloaded): `_images` without the look at the image files themselves."""
         names = sorted(files)
         vols = [
             n for n in names if "/" not in n and n.upper().startswith("VOL_") and n.upper().endswith(".XML")
@@ -229,7 +241,6 @@ class IngestPipeline:
                     RejectionReason.MISSING_FILE,
                     f"{dim} references files that are not in the package: {absent[:10]}",
                 )
-            self._check_image_files(local, image)
             images.append(image)
         return images
 
@@ -265,11 +276,87 @@ class IngestPipeline:
         )
 
     async def _ingest(self, event: SceneAcquiredV1, work: Path) -> SceneIngestedV1:
-        timings = {"start": time.perf_counter()}
+        steps = Steps()
         files = await self._staged_files(event)
+        steps.mark("list")
         local = work / "staged"
-        checksums = await self._download(event, files, local)
-        timings["download"] = time.perf_counter()
+        ahead = Ahead(work / "ahead")
+        try:
+            return await self._ingest_downloaded(event, work, files, local, ahead, steps)
+        finally:
+            await ahead.settle()  # no conversion left writing into `work` once it is deleted
+
+    async def _download_ahead(
+        self, event: SceneAcquiredV1, files: dict[str, int], local: Path, ahead: Ahead
+    ) -> dict[str, str]:
+        """Download the package, its metadata first, then each image's files, the smallest
+        image first; once an image is in (and more remain to download), start converting
+        it ahead, overlapping the conversion with the rest of the download. A conversion
+        ahead is only ever a head start: the checks after the download run in full and in
+        the same order as without it, and its output is used only if they pass (any
+        failure ahead is forgotten, the image then converted again in order)."""
+        xml = {r: n for r, n in files.items() if r.upper().endswith(".XML") and n <= MAX_XML_BYTES}
+        checksums = await self._download(event, xml, local)
+        try:
+            images = await asyncio.to_thread(self._parse_images, local, files)
+        except DeliveryRejected:
+            images = []  # said after the download, in the usual order of the checks
+        groups: list[tuple[DimapImage | None, dict[str, int]]] = []
+        taken = set(xml)
+        for image in sorted(images, key=lambda i: sum(files.get(f, 0) for f in i.data_files)):
+            group = {f: files[f] for f in image.data_files if f in files and f not in taken}
+            taken |= set(group)
+            groups.append((image, group))
+        rest = {r: n for r, n in files.items() if r not in taken}
+        groups.insert(0, (None, rest))
+        for k, (done, group) in enumerate(groups):
+            checksums |= await self._download(event, group, local)
+            if done is not None and k < len(groups) - 1 and await self._worth_ahead(event, images, files):
+                ahead.start(done, self._convert_ahead, event, done, local, sum(files.values()))
+        return checksums
+
+    async def _worth_ahead(
+        self, event: SceneAcquiredV1, images: list[DimapImage], files: dict[str, int]
+    ) -> bool:
+        """Not when the supplier's checksums already name an archived version (a replay:
+        nothing will be converted)."""
+        if not event.checksums or set(event.checksums) != set(files):
+            return True
+        primary = next((img for img in images if img.spectral_processing.upper() != "P"), images[0])
+        collection = catalog.collection_id(primary.mission, primary.processing_level, event.campaign)
+        scene_prefix = archive.scene_prefix(collection, primary.acquired_at, event.scene_id)
+        _, manifest = await self._existing(scene_prefix, archive.delivery_fingerprint(event.checksums))
+        return manifest is None
+
+    def _convert_ahead(
+        self, event: SceneAcquiredV1, image: DimapImage, local: Path, package: int, dst: Path
+    ) -> None:
+        """The checks this one image must pass before GDAL reads its pixels (the same as
+        in `_ingest`), then its conversion and validation. Blocking: run in a thread."""
+        self._check_image_files(local, image)
+        if image.mission.value != event.mission:
+            raise DeliveryRejected(RejectionReason.INVALID_METADATA, "another mission")
+        info = raster.inspect(str(local / image.path))
+        if image.bands and len(image.bands) != info.count:
+            raise DeliveryRejected(RejectionReason.INVALID_METADATA, "band count")
+        _check_dimensions([info], package)
+        raster.convert_cog(str(local / image.path), dst, image.bands)
+        raster.validate_cog(dst)
+
+    async def _ingest_downloaded(
+        self,
+        event: SceneAcquiredV1,
+        work: Path,
+        files: dict[str, int],
+        local: Path,
+        ahead: Ahead,
+        steps: Steps,
+    ) -> SceneIngestedV1:
+        if self.config.convert_ahead:
+            checksums = await self._download_ahead(event, files, local, ahead)
+        else:
+            checksums = await self._download(event, files, local)
+        steps.mark("download")
         images = await asyncio.to_thread(self._images, local, files)
         for image in images:
             if image.mission.value != event.mission:
@@ -287,11 +374,13 @@ class IngestPipeline:
                     f"{len(img.bands)} ({' '.join(b.id for b in img.bands)})",
                 )
         _check_dimensions(infos, sum(files.values()))
+        steps.mark("parse")
         primary = next((img for img in images if img.spectral_processing.upper() != "P"), images[0])
         collection = catalog.collection_id(primary.mission, primary.processing_level, event.campaign)
         scene_prefix = archive.scene_prefix(collection, primary.acquired_at, event.scene_id)
         fingerprint = archive.delivery_fingerprint(checksums)
         latest, manifest = await self._existing(scene_prefix, fingerprint)
+        steps.mark("existing")
         if manifest is not None:
             log.info(
                 "same delivery again: announcing the archived version", extra={"scene_id": event.scene_id}
@@ -309,6 +398,7 @@ class IngestPipeline:
 
         def add(key: str, path: Path, name: str, media: str, roles: list[str], title: str, **kw) -> None:
             size, sha = path.stat().st_size, sha256_file(path)
+            steps.mark("hash")
             assets.append(
                 catalog.ArchivedAsset(key, self.href(prefix + name), media, roles, size, sha, title, **kw)
             )
@@ -326,10 +416,15 @@ class IngestPipeline:
             if any(a.key == kind for a in assets):
                 kind = f"{kind}-{len(assets)}"
             cog = out / f"{kind}.tif"
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                await asyncio.to_thread(raster.to_cog, str(local / image.path), cog, image.bands)
-            timings[f"cog-{kind}"] = time.perf_counter()
+            if await ahead.take(image, cog):
+                steps.mark(f"cog-{kind}-ahead-wait")
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                    await asyncio.to_thread(raster.convert_cog, str(local / image.path), cog, image.bands)
+                steps.mark(f"cog-{kind}")
+                await asyncio.to_thread(raster.validate_cog, cog)
+                steps.mark("validate")
             add(
                 kind,
                 cog,
@@ -359,7 +454,7 @@ class IngestPipeline:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             await asyncio.to_thread(raster.previews, cog, quicklook, thumbnail, rgb)
-        timings["previews"] = time.perf_counter()
+        steps.mark("previews")
         add("overview", quicklook, quicklook.name, "image/jpeg", ["overview"], "Quicklook")
         add("thumbnail", thumbnail, thumbnail.name, "image/png", ["thumbnail"], "Thumbnail")
 
@@ -410,26 +505,31 @@ class IngestPipeline:
             created_at=now,
             files=archived,
         )  # built (and validated) before anything is uploaded
+        steps.mark("item")
         limit = asyncio.Semaphore(PARALLEL_TRANSFERS)
+        # A multipart file already sends its parts in parallel: one such file at a time
+        # (several at once overran a loaded S3 server, whose stalls failed the parts and
+        # so retried the whole scene), the small files alongside.
+        multipart = asyncio.Semaphore(1)
 
         async def upload(f: archive.ArchivedFile) -> None:
-            async with limit:
+            async with multipart if f.size > MULTIPART_BYTES else contextlib.nullcontext(), limit:
                 await self.store.upload(ARCHIVE, prefix + f.path, sources[f.path], f.media_type)
 
         results = await asyncio.gather(*(upload(f) for f in archived), return_exceptions=True)
         if failed := [r for r in results if isinstance(r, BaseException)]:
             raise failed[0]  # every upload has finished; the version has no manifest yet
-        timings["upload"] = time.perf_counter()
+        steps.mark("upload")
         raw = manifest_bytes(manifest)
         await self.store.put_bytes(ARCHIVE, prefix + archive.MANIFEST, raw, "application/json")  # last
-        steps = list(timings.items())
+        steps.mark("manifest")
         log.info(
             "scene archived",
             extra={
                 "scene_id": event.scene_id,
                 "version": version,
                 "prefix": prefix,
-                "seconds": {k: round(t - steps[i - 1][1], 2) for i, (k, t) in enumerate(steps) if i},
+                "seconds": steps.rounded(),
             },
         )
         return SceneIngestedV1(
@@ -442,6 +542,60 @@ class IngestPipeline:
             manifest_sha256=sha256_text(raw),
             acquisition_request_id=event.acquisition_request_id,
         )
+
+
+class Ahead:
+    """Conversions started ahead of their turn (see `IngestPipeline._download_ahead`),
+    each in a thread writing into a folder of its own."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.tasks: dict[str, tuple[asyncio.Task, Path]] = {}
+
+    def start(self, image: DimapImage, convert: Callable[..., None], *args: object) -> None:
+        dst = self.folder / str(len(self.tasks)) / "image.tif"
+        dst.parent.mkdir(parents=True)
+        self.tasks[image.path] = (asyncio.ensure_future(asyncio.to_thread(convert, *args, dst)), dst)
+
+    async def take(self, image: DimapImage, dest: Path) -> bool:
+        """Move the image's COG converted ahead to `dest`: False if there is none (not
+        started, or failed: the caller converts it, and so says why)."""
+        started = self.tasks.pop(image.path, None)
+        if started is None:
+            return False
+        task, dst = started
+        try:
+            await task
+        except Exception as exc:
+            log.info("conversion ahead failed, converting again in order: %s", exc)
+            return False
+        dst.replace(dest)
+        return True
+
+    async def settle(self) -> None:
+        """Wait for every conversion still running (GDAL cannot be interrupted)."""
+        await asyncio.gather(*(t for t, _ in self.tasks.values()), return_exceptions=True)
+        self.tasks.clear()
+
+
+class Steps:
+    """Seconds spent in each step of one ingest (a step met several times adds up), for
+    the log and the benchmark's breakdown."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = self._start = time.perf_counter()
+
+    def mark(self, step: str) -> None:
+        now = time.perf_counter()
+        self.seconds[step] = self.seconds.get(step, 0.0) + now - self._last
+        self._last = now
+
+    def rounded(self) -> dict[str, float]:
+        return {
+            **{k: round(v, 2) for k, v in self.seconds.items()},
+            "total": round(self._last - self._start, 2),
+        }
 
 
 MAX_SIDE_PX = 100_000

@@ -161,6 +161,12 @@ def to_cog(src_path: str, dst: Path, bands: Sequence[Band] = ()) -> None:
     `gdal_translate -of COG`), then validate it with rio-cogeo. Metadata domains (RPC)
     are kept; with `bands` (the DIMAP's, in stored order), band n is described and
     tagged as `bands[n-1]`."""
+    convert_cog(src_path, dst, bands)
+    validate_cog(dst)
+
+
+def convert_cog(src_path: str, dst: Path, bands: Sequence[Band] = ()) -> None:
+    """The conversion of `to_cog`, without its validation."""
     try:
         source = _without_local_crs(src_path, dst.parent)
         if bands:
@@ -174,6 +180,10 @@ def to_cog(src_path: str, dst: Path, bands: Sequence[Band] = ()) -> None:
             rasterio.shutil.copy(source, dst, driver="COG", **options)
     except (RasterioError, CRSError, CPLE_BaseError) as exc:
         raise DeliveryRejected(RejectionReason.CORRUPT_RASTER, f"{Path(src_path).name}: {exc}") from None
+
+
+def validate_cog(dst: Path) -> None:
+    """rio-cogeo's validation of a written COG (a failure is ours, not the supplier's)."""
     valid, errors, _warnings = cog_validate(str(dst), quiet=True)
     if not valid:
         raise RuntimeError(f"COG validation failed for {dst.name}: {errors}")
