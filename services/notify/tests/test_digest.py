@@ -76,3 +76,25 @@ async def test_inactive_or_unknown_recipients_and_refusals(store, mailer, notify
     assert mailer.sent == []
     assert store.history[gone]["status"] == store.history[unknown]["status"] == "no-recipient"
     assert store.history[refused]["status"] == "refused"
+
+
+async def test_a_sent_digest_is_marked_through_a_store_outage_and_not_sent_again(
+    store, mailer, notify_settings
+):
+    from pymongo.errors import AutoReconnect
+
+    await store.upsert_user(operator("op1"))
+    item = await waiting(store, "op1", "S1", 1)
+    settle_all, failures = store.settle_all, []
+
+    async def flaky(ids, status, **fields):
+        if not failures:
+            failures.append(status)
+            raise AutoReconnect("ferretdb restarting")
+        await settle_all(ids, status, **fields)
+
+    store.settle_all = flaky
+    assert await Digests(store, mailer, notify_settings).send_due() == 1
+    assert await Digests(store, mailer, notify_settings).send_due() == 0
+    assert failures == ["digested"] and len(mailer.sent) == 1
+    assert store.history[item]["status"] == "digested"

@@ -125,3 +125,36 @@ async def test_a_refused_address_is_recorded_and_not_retried(notifier, store, ma
 async def test_an_unknown_recipient_gets_nothing(notifier, store, mailer):
     await notifier.handle(envelope(example(ProductReadyV1, user_id="nobody"), "ce-x"))
     assert mailer.sent == [] and store.history == {}
+
+
+class FlakySettle:
+    """The store answering nothing to the first `n` settles (a restarting FerretDB, or the
+    PostgreSQL behind it: an outage, then a server-side error)."""
+
+    def __init__(self, store, n: int) -> None:
+        self.store, self.left, self.failed = store, n, 0
+        self.settle_for_real = store.settle
+
+    async def settle(self, history_id, status, **fields):
+        if self.left:
+            self.left -= 1
+            self.failed += 1
+            from pymongo.errors import AutoReconnect, OperationFailure
+
+            raise AutoReconnect("restarting") if self.failed == 1 else OperationFailure("backend down")
+        await self.settle_for_real(history_id, status, **fields)
+
+
+async def test_an_accepted_e_mail_is_recorded_sent_through_a_store_outage_and_never_sent_again(
+    notifier, store, mailer, monkeypatch
+):
+    await notifier.handle(user_changed("u1"))
+    flaky = FlakySettle(store, 2)
+    monkeypatch.setattr(store, "settle", flaky.settle)
+    ready = envelope(example(ProductReadyV1, organisation_id="o1", user_id="u1"), "ce-ready")
+
+    await notifier.handle(ready)  # the mark is retried in place: nothing propagates
+    await notifier.handle(ready)  # consumed again (a restart): nothing more is sent
+
+    assert flaky.failed == 2
+    assert len(mailer.sent) == 1 and store.history["ce-ready|u1|email"]["status"] == "sent"

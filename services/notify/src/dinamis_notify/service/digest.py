@@ -2,8 +2,9 @@
 e-mail per recipient every `digest_interval_s`.
 
 The history documents waiting (`digest-pending`) are the digest's content; once
-the e-mail is accepted they become `digested`. A crash between the two sends that
-digest again at the next round (documented duplicate window). The rounds are run by
+the e-mail is accepted they become `digested` (retried until the store answers:
+`outcome.record_after_sending`). A crash between the two sends that digest again at
+the next round (documented duplicate window). The rounds are run by
 `dinamis_shared.periodic.every` (see `bootstrap.start`).
 """
 
@@ -11,11 +12,13 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from functools import partial
 
 from dinamis_notify.adapters.mailer import MailRefused
 from dinamis_notify.adapters.store import now
 from dinamis_notify.domain.routing import Kind
 from dinamis_notify.service.emails import digest_item, render_digest
+from dinamis_notify.service.outcome import record_after_sending
 from dinamis_notify.service.ports import DigestStore, MailSender
 from dinamis_notify.settings import NotifySettings
 
@@ -59,6 +62,8 @@ class Digests:
                 status = "digested"
             except MailRefused:
                 status = "refused"
-            await self.store.settle_all(ids, status, sent_at=now())
+            await record_after_sending(
+                partial(self.store.settle_all, ids, status, sent_at=now()), f"recording {recipient}'s digest"
+            )
             sent += status == "digested"
         return sent

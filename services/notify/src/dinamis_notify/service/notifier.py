@@ -9,14 +9,17 @@
 4. Messages: each recipient's preferences decide whether an e-mail goes out now,
    joins their digest, or not at all. A history document per (dedupe key,
    recipient, channel), inserted before sending, makes a second consumption of the
-   same event send nothing. If the process dies between the SMTP server's
-   acceptance and the "sent" mark, the event is consumed again and that one e-mail
-   is sent again: the only duplicate window, a few milliseconds wide.
+   same event send nothing. Once the SMTP server has accepted an e-mail, its "sent"
+   mark is retried until the store answers (`outcome.record_after_sending`): a store
+   outage then sends nothing twice. If the process dies between the acceptance and
+   the mark, the event is consumed again and that one e-mail is sent again: the only
+   duplicate window, a few milliseconds wide.
 """
 
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from prometheus_client import Counter
 
@@ -34,6 +37,7 @@ from dinamis_notify.domain.routing import (
 )
 from dinamis_notify.service.emails import render_notification
 from dinamis_notify.service.live import Hub
+from dinamis_notify.service.outcome import record_after_sending
 from dinamis_notify.service.ports import MailSender, NotifierStore
 from dinamis_notify.service.webhooks import Webhooks
 from dinamis_notify.settings import NotifySettings
@@ -205,8 +209,14 @@ class Notifier:
         try:
             await self.mailer.send(email)  # MailServerUnavailable propagates: the event is retried
         except MailRefused as exc:
-            await self.store.settle(history_id, "refused", error=str(exc)[:1000], settled_at=now())
+            await record_after_sending(
+                partial(self.store.settle, history_id, "refused", error=str(exc)[:1000], settled_at=now()),
+                f"recording e-mail {history_id} refused",
+            )
             EMAILS.labels("refused").inc()
             return
-        await self.store.settle(history_id, "sent", sent_at=now(), message_id=email["Message-ID"])
+        await record_after_sending(
+            partial(self.store.settle, history_id, "sent", sent_at=now(), message_id=email["Message-ID"]),
+            f"recording e-mail {history_id} sent",
+        )
         EMAILS.labels("sent").inc()
