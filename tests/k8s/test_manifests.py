@@ -91,9 +91,25 @@ def of_kind(docs: Docs, kind: str) -> dict[str, dict[str, Any]]:
     return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
 
 
-def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    match = selector.get("matchLabels", {})
-    return bool(match) and all(labels.get(k) == v for k, v in match.items())
+def _selects(selector: dict[str, Any], labels: dict[str, str], *, empty: bool = False) -> bool:
+    """A label selector (matchLabels, matchExpressions) applied to `labels`; an empty selector
+    selects everything only when `empty` (a policy's podSelector), never for a PDB's."""
+    match, expressions = selector.get("matchLabels", {}), selector.get("matchExpressions", [])
+    if not match and not expressions:
+        return empty
+    ok = all(labels.get(k) == v for k, v in match.items())
+    for e in expressions:
+        key, op, values = e["key"], e["operator"], e.get("values", [])
+        ok = (
+            ok
+            and {
+                "In": key in labels and labels[key] in values,
+                "NotIn": key not in labels or labels[key] not in values,
+                "Exists": key in labels,
+                "DoesNotExist": key not in labels,
+            }[op]
+        )
+    return ok
 
 
 def check_deployments(docs: Docs) -> list[str]:
@@ -153,30 +169,27 @@ def check_deployments(docs: Docs) -> list[str]:
 
 def check_coverage(docs: Docs) -> list[str]:
     """Every Deployment has a Service, a PodDisruptionBudget and a NetworkPolicy of its own,
-    and a default-deny policy covers the namespace."""
+    and a default-deny policy (no rule, both directions) covers its pods."""
     problems = []
-    pdbs, policies, services = (
-        of_kind(docs, "PodDisruptionBudget"),
-        of_kind(docs, "NetworkPolicy"),
-        of_kind(docs, "Service"),
-    )
-    if not any(
-        p["spec"].get("podSelector") == {}
-        and set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
+    pdbs, policies = of_kind(docs, "PodDisruptionBudget"), of_kind(docs, "NetworkPolicy")
+    services = of_kind(docs, "Service")
+    deny = [
+        p
+        for p in policies.values()
+        if set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
         and not p["spec"].get("ingress")
         and not p["spec"].get("egress")
-        for p in policies.values()
-    ):
-        problems.append("no default-deny NetworkPolicy")
+    ]
     for name, dep in of_kind(docs, "Deployment").items():
         labels = dep["spec"]["template"]["metadata"]["labels"]
+        if not any(_selects(p["spec"]["podSelector"], labels, empty=True) for p in deny):
+            problems.append(f"{name}: no default-deny NetworkPolicy covers it")
         if not any(_selects(p["spec"]["selector"], labels) for p in pdbs.values()):
             problems.append(f"{name}: no PodDisruptionBudget")
-        if not any(_selects(p["spec"]["podSelector"], labels) for p in policies.values()):
+        if not any(_selects(p["spec"]["podSelector"], labels) for p in policies.values() if p not in deny):
             problems.append(f"{name}: no NetworkPolicy")
         if not any(
-            s["spec"].get("selector") and all(labels.get(k) == v for k, v in s["spec"]["selector"].items())
-            for s in services.values()
+            _selects({"matchLabels": s["spec"].get("selector", {})}, labels) for s in services.values()
         ):
             problems.append(f"{name}: no Service")
     return problems
@@ -373,6 +386,70 @@ def test_every_service_is_deployed(docs: dict[str, Docs], overlay: str) -> None:
     assert set(of_kind(docs[overlay], "Deployment")) == expected
 
 
+# Who reaches what, written from the code: the URLs each service's settings read
+# (`*_url`), its readiness dependencies (`DEPENDENCIES` in each app.py) and delivery's pgSTAC
+# reads (adapters/catalog.py). Everyone verifies API keys and entitlements with orders and
+# gets service tokens from the identity provider (dinamis_shared.auth, provenance).
+REACHES = {
+    "ingest": {"catalog", "orders", "kafka", "seaweedfs", "keycloak"},
+    "catalog": {"orders", "kafka", "postgres", "seaweedfs", "keycloak"},
+    "catalog-tiles": {"orders", "kafka", "postgres", "seaweedfs", "keycloak"},
+    "orders": {"catalog", "delivery", "kafka", "ferretdb", "keycloak", "outside:443"},
+    "delivery": {"orders", "kafka", "seaweedfs", "ferretdb", "postgres", "keycloak"},
+    "notify": {"orders", "kafka", "ferretdb", "smtp", "keycloak", "outside:443", "outside:80"},
+    "portal": {
+        "catalog",
+        "orders",
+        "delivery",
+        "notify",
+        "ingest",
+        "reporting",
+        "kafka",
+        "ferretdb",
+        "keycloak",
+    },
+    "reporting": {"orders", "kafka", "seaweedfs", "keycloak"},
+    "supplier-sim": {"kafka", "seaweedfs"},
+}
+PUBLIC = {"ingest", "catalog", "catalog-tiles", "orders", "delivery", "notify", "portal"}
+
+
+def _reached(docs: Docs, name: str) -> set[str]:
+    out = set()
+    for pol in of_kind(docs, "NetworkPolicy").values():
+        if not _selects(pol["spec"]["podSelector"], {"app.kubernetes.io/name": name}):
+            continue
+        for rule in pol["spec"].get("egress", []):
+            for peer in rule.get("to", []):
+                labels = peer.get("podSelector", {}).get("matchLabels", {})
+                if "k8s-app" in labels:
+                    continue  # DNS, checked by check_network
+                if labels.get("strimzi.io/cluster"):
+                    out.add("kafka")
+                elif "app.kubernetes.io/name" in labels:
+                    out.add(labels["app.kubernetes.io/name"])
+                elif "ipBlock" in peer:
+                    out |= {f"outside:{p['port']}" for p in rule["ports"]}
+                else:
+                    out.add(f"unexpected peer {peer}")
+    return out
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_service_reaches_only_what_it_needs(docs: dict[str, Docs], overlay: str) -> None:
+    for name in of_kind(docs[overlay], "Deployment"):
+        expected = REACHES[name] | ({"supplier-sim"} if name == "orders" and overlay == "dev" else set())
+        assert _reached(docs[overlay], name) == expected, name
+    ingress_controller = {"kubernetes.io/metadata.name": "ingress-nginx"}
+    for name, pol in of_kind(docs[overlay], "NetworkPolicy").items():
+        public = any(
+            peer.get("namespaceSelector", {}).get("matchLabels") == ingress_controller
+            for rule in pol["spec"].get("ingress", [])
+            for peer in rule.get("from", [])
+        )
+        assert public == (name in PUBLIC), name
+
+
 def test_committed_strimzi_resources_are_what_the_registry_gives() -> None:
     for development, path in (
         (False, K8S / "base" / "kafka" / "generated.yaml"),
@@ -474,8 +551,16 @@ BREAKS: dict[str, tuple[Callable[[Docs], None], Callable[[Docs], list[str]], str
     "no default deny": (
         lambda d: _drop(d, "NetworkPolicy", "default-deny"),
         check_coverage,
-        "no default-deny",
+        "portal: no default-deny NetworkPolicy covers it",
     ),
+    "a default deny that misses the services": (
+        lambda d: of_kind(d, "NetworkPolicy")["default-deny"]["spec"]["podSelector"]["matchExpressions"][
+            0
+        ].update(key="app.kubernetes.io/name"),
+        check_coverage,
+        "orders: no default-deny NetworkPolicy covers it",
+    ),
+    "no Service": (lambda d: _drop(d, "Service", "notify"), check_coverage, "notify: no Service"),
     "egress to the wrong port": (
         lambda d: next(
             r
