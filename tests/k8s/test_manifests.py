@@ -251,6 +251,10 @@ def check_autoscaling(docs: Docs) -> list[str]:
                 continue
             meta = trigger["metadata"]
             group, topic = meta.get("consumerGroup"), meta.get("topic")
+            if not str(meta.get("lagThreshold", "")).isdigit() or int(meta["lagThreshold"]) < 1:
+                problems.append(
+                    f"{name}: lagThreshold {meta.get('lagThreshold')!r} is not a positive integer"
+                )
             consumed = {topic_for(m).name for m in CONSUMES.get(group or "", ())}
             if topic not in consumed:
                 problems.append(f"{name}: group {group} does not consume {topic}")
@@ -707,6 +711,11 @@ BREAKS: dict[str, tuple[Callable[[Docs], None], Callable[[Docs], list[str]], str
         ),
         check_autoscaling,
         "group ingest does not consume",
+    ),
+    "no lag threshold": (
+        lambda d: _so(d, "delivery")["spec"]["triggers"][0]["metadata"].pop("lagThreshold"),
+        check_autoscaling,
+        "delivery: lagThreshold None",
     ),
     "scaled to zero": (
         lambda d: _so(d, "ingest")["spec"].update(minReplicaCount=0),
