@@ -1,0 +1,768 @@
+"""The Kubernetes manifests (deploy/k8s), validated offline: no cluster, no network.
+
+Both overlays are rendered with kustomize and checked by kubeconform `-strict` against the
+schemas `deploy/k8s/tools` converted from the Kubernetes OpenAPI and KEDA's CRDs (Go modules)
+and the committed Strimzi ones; then the platform's own rules: probes, resources and
+non-root security contexts on every Deployment; a Service, a PodDisruptionBudget and a
+NetworkPolicy for each; default deny; each policy's ports are the ports of what it names;
+KEDA's maxReplicaCount at most the partitions of the topic it scales on, the topic and group
+being the registry's; no secret value in the production render. Each rule is also fed a
+broken manifest, to show it fails.
+
+Tools: `deploy/k8s/tools` (run by deploy/local/install). Missing tools fail the test (say
+what to run), they do not skip it.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from dinamis_shared import strimzi
+from dinamis_shared.topics import CONSUMES, topic_for
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+OVERLAYS = ("dev", "production")
+SERVICES = ("ingest", "catalog", "catalog-tiles", "orders", "delivery", "notify", "portal", "reporting")
+DEV_ONLY = ("supplier-sim",)
+Docs = list[dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def tools() -> dict[str, str]:
+    out = subprocess.run([str(K8S / "tools"), "env"], capture_output=True, text=True, check=True).stdout
+    env = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    missing = [env[k] for k in ("KUSTOMIZE", "KUBECONFORM") if not Path(env[k]).is_file()]
+    missing += [env[k] for k in ("K8S_SCHEMAS", "STRIMZI_SCHEMAS") if not Path(env[k]).is_dir()]
+    if missing:
+        pytest.fail(f"missing {missing}: run deploy/k8s/tools (or deploy/local/install) once, with network")
+    return env
+
+
+@pytest.fixture(scope="module")
+def rendered(tools: dict[str, str]) -> dict[str, str]:
+    out = {}
+    for overlay in OVERLAYS:
+        r = subprocess.run(
+            [tools["KUSTOMIZE"], "build", str(K8S / "overlays" / overlay)], capture_output=True, text=True
+        )
+        assert r.returncode == 0, f"kustomize build {overlay}: {r.stderr}"
+        out[overlay] = r.stdout
+    return out
+
+
+@pytest.fixture(scope="module")
+def docs(rendered: dict[str, str]) -> dict[str, Docs]:
+    return {k: [d for d in yaml.safe_load_all(v) if d] for k, v in rendered.items()}
+
+
+def kubeconform(tools: dict[str, str], manifests: str) -> subprocess.CompletedProcess[str]:
+    template = "{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json"
+    return subprocess.run(
+        [
+            tools["KUBECONFORM"],
+            "-strict",
+            "-summary",
+            "-schema-location",
+            f"{tools['K8S_SCHEMAS']}/{template}",
+            "-schema-location",
+            f"{tools['STRIMZI_SCHEMAS']}/{template}",
+            "-",
+        ],
+        input=manifests,
+        capture_output=True,
+        text=True,
+    )
+
+
+# --- the rules (each returns the problems it finds) ----------------------------------------
+
+
+def of_kind(docs: Docs, kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str], *, empty: bool = False) -> bool:
+    """A label selector (matchLabels, matchExpressions) applied to `labels`; an empty selector
+    selects everything only when `empty` (a policy's podSelector), never for a PDB's."""
+    match, expressions = selector.get("matchLabels", {}), selector.get("matchExpressions", [])
+    if not match and not expressions:
+        return empty
+    ok = all(labels.get(k) == v for k, v in match.items())
+    for e in expressions:
+        key, op, values = e["key"], e["operator"], e.get("values", [])
+        ok = (
+            ok
+            and {
+                "In": key in labels and labels[key] in values,
+                "NotIn": key not in labels or labels[key] not in values,
+                "Exists": key in labels,
+                "DoesNotExist": key not in labels,
+            }[op]
+        )
+    return ok
+
+
+def check_deployments(docs: Docs) -> list[str]:
+    """Probes (liveness /healthz, readiness /readyz), requests and limits, non-root, no
+    privilege escalation, no capability, RuntimeDefault seccomp, read-only root with a
+    writable /tmp, anti-affinity across nodes."""
+    problems = []
+    for name, dep in of_kind(docs, "Deployment").items():
+        pod = dep["spec"]["template"]["spec"]
+        psc = pod.get("securityContext", {})
+        if psc.get("runAsNonRoot") is not True:
+            problems.append(f"{name}: runAsNonRoot")
+        if psc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+            problems.append(f"{name}: seccomp RuntimeDefault")
+        terms = pod.get("affinity", {}).get("podAntiAffinity", {})
+        node_terms = [
+            t.get("podAffinityTerm", t)
+            for key in (
+                "preferredDuringSchedulingIgnoredDuringExecution",
+                "requiredDuringSchedulingIgnoredDuringExecution",
+            )
+            for t in terms.get(key, [])
+        ]
+        if not any(
+            t.get("topologyKey") == "kubernetes.io/hostname"
+            and _selects(t.get("labelSelector", {}), dep["spec"]["template"]["metadata"]["labels"])
+            for t in node_terms
+        ):
+            problems.append(f"{name}: pod anti-affinity across nodes")
+        emptydirs = {v["name"] for v in pod.get("volumes", []) if "emptyDir" in v}
+        for c in pod.get("initContainers", []) + pod["containers"]:
+            cname = f"{name}/{c['name']}"
+            sc = c.get("securityContext", {})
+            if sc.get("allowPrivilegeEscalation") is not False:
+                problems.append(f"{cname}: allowPrivilegeEscalation")
+            if sc.get("capabilities", {}).get("drop") != ["ALL"]:
+                problems.append(f"{cname}: capabilities drop ALL")
+            if sc.get("readOnlyRootFilesystem") is not True:
+                problems.append(f"{cname}: readOnlyRootFilesystem")
+            res = c.get("resources", {})
+            for part in ("requests", "limits"):
+                if not {"cpu", "memory"} <= set(res.get(part, {})):
+                    problems.append(f"{cname}: resources.{part} cpu and memory")
+        for c in pod["containers"]:
+            cname = f"{name}/{c['name']}"
+            probes = {
+                p: c.get(p, {}).get("httpGet", {}).get("path") for p in ("livenessProbe", "readinessProbe")
+            }
+            if probes != {"livenessProbe": "/healthz", "readinessProbe": "/readyz"}:
+                problems.append(f"{cname}: probes {probes}")
+            if not any(
+                m["mountPath"] == "/tmp" and m["name"] in emptydirs for m in c.get("volumeMounts", [])
+            ):
+                problems.append(f"{cname}: /tmp on an emptyDir")
+    return problems
+
+
+def check_coverage(docs: Docs) -> list[str]:
+    """Every Deployment has a Service, a PodDisruptionBudget and a NetworkPolicy of its own,
+    and a default-deny policy (no rule, both directions) covers its pods."""
+    problems = []
+    pdbs, policies = of_kind(docs, "PodDisruptionBudget"), of_kind(docs, "NetworkPolicy")
+    services = of_kind(docs, "Service")
+    deny = [
+        p
+        for p in policies.values()
+        if set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
+        and not p["spec"].get("ingress")
+        and not p["spec"].get("egress")
+    ]
+    for name, dep in of_kind(docs, "Deployment").items():
+        labels = dep["spec"]["template"]["metadata"]["labels"]
+        if not any(_selects(p["spec"]["podSelector"], labels, empty=True) for p in deny):
+            problems.append(f"{name}: no default-deny NetworkPolicy covers it")
+        if not any(_selects(p["spec"]["selector"], labels) for p in pdbs.values()):
+            problems.append(f"{name}: no PodDisruptionBudget")
+        if not any(_selects(p["spec"]["podSelector"], labels) for p in policies.values() if p not in deny):
+            problems.append(f"{name}: no NetworkPolicy")
+        if not any(
+            _selects({"matchLabels": s["spec"].get("selector", {})}, labels) for s in services.values()
+        ):
+            problems.append(f"{name}: no Service")
+    return problems
+
+
+def _ports(dep: dict[str, Any]) -> set[int]:
+    return {
+        p["containerPort"] for c in dep["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])
+    }
+
+
+def check_network(docs: Docs) -> list[str]:
+    """Each service's policy: DNS out; its ingress only on its own port; its egress to another
+    service only on that service's port (a wrong port is a silent outage, a missing one a hole)."""
+    problems = []
+    deployments = of_kind(docs, "Deployment")
+    by_label = {
+        d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"]: d for d in deployments.values()
+    }
+    for name, pol in of_kind(docs, "NetworkPolicy").items():
+        spec = pol["spec"]
+        target = spec["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name")
+        if target not in by_label:
+            continue
+        if name == target and not any(
+            {"port": 53, "protocol": "UDP"} in rule.get("ports", []) for rule in spec.get("egress", [])
+        ):
+            problems.append(f"{name}: no DNS egress")
+        for rule in spec.get("ingress", []):
+            ports = {p["port"] for p in rule.get("ports", [])}
+            if not ports or not ports <= _ports(by_label[target]):
+                problems.append(
+                    f"{name}: ingress on {ports or 'any port'}, the pod listens on {_ports(by_label[target])}"
+                )
+        for rule in spec.get("egress", []):
+            for peer in rule.get("to", []):
+                other = peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
+                if other in by_label:
+                    ports = {p["port"] for p in rule.get("ports", [])}
+                    if not ports or not ports <= _ports(by_label[other]):
+                        problems.append(f"{name}: egress to {other} on {ports or 'any port'}")
+    return problems
+
+
+def check_autoscaling(docs: Docs) -> list[str]:
+    """KEDA on consumer lag for delivery and ingest (the registry's group and topic, the
+    topic's partitions >= maxReplicaCount, minReplicaCount >= 1, an existing
+    TriggerAuthentication); HPA on CPU for catalog, catalog-tiles and portal."""
+    problems = []
+    topics = {t["spec"].get("topicName", n): t for n, t in of_kind(docs, "KafkaTopic").items()}
+    auths = of_kind(docs, "TriggerAuthentication")
+    scaled = of_kind(docs, "ScaledObject")
+    for name, so in scaled.items():
+        spec = so["spec"]
+        if spec.get("minReplicaCount", 0) < 1:
+            problems.append(f"{name}: minReplicaCount < 1 (it answers HTTP too)")
+        for trigger in spec["triggers"]:
+            if trigger["type"] != "kafka":
+                continue
+            meta = trigger["metadata"]
+            group, topic = meta.get("consumerGroup"), meta.get("topic")
+            if not str(meta.get("lagThreshold", "")).isdigit() or int(meta["lagThreshold"]) < 1:
+                problems.append(
+                    f"{name}: lagThreshold {meta.get('lagThreshold')!r} is not a positive integer"
+                )
+            consumed = {topic_for(m).name for m in CONSUMES.get(group or "", ())}
+            if topic not in consumed:
+                problems.append(f"{name}: group {group} does not consume {topic}")
+            if topic not in topics:
+                problems.append(f"{name}: no KafkaTopic {topic}")
+            elif spec.get("maxReplicaCount", 100) > topics[topic]["spec"]["partitions"]:
+                problems.append(
+                    f"{name}: maxReplicaCount {spec.get('maxReplicaCount', 100)} > "
+                    f"{topics[topic]['spec']['partitions']} partitions of {topic}"
+                )
+            if trigger.get("authenticationRef", {}).get("name") not in auths:
+                problems.append(f"{name}: TriggerAuthentication missing")
+    for wanted in ("delivery", "ingest"):
+        if not any(s["spec"]["scaleTargetRef"]["name"] == wanted for s in scaled.values()):
+            problems.append(f"{wanted}: no ScaledObject")
+    hpas = {h["spec"]["scaleTargetRef"]["name"]: h for h in of_kind(docs, "HorizontalPodAutoscaler").values()}
+    for wanted in ("catalog", "catalog-tiles", "portal"):
+        metrics = hpas.get(wanted, {}).get("spec", {}).get("metrics", [])
+        if not any(m.get("resource", {}).get("name") == "cpu" for m in metrics):
+            problems.append(f"{wanted}: no HPA on CPU")
+    for name, dep in of_kind(docs, "Deployment").items():
+        if name in hpas or any(s["spec"]["scaleTargetRef"]["name"] == name for s in scaled.values()):
+            if "replicas" in dep["spec"]:
+                problems.append(f"{name}: replicas set although an autoscaler owns it")
+    return problems
+
+
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|_KEY$|DSN|MONGO_URL|_TOKEN$")
+
+
+def check_no_secret_values(docs: Docs, text: str) -> list[str]:
+    """No Secret object, no secret-looking variable with a literal value, in ConfigMaps or
+    containers, and none of the development values (`dinamis-dev`) anywhere."""
+    problems = [f"Secret {d['metadata']['name']} in the render" for d in docs if d["kind"] == "Secret"]
+    for name, cm in of_kind(docs, "ConfigMap").items():
+        problems += [
+            f"ConfigMap {name}: {k}"
+            for k, v in cm.get("data", {}).items()
+            # an address without credentials (no user:password@) is no secret
+            if SECRET_NAME.search(k) and not (("DSN" in k or k.endswith("_URL")) and "@" not in v)
+        ]
+    for name, dep in of_kind(docs, "Deployment").items():
+        pod = dep["spec"]["template"]["spec"]
+        for c in pod.get("initContainers", []) + pod["containers"]:
+            problems += [
+                f"{name}/{c['name']}: {e['name']} has a literal value"
+                for e in c.get("env", [])
+                # "none": the S3 key of a service that has none (services/orders.yaml)
+                if SECRET_NAME.search(e["name"]) and "value" in e and e["value"] != "none"
+            ]
+    if "dinamis-dev" in text:
+        problems.append("a development value (dinamis-dev...) in the render")
+    return problems
+
+
+def check_images(docs: Docs, overlay: str) -> list[str]:
+    problems = []
+    for name, dep in of_kind(docs, "Deployment").items():
+        pod = dep["spec"]["template"]["spec"]
+        for c in pod.get("initContainers", []) + pod["containers"]:
+            image = c["image"]
+            repo, _, tag = image.rpartition(":")
+            if overlay == "dev" and (not re.fullmatch(r"localhost/dinamis/[a-z-]+", repo) or tag != "dev"):
+                problems.append(f"{name}: {image} is not localhost/dinamis/<service>:dev")
+            if overlay == "production" and (
+                image.startswith("localhost/") or not tag or tag in ("dev", "latest")
+            ):
+                problems.append(f"{name}: {image} is not a registry image with a release tag")
+    return problems
+
+
+# --- the tests -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_kubeconform_strict_accepts_the_render(
+    tools: dict[str, str], rendered: dict[str, str], overlay: str
+) -> None:
+    r = kubeconform(tools, rendered[overlay])
+    assert r.returncode == 0, r.stdout + r.stderr
+    n = len([d for d in yaml.safe_load_all(rendered[overlay]) if d])
+    assert f"{n} resources found" in r.stdout and "Invalid: 0, Errors: 0, Skipped: 0" in r.stdout, r.stdout
+
+
+# (manifest, what kubeconform must say about it)
+BROKEN = {
+    "an unknown field": (
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80}], selectr: {}}\n",
+        "additional properties 'selectr' not allowed",
+    ),
+    "a wrong type": (
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: eighty}]}\n",
+        "got string, want integer",
+    ),
+    "an unknown kind": (
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n",
+        "could not find schema for Widget",
+    ),
+    "a Strimzi field of an older API": (
+        "apiVersion: kafka.strimzi.io/v1\nkind: KafkaUser\nmetadata: {name: u}\nspec:\n"
+        "  authorization: {type: simple, acls: [{resource: {type: topic, name: t}, operation: Read}]}\n",
+        "missing property 'operations'",
+    ),
+    "a KEDA misspelling": (
+        "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: s}\n"
+        "spec: {scaleTargetRef: {name: d}, maxReplicas: 3, triggers: []}\n",
+        "additional properties 'maxReplicas' not allowed",
+    ),
+    "a duplicated key": (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: '1', a: '2'}\n",
+        'key "a" already set in map',
+    ),
+}
+
+
+@pytest.mark.parametrize("what", BROKEN)
+def test_kubeconform_refuses(tools: dict[str, str], what: str) -> None:
+    manifest, message = BROKEN[what]
+    r = kubeconform(tools, manifest)
+    assert r.returncode != 0, r.stdout
+    assert message in r.stdout and "Valid: 0" in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_rules_hold(docs: dict[str, Docs], rendered: dict[str, str], overlay: str) -> None:
+    d = docs[overlay]
+    assert check_deployments(d) == []
+    assert check_coverage(d) == []
+    assert check_network(d) == []
+    assert check_autoscaling(d) == []
+    assert check_images(d, overlay) == []
+    if overlay == "production":
+        assert check_no_secret_values(d, rendered[overlay]) == []
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_service_is_deployed(docs: dict[str, Docs], overlay: str) -> None:
+    expected = set(SERVICES) | (set(DEV_ONLY) if overlay == "dev" else set())
+    assert set(of_kind(docs[overlay], "Deployment")) == expected
+
+
+# Who reaches what, written from the code: the URLs each service's settings read
+# (`*_url`), its readiness dependencies (`DEPENDENCIES` in each app.py) and delivery's pgSTAC
+# reads (adapters/catalog.py). Everyone verifies API keys and entitlements with orders and
+# gets service tokens from the identity provider (dinamis_shared.auth, provenance).
+REACHES = {
+    "ingest": {"catalog", "orders", "kafka", "seaweedfs", "keycloak"},
+    "catalog": {"orders", "kafka", "postgres", "seaweedfs", "keycloak"},
+    "catalog-tiles": {"orders", "kafka", "postgres", "seaweedfs", "keycloak"},
+    "orders": {"catalog", "delivery", "kafka", "ferretdb", "keycloak", "outside:443"},
+    "delivery": {"orders", "kafka", "seaweedfs", "ferretdb", "postgres", "keycloak"},
+    "notify": {"orders", "kafka", "ferretdb", "smtp", "keycloak", "outside:443", "outside:80"},
+    "portal": {
+        "catalog",
+        "orders",
+        "delivery",
+        "notify",
+        "ingest",
+        "reporting",
+        "kafka",
+        "ferretdb",
+        "keycloak",
+    },
+    "reporting": {"orders", "kafka", "seaweedfs", "keycloak"},
+    "supplier-sim": {"kafka", "seaweedfs"},
+}
+PUBLIC = {"ingest", "catalog", "catalog-tiles", "orders", "delivery", "notify", "portal"}
+
+
+def _reached(docs: Docs, name: str) -> set[str]:
+    out = set()
+    for pol in of_kind(docs, "NetworkPolicy").values():
+        if not _selects(pol["spec"]["podSelector"], {"app.kubernetes.io/name": name}):
+            continue
+        for rule in pol["spec"].get("egress", []):
+            for peer in rule.get("to", []):
+                labels = peer.get("podSelector", {}).get("matchLabels", {})
+                if "k8s-app" in labels:
+                    continue  # DNS, checked by check_network
+                if labels.get("strimzi.io/cluster"):
+                    out.add("kafka")
+                elif "app.kubernetes.io/name" in labels:
+                    out.add(labels["app.kubernetes.io/name"])
+                elif "ipBlock" in peer:
+                    out |= {f"outside:{p['port']}" for p in rule["ports"]}
+                else:
+                    out.add(f"unexpected peer {peer}")
+    return out
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_service_reaches_only_what_it_needs(docs: dict[str, Docs], overlay: str) -> None:
+    for name in of_kind(docs[overlay], "Deployment"):
+        expected = REACHES[name] | ({"supplier-sim"} if name == "orders" and overlay == "dev" else set())
+        assert _reached(docs[overlay], name) == expected, name
+    ingress_controller = {"kubernetes.io/metadata.name": "ingress-nginx"}
+    for name, pol in of_kind(docs[overlay], "NetworkPolicy").items():
+        public = any(
+            peer.get("namespaceSelector", {}).get("matchLabels") == ingress_controller
+            for rule in pol["spec"].get("ingress", [])
+            for peer in rule.get("from", [])
+        )
+        assert public == (name in PUBLIC), name
+
+
+SETTINGS = {
+    "ingest": "dinamis_ingest.settings:IngestSettings",
+    "catalog": "dinamis_catalog.settings:CatalogSettings",
+    "catalog-tiles": "dinamis_catalog.settings:TilesSettings",
+    "orders": "dinamis_orders.settings:OrdersSettings",
+    "delivery": "dinamis_delivery.settings:DeliverySettings",
+    "notify": "dinamis_notify.settings:NotifySettings",
+    "portal": "dinamis_portal.settings:PortalSettings",
+    "reporting": "dinamis_reporting.settings:ReportingSettings",
+    "supplier-sim": "dinamis_sim.supplier:SupplierSettings",
+}
+# Read by the image or the runtime, not by the settings (docs/containers.md, the CA bundle).
+NOT_SETTINGS = {"DINAMIS_HEALTH_PORT", "SSL_CERT_FILE", "HOME"}
+
+
+def _settings_class(service: str) -> Any:
+    import importlib
+
+    module, _, cls = SETTINGS[service].partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def _environment(docs: Docs, name: str) -> dict[str, str]:
+    """The environment the Deployment's container gets: its ConfigMaps, then its variables,
+    secretKeyRefs resolved from the render's Secrets or, when the render has none
+    (production), a placeholder."""
+    import base64
+
+    configmaps, secrets = of_kind(docs, "ConfigMap"), of_kind(docs, "Secret")
+    container = _dep(docs, name)["spec"]["template"]["spec"]["containers"][0]
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        env |= configmaps[source["configMapRef"]["name"]]["data"]
+    for var in container.get("env", []):
+        if "value" in var:
+            env[var["name"]] = var["value"]
+            continue
+        ref = var["valueFrom"]["secretKeyRef"]
+        if ref["name"] in secrets:
+            env[var["name"]] = base64.b64decode(secrets[ref["name"]]["data"][ref["key"]]).decode()
+        else:  # production: created outside git
+            env[var["name"]] = (
+                '{"airbus": "placeholder"}' if ref["key"] == "ingest-secrets" else "placeholder"
+            )
+    return env
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_variable_is_a_setting_the_service_reads(docs: dict[str, Docs], overlay: str) -> None:
+    from dinamis_shared.settings import IDENTITY_FIELDS, ServiceSettings
+
+    for name in of_kind(docs[overlay], "Deployment"):
+        cls = _settings_class(name)
+        own = cls.model_config["env_prefix"]
+        for var in _environment(docs[overlay], name):
+            if var in NOT_SETTINGS:
+                continue
+            # the service's own prefix first (DINAMIS_ORDERS_URL is orders_url for everyone,
+            # orders included: no field `url` of its own), then the platform-wide one, which
+            # never carries an identity (read under the service's own prefix only: settings.py)
+            own_field = var.startswith(own) and var[len(own) :].lower() in cls.model_fields
+            field = var.removeprefix("DINAMIS_").lower()
+            platform = var.startswith("DINAMIS_") and field in ServiceSettings.model_fields
+            assert own_field or (platform and field not in IDENTITY_FIELDS), (
+                f"{name}: {var} is read by no setting"
+            )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_service_accepts_its_configuration(
+    docs: dict[str, Docs], overlay: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The services' own checks pass on the rendered environment: in production the refusals
+    of `ServiceSettings._refuse_unsafe_defaults` (TLS to Kafka, a JWKS URL, no development
+    secret...), with the placeholders standing for the Secrets created outside git."""
+    import os
+
+    for name in of_kind(docs[overlay], "Deployment"):
+        for var in [v for v in os.environ if v.startswith("DINAMIS_")]:
+            monkeypatch.delenv(var)
+        env = _environment(docs[overlay], name)
+        for var, value in env.items():
+            if var not in NOT_SETTINGS:
+                monkeypatch.setenv(var, value)
+        settings = _settings_class(name)()
+        assert settings.environment == ("development" if overlay == "dev" else "production")
+        assert settings.kafka_security_protocol == "SASL_SSL"
+        assert settings.kafka_sasl_username == name
+        assert settings.http_host == "0.0.0.0"
+        assert settings.http_port == int(env["DINAMIS_HEALTH_PORT"])
+
+
+def test_a_production_configuration_the_services_refuse_is_caught(
+    docs: dict[str, Docs], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from pydantic import ValidationError
+
+    d = copy.deepcopy(docs["production"])
+    of_kind(d, "ConfigMap")["dinamis-platform"]["data"]["DINAMIS_KAFKA_SECURITY_PROTOCOL"] = "SASL_PLAINTEXT"
+    for var in [v for v in os.environ if v.startswith("DINAMIS_")]:
+        monkeypatch.delenv(var)
+    for var, value in _environment(d, "orders").items():
+        monkeypatch.setenv(var, value)
+    with pytest.raises(ValidationError, match="kafka_security_protocol must be SASL_SSL"):
+        _settings_class("orders")()
+
+
+def test_committed_strimzi_resources_are_what_the_registry_gives() -> None:
+    for development, path in (
+        (False, K8S / "base" / "kafka" / "generated.yaml"),
+        (True, K8S / "overlays" / "dev" / "kafka-dev-users.yaml"),
+    ):
+        assert path.read_text() == strimzi.render(development=development), (
+            f"{path} is stale: run `make k8s-generate`"
+        )
+
+
+def test_production_has_no_supplier_simulator_nor_its_user(docs: dict[str, Docs]) -> None:
+    names = {(d["kind"], d["metadata"]["name"]) for d in docs["production"]}
+    assert ("Deployment", "supplier-sim") not in names and ("KafkaUser", "supplier-sim") not in names
+    assert ("KafkaUser", "supplier-sim") in {(d["kind"], d["metadata"]["name"]) for d in docs["dev"]}
+
+
+def test_dev_secrets_are_the_local_stack_values(docs: dict[str, Docs]) -> None:
+    secrets = of_kind(docs["dev"], "Secret")
+    import base64
+
+    value = base64.b64decode(secrets["dinamis-s3-delivery"]["data"]["secret-key"]).decode()
+    assert value == "dinamis-dev-s3-delivery"
+    assert (
+        of_kind(docs["dev"], "ConfigMap")["dinamis-platform"]["data"]["DINAMIS_ENVIRONMENT"] == "development"
+    )
+    assert (
+        of_kind(docs["production"], "ConfigMap")["dinamis-platform"]["data"]["DINAMIS_ENVIRONMENT"]
+        == "production"
+    )
+
+
+# --- each rule fails on a broken manifest ----------------------------------------------------
+
+
+def _dep(d: Docs, name: str) -> dict[str, Any]:
+    return of_kind(d, "Deployment")[name]
+
+
+def _container(d: Docs, name: str) -> dict[str, Any]:
+    return _dep(d, name)["spec"]["template"]["spec"]["containers"][0]
+
+
+def _drop(d: Docs, kind: str, name: str) -> None:
+    d[:] = [x for x in d if not (x["kind"] == kind and x["metadata"]["name"] == name)]
+
+
+def _so(d: Docs, name: str) -> dict[str, Any]:
+    return of_kind(d, "ScaledObject")[name]
+
+
+BREAKS: dict[str, tuple[Callable[[Docs], None], Callable[[Docs], list[str]], str]] = {
+    "no liveness probe": (
+        lambda d: _container(d, "orders").pop("livenessProbe"),
+        check_deployments,
+        "orders/orders: probes",
+    ),
+    "readiness on /healthz": (
+        lambda d: _container(d, "portal")["readinessProbe"]["httpGet"].update(path="/healthz"),
+        check_deployments,
+        "portal/portal: probes",
+    ),
+    "no limits": (
+        lambda d: _container(d, "notify")["resources"].pop("limits"),
+        check_deployments,
+        "resources.limits",
+    ),
+    "root allowed": (
+        lambda d: _dep(d, "catalog")["spec"]["template"]["spec"]["securityContext"].update(
+            runAsNonRoot=False
+        ),
+        check_deployments,
+        "catalog: runAsNonRoot",
+    ),
+    "escalation": (
+        lambda d: _container(d, "ingest")["securityContext"].update(allowPrivilegeEscalation=True),
+        check_deployments,
+        "ingest/ingest: allowPrivilegeEscalation",
+    ),
+    "a capability kept": (
+        lambda d: _container(d, "ingest")["securityContext"]["capabilities"].update(drop=["NET_RAW"]),
+        check_deployments,
+        "capabilities drop ALL",
+    ),
+    "no anti-affinity": (
+        lambda d: _dep(d, "delivery")["spec"]["template"]["spec"].pop("affinity"),
+        check_deployments,
+        "delivery: pod anti-affinity",
+    ),
+    "no PDB": (
+        lambda d: _drop(d, "PodDisruptionBudget", "notify"),
+        check_coverage,
+        "notify: no PodDisruptionBudget",
+    ),
+    "no policy": (
+        lambda d: _drop(d, "NetworkPolicy", "reporting"),
+        check_coverage,
+        "reporting: no NetworkPolicy",
+    ),
+    "no default deny": (
+        lambda d: _drop(d, "NetworkPolicy", "default-deny"),
+        check_coverage,
+        "portal: no default-deny NetworkPolicy covers it",
+    ),
+    "a default deny that misses the services": (
+        lambda d: of_kind(d, "NetworkPolicy")["default-deny"]["spec"]["podSelector"]["matchExpressions"][
+            0
+        ].update(key="app.kubernetes.io/name"),
+        check_coverage,
+        "orders: no default-deny NetworkPolicy covers it",
+    ),
+    "no Service": (lambda d: _drop(d, "Service", "notify"), check_coverage, "notify: no Service"),
+    "egress to the wrong port": (
+        lambda d: next(
+            r
+            for r in of_kind(d, "NetworkPolicy")["orders"]["spec"]["egress"]
+            if r["to"][0].get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
+            == "catalog"
+        )["ports"][0].update(port=8101),
+        check_network,
+        "orders: egress to catalog",
+    ),
+    "no DNS": (
+        lambda d: of_kind(d, "NetworkPolicy")["catalog"]["spec"]["egress"].pop(0),
+        check_network,
+        "catalog: no DNS",
+    ),
+    "more replicas than partitions": (
+        lambda d: _so(d, "delivery")["spec"].update(maxReplicaCount=13),
+        check_autoscaling,
+        "maxReplicaCount 13 > 12 partitions",
+    ),
+    "fewer partitions than replicas": (
+        lambda d: of_kind(d, "KafkaTopic")["dinamis.scene-acquired.v1"]["spec"].update(partitions=4),
+        check_autoscaling,
+        "ingest: maxReplicaCount 6 > 4 partitions",
+    ),
+    "a topic the group does not consume": (
+        lambda d: _so(d, "ingest")["spec"]["triggers"][0]["metadata"].update(
+            topic="dinamis.product-ready.v1"
+        ),
+        check_autoscaling,
+        "group ingest does not consume",
+    ),
+    "no lag threshold": (
+        lambda d: _so(d, "delivery")["spec"]["triggers"][0]["metadata"].pop("lagThreshold"),
+        check_autoscaling,
+        "delivery: lagThreshold None",
+    ),
+    "scaled to zero": (
+        lambda d: _so(d, "ingest")["spec"].update(minReplicaCount=0),
+        check_autoscaling,
+        "minReplicaCount < 1",
+    ),
+    "no HPA": (
+        lambda d: _drop(d, "HorizontalPodAutoscaler", "catalog-tiles"),
+        check_autoscaling,
+        "catalog-tiles: no HPA",
+    ),
+    "replicas fighting the autoscaler": (
+        lambda d: _dep(d, "delivery")["spec"].update(replicas=2),
+        check_autoscaling,
+        "delivery: replicas set",
+    ),
+    "a production image from localhost": (
+        lambda d: _container(d, "orders").update(image="localhost/dinamis/orders:dev"),
+        lambda d: check_images(d, "production"),
+        "orders: localhost/dinamis/orders:dev",
+    ),
+}
+
+
+@pytest.mark.parametrize("what", BREAKS)
+def test_each_rule_fails_on_a_broken_manifest(docs: dict[str, Docs], what: str) -> None:
+    breaker, check, expected = BREAKS[what]
+    broken = copy.deepcopy(docs["production"])
+    assert check(broken) == []
+    breaker(broken)
+    problems = check(broken)
+    assert any(expected in p for p in problems), problems
+
+
+def test_secret_rule_fails_on_a_secret_in_production(docs: dict[str, Docs], rendered: dict[str, str]) -> None:
+    d = copy.deepcopy(docs["production"])
+    # the dev render has Secrets with the development values: every part of the rule fires
+    dev = docs["dev"]
+    problems = check_no_secret_values(dev, rendered["dev"])
+    assert any(p.startswith("Secret dinamis-mongo") for p in problems)
+    assert "a development value (dinamis-dev...) in the render" in problems
+    _container(d, "orders")["env"].append({"name": "DINAMIS_ORDERS_SUPPLIER_API_KEY", "value": "s3cr3t"})
+    of_kind(d, "ConfigMap")["orders-config"]["data"]["DINAMIS_ORDERS_MONGO_URL"] = "mongodb://u:p@x/"
+    problems = check_no_secret_values(d, "")
+    assert "orders/orders: DINAMIS_ORDERS_SUPPLIER_API_KEY has a literal value" in problems
+    assert "ConfigMap orders-config: DINAMIS_ORDERS_MONGO_URL" in problems
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__, "-q"]))
