@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 STACK := deploy/local/stack
 
-.PHONY: help install venv up down status test unit lint asyncapi
+.PHONY: help install venv up down status test unit lint asyncapi k8s-generate k8s-validate
 VENV := .venv/bin
 
 help:
@@ -14,6 +14,8 @@ help:
 	@echo "make unit     the unit tests only: no server needed, under a minute"
 	@echo "make lint     ruff, ruff format --check, mypy over all source"
 	@echo "make asyncapi regenerate docs/asyncapi.yaml from the event contracts"
+	@echo "make k8s-validate  render the Kubernetes overlays and check them offline (kubeconform, the rules)"
+	@echo "make k8s-generate  regenerate the Strimzi topics and users from the registries"
 
 install:
 	@deploy/local/install
@@ -62,3 +64,15 @@ lint: venv
 
 asyncapi: venv
 	$(VENV)/python -m dinamis_shared.asyncapi > docs/asyncapi.yaml.tmp && mv docs/asyncapi.yaml.tmp docs/asyncapi.yaml
+
+# Kubernetes (docs/kubernetes.md): the Strimzi resources generated from the registries, and
+# the offline validation (also part of `make test`: tests/k8s).
+K8S_KAFKA := deploy/k8s/base/kafka/generated.yaml
+K8S_DEV_USERS := deploy/k8s/overlays/dev/kafka-dev-users.yaml
+k8s-generate: venv
+	$(VENV)/python -m dinamis_shared.strimzi > $(K8S_KAFKA).tmp && mv $(K8S_KAFKA).tmp $(K8S_KAFKA)
+	$(VENV)/python -m dinamis_shared.strimzi --development > $(K8S_DEV_USERS).tmp && mv $(K8S_DEV_USERS).tmp $(K8S_DEV_USERS)
+
+k8s-validate: venv
+	@deploy/k8s/tools
+	$(VENV)/python -m pytest -q -p no:cacheprovider tests/k8s shared/tests/unit/test_strimzi.py
