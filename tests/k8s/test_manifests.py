@@ -16,6 +16,7 @@ what to run), they do not skip it.
 from __future__ import annotations
 
 import copy
+import ipaddress
 import re
 import subprocess
 import sys
@@ -27,6 +28,7 @@ import pytest
 import yaml
 
 from dinamis_shared import strimzi
+from dinamis_shared.acls import Operation, Resource, acls
 from dinamis_shared.topics import CONSUMES, topic_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,6 +122,8 @@ def check_deployments(docs: Docs) -> list[str]:
     for name, dep in of_kind(docs, "Deployment").items():
         pod = dep["spec"]["template"]["spec"]
         psc = pod.get("securityContext", {})
+        if pod.get("automountServiceAccountToken") is not False:
+            problems.append(f"{name}: automountServiceAccountToken (no service needs the API)")
         if psc.get("runAsNonRoot") is not True:
             problems.append(f"{name}: runAsNonRoot")
         if psc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
@@ -147,6 +151,8 @@ def check_deployments(docs: Docs) -> list[str]:
                 problems.append(f"{cname}: allowPrivilegeEscalation")
             if sc.get("capabilities", {}).get("drop") != ["ALL"]:
                 problems.append(f"{cname}: capabilities drop ALL")
+            if sc.get("capabilities", {}).get("add"):
+                problems.append(f"{cname}: capabilities add {sc['capabilities']['add']}")
             if sc.get("readOnlyRootFilesystem") is not True:
                 problems.append(f"{cname}: readOnlyRootFilesystem")
             res = c.get("resources", {})
@@ -167,9 +173,34 @@ def check_deployments(docs: Docs) -> list[str]:
     return problems
 
 
+# The servers the manifests expect in the namespace (deployed by the operator of the cluster,
+# labelled app.kubernetes.io/name=<server>) and their ports; Strimzi's pods (labels Strimzi
+# puts on the brokers/controllers and on the entity operator).
+SERVERS = {
+    "seaweedfs": 8333,
+    "postgres": 5432,
+    "ferretdb": 27017,
+    "ferretdb-postgres": 5432,
+    "smtp": 25,
+    "keycloak": 8080,
+}
+BROKER = {
+    "strimzi.io/cluster": "dinamis",
+    "strimzi.io/kind": "Kafka",
+    "strimzi.io/broker-role": "true",
+    "strimzi.io/controller-role": "true",
+}
+ENTITY_OPERATOR = {
+    "strimzi.io/cluster": "dinamis",
+    "strimzi.io/kind": "Kafka",
+    "strimzi.io/name": "dinamis-entity-operator",
+}
+
+
 def check_coverage(docs: Docs) -> list[str]:
     """Every Deployment has a Service, a PodDisruptionBudget and a NetworkPolicy of its own,
-    and a default-deny policy (no rule, both directions) covers its pods."""
+    and a default-deny policy (no rule, both directions) covers its pods; it covers Strimzi's
+    pods and the servers' too, each of which has a policy of its own."""
     problems = []
     pdbs, policies = of_kind(docs, "PodDisruptionBudget"), of_kind(docs, "NetworkPolicy")
     services = of_kind(docs, "Service")
@@ -192,6 +223,13 @@ def check_coverage(docs: Docs) -> list[str]:
             _selects({"matchLabels": s["spec"].get("selector", {})}, labels) for s in services.values()
         ):
             problems.append(f"{name}: no Service")
+    others = {"strimzi broker": BROKER, "strimzi entity operator": ENTITY_OPERATOR}
+    others |= {f"server {s}": {"app.kubernetes.io/name": s} for s in SERVERS}
+    for name, labels in others.items():
+        if not any(_selects(p["spec"]["podSelector"], labels, empty=True) for p in deny):
+            problems.append(f"{name}: no default-deny NetworkPolicy covers it")
+        if not any(_selects(p["spec"]["podSelector"], labels) for p in policies.values() if p not in deny):
+            problems.append(f"{name}: no NetworkPolicy")
     return problems
 
 
@@ -201,9 +239,57 @@ def _ports(dep: dict[str, Any]) -> set[int]:
     }
 
 
+# The namespaces a peer may name, and the pods it must then select: DNS in kube-system, the
+# ingress controller (any of its pods), the KEDA operator only in keda.
+NAMESPACES: dict[str, dict[str, str] | None] = {
+    "kube-system": {"k8s-app": "kube-dns"},
+    "ingress-nginx": None,
+    "keda": {"app.kubernetes.io/name": "keda-operator"},
+}
+# What an address block that covers them must leave out: private, link-local (the cloud
+# metadata), shared (CGNAT) and loopback ranges.
+PRIVATE = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10", "127.0.0.0/8")
+
+
+def _peer_problems(where: str, peer: dict[str, Any]) -> list[str]:
+    """A peer (of a policy rule or of a Kafka listener): a namespace only among NAMESPACES
+    (with its pods), never every pod of the namespace, an address block that leaves out
+    every private range it covers."""
+    problems = []
+    if "namespaceSelector" in peer:
+        ns = peer["namespaceSelector"]
+        name = ns.get("matchLabels", {}).get("kubernetes.io/metadata.name")
+        if ns != {"matchLabels": {"kubernetes.io/metadata.name": name}} or name not in NAMESPACES:
+            problems.append(f"{where}: namespaceSelector {ns} is none of {sorted(NAMESPACES)}")
+        elif (
+            NAMESPACES[name] is not None
+            and peer.get("podSelector", {}).get("matchLabels") != NAMESPACES[name]
+        ):
+            problems.append(f"{where}: namespace {name} without podSelector {NAMESPACES[name]}")
+    elif "podSelector" in peer and not (
+        peer["podSelector"].get("matchLabels") or peer["podSelector"].get("matchExpressions")
+    ):
+        problems.append(f"{where}: an empty podSelector (every pod of the namespace)")
+    if "ipBlock" in peer:
+        block = ipaddress.ip_network(peer["ipBlock"]["cidr"])
+        left_out = set(peer["ipBlock"].get("except", []))
+        missing = [
+            p
+            for p in PRIVATE
+            if ipaddress.ip_network(p).version == block.version
+            and ipaddress.ip_network(p).subnet_of(block)  # type: ignore[arg-type]
+            and p not in left_out
+        ]
+        if block.version == 6 or missing:
+            problems.append(f"{where}: ipBlock {block} does not leave out {missing or 'IPv6 private ranges'}")
+    return problems
+
+
 def check_network(docs: Docs) -> list[str]:
-    """Each service's policy: DNS out; its ingress only on its own port; its egress to another
-    service only on that service's port (a wrong port is a silent outage, a missing one a hole)."""
+    """Every policy: no rule without a peer (allow-all), no namespace but the known ones, no
+    address block over a private range. Each service's policy: DNS out; its ingress only on
+    its own port; its egress to another service or a server only on that one's port (a wrong
+    port is a silent outage, a missing one a hole)."""
     problems = []
     deployments = of_kind(docs, "Deployment")
     by_label = {
@@ -211,7 +297,17 @@ def check_network(docs: Docs) -> list[str]:
     }
     for name, pol in of_kind(docs, "NetworkPolicy").items():
         spec = pol["spec"]
+        for direction, peers in (("ingress", "from"), ("egress", "to")):
+            for i, rule in enumerate(spec.get(direction, [])):
+                if not rule.get(peers):
+                    problems.append(f"{name}: {direction} rule {i} without `{peers}` (allows all)")
+                for peer in rule.get(peers, []):
+                    problems += _peer_problems(f"{name}: {direction} rule {i}", peer)
         target = spec["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name")
+        if target in SERVERS:
+            for rule in spec.get("ingress", []):
+                if {p["port"] for p in rule.get("ports", [])} != {SERVERS[target]}:
+                    problems.append(f"{name}: ingress to {target} not only on {SERVERS[target]}")
         if target not in by_label:
             continue
         if name == target and not any(
@@ -227,10 +323,118 @@ def check_network(docs: Docs) -> list[str]:
         for rule in spec.get("egress", []):
             for peer in rule.get("to", []):
                 other = peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
-                if other in by_label:
-                    ports = {p["port"] for p in rule.get("ports", [])}
-                    if not ports or not ports <= _ports(by_label[other]):
-                        problems.append(f"{name}: egress to {other} on {ports or 'any port'}")
+                ports = {p["port"] for p in rule.get("ports", [])}
+                if other in by_label and (not ports or not ports <= _ports(by_label[other])):
+                    problems.append(f"{name}: egress to {other} on {ports or 'any port'}")
+                if other in SERVERS and ports != {SERVERS[other]}:
+                    problems.append(f"{name}: egress to {other} on {ports or 'any port'}")
+    return problems
+
+
+def _allowed(
+    docs: Docs, labels: dict[str, str], direction: str, *, any_pod: bool = False
+) -> set[tuple[str, int]]:
+    """What the policies selecting a pod with `labels` let in or out: (peer, port), the peer
+    being `dns`, `strimzi` (the cluster's pods), `kafka-client`, `keda-operator`, an
+    `app.kubernetes.io/name` or `ipBlock`."""
+    out = set()
+    for pol in of_kind(docs, "NetworkPolicy").values():
+        if not any_pod and not _selects(pol["spec"]["podSelector"], labels, empty=True):
+            continue
+        for rule in pol["spec"].get(direction, []):
+            for peer in rule.get("from" if direction == "ingress" else "to", []):
+                match = peer.get("podSelector", {}).get("matchLabels", {})
+                namespace = peer.get("namespaceSelector", {}).get("matchLabels", {})
+                kind = (
+                    "ingress-nginx"
+                    if namespace.get("kubernetes.io/metadata.name") == "ingress-nginx"
+                    else "dns"
+                    if "k8s-app" in match
+                    else "keda-operator"
+                    if match == NAMESPACES["keda"]
+                    else "strimzi"
+                    if match == {"strimzi.io/cluster": "dinamis"}
+                    else "kafka-client"
+                    if match.get("dinamis.fr/kafka-client") == "true"
+                    else "ipBlock"
+                    if "ipBlock" in peer
+                    else match.get("app.kubernetes.io/name", f"unexpected {peer}")
+                )
+                out |= {(kind, p["port"]) for p in rule.get("ports", [])}
+    return out
+
+
+# What Strimzi's pods need once default deny covers them (Strimzi 1.2: 9090 the KRaft
+# controllers, 9091 replication and the operators' own connections, 9093 our TLS listener,
+# the entity operator watches KafkaTopic/KafkaUser through the API server, 443 or 6443).
+STRIMZI_NEEDS = {
+    "broker egress": {("dns", 53), ("strimzi", 9090), ("strimzi", 9091)},
+    "broker ingress": {("strimzi", 9090), ("strimzi", 9091), ("kafka-client", 9093), ("keda-operator", 9093)},
+    "entity operator egress": {
+        ("dns", 53),
+        ("strimzi", 9090),
+        ("strimzi", 9091),
+        ("ipBlock", 443),
+        ("ipBlock", 6443),
+    },
+}
+
+
+def check_strimzi_network(docs: Docs) -> list[str]:
+    problems = []
+    for what, labels, direction in (
+        ("broker egress", BROKER, "egress"),
+        ("broker ingress", BROKER, "ingress"),
+        ("entity operator egress", ENTITY_OPERATOR, "egress"),
+    ):
+        allowed = _allowed(docs, labels, direction)
+        if allowed != STRIMZI_NEEDS[what]:
+            problems.append(
+                f"strimzi {what}: missing {sorted(STRIMZI_NEEDS[what] - allowed)}, "
+                f"extra {sorted(allowed - STRIMZI_NEEDS[what])}"
+            )
+    return problems
+
+
+_OPERATION = {Operation.READ: "Read", Operation.WRITE: "Write", Operation.DESCRIBE: "Describe"}
+_RESOURCE = {Resource.TOPIC: "topic", Resource.GROUP: "group"}
+
+
+def check_kafka(docs: Docs, *, development: bool = False) -> list[str]:
+    """The rendered Kafka: one listener, TLS with SCRAM-SHA-512, peers among the known ones;
+    every KafkaUser grant `literal` and the grants exactly `acls.acls()` (plus KEDA's
+    DESCRIBE), so a patch in an overlay cannot widen them."""
+    problems = []
+    kafkas = list(of_kind(docs, "Kafka").values())
+    if len(kafkas) != 1:
+        return [f"{len(kafkas)} Kafka resources, one expected"]
+    listeners = kafkas[0]["spec"]["kafka"].get("listeners", [])
+    if len(listeners) != 1:
+        problems.append(f"{len(listeners)} listeners, one expected")
+    for lis in listeners:
+        if lis.get("tls") is not True or lis.get("authentication", {}).get("type") != "scram-sha-512":
+            problems.append(f"listener {lis['name']}: not tls + scram-sha-512")
+        if not lis.get("networkPolicyPeers"):
+            problems.append(f"listener {lis['name']}: no networkPolicyPeers (every pod may connect)")
+        for peer in lis.get("networkPolicyPeers", []):
+            problems += _peer_problems(f"listener {lis['name']}", peer)
+    if kafkas[0]["spec"]["kafka"].get("authorization") != {"type": "simple"}:
+        problems.append("authorization is not `simple` without super users")
+    granted = set()
+    for user, ku in of_kind(docs, "KafkaUser").items():
+        if ku["spec"]["authentication"]["type"] != "scram-sha-512":
+            problems.append(f"KafkaUser {user}: not scram-sha-512")
+        for entry in ku["spec"].get("authorization", {}).get("acls", []):
+            res = entry["resource"]
+            if res.get("patternType") != "literal" or entry.get("type", "allow") != "allow":
+                problems.append(f"KafkaUser {user}: {res} is not a literal allow")
+            granted |= {(user, op, res["type"], res["name"]) for op in entry["operations"]}
+    expected = {
+        (a.principal, _OPERATION[a.operation], _RESOURCE[a.resource], a.name)
+        for a in [*acls(development=development), *strimzi.keda_acls()]
+    }
+    problems += [f"grant not in acls(): {g}" for g in sorted(granted - expected)]
+    problems += [f"grant of acls() missing: {g}" for g in sorted(expected - granted)]
     return problems
 
 
@@ -283,6 +487,8 @@ def check_autoscaling(docs: Docs) -> list[str]:
 
 
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|_KEY$|DSN|MONGO_URL|_TOKEN$")
+# user:password@ in a URL, whatever the variable's name
+CREDENTIAL = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)
 
 
 def check_no_secret_values(docs: Docs, text: str) -> list[str]:
@@ -294,7 +500,8 @@ def check_no_secret_values(docs: Docs, text: str) -> list[str]:
             f"ConfigMap {name}: {k}"
             for k, v in cm.get("data", {}).items()
             # an address without credentials (no user:password@) is no secret
-            if SECRET_NAME.search(k) and not (("DSN" in k or k.endswith("_URL")) and "@" not in v)
+            if (SECRET_NAME.search(k) and not (("DSN" in k or k.endswith("_URL")) and "@" not in v))
+            or CREDENTIAL.search(v)
         ]
     for name, dep in of_kind(docs, "Deployment").items():
         pod = dep["spec"]["template"]["spec"]
@@ -303,7 +510,10 @@ def check_no_secret_values(docs: Docs, text: str) -> list[str]:
                 f"{name}/{c['name']}: {e['name']} has a literal value"
                 for e in c.get("env", [])
                 # "none": the S3 key of a service that has none (services/orders.yaml)
-                if SECRET_NAME.search(e["name"]) and "value" in e and e["value"] != "none"
+                if "value" in e
+                and (
+                    (SECRET_NAME.search(e["name"]) and e["value"] != "none") or CREDENTIAL.search(e["value"])
+                )
             ]
     if "dinamis-dev" in text:
         problems.append("a development value (dinamis-dev...) in the render")
@@ -386,6 +596,8 @@ def test_the_rules_hold(docs: dict[str, Docs], rendered: dict[str, str], overlay
     assert check_network(d) == []
     assert check_autoscaling(d) == []
     assert check_images(d, overlay) == []
+    assert check_strimzi_network(d) == []
+    assert check_kafka(d, development=overlay == "dev") == []
     if overlay == "production":
         assert check_no_secret_values(d, rendered[overlay]) == []
 
@@ -403,10 +615,13 @@ def test_every_service_is_deployed(docs: dict[str, Docs], overlay: str) -> None:
 REACHES = {
     "ingest": {"catalog", "orders", "kafka", "seaweedfs", "keycloak"},
     "catalog": {"orders", "kafka", "postgres", "seaweedfs", "keycloak"},
-    "catalog-tiles": {"orders", "kafka", "postgres", "seaweedfs", "keycloak"},
-    "orders": {"catalog", "delivery", "kafka", "ferretdb", "keycloak", "outside:443"},
+    # no Kafka: the tiler neither consumes nor publishes (tiles_app.DEPENDENCIES)
+    "catalog-tiles": {"orders", "postgres", "seaweedfs", "keycloak"},
+    # and the supplier: its HTTPS API in production (outside:443), the simulator in development
+    "orders": {"catalog", "delivery", "kafka", "ferretdb", "keycloak"},
     "delivery": {"orders", "kafka", "seaweedfs", "ferretdb", "postgres", "keycloak"},
-    "notify": {"orders", "kafka", "ferretdb", "smtp", "keycloak", "outside:443", "outside:80"},
+    # webhooks: https only outside development (domain/targets.py), so 443 only
+    "notify": {"orders", "kafka", "ferretdb", "smtp", "keycloak", "outside:443"},
     "portal": {
         "catalog",
         "orders",
@@ -421,7 +636,19 @@ REACHES = {
     "reporting": {"orders", "kafka", "seaweedfs", "keycloak"},
     "supplier-sim": {"kafka", "seaweedfs"},
 }
-PUBLIC = {"ingest", "catalog", "catalog-tiles", "orders", "delivery", "notify", "portal"}
+# the policies that let the ingress controller in: the public services', the object store's
+# (presigned URLs) and the identity provider's (logins)
+PUBLIC = {
+    "ingest",
+    "catalog",
+    "catalog-tiles",
+    "orders",
+    "delivery",
+    "notify",
+    "portal",
+    "server-seaweedfs",
+    "server-keycloak",
+}
 
 
 def _reached(docs: Docs, name: str) -> set[str]:
@@ -448,7 +675,8 @@ def _reached(docs: Docs, name: str) -> set[str]:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_each_service_reaches_only_what_it_needs(docs: dict[str, Docs], overlay: str) -> None:
     for name in of_kind(docs[overlay], "Deployment"):
-        expected = REACHES[name] | ({"supplier-sim"} if name == "orders" and overlay == "dev" else set())
+        supplier = {"supplier-sim"} if overlay == "dev" else {"outside:443"}
+        expected = REACHES[name] | (supplier if name == "orders" else set())
         assert _reached(docs[overlay], name) == expected, name
     ingress_controller = {"kubernetes.io/metadata.name": "ingress-nginx"}
     for name, pol in of_kind(docs[overlay], "NetworkPolicy").items():
@@ -619,6 +847,21 @@ def _so(d: Docs, name: str) -> dict[str, Any]:
     return of_kind(d, "ScaledObject")[name]
 
 
+def _kafka(d: Docs) -> dict[str, Any]:
+    return of_kind(d, "Kafka")["dinamis"]["spec"]["kafka"]
+
+
+def _rule(d: Docs, policy: str, direction: str, peer: str) -> dict[str, Any]:
+    """The first rule of a policy whose peers include `peer` (as `_allowed` names them)."""
+    pol = of_kind(d, "NetworkPolicy")[policy]
+    one = copy.deepcopy(pol)
+    for rule in pol["spec"][direction]:
+        one["spec"][direction] = [rule]
+        if any(kind == peer for kind, _ in _allowed([one], {}, direction, any_pod=True)):
+            return rule
+    raise KeyError(f"{policy}: no {direction} rule to {peer}")
+
+
 BREAKS: dict[str, tuple[Callable[[Docs], None], Callable[[Docs], list[str]], str]] = {
     "no liveness probe": (
         lambda d: _container(d, "orders").pop("livenessProbe"),
@@ -673,11 +916,161 @@ BREAKS: dict[str, tuple[Callable[[Docs], None], Callable[[Docs], list[str]], str
         "portal: no default-deny NetworkPolicy covers it",
     ),
     "a default deny that misses the services": (
-        lambda d: of_kind(d, "NetworkPolicy")["default-deny"]["spec"]["podSelector"]["matchExpressions"][
-            0
-        ].update(key="app.kubernetes.io/name"),
+        lambda d: of_kind(d, "NetworkPolicy")["default-deny"]["spec"].update(
+            podSelector={"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "DoesNotExist"}]}
+        ),
         check_coverage,
         "orders: no default-deny NetworkPolicy covers it",
+    ),
+    # the exemption the review found: Strimzi's pods outside default deny
+    "a default deny that exempts Strimzi": (
+        lambda d: of_kind(d, "NetworkPolicy")["default-deny"]["spec"].update(
+            podSelector={"matchExpressions": [{"key": "strimzi.io/cluster", "operator": "DoesNotExist"}]}
+        ),
+        check_coverage,
+        "strimzi broker: no default-deny NetworkPolicy covers it",
+    ),
+    "no policy for a server": (
+        lambda d: _drop(d, "NetworkPolicy", "server-ferretdb"),
+        check_coverage,
+        "server ferretdb: no NetworkPolicy",
+    ),
+    "brokers cut from one another": (
+        lambda d: _rule(d, "strimzi-kafka", "egress", "strimzi")["ports"].pop(),
+        check_strimzi_network,
+        "strimzi broker egress: missing [('strimzi', 9091)]",
+    ),
+    "the entity operator cut from the API server": (
+        lambda d: _drop(d, "NetworkPolicy", "strimzi-entity-operator-api"),
+        check_strimzi_network,
+        "strimzi entity operator egress: missing [('ipBlock', 443), ('ipBlock', 6443)]",
+    ),
+    "an ingress rule without from (allow-all)": (
+        lambda d: _rule(d, "delivery", "ingress", "orders").pop("from"),
+        check_network,
+        "delivery: ingress rule 0 without `from` (allows all)",
+    ),
+    "an egress rule without to (allow-all)": (
+        lambda d: _rule(d, "strimzi-kafka", "egress", "strimzi").pop("to"),
+        check_network,
+        "strimzi-kafka: egress rule 1 without `to` (allows all)",
+    ),
+    "an unknown namespace": (
+        lambda d: _rule(d, "catalog", "ingress", "ingress-nginx")["from"][0].update(
+            namespaceSelector={"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
+        ),
+        check_network,
+        "is none of ['ingress-nginx', 'keda', 'kube-system']",
+    ),
+    "every namespace": (
+        lambda d: _rule(d, "catalog", "ingress", "ingress-nginx")["from"][0].update(namespaceSelector={}),
+        check_network,
+        "catalog: ingress rule 1: namespaceSelector {} is none of",
+    ),
+    "kube-system beyond DNS": (
+        lambda d: _rule(d, "orders", "egress", "dns")["to"][0].pop("podSelector"),
+        check_network,
+        "orders: egress rule 0: namespace kube-system without podSelector",
+    ),
+    "the whole keda namespace on the brokers": (
+        lambda d: _rule(d, "strimzi-kafka", "ingress", "keda-operator")["from"][1].pop("podSelector"),
+        check_network,
+        "strimzi-kafka: ingress rule 1: namespace keda without podSelector",
+    ),
+    "every pod of the namespace": (
+        lambda d: _rule(d, "server-postgres", "ingress", "catalog")["from"].append({"podSelector": {}}),
+        check_network,
+        "server-postgres: ingress rule 0: an empty podSelector",
+    ),
+    "an address block over the private ranges": (
+        lambda d: _rule(d, "notify", "egress", "ipBlock")["to"][0]["ipBlock"]["except"].remove("10.0.0.0/8"),
+        check_network,
+        "notify: egress rule 6: ipBlock 0.0.0.0/0 does not leave out ['10.0.0.0/8']",
+    ),
+    "an address block without except": (
+        lambda d: _rule(d, "notify", "egress", "ipBlock")["to"][0]["ipBlock"].pop("except"),
+        check_network,
+        "ipBlock 0.0.0.0/0 does not leave out ['10.0.0.0/8', '172.16.0.0/12'",
+    ),
+    "a server on a wrong port": (
+        lambda d: _rule(d, "server-smtp", "ingress", "notify")["ports"][0].update(port=587),
+        check_network,
+        "server-smtp: ingress to smtp not only on 25",
+    ),
+    "egress to a server on a wrong port": (
+        lambda d: _rule(d, "delivery", "egress", "postgres")["ports"][0].update(port=5433),
+        check_network,
+        "delivery: egress to postgres on {5433}",
+    ),
+    "the API token mounted": (
+        lambda d: _dep(d, "portal")["spec"]["template"]["spec"].update(automountServiceAccountToken=True),
+        check_deployments,
+        "portal: automountServiceAccountToken",
+    ),
+    "a capability added": (
+        lambda d: _container(d, "notify")["securityContext"]["capabilities"].update(add=["NET_BIND_SERVICE"]),
+        check_deployments,
+        "notify/notify: capabilities add ['NET_BIND_SERVICE']",
+    ),
+    "a second, plain listener": (
+        lambda d: _kafka(d)["listeners"].append(
+            {"name": "plain", "port": 9092, "type": "internal", "tls": False}
+        ),
+        check_kafka,
+        "2 listeners, one expected",
+    ),
+    "TLS off": (
+        lambda d: _kafka(d)["listeners"][0].update(tls=False),
+        check_kafka,
+        "listener tls: not tls + scram-sha-512",
+    ),
+    "mutual TLS instead of SCRAM": (
+        lambda d: _kafka(d)["listeners"][0].update(authentication={"type": "tls"}),
+        check_kafka,
+        "listener tls: not tls + scram-sha-512",
+    ),
+    "the listener open to the whole keda namespace": (
+        lambda d: _kafka(d)["listeners"][0]["networkPolicyPeers"][1].pop("podSelector"),
+        check_kafka,
+        "listener tls: namespace keda without podSelector",
+    ),
+    "a prefixed grant": (
+        lambda d: of_kind(d, "KafkaUser")["ingest"]["spec"]["authorization"]["acls"][0]["resource"].update(
+            patternType="prefix"
+        ),
+        check_kafka,
+        "KafkaUser ingest: {",
+    ),
+    "a grant not in acls()": (
+        lambda d: of_kind(d, "KafkaUser")["reporting"]["spec"]["authorization"]["acls"].append(
+            {
+                "type": "allow",
+                "resource": {"type": "topic", "name": "dinamis.user-changed.v1", "patternType": "literal"},
+                "operations": ["Write"],
+                "host": "*",
+            }
+        ),
+        check_kafka,
+        "grant not in acls(): ('reporting', 'Write', 'topic', 'dinamis.user-changed.v1')",
+    ),
+    "a grant of acls() missing": (
+        lambda d: _drop(d, "KafkaUser", "catalog"),
+        check_kafka,
+        "grant of acls() missing: ('catalog', 'Read', 'group', 'catalog')",
+    ),
+    "credentials in a ConfigMap URL": (
+        lambda d: of_kind(d, "ConfigMap")["orders-config"]["data"].update(
+            DINAMIS_ORDERS_CATALOG_URL="http://orders:hunter2@catalog:8102"
+        ),
+        lambda d: check_no_secret_values(d, ""),
+        "ConfigMap orders-config: DINAMIS_ORDERS_CATALOG_URL",
+    ),
+    "credentials in an environment value": (
+        lambda d: _container(d, "delivery")["env"].append(
+            {"name": "DINAMIS_DELIVERY_ORDERS_URL", "value": "http://delivery:hunter2@orders:8103"}
+        ),
+        lambda d: check_no_secret_values(d, ""),
+        "delivery/delivery: DINAMIS_DELIVERY_ORDERS_URL has a literal value",
     ),
     "no Service": (lambda d: _drop(d, "Service", "notify"), check_coverage, "notify: no Service"),
     "egress to the wrong port": (

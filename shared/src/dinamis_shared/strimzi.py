@@ -12,7 +12,9 @@ prints. What it prints (API `kafka.strimzi.io/v1`, Strimzi 1.2):
   topic auto-creation off;
 - one `KafkaTopic` per registry topic and its dead-letter topic (`topics.all_topic_names`),
   `PARTITIONS` partitions, 3 replicas, `min.insync.replicas` 2;
-- one `KafkaUser` per service principal (`acls.service_principals`), SCRAM-SHA-512 (the operator
+- one `KafkaUser` per service principal (`acls.service_principals`) but the connect-only ones
+  (`acls.CONNECT_ONLY`: the tiler, which neither consumes nor publishes and so never logs in to
+  Kafka, `dinamis_shared.service`: no identity it does not use), SCRAM-SHA-512 (the operator
   generates the password into the Secret named after the user, key `password`), with exactly the
   grants of the local stack (`acls.acls`): the same table, so the same least privilege;
 - `KafkaUser` `keda` (Kubernetes only, not a service): DESCRIBE on the topics and consumer groups
@@ -32,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from dinamis_shared.acls import Acl, Operation, Resource, acls, service_principals
+from dinamis_shared.acls import CONNECT_ONLY, Acl, Operation, Resource, acls, service_principals
 from dinamis_shared.topics import CONSUMES, all_topic_names, topic_for
 
 API_VERSION = "kafka.strimzi.io/v1"
@@ -52,6 +54,10 @@ MIN_INSYNC = 2
 LAG_SCALED = ("ingest", "delivery")
 KEDA_USER = "keda"
 KEDA_SECRET = "dinamis-keda-kafka"
+# The KEDA operator's pods (the KEDA Helm chart's label), in its namespace `keda`: the one
+# pod of that namespace that may reach the brokers (not its webhooks nor its metrics server).
+KEDA_NAMESPACE = "keda"
+KEDA_OPERATOR = {"app.kubernetes.io/name": "keda-operator"}
 
 _OPERATION = {Operation.READ: "Read", Operation.WRITE: "Write", Operation.DESCRIBE: "Describe"}
 _RESOURCE = {Resource.TOPIC: "topic", Resource.GROUP: "group"}
@@ -94,10 +100,14 @@ def kafka_cluster() -> list[dict[str, Any]]:
         },
     }
     # Who may open a connection to the brokers (Strimzi writes the NetworkPolicy): the
-    # services (label dinamis.fr/kafka-client) and the KEDA operator's namespace.
+    # services (label dinamis.fr/kafka-client) and the KEDA operator (its pods only, in its
+    # namespace).
     peers = [
         {"podSelector": {"matchLabels": {"dinamis.fr/kafka-client": "true"}}},
-        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keda"}}},
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": KEDA_NAMESPACE}},
+            "podSelector": {"matchLabels": dict(KEDA_OPERATOR)},
+        },
     ]
     kafka = {
         "apiVersion": API_VERSION,
@@ -197,7 +207,7 @@ def keda_acls() -> list[Acl]:
 def kafka_users(*, development: bool) -> list[dict[str, Any]]:
     """The users of the base (`development=False`), or only those development adds."""
     grants = acls(development=development)
-    names = set(service_principals(development=development))
+    names = set(service_principals(development=development)) - set(CONNECT_ONLY)
     if development:
         names -= set(service_principals(development=False))
     users = [_user(n, [a for a in grants if a.principal == n]) for n in sorted(names)]

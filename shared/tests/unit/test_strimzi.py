@@ -67,8 +67,9 @@ def test_every_user_round_trips_to_the_acl_table() -> None:
         op = {Operation.READ: "Read", Operation.WRITE: "Write", Operation.DESCRIBE: "Describe"}[acl.operation]
         res = {Resource.TOPIC: "topic", Resource.GROUP: "group"}[acl.resource]
         expected.setdefault(acl.principal, set()).add((op, res, acl.name))
-    # catalog-tiles only logs in (acls.CONNECT_ONLY): a user with no grant
-    assert set(services) == set(expected) | {"catalog-tiles"}
+    # catalog-tiles never logs in to Kafka (acls.CONNECT_ONLY, no event): no user at all
+    assert set(services) == set(expected)
+    assert "catalog-tiles" not in services
     assert "supplier-sim" not in services  # development only
     for name, user in services.items():
         assert _grants(user) == expected.get(name, set()), name
@@ -96,6 +97,14 @@ def test_cluster_is_kraft_tls_scram_with_the_simple_authorizer() -> None:
     assert listener["tls"] is True and listener["authentication"] == {"type": "scram-sha-512"}
     assert kafka["spec"]["kafka"]["authorization"] == {"type": "simple"}  # no super user
     assert kafka["spec"]["kafka"]["config"]["auto.create.topics.enable"] is False
+    # who may connect: the services' pods, and in the namespace keda only the operator's pods
+    assert listener["networkPolicyPeers"] == [
+        {"podSelector": {"matchLabels": {"dinamis.fr/kafka-client": "true"}}},
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keda"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "keda-operator"}},
+        },
+    ]
 
 
 def test_development_adds_only_the_supplier_simulator() -> None:
