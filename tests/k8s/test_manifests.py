@@ -688,6 +688,150 @@ def test_each_service_reaches_only_what_it_needs(docs: dict[str, Docs], overlay:
         assert public == (name in PUBLIC), name
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_orders_reaches_only_the_supplier_range_outside(docs: dict[str, Docs], overlay: str) -> None:
+    blocks = {
+        peer["ipBlock"]["cidr"]
+        for pol in of_kind(docs[overlay], "NetworkPolicy").values()
+        if _selects(pol["spec"]["podSelector"], {"app.kubernetes.io/name": "orders"})
+        for rule in pol["spec"].get("egress", [])
+        for peer in rule.get("to", [])
+        if "ipBlock" in peer
+    }
+    # production: the placeholder of overlays/production/orders-to-supplier.yaml (RFC 5737),
+    # never the whole Internet; development: the simulator only
+    assert blocks == ({"198.51.100.0/24"} if overlay == "production" else set())
+
+
+# Who reaches each server, written from the code: S3 keys (acls.S3_RIGHTS: ingest, catalog,
+# catalog-tiles, delivery, reporting) plus the ingress controller for presigned URLs;
+# PostgreSQL: DEPENDENCIES POSTGRES (catalog, catalog-tiles, delivery) and Keycloak's own
+# database (deploy/local/stack, KC_DB_URL); Mongo: DEPENDENCIES MONGODB (orders, delivery,
+# notify, portal); SMTP: notify; Keycloak: every service (dinamis_shared.auth) and the
+# ingress controller (logins); FerretDB's PostgreSQL: FerretDB only.
+REACHED_BY = {
+    "seaweedfs": {"ingest", "catalog", "catalog-tiles", "delivery", "reporting", "ingress-nginx"},
+    "postgres": {"catalog", "catalog-tiles", "delivery", "keycloak"},
+    "ferretdb": {"orders", "delivery", "notify", "portal"},
+    "ferretdb-postgres": {"ferretdb"},
+    "smtp": {"notify"},
+    "keycloak": {
+        "ingest",
+        "catalog",
+        "catalog-tiles",
+        "orders",
+        "delivery",
+        "notify",
+        "portal",
+        "reporting",
+        "ingress-nginx",
+    },
+}
+# What the servers themselves reach (besides DNS).
+SERVERS_REACH = {"ferretdb": {"ferretdb-postgres"}, "keycloak": {"postgres"}}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_server_is_reached_only_by_its_users(docs: dict[str, Docs], overlay: str) -> None:
+    for server, port in SERVERS.items():
+        labels = {"app.kubernetes.io/name": server}
+        allowed = _allowed(docs[overlay], labels, "ingress")
+        expected = REACHED_BY[server] | (
+            {"supplier-sim"} if server == "seaweedfs" and overlay == "dev" else set()
+        )
+        assert allowed == {(who, port) for who in expected}, server
+        out = {who for who, _ in _allowed(docs[overlay], labels, "egress")} - {"dns"}
+        assert out == SERVERS_REACH.get(server, set()), server
+    # both sides agree: a service's policy lets it out to a server iff the server's lets it in
+    for service, reached in REACHES.items():
+        for server in SERVERS:
+            if service in of_kind(docs[overlay], "Deployment"):
+                assert (server in reached) == (
+                    service in REACHED_BY[server] or (service, server) == ("supplier-sim", "seaweedfs")
+                ), (
+                    service,
+                    server,
+                )
+
+
+def test_the_servers_users_are_those_the_code_declares() -> None:
+    """Each service's readiness dependencies (DEPENDENCIES of its app.py) are among what the
+    server's policy lets in (some users are not readiness dependencies: delivery's pgSTAC
+    reads, the tiler's S3)."""
+    import importlib
+
+    from dinamis_shared.health import Dependency
+
+    server_of = {
+        Dependency.POSTGRES: "postgres",
+        Dependency.MONGODB: "ferretdb",
+        Dependency.S3: "seaweedfs",
+        Dependency.SMTP: "smtp",
+        Dependency.KAFKA: "kafka",
+    }
+    apps = {
+        "ingest": "dinamis_ingest.app",
+        "catalog": "dinamis_catalog.app",
+        "catalog-tiles": "dinamis_catalog.tiles_app",
+        "orders": "dinamis_orders.app",
+        "delivery": "dinamis_delivery.app",
+        "notify": "dinamis_notify.app",
+        "portal": "dinamis_portal.app",
+        "reporting": "dinamis_reporting.app",
+    }
+    for service, module in apps.items():
+        for dep in importlib.import_module(module).DEPENDENCIES:
+            assert server_of[dep] in REACHES[service], (service, dep)
+            if server_of[dep] in REACHED_BY:
+                assert service in REACHED_BY[server_of[dep]], (service, dep)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_catalog_tiles_holds_no_kafka_identity_nor_service_client(
+    docs: dict[str, Docs], overlay: str
+) -> None:
+    from dinamis_catalog import tiles_app
+    from dinamis_shared.health import Dependency
+
+    assert Dependency.KAFKA not in tiles_app.DEPENDENCIES
+    d = docs[overlay]
+    assert "catalog-tiles" not in of_kind(d, "KafkaUser")
+    pod = _dep(d, "catalog-tiles")["spec"]["template"]
+    assert "dinamis.fr/kafka-client" not in pod["metadata"]["labels"]
+    refs = {
+        var["valueFrom"]["secretKeyRef"]["name"]
+        for c in pod["spec"]["containers"]
+        for var in c.get("env", [])
+        if "valueFrom" in var
+    }
+    assert refs == {"dinamis-s3-catalog-tiles", "dinamis-postgres-catalog-tiles"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_service_has_its_own_database_secret(docs: dict[str, Docs], overlay: str) -> None:
+    """dinamis-mongo-<service>, dinamis-postgres-<service>: one role each can come later
+    without touching the manifests; the dev overlay generates each one."""
+    uses = set()
+    for name in of_kind(docs[overlay], "Deployment"):
+        for c in _dep(docs[overlay], name)["spec"]["template"]["spec"]["containers"]:
+            for var in c.get("env", []):
+                ref = var.get("valueFrom", {}).get("secretKeyRef", {}).get("name", "")
+                if ref.startswith(("dinamis-mongo", "dinamis-postgres")):
+                    uses.add(ref)
+                    assert ref.endswith(f"-{name}"), (name, ref)
+    assert uses == {
+        "dinamis-mongo-orders",
+        "dinamis-mongo-delivery",
+        "dinamis-mongo-notify",
+        "dinamis-mongo-portal",
+        "dinamis-postgres-catalog",
+        "dinamis-postgres-catalog-tiles",
+        "dinamis-postgres-delivery",
+    }
+    secrets = set(of_kind(docs[overlay], "Secret"))
+    assert (uses <= secrets) if overlay == "dev" else not secrets
+
+
 SETTINGS = {
     "ingest": "dinamis_ingest.settings:IngestSettings",
     "catalog": "dinamis_catalog.settings:CatalogSettings",
