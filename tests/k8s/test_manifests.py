@@ -3,11 +3,15 @@
 Both overlays are rendered with kustomize and checked by kubeconform `-strict` against the
 schemas `deploy/k8s/tools` converted from the Kubernetes OpenAPI and KEDA's CRDs (Go modules)
 and the committed Strimzi ones; then the platform's own rules: probes, resources and
-non-root security contexts on every Deployment; a Service, a PodDisruptionBudget and a
-NetworkPolicy for each; default deny; each policy's ports are the ports of what it names;
-KEDA's maxReplicaCount at most the partitions of the topic it scales on, the topic and group
-being the registry's; no secret value in the production render. Each rule is also fed a
-broken manifest, to show it fails.
+non-root security contexts on every Deployment (no service-account token, no added
+capability); a Service, a PodDisruptionBudget and a NetworkPolicy for each; default deny on
+every pod (Strimzi's and the servers' included, each with what it needs); no allow-all rule,
+no namespace but DNS's, the ingress controller's and KEDA's operator, no address block over a
+private range; each policy's ports are the ports of what it names; who reaches each server;
+the rendered Kafka (one TLS + SCRAM listener, grants all literal and exactly acls()); KEDA's
+maxReplicaCount at most the partitions of the topic it scales on, the topic and group being
+the registry's; no secret value in the production render, no user:password@ anywhere. Each
+rule is also fed a broken manifest, to show it fails.
 
 Tools: `deploy/k8s/tools` (run by deploy/local/install). Missing tools fail the test (say
 what to run), they do not skip it.
@@ -246,6 +250,11 @@ NAMESPACES: dict[str, dict[str, str] | None] = {
     "ingress-nginx": None,
     "keda": {"app.kubernetes.io/name": "keda-operator"},
 }
+# The cluster's DNS, the one peer in kube-system.
+DNS_PEER = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+}
 # What an address block that covers them must leave out: private, link-local (the cloud
 # metadata), shared (CGNAT) and loopback ranges.
 PRIVATE = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10", "127.0.0.0/8")
@@ -303,6 +312,9 @@ def check_network(docs: Docs) -> list[str]:
                     problems.append(f"{name}: {direction} rule {i} without `{peers}` (allows all)")
                 for peer in rule.get(peers, []):
                     problems += _peer_problems(f"{name}: {direction} rule {i}", peer)
+                    ports = {p["port"] for p in rule.get("ports", [])}
+                    if peer == DNS_PEER and ports != {53}:
+                        problems.append(f"{name}: {direction} rule {i} to DNS on {ports or 'any port'}")
         target = spec["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name")
         if target in SERVERS:
             for rule in spec.get("ingress", []):
@@ -328,6 +340,12 @@ def check_network(docs: Docs) -> list[str]:
                     problems.append(f"{name}: egress to {other} on {ports or 'any port'}")
                 if other in SERVERS and ports != {SERVERS[other]}:
                     problems.append(f"{name}: egress to {other} on {ports or 'any port'}")
+                if "strimzi.io/cluster" in peer.get("podSelector", {}).get("matchLabels", {}) and ports != {
+                    9093
+                }:
+                    problems.append(
+                        f"{name}: egress to the brokers on {ports or 'any port'}, not the listener"
+                    )
     return problems
 
 
@@ -349,11 +367,13 @@ def _allowed(
                     "ingress-nginx"
                     if namespace.get("kubernetes.io/metadata.name") == "ingress-nginx"
                     else "dns"
-                    if "k8s-app" in match
+                    if peer == DNS_PEER
                     else "keda-operator"
                     if match == NAMESPACES["keda"]
                     else "strimzi"
                     if match == {"strimzi.io/cluster": "dinamis"}
+                    else "strimzi-broker"
+                    if match == {"strimzi.io/cluster": "dinamis", "strimzi.io/broker-role": "true"}
                     else "kafka-client"
                     if match.get("dinamis.fr/kafka-client") == "true"
                     else "ipBlock"
@@ -659,7 +679,7 @@ def _reached(docs: Docs, name: str) -> set[str]:
         for rule in pol["spec"].get("egress", []):
             for peer in rule.get("to", []):
                 labels = peer.get("podSelector", {}).get("matchLabels", {})
-                if "k8s-app" in labels:
+                if peer == DNS_PEER:
                     continue  # DNS, checked by check_network
                 if labels.get("strimzi.io/cluster"):
                     out.add("kafka")
@@ -1121,6 +1141,18 @@ BREAKS: dict[str, tuple[Callable[[Docs], None], Callable[[Docs], list[str]], str
         lambda d: _rule(d, "catalog", "ingress", "ingress-nginx")["from"][0].update(namespaceSelector={}),
         check_network,
         "catalog: ingress rule 1: namespaceSelector {} is none of",
+    ),
+    "DNS rule on another port": (
+        lambda d: _rule(d, "portal", "egress", "dns")["ports"].append({"protocol": "TCP", "port": 443}),
+        check_network,
+        "portal: egress rule 0 to DNS on {443, 53}",
+    ),
+    "brokers reached beside the listener": (
+        lambda d: _rule(d, "ingest", "egress", "strimzi-broker")["ports"].append(
+            {"protocol": "TCP", "port": 9091}
+        ),
+        check_network,
+        "ingest: egress to the brokers on {9091, 9093}, not the listener",
     ),
     "kube-system beyond DNS": (
         lambda d: _rule(d, "orders", "egress", "dns")["to"][0].pop("podSelector"),
