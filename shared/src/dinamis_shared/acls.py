@@ -41,8 +41,9 @@ from dinamis_shared.topics import CONSUMES, DEVELOPMENT_WRITERS, topic_for
 
 log = logging.getLogger(__name__)
 
-# Principals that neither produce nor consume but connect (the catalog's tiles process
-# starts the service broker): they can log in, nothing more.
+# Principals that neither produce nor consume (the catalog's tiles process: it never logs
+# in to Kafka, `dinamis_shared.service`). The local stack still formats a SCRAM user for
+# it, granted nothing; Kubernetes creates none (`dinamis_shared.strimzi`).
 CONNECT_ONLY = ("catalog-tiles",)
 
 # The reporting's event archive (`dinamis_reporting.archive`): READ every registry topic
