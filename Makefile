@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 STACK := deploy/local/stack
 
-.PHONY: help install venv up down status test unit lint asyncapi
+.PHONY: help install venv up down status test unit lint asyncapi compose-up compose-down compose-test
 VENV := .venv/bin
 
 help:
@@ -14,6 +14,9 @@ help:
 	@echo "make unit     the unit tests only: no server needed, under a minute"
 	@echo "make lint     ruff, ruff format --check, mypy over all source"
 	@echo "make asyncapi regenerate docs/asyncapi.yaml from the event contracts"
+	@echo "make compose-up    the platform as containers (docker-compose.yml, podman), every /readyz 200"
+	@echo "make compose-down  stop and remove the compose stack's containers (volumes kept)"
+	@echo "make compose-test  compose up -> /readyz -> the demo flow -> the scale-out test -> compose down"
 
 install:
 	@deploy/local/install
@@ -62,3 +65,14 @@ lint: venv
 
 asyncapi: venv
 	$(VENV)/python -m dinamis_shared.asyncapi > docs/asyncapi.yaml.tmp && mv docs/asyncapi.yaml.tmp docs/asyncapi.yaml
+
+# The compose stack (docker-compose.yml) with podman-compose, installed in a tool venv
+# (~/.cache/dinamis/compose-venv); docs/containers-compose.md.
+compose-up: venv
+	@deploy/containers/compose up
+
+compose-down:
+	@deploy/containers/compose down
+
+compose-test: venv
+	@mkdir -p .artifacts/containers; deploy/containers/compose-test 2>&1 | tee .artifacts/containers/compose-test.log; exit $${PIPESTATUS[0]}
