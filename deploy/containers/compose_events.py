@@ -39,11 +39,8 @@ async def count(topic: str, field: str) -> dict:
     )
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not partitions:
-            await consumer.force_metadata_update()
-            known = consumer.partitions_for_topic(topic) or ()
-            partitions = [TopicPartition(topic, p) for p in sorted(known)]
+        cluster = await consumer._client.fetch_all_metadata()  # what consumer.topics() reads
+        partitions = [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         end = await consumer.end_offsets(partitions)
