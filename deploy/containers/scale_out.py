@@ -279,6 +279,7 @@ async def main() -> int:
         client_s3 = s3()
         by_key: Counter[str] = Counter()
         built_by: Counter[str] = Counter()
+        before_kill: Counter[str] = Counter()  # objects written before the kill, per replica
         for oid, o in ready.items():
             # delivery's object keys: `<order>/<item>-<key prefix>.<ext>` (one product per order here)
             objects = list(client_s3.list_objects("delivery", prefix=f"{oid}/", recursive=True))
@@ -286,10 +287,17 @@ async def main() -> int:
             for x in objects:
                 meta = client_s3.stat_object("delivery", x.object_name).metadata
                 built_by[meta.get("x-amz-meta-built-by", "?")] += 1
+                if killed and x.last_modified and x.last_modified < datetime.fromisoformat(killed["at"]):
+                    before_kill[meta.get("x-amz-meta-built-by", "?")] += 1
         host_of = hostnames(containers)
-        per_replica: Counter[str] = Counter()
-        for replica, n in built_by.items():
-            per_replica[host_of.get(replica.rsplit("-", 1)[0], replica)] += n
+
+        def by_container(counts: Counter[str]) -> dict[str, int]:
+            out: Counter[str] = Counter()
+            for replica, n in counts.items():
+                out[host_of.get(replica.rsplit("-", 1)[0], replica)] += n
+            return dict(out)
+
+        per_replica = by_container(built_by)
         downloads = await check_downloads(client, member, burst)
         report["burst_result"] = {
             "orders_placed": len(oids),
@@ -299,7 +307,8 @@ async def main() -> int:
             "orders_not_ready": {
                 oid: o["products"][0].get("status") for oid, o in burst.items() if oid not in ready
             },
-            "products_per_replica": dict(per_replica),
+            "products_per_replica": per_replica,
+            "products_per_replica_before_kill": by_container(before_kill),
             "products_per_replica_id": dict(built_by),
             "kill": {**killed, "victim_after": restarted},
             "product_ready_events": {
