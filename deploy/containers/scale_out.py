@@ -98,8 +98,9 @@ def the_scene(member: Member) -> dict:
     return features[0]
 
 
-def fields(bbox: list[float], n: int) -> list[dict]:
-    """n distinct small squares inside the scene's bbox (10 % margin), on a grid."""
+def fields(bbox: list[float], n: int, scale: float = 1.0) -> list[dict]:
+    """n distinct small squares inside the scene's bbox (10 % margin), on a grid: each 60 % of
+    its cell's side, times `scale` (> 1.67: neighbours overlap, still distinct)."""
     minx, miny, maxx, maxy = bbox
     mx, my = (maxx - minx) * 0.1, (maxy - miny) * 0.1
     minx, miny, maxx, maxy = minx + mx, miny + my, maxx - mx, maxy - my
@@ -110,7 +111,7 @@ def fields(bbox: list[float], n: int) -> list[dict]:
     for k in range(n):
         i, j = k % cols, k // cols
         x0, y0 = minx + i * dx + dx * 0.1, miny + j * dy + dy * 0.1
-        x1, y1 = x0 + dx * 0.6, y0 + dy * 0.6
+        x1, y1 = min(x0 + dx * 0.6 * scale, maxx), min(y0 + dy * 0.6 * scale, maxy)
         out.append({"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]})
     return out
 
@@ -219,6 +220,7 @@ async def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--burst", type=int, default=300)
     ap.add_argument("--concurrency", type=int, default=12)
+    ap.add_argument("--field-scale", type=float, default=1.0, help="clip side, times 60 %% of a grid cell")
     ap.add_argument("--scale-orders", type=int, default=30)
     ap.add_argument("--timeout", type=float, default=1800)
     ap.add_argument("--out", default=str(ROOT / ".artifacts" / "containers" / "scale-out.json"))
@@ -235,10 +237,11 @@ async def main() -> int:
         "delivery_containers": containers,
         "delivery_cpus": {c: int(v) / 1e9 if v.isdigit() else v for c, v in cpus.items()},
         "burst": args.burst,
+        "field_scale": args.field_scale,
         "started_at": datetime.now(UTC).isoformat(),
     }
     run = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    aois = fields(scene["bbox"], args.burst + args.scale_orders)
+    aois = fields(scene["bbox"], args.burst + args.scale_orders, args.field_scale)
     victim = containers[1]
     killed: dict = {}
     async with httpx.AsyncClient(timeout=60) as client:
@@ -299,11 +302,15 @@ async def main() -> int:
 
         per_replica = by_container(built_by)
         downloads = await check_downloads(client, member, burst)
+        sizes = sorted(o["products"][0]["size_bytes"] for o in ready.values())
         report["burst_result"] = {
             "orders_placed": len(oids),
             "placing_seconds": round(t_placed, 1),
             "seconds_first_order_to_last_done": round(t_burst, 1),
             "orders_ready": len(ready),
+            "product_bytes": {"min": sizes[0], "median": sizes[len(sizes) // 2], "max": sizes[-1]}
+            if sizes
+            else {},
             "orders_not_ready": {
                 oid: o["products"][0].get("status") for oid, o in burst.items() if oid not in ready
             },
