@@ -26,6 +26,7 @@ pytestmark = [
 ]
 
 
+@pytest.mark.timeout(3600)  # the suite's 300 s is for unit and integration tests
 def test_scale_out_builds_each_product_once_through_a_kill_and_a_rescale() -> None:
     done = subprocess.run(
         [sys.executable, str(ROOT / "deploy" / "containers" / "scale_out.py"),
