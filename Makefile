@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 STACK := deploy/local/stack
 
-.PHONY: help install venv up down status test unit lint asyncapi k8s-generate k8s-validate
+.PHONY: help install venv up down status test unit lint asyncapi k8s-generate k8s-validate compose-up compose-down compose-test
 VENV := .venv/bin
 
 help:
@@ -16,6 +16,9 @@ help:
 	@echo "make asyncapi regenerate docs/asyncapi.yaml from the event contracts"
 	@echo "make k8s-validate  render the Kubernetes overlays and check them offline (kubeconform, the rules)"
 	@echo "make k8s-generate  regenerate the Strimzi topics and users from the registries"
+	@echo "make compose-up    the platform as containers (docker-compose.yml, podman), every /readyz 200"
+	@echo "make compose-down  stop and remove the compose stack's containers (volumes kept)"
+	@echo "make compose-test  compose up -> /readyz -> the demo flow -> the scale-out test -> compose down"
 
 install:
 	@deploy/local/install
@@ -76,3 +79,14 @@ k8s-generate: venv
 k8s-validate: venv
 	@deploy/k8s/tools
 	$(VENV)/python -m pytest -q -p no:cacheprovider tests/k8s shared/tests/unit/test_strimzi.py
+
+# The compose stack (docker-compose.yml) with podman-compose, installed in a tool venv
+# (~/.cache/dinamis/compose-venv); docs/containers-compose.md.
+compose-up: venv
+	@deploy/containers/compose up
+
+compose-down:
+	@deploy/containers/compose down
+
+compose-test: venv
+	@mkdir -p .artifacts/containers; deploy/containers/compose-test 2>&1 | tee .artifacts/containers/compose-test.log; exit $${PIPESTATUS[0]}

@@ -14,6 +14,8 @@ with `python -m dinamis_orders.staff`):
 
 from __future__ import annotations
 
+import os
+import shlex
 import subprocess
 import sys
 import time
@@ -68,10 +70,12 @@ def main() -> None:
     operator = Person("paul.operateur@dinamis.example.fr", "Paul", "Opérateur")
     referent = Person("jeanne.martin@inrae.example.fr", "Jeanne", "Martin")
     member = Person("marie.dupont@inrae.example.fr", "Marie", "Dupont")
+    # DINAMIS_DEMO_STAFF: how to run `python -m dinamis_orders.staff` where the orders
+    # service's database is reachable (the compose stack: inside the orders container).
+    staff = shlex.split(os.environ.get("DINAMIS_DEMO_STAFF", ""))
+    staff = staff or [sys.executable, "-m", "dinamis_orders.staff"]
     subprocess.run(
-        [sys.executable, "-m", "dinamis_orders.staff", operator.sub, operator.email, "--role", "operator"],
-        check=True,
-        stdout=subprocess.DEVNULL,
+        [*staff, operator.sub, operator.email, "--role", "operator"], check=True, stdout=subprocess.DEVNULL
     )
     org = call(
         "POST",
