@@ -166,3 +166,26 @@ async def test_logout_url_ends_the_keycloak_session_and_comes_back(provider):
         "post_logout_redirect_uri": ["http://portal.test/"],
         "id_token_hint": ["idt"],
     }
+
+
+async def test_discovery_is_read_at_the_internal_address_and_must_name_the_public_issuer(realm):
+    """Containers: the portal reaches Keycloak as keycloak:8080; the metadata it reads there
+    names the public issuer (Keycloak's hostname), which is what tokens carry."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return realm.handler(request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        internal = KeycloakProvider(
+            settings(oidc_issuer=ISSUER, oidc_internal_issuer="http://keycloak:8080/realms/dinamis/"), http
+        )
+        meta = await internal.metadata()
+        assert seen == ["http://keycloak:8080/realms/dinamis/.well-known/openid-configuration"]
+        assert meta["issuer"] == ISSUER
+        # metadata naming another issuer (a mix-up, or the wrong realm) is refused
+        other = KeycloakProvider(settings(oidc_issuer="http://idp.test/realms/other"), http)
+        with pytest.raises(PortalError) as refused:
+            await other.metadata()
+        assert refused.value.http_status == 503

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ import jwt
 
 from dinamis_portal.errors import PortalError
 from dinamis_portal.settings import PortalSettings
+
+log = logging.getLogger(__name__)
 
 
 def code_challenge(verifier: str) -> str:
@@ -74,13 +77,23 @@ class KeycloakProvider:
 
     async def metadata(self) -> dict[str, Any]:
         if self._metadata is None or time.monotonic() - self._fetched_at > 3600:
-            url = f"{self.settings.oidc_issuer}/.well-known/openid-configuration"
+            url = f"{self.settings.oidc_internal_issuer}/.well-known/openid-configuration"
             try:
                 response = await self.http.get(url)
                 response.raise_for_status()
-            except httpx.HTTPError as exc:
+                metadata = response.json()
+            except (httpx.HTTPError, ValueError) as exc:
                 raise provider_unavailable() from exc
-            self._metadata = response.json()
+            # OpenID Connect Discovery 1.0, 4.3: the metadata's issuer must be the one we
+            # expect (read from an internal address, it must still be the public one).
+            if not isinstance(metadata, dict) or metadata.get("issuer") != self.settings.oidc_issuer:
+                log.error(
+                    "identity provider metadata names issuer %r, expected %r",
+                    metadata.get("issuer") if isinstance(metadata, dict) else None,
+                    self.settings.oidc_issuer,
+                )
+                raise provider_unavailable()
+            self._metadata = metadata
             self._fetched_at = time.monotonic()
             self._jwks = jwt.PyJWKClient(self._metadata["jwks_uri"], cache_keys=True, lifespan=300)
         return self._metadata

@@ -48,6 +48,11 @@ class PortalSettings(ServiceSettings):
     # Development default: the local realm's `dinamis-dev-portal-web` (refused in production).
     oidc_client_secret: SecretStr = SecretStr(f"{DEV_SECRET_PREFIX}portal-web")
     oidc_scopes: str = "openid email profile"
+    # Where the portal itself reaches the identity provider, when that differs from the
+    # address browsers and tokens use (containers: http://keycloak:8080/realms/dinamis, with
+    # Keycloak's hostname set to the public one). Discovery is read there; the provider's
+    # metadata must still name `oidc_issuer` as its issuer.
+    oidc_internal_issuer: str | None = None
 
     # Server-side sessions (MongoDB): idle and absolute lifetimes.
     session_idle_s: int = Field(default=1800, ge=60)
@@ -92,6 +97,7 @@ class PortalSettings(ServiceSettings):
         self.reporting_url = self.reporting_url.rstrip("/")
         self.catalog_public_url = (self.catalog_public_url or self.catalog_url).rstrip("/")
         self.oidc_issuer = self.oidc_issuer.rstrip("/")
+        self.oidc_internal_issuer = (self.oidc_internal_issuer or self.oidc_issuer).rstrip("/")
         return self
 
     @model_validator(mode="after")
@@ -107,5 +113,9 @@ class PortalSettings(ServiceSettings):
             if not self.oidc_issuer.startswith("https://"):
                 raise ValueError(
                     "oidc_issuer must be https:// in production (the client secret, codes and keys cross it)"
+                )
+            if not (self.oidc_internal_issuer or "").startswith("https://"):
+                raise ValueError(
+                    "oidc_internal_issuer must be https:// in production (the client secret crosses it)"
                 )
         return self
