@@ -22,9 +22,8 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
   pg_ctl -D "$PGDATA" -w -t 60 -o "-c listen_addresses='' -k /var/run/postgresql" start >/dev/null
   psql=(psql -v ON_ERROR_STOP=1 -q -h /var/run/postgresql -U "$user")
-  if [ "$db" != postgres ] && [ "$db" != "$user" ] || [ "$user" != postgres ]; then
-    [ "$db" = postgres ] || "${psql[@]}" -d postgres -c "CREATE DATABASE \"$db\""
-  fi
+  # initdb makes `postgres` only (not a database named after the user)
+  [ "$db" = postgres ] || "${psql[@]}" -d postgres -c "CREATE DATABASE \"$db\""
   for f in /docker-entrypoint-initdb.d/*; do
     case $f in
       *.sql) echo "initdb: $f"; "${psql[@]}" -d "$db" -f "$f" ;;
