@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 STACK := deploy/local/stack
 
-.PHONY: help install venv up down status test unit lint asyncapi k8s-generate k8s-validate compose-up compose-down compose-test
+.PHONY: help install venv up down status test unit lint asyncapi k8s-generate k8s-validate compose-up compose-down compose-test images
 VENV := .venv/bin
 
 help:
@@ -14,6 +14,7 @@ help:
 	@echo "make unit     the unit tests only: no server needed, under a minute"
 	@echo "make lint     ruff, ruff format --check, mypy over all source"
 	@echo "make asyncapi regenerate docs/asyncapi.yaml from the event contracts"
+	@echo "make images   build every container image (servers, services) from the local Debian base (podman)"
 	@echo "make k8s-validate  render the Kubernetes overlays and check them offline (kubeconform, the rules)"
 	@echo "make k8s-generate  regenerate the Strimzi topics and users from the registries"
 	@echo "make compose-up    the platform as containers (docker-compose.yml, podman), every /readyz 200"
@@ -64,6 +65,11 @@ lint: venv
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
 	$(VENV)/mypy
+
+# Every container image, built with podman from a local Debian base (docs/containers.md).
+images: install
+	@deploy/containers/install
+	@deploy/containers/images
 
 asyncapi: venv
 	$(VENV)/python -m dinamis_shared.asyncapi > docs/asyncapi.yaml.tmp && mv docs/asyncapi.yaml.tmp docs/asyncapi.yaml
