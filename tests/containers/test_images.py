@@ -1,10 +1,12 @@
 """The container images' rules, read from their Containerfiles (no podman, no server).
 
-deploy/containers/services.list names one image per service; every Containerfile under
-deploy/containers/ is checked: multi-stage for the Python images (a builder with uv, a final
-stage without it), a non-root final user, a HEALTHCHECK (on /healthz for the services), no
-`latest` tag, the service's console script as its command and its port exposed. Each rule is
-also shown failing on a broken Containerfile."""
+Every service image is deploy/containers/services/Containerfile built with a row of
+deploy/containers/services.list as its build arguments (package, source directory, port, console
+script, runtime). Checked: multi-stage for the Python images (a builder with uv, a final stage
+without it), a non-root final user, a HEALTHCHECK (on /healthz for the services), no `latest`
+tag, the console script as the command (run by `exec`) and the port exposed, both from the
+build arguments; each row names a real package, its directory and its script. Each rule is also
+shown failing on a broken Containerfile or a broken row."""
 
 from __future__ import annotations
 
@@ -87,7 +89,10 @@ def parse(text: str) -> Containerfile:
 
 
 def resolve(image: str, args: dict[str, str]) -> str:
-    return re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), image)
+    """${ARG} replaced by its default, repeatedly (a default may name another ARG)."""
+    for _ in range(5):
+        image = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), image)
+    return image
 
 
 def final_user(stage: Stage) -> str | None:
@@ -132,13 +137,116 @@ def problems(cf: Containerfile, *, python: bool) -> list[str]:
     return found
 
 
-def service_rows() -> list[tuple[str, str, str, int]]:
-    rows = []
-    for line in (CONTAINERS / "services.list").read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            name, package, script, port = line.split()
-            rows.append((name, package, script, int(port)))
-    return rows
+@dataclass(frozen=True)
+class Row:
+    name: str
+    package: str
+    source: str
+    port: int
+    command: str
+    runtime: str
+
+    def build_args(self) -> dict[str, str]:
+        return {
+            "PACKAGE": self.package,
+            "SOURCE_DIR": self.source,
+            "PORT": str(self.port),
+            "COMMAND": self.command,
+        }
+
+
+def parse_row(line: str) -> Row:
+    name, package, source, port, command, runtime = line.split()
+    return Row(name, package, source, int(port), command, runtime)
+
+
+def service_rows() -> list[Row]:
+    return [
+        parse_row(line)
+        for line in (CONTAINERS / "services.list").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+
+
+def undeclared_args(cf: Containerfile) -> list[str]:
+    """${X} used in a stage without `ARG X` in that stage (it would expand to nothing)."""
+    found = []
+    for stage in cf.stages:
+        declared = {args.partition("=")[0] for args in stage.all("ARG")}
+        for kw, args in stage.instructions:
+            for used in re.findall(r"\$\{(\w+)\}", args):
+                if kw != "ARG" and used not in declared:
+                    found.append(f"{kw} {args}: ${{{used}}} is not an ARG of its stage")
+    return found
+
+
+def service_problems(cf: Containerfile) -> list[str]:
+    """The folded service Containerfile: every per-service value comes from a build argument."""
+    found = problems(cf, python=True) + undeclared_args(cf)
+    if len(cf.stages) < 2:
+        return found
+    build, final = cf.stages[0].instructions, cf.final
+    syncs = [args for kw, args in build if kw == "RUN" and "uv sync" in args]
+    if len(syncs) != 2:
+        return [*found, f"{len(syncs)} uv sync in the builder, not 2 (dependencies, then the package)"]
+    deps, full = syncs
+    for flag in ("--frozen", "--no-dev", "--no-install-workspace", "--package ${PACKAGE}"):
+        if flag not in deps:
+            found.append(f"the dependencies' sync lacks {flag}")
+    for flag in ("--frozen", "--no-dev", "--no-editable", "--package ${PACKAGE}"):
+        if flag not in full:
+            found.append(f"the package's sync lacks {flag}")
+    first = next(i for i, (kw, args) in enumerate(build) if kw == "RUN" and "uv sync" in args)
+    last = max(i for i, (kw, args) in enumerate(build) if kw == "RUN" and "uv sync" in args)
+    copied = {args.split()[0] for kw, args in build[:first] if kw == "COPY"}
+    for source in copied:
+        if not source.endswith(("pyproject.toml", "uv.lock")):
+            found.append(f"source copied before the dependencies' sync: {source}")
+    for member in workspace_members():
+        if f"{member}/pyproject.toml" not in copied:
+            found.append(f"{member}/pyproject.toml not copied before the dependencies' sync")
+    between = [args for kw, args in build[first:last] if kw == "COPY"]
+    for needed in ("shared/src shared/src", "${SOURCE_DIR}/src ${SOURCE_DIR}/src"):
+        if needed not in between:
+            found.append(f"no COPY {needed} between the two syncs")
+    if final.all("CMD") != ['["/bin/sh", "-c", "exec \\"$DINAMIS_SERVICE_COMMAND\\""]']:
+        found.append(f"CMD {final.all('CMD')}: not the exec of $DINAMIS_SERVICE_COMMAND")
+    if final.all("EXPOSE") != ["${PORT}"]:
+        found.append(f"EXPOSE {final.all('EXPOSE')}: not ${{PORT}}")
+    env = " ".join(final.all("ENV"))
+    for needed in (
+        "DINAMIS_HEALTH_PORT=${PORT}",
+        "DINAMIS_SERVICE_COMMAND=${COMMAND}",
+        "DINAMIS_HTTP_HOST=0.0.0.0",
+    ):
+        if needed not in env.split():
+            found.append(f"ENV lacks {needed}")
+    health = (final.all("HEALTHCHECK") or [""])[0]
+    if "/healthz" not in health or "DINAMIS_HEALTH_PORT" not in health:
+        found.append("the HEALTHCHECK does not GET /healthz on DINAMIS_HEALTH_PORT")
+    if final_user(final) != "10001":
+        found.append(f"the final user is {final_user(final)}, not 10001")
+    return found
+
+
+def row_problems(row: Row) -> list[str]:
+    """A row of services.list: a real package in its directory, with that console script."""
+    found = []
+    if EXPECTED_PORTS.get(row.name) != row.port:
+        found.append(f"{row.name}: port {row.port}, documented {EXPECTED_PORTS.get(row.name)}")
+    packages = package_dirs()
+    if row.package not in packages:
+        return [*found, f"{row.package} is not a workspace package"]
+    if packages[row.package] != ROOT / row.source:
+        found.append(f"{row.package} is in {packages[row.package].relative_to(ROOT)}, not {row.source}")
+    scripts = tomllib.loads((packages[row.package] / "pyproject.toml").read_text())["project"]["scripts"]
+    if row.command not in scripts:
+        found.append(f"{row.command} is not a console script of {row.package}")
+    if row.runtime != "-":
+        path = CONTAINERS / "services" / "runtimes" / row.runtime / "Containerfile"
+        if not path.is_file():
+            found.append(f"no runtime {row.runtime} ({path.relative_to(ROOT)})")
+    return found
 
 
 def workspace_members() -> list[str]:
@@ -163,53 +271,62 @@ def all_containerfiles() -> list[Path]:
 # --- the repository's images ---------------------------------------------------------------
 
 
-def test_every_service_of_the_list_has_an_image_and_no_image_is_unlisted():
-    listed = [row[0] for row in service_rows()]
+SERVICES_FILE = CONTAINERS / "services" / "Containerfile"
+
+
+def test_every_service_is_listed_once_and_no_service_has_its_own_containerfile():
+    listed = [row.name for row in service_rows()]
     assert sorted(listed) == sorted(EXPECTED_PORTS)
-    on_disk = sorted(p.parent.name for p in (CONTAINERS / "services").glob("*/Containerfile"))
-    assert on_disk == sorted(listed)
+    assert len(set(listed)) == len(listed)
+    # The one folded file, and the runtimes it can start from; nothing per service.
+    on_disk = sorted(
+        str(p.relative_to(CONTAINERS / "services")) for p in (CONTAINERS / "services").rglob("Containerfile")
+    )
+    assert on_disk == ["Containerfile", "runtimes/portal/Containerfile", "runtimes/reporting/Containerfile"]
 
 
-@pytest.mark.parametrize("row", service_rows(), ids=lambda r: r[0])
-def test_service_image(row: tuple[str, str, str, int]):
-    name, package, script, port = row
-    assert port == EXPECTED_PORTS[name]
-    packages = package_dirs()
-    assert package in packages, f"{package} is not a workspace package"
-    scripts = tomllib.loads((packages[package] / "pyproject.toml").read_text())["project"]["scripts"]
-    assert script in scripts, f"{script} is not a console script of {package}"
+def test_the_service_containerfile():
+    assert service_problems(parse(SERVICES_FILE.read_text())) == []
 
-    cf = parse((CONTAINERS / "services" / name / "Containerfile").read_text())
-    assert problems(cf, python=True) == []
-    final = cf.final
-    assert final.all("CMD") == [f'["{script}"]']
-    assert final.all("EXPOSE") == [str(port)]
-    env = " ".join(final.all("ENV"))
-    assert f"DINAMIS_HEALTH_PORT={port}" in env
-    assert "DINAMIS_HTTP_HOST=0.0.0.0" in env
-    assert final_user(final) == "10001"
-    health = final.all("HEALTHCHECK")[0]
-    assert "/healthz" in health and "DINAMIS_HEALTH_PORT" in health
 
-    build = cf.stages[0].instructions
-    syncs = [i for i, (kw, args) in enumerate(build) if kw == "RUN" and "uv sync" in args]
-    assert len(syncs) == 2
-    deps, full = (build[i][1] for i in syncs)
-    assert "--frozen" in deps and "--no-dev" in deps and "--no-install-workspace" in deps
-    assert f"--package {package}" in deps
-    assert "--frozen" in full and "--no-dev" in full and "--no-editable" in full
-    assert f"--package {package}" in full
-    # Dependencies before the source: no source is copied before the first sync.
-    copies_before = [args for kw, args in build[: syncs[0]] if kw == "COPY"]
-    assert all(args.split()[0] in {"pyproject.toml"} or "pyproject.toml" in args for args in copies_before)
-    # Every workspace member's pyproject.toml is there (uv sync --frozen reads the workspace).
-    copied = {args.split()[0] for args in copies_before}
-    for member in workspace_members():
-        assert f"{member}/pyproject.toml" in copied, f"{member}/pyproject.toml not copied"
-    # Its own source (and the shared library's) after the dependencies.
-    src = packages[package].relative_to(ROOT)
-    copies_after = [args for kw, args in build[syncs[0] : syncs[1]] if kw == "COPY"]
-    assert f"{src}/src {src}/src" in copies_after and "shared/src shared/src" in copies_after
+@pytest.mark.parametrize("row", service_rows(), ids=lambda r: r.name)
+def test_service_row(row: Row):
+    assert row_problems(row) == []
+    # What the image gets once the row is substituted (the values by hand: EXPECTED_PORTS).
+    final = parse(SERVICES_FILE.read_text()).final
+    args = row.build_args()
+    assert [resolve(e, args) for e in final.all("EXPOSE")] == [str(EXPECTED_PORTS[row.name])]
+    env = resolve(" ".join(final.all("ENV")), args).split()
+    assert f"DINAMIS_HEALTH_PORT={EXPECTED_PORTS[row.name]}" in env
+    assert f"DINAMIS_SERVICE_COMMAND={row.command}" in env
+
+
+def test_the_rows_by_hand():
+    rows = {row.name: row for row in service_rows()}
+    assert rows["supplier-sim"] == Row(
+        "supplier-sim", "dinamis-sim", "sim", 8109, "dinamis-supplier-sim", "-"
+    )
+    assert rows["orders"] == Row("orders", "dinamis-orders", "services/orders", 8103, "dinamis-orders", "-")
+    assert rows["portal"].runtime == "portal" and rows["reporting"].runtime == "reporting"
+    assert {r.runtime for r in rows.values() if r.name not in {"portal", "reporting"}} == {"-"}
+
+
+@pytest.mark.parametrize("name", ["portal", "reporting"])
+def test_service_runtime(name: str):
+    cf = parse((CONTAINERS / "services" / "runtimes" / name / "Containerfile").read_text())
+    assert len(cf.stages) == 1
+    assert resolve(cf.final.image, cf.args) == "localhost/dinamis/python:3.11"
+    assert final_user(cf.final) == "10001"
+    for kw, args in cf.final.instructions:
+        assert not (kw == "RUN" and BUILD_TOOLS.search(args.replace("--no-install-recommends", ""))), args
+
+
+def test_portal_runtime_holds_the_front_end_and_reporting_the_font():
+    portal = parse((CONTAINERS / "services/runtimes/portal/Containerfile").read_text()).final
+    assert "DINAMIS_PORTAL_FRONTEND_DIR=/app/frontend" in portal.all("ENV")
+    assert any(args.startswith("services/portal/frontend/build ") for args in portal.all("COPY"))
+    reporting = parse((CONTAINERS / "services/runtimes/reporting/Containerfile").read_text()).final
+    assert any("fonts-dejavu-core" in args for args in reporting.all("RUN"))
 
 
 def test_catalog_image_serves_both_catalog_commands():
@@ -243,11 +360,12 @@ def test_runtime_images_run_as_the_dinamis_user():
 
 # --- the rules fail on broken Containerfiles -----------------------------------------------
 
-GOOD = (CONTAINERS / "services" / "orders" / "Containerfile").read_text()
+GOOD = SERVICES_FILE.read_text()
 
 
 def test_the_rules_accept_a_good_file():
     assert problems(parse(GOOD), python=True) == []
+    assert service_problems(parse(GOOD)) == []
 
 
 @pytest.mark.parametrize(
@@ -258,11 +376,11 @@ def test_the_rules_accept_a_good_file():
         (lambda t: re.sub(r"HEALTHCHECK [^\n]*\\\n[^\n]*\n", "", t), "no HEALTHCHECK in the final stage"),
         (lambda t: t.replace("python:3.11\n", "python:latest\n", 1), "an explicit tag other than latest"),
         (
-            lambda t: t.replace("FROM ${PYTHON_IMAGE}\n", "FROM ${PYBUILD_IMAGE}\n"),
+            lambda t: t.replace("FROM ${RUNTIME_IMAGE}\n", "FROM ${PYBUILD_IMAGE}\n"),
             "final stage from localhost/dinamis/python-build:3.11",
         ),
         (
-            lambda t: t.split("FROM ${PYTHON_IMAGE}")[0],
+            lambda t: t.split("FROM ${RUNTIME_IMAGE}")[0],
             "not multi-stage",
         ),
         (
@@ -273,10 +391,50 @@ def test_the_rules_accept_a_good_file():
             lambda t: t.replace("COPY --from=build /app/.venv /app/.venv", "COPY --from=build /app /app"),
             "copies more than the virtualenv",
         ),
+        # The folded file's own rules.
+        (lambda t: t.replace("ARG PORT\n", ""), "${PORT} is not an ARG of its stage"),
+        (lambda t: t.replace("EXPOSE ${PORT}", "EXPOSE 8103"), "not ${PORT}"),
+        (
+            lambda t: t.replace("DINAMIS_HEALTH_PORT=${PORT}", "DINAMIS_HEALTH_PORT=8103"),
+            "ENV lacks DINAMIS_HEALTH_PORT",
+        ),
+        (lambda t: re.sub(r'CMD \["/bin/sh".*', 'CMD ["dinamis-orders"]', t), "not the exec of"),
+        (lambda t: t.replace("--package ${PACKAGE}\n", "\n", 1), "the dependencies' sync lacks --package"),
+        (lambda t: t.replace("COPY ${SOURCE_DIR}/src ${SOURCE_DIR}/src\n", ""), "no COPY ${SOURCE_DIR}/src"),
+        (
+            lambda t: t.replace(
+                "COPY pyproject.toml uv.lock ./", "COPY pyproject.toml uv.lock ./\nCOPY shared/src shared/src"
+            ),
+            "source copied before the dependencies' sync",
+        ),
+        (lambda t: t.replace("COPY sim/pyproject.toml sim/\n", ""), "sim/pyproject.toml not copied"),
     ],
 )
 def test_the_rules_refuse_a_broken_file(change, expected):
     broken = change(GOOD)
     assert broken != GOOD
-    found = problems(parse(broken), python=True)
+    found = service_problems(parse(broken))
+    assert any(expected in p for p in found), found
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("orders dinamis-orders services/orders 8104 dinamis-orders -", "port 8104, documented 8103"),
+        (
+            "orders dinamis-order services/orders 8103 dinamis-orders -",
+            "dinamis-order is not a workspace package",
+        ),
+        ("orders dinamis-orders services/order 8103 dinamis-orders -", "not services/order"),
+        (
+            "orders dinamis-orders services/orders 8103 dinamis-order -",
+            "dinamis-order is not a console script",
+        ),
+        ("orders dinamis-orders services/orders 8103 dinamis-orders gis", "no runtime gis"),
+        ("supplier-sim dinamis-sim services/sim 8109 dinamis-supplier-sim -", "not services/sim"),
+    ],
+)
+def test_the_rules_refuse_a_broken_row(line: str, expected: str):
+    assert row_problems(parse_row("orders dinamis-orders services/orders 8103 dinamis-orders -")) == []
+    found = row_problems(parse_row(line))
     assert any(expected in p for p in found), found
