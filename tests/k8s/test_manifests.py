@@ -735,17 +735,7 @@ REACHED_BY = {
     "ferretdb": {"orders", "delivery", "notify", "portal"},
     "ferretdb-postgres": {"ferretdb"},
     "smtp": {"notify"},
-    "keycloak": {
-        "ingest",
-        "catalog",
-        "catalog-tiles",
-        "orders",
-        "delivery",
-        "notify",
-        "portal",
-        "reporting",
-        "ingress-nginx",
-    },
+    "keycloak": {*SERVICES, "ingress-nginx"},  # every service (tokens, JWKS) and logins
 }
 # What the servers themselves reach (besides DNS).
 SERVERS_REACH = {"ferretdb": {"ferretdb-postgres"}, "keycloak": {"postgres"}}
