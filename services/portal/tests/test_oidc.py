@@ -189,3 +189,47 @@ async def test_discovery_is_read_at_the_internal_address_and_must_name_the_publi
         with pytest.raises(PortalError) as refused:
             await other.metadata()
         assert refused.value.http_status == 503
+
+
+@pytest.mark.parametrize(
+    "endpoint, where",
+    [
+        ("token_endpoint", "https://elsewhere.example/token"),  # the client secret would go there
+        ("jwks_uri", "http://idp.test:8443/certs"),  # another origin (port) than the issuer's
+        ("authorization_endpoint", "http://keycloak:8080/realms/dinamis/auth"),  # browsers: public only
+        ("end_session_endpoint", None),
+    ],
+)
+async def test_metadata_whose_endpoints_leave_the_issuers_origins_is_refused(realm, endpoint, where):
+    def handler(request: httpx.Request) -> httpx.Response:
+        response = realm.handler(request)
+        if request.url.path.endswith("/.well-known/openid-configuration"):
+            meta = response.json()
+            meta[endpoint] = where
+            return httpx.Response(200, json=meta)
+        return response
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        provider = KeycloakProvider(
+            settings(oidc_issuer=ISSUER, oidc_internal_issuer="http://keycloak:8080/realms/dinamis"), http
+        )
+        with pytest.raises(PortalError) as refused:
+            await provider.metadata()
+        assert refused.value.http_status == 503
+
+
+def test_back_channel_endpoints_may_be_at_the_internal_address_only_those():
+    from dinamis_portal.oidc import misplaced_endpoints
+
+    internal = "http://keycloak:8080/realms/dinamis"
+    meta = {
+        "authorization_endpoint": f"{ISSUER}/protocol/openid-connect/auth",
+        "end_session_endpoint": f"{ISSUER}/protocol/openid-connect/logout",
+        "token_endpoint": f"{internal}/protocol/openid-connect/token",
+        "jwks_uri": f"{internal}/protocol/openid-connect/certs",
+    }
+    assert misplaced_endpoints(meta, ISSUER, internal) == []
+    assert misplaced_endpoints(meta, ISSUER, None) == [
+        f"token_endpoint={meta['token_endpoint']!r}",
+        f"jwks_uri={meta['jwks_uri']!r}",
+    ]

@@ -13,7 +13,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import jwt
@@ -57,6 +57,34 @@ def provider_unavailable() -> PortalError:
     )
 
 
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc
+
+
+# Where each endpoint the portal uses may be: the browser is sent to the first two (the
+# public issuer's origin); the client secret is posted to the token endpoint and the keys
+# are read from the JWKS (the public or the internal issuer's origin).
+BROWSER_ENDPOINTS = ("authorization_endpoint", "end_session_endpoint")
+BACK_CHANNEL_ENDPOINTS = ("token_endpoint", "jwks_uri")
+
+
+def misplaced_endpoints(metadata: dict[str, Any], issuer: str, internal_issuer: str | None) -> list[str]:
+    """The metadata's endpoints that are missing or off the issuers' origins: a misconfigured
+    identity provider (or a proxy) must not get the client secret or the browser elsewhere."""
+    public = _origin(issuer)
+    back = {public, _origin(internal_issuer or issuer)}
+    wrong = []
+    for name, allowed in [
+        *((n, {public}) for n in BROWSER_ENDPOINTS),
+        *((n, back) for n in BACK_CHANNEL_ENDPOINTS),
+    ]:
+        value = metadata.get(name)
+        if not isinstance(value, str) or _origin(value) not in allowed:
+            wrong.append(f"{name}={value!r}")
+    return wrong
+
+
 class IdentityProvider(Protocol):
     """The port the login routes use (Keycloak here; a fake in unit tests)."""
 
@@ -92,6 +120,12 @@ class KeycloakProvider:
                     metadata.get("issuer") if isinstance(metadata, dict) else None,
                     self.settings.oidc_issuer,
                 )
+                raise provider_unavailable()
+            wrong = misplaced_endpoints(
+                metadata, self.settings.oidc_issuer, self.settings.oidc_internal_issuer
+            )
+            if wrong:
+                log.error("identity provider metadata: endpoints off the expected origins: %s", wrong)
                 raise provider_unavailable()
             self._metadata = metadata
             self._fetched_at = time.monotonic()
@@ -145,7 +179,7 @@ class KeycloakProvider:
         return await self._token({"grant_type": "refresh_token", "refresh_token": refresh_token})
 
     async def verify_id_token(self, id_token: str, nonce: str) -> dict[str, Any]:
-        meta = await self.metadata()
+        await self.metadata()  # the keys' client (its JWKS address) comes with the metadata
         assert self._jwks is not None
         try:
             key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, id_token)
@@ -154,7 +188,7 @@ class KeycloakProvider:
                 key.key,
                 algorithms=["RS256"],
                 audience=self.settings.oidc_client_id,
-                issuer=meta["issuer"],
+                issuer=self.settings.oidc_issuer,
                 options={"require": ["exp", "iat", "iss", "aud", "sub"]},
                 leeway=30,
             )
